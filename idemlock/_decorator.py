@@ -1,0 +1,208 @@
+"""``@idempotent``: the decorator that puts a function behind the lock protocol."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Final, Literal, ParamSpec, TypeVar, cast
+
+import wrapt
+
+from idemlock._cache import CompletedCache
+from idemlock._lock import Policy, drive_async, drive_sync, lease_ms_for, protocol
+from idemlock.errors import ConfigurationError, MissingKeyError
+from idemlock.keys import call_key_fn, default_namespace, payload_fingerprint, storage_key
+from idemlock.store import LockStore
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Duration = float | timedelta
+"""Seconds, or a :class:`~datetime.timedelta`."""
+
+DEFAULT_LEASE: Final = timedelta(minutes=5)
+"""The lease outside Lambda when ``lease=`` is not given."""
+
+DEFAULT_RETENTION: Final = timedelta(hours=24)
+"""How long a completed key suppresses duplicates when ``retention=`` is not given."""
+
+TABLE_ENV: Final = "IDEMLOCK_TABLE"
+DISABLED_ENV: Final = "IDEMLOCK_DISABLED"
+
+_TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
+
+
+def idempotent(
+    key_fn: Callable[..., object],
+    *,
+    store: LockStore | None = None,
+    namespace: str | None = None,
+    lease: Duration | None = None,
+    retention: Duration | None = DEFAULT_RETENTION,
+    fingerprint: Callable[..., object] | None = None,
+    clock: Callable[[], float] = time.time,
+    local_cache: int = 0,
+    store_result: bool = True,
+    on_unstorable_result: Literal["raise", "omit"] = "raise",
+    on_missing_key: Literal["raise", "run"] = "raise",
+    disabled: bool | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run the decorated function at most once to completion per key.
+
+    Args:
+        key_fn: called with the decorated function's own arguments (``self`` first for a
+            method); returns the idempotency key, a non-empty ``str``.
+        store: where locks live; default ``DynamoDBStore(os.environ["IDEMLOCK_TABLE"])``,
+            made on first call.
+        namespace: prefix of every stored key (``namespace#key``); default: the function's
+            module and qualified name. Set it in production, so a refactoring keeps the keys.
+        lease: how long a claim blocks others before it may be taken over; default: a Lambda
+            context's remaining time plus 2 s when one is passed, else 5 minutes.
+        retention: how long a completed key returns its stored result instead of running
+            (``None``: forever); default 24 hours.
+        fingerprint: called with the function's arguments, returns a JSON value whose hash is
+            stored; the same key with a different fingerprint raises ``PayloadMismatchError``.
+        clock: returns the time in epoch seconds (``time.time``); inject one in tests.
+        local_cache: keep up to this many completed keys in memory, answering duplicates in a
+            warm container without a call; 0 (the default) disables it.
+        store_result: store the return value for duplicates (``False``: they return ``None``).
+        on_unstorable_result: a result that is not JSON or too large either raises
+            ``UnstorableResultError`` after releasing the key ("raise"), or completes the key
+            without storing it ("omit").
+        on_missing_key: "raise" ``MissingKeyError`` when ``key_fn`` finds no key, or "run" the
+            body unprotected.
+        disabled: ``True`` runs the function directly; ``None`` (default) reads
+            ``IDEMLOCK_DISABLED`` (``1``/``true``) at each call.
+
+    """
+    if not callable(key_fn):
+        raise ConfigurationError(f"key_fn must be callable, got {type(key_fn).__name__}")
+    if fingerprint is not None and not callable(fingerprint):
+        raise ConfigurationError(f"fingerprint must be callable, got {type(fingerprint).__name__}")
+    if namespace is not None and (not isinstance(namespace, str) or not namespace):
+        raise ConfigurationError("namespace must be a non-empty string")
+    if isinstance(local_cache, bool) or not isinstance(local_cache, int) or local_cache < 0:
+        raise ConfigurationError(f"local_cache must be a count >= 0, got {local_cache!r}")
+    if on_unstorable_result not in ("raise", "omit"):
+        raise ConfigurationError(
+            f'on_unstorable_result must be "raise" or "omit", got {on_unstorable_result!r}'
+        )
+    if on_missing_key not in ("raise", "run"):
+        raise ConfigurationError(f'on_missing_key must be "raise" or "run", got {on_missing_key!r}')
+    lease_ms = None if lease is None else _milliseconds("lease", lease)
+    default_lease_ms = _milliseconds("lease", DEFAULT_LEASE)
+    policy = Policy(
+        clock_ms=lambda: int(clock() * 1000),
+        lease_ms=lease_ms,
+        retention_ms=None if retention is None else _milliseconds("retention", retention),
+        store_result=store_result,
+        omit_unstorable=on_unstorable_result == "omit",
+        cache=CompletedCache(local_cache) if local_cache else None,
+    )
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        if not callable(function):
+            raise ConfigurationError(f"@idempotent decorates a callable, got {function!r}")
+        prefix = namespace or default_namespace(function)
+        name = getattr(function, "__qualname__", repr(function))
+
+        def steps(instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            """The protocol for one call, or ``None`` when the body should run unprotected."""
+            if _is_disabled(disabled):
+                return None
+            own_args = args if instance is None else (instance, *args)
+            try:
+                key = call_key_fn(key_fn, name, own_args, kwargs)
+            except MissingKeyError:
+                if on_missing_key == "run":
+                    return None
+                raise
+            return protocol(
+                store if store is not None else default_store(),
+                policy,
+                key=storage_key(prefix, key),
+                owner=uuid.uuid4().hex,
+                lease_ms=lease_ms_for(args, kwargs, policy.lease_ms, default_lease_ms),
+                fingerprint=(
+                    None
+                    if fingerprint is None
+                    else payload_fingerprint(fingerprint, own_args, kwargs)
+                ),
+            )
+
+        if inspect.iscoroutinefunction(function):
+
+            @wrapt.decorator
+            async def async_wrapper(
+                wrapped: Callable[..., Any],
+                instance: object,
+                args: tuple[Any, ...],
+                kwargs: dict[str, Any],
+            ) -> Any:
+                run = steps(instance, args, kwargs)
+                if run is None:
+                    return await wrapped(*args, **kwargs)
+                return await drive_async(run, lambda: wrapped(*args, **kwargs))
+
+            return cast(Callable[P, R], async_wrapper(function))
+
+        @wrapt.decorator
+        def wrapper(
+            wrapped: Callable[..., Any],
+            instance: object,
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+        ) -> Any:
+            run = steps(instance, args, kwargs)
+            if run is None:
+                return wrapped(*args, **kwargs)
+            return drive_sync(run, lambda: wrapped(*args, **kwargs))
+
+        return cast(Callable[P, R], wrapper(function))
+
+    return decorate
+
+
+def _milliseconds(option: str, value: Duration) -> int:
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ConfigurationError(
+            f"{option} must be seconds (a number) or a timedelta, got {type(value).__name__}"
+        )
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigurationError(f"{option} must be a positive, finite duration, got {value!r}")
+    return max(1, round(seconds * 1000))
+
+
+def _is_disabled(disabled: bool | None) -> bool:
+    if disabled is not None:
+        return disabled
+    return os.environ.get(DISABLED_ENV, "").strip().lower() in _TRUE_WORDS
+
+
+_default_stores: dict[str, LockStore] = {}
+_default_stores_lock = threading.Lock()
+
+
+def default_store() -> LockStore:
+    """The store used when none is passed: one ``DynamoDBStore`` per ``IDEMLOCK_TABLE`` value."""
+    table = os.environ.get(TABLE_ENV, "").strip()
+    if not table:
+        raise ConfigurationError(
+            f"no lock store: pass store= to @idempotent or set {TABLE_ENV} to the lock table's name"
+        )
+    with _default_stores_lock:
+        store = _default_stores.get(table)
+        if store is None:
+            from idemlock.dynamodb import DynamoDBStore  # noqa: PLC0415  (only when needed)
+
+            store = _default_stores[table] = DynamoDBStore(table)
+        return store

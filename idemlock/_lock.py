@@ -1,0 +1,305 @@
+"""The claim → run → complete/release state machine, independent of any store or event loop.
+
+The protocol is written once, as a generator that yields *steps*: a zero-argument callable (one
+blocking store call, or a backoff sleep) or :data:`BODY` (run the wrapped function now). Two small
+drivers execute the steps: :func:`drive_sync` calls them inline, :func:`drive_async` runs store
+calls in a worker thread so the event loop never blocks. Whatever a step raises is thrown back
+into the generator at the point that yielded it, so the protocol's ``try``/``except`` reads as if
+the calls were direct.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Final, TypeVar
+
+from idemlock._cache import CompletedCache
+from idemlock.errors import (
+    InProgressError,
+    LockLostError,
+    PayloadMismatchError,
+    StoreError,
+    UnstorableResultError,
+)
+from idemlock.record import Status
+from idemlock.store import Claim, ClaimResult, LockStore
+
+logger = logging.getLogger("idemlock")
+
+R = TypeVar("R")
+
+BODY: Final = object()
+"""The step that means "run the wrapped function now"."""
+
+Step = Callable[[], Any]
+Steps = Generator[object, Any, Any]
+
+ITEM_LIMIT_BYTES: Final = 400 * 1024
+"""DynamoDB's item size limit."""
+
+RESULT_LIMIT_BYTES: Final = ITEM_LIMIT_BYTES - 4 * 1024
+"""The largest stored result: the item limit less room for the key and the other attributes."""
+
+LAMBDA_LEASE_GRACE_MS: Final = 2_000
+"""Added to a Lambda invocation's remaining time: its lease outlives it by this much, which must
+exceed the clock skew between two invocations' hosts."""
+
+CLAIM_ATTEMPTS: Final = 3
+"""Claims tried when the key changes between a failed claim and its read (a racing release)."""
+
+COMPLETE_BACKOFF_S: Final = (0.1, 0.4)
+"""Pauses between the attempts to complete after the body succeeded; botocore's own retries run
+inside each attempt."""
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The claim a running body holds; read it with :func:`idemlock.current_lock`.
+
+    ``fence`` strictly increases across successive claims of one key (also across a takeover and
+    a failure), so a downstream write conditioned on ``fence`` rejects a stale owner.
+    """
+
+    key: str
+    owner: str
+    fence: int
+    lease_expires_at_ms: int
+
+
+_current_lock: ContextVar[Lock | None] = ContextVar("idemlock_current_lock", default=None)
+
+
+def current_lock() -> Lock | None:
+    """The :class:`Lock` held by the idempotent body running in this context, else ``None``."""
+    return _current_lock.get()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The options of one decorated function that shape every invocation."""
+
+    clock_ms: Callable[[], int]
+    lease_ms: int | None
+    retention_ms: int | None
+    store_result: bool
+    omit_unstorable: bool
+    cache: CompletedCache | None
+
+
+def lease_ms_for(
+    args: tuple[Any, ...], kwargs: Mapping[str, Any], configured_ms: int | None, default_ms: int
+) -> int:
+    """The lease of one invocation.
+
+    An explicit lease wins. Otherwise, inside Lambda, the invocation's remaining time plus a
+    grace, so a timed-out invocation frees its key soon after Lambda stops it; outside Lambda,
+    the default.
+    """
+    if configured_ms is not None:
+        return configured_ms
+    for candidate in (*kwargs.values(), *reversed(args)):
+        remaining = getattr(candidate, "get_remaining_time_in_millis", None)
+        if callable(remaining):
+            millis = remaining()
+            if isinstance(millis, (int, float)) and millis > 0:
+                return int(millis) + LAMBDA_LEASE_GRACE_MS
+    return default_ms
+
+
+def protocol(
+    store: LockStore,
+    policy: Policy,
+    *,
+    key: str,
+    owner: str,
+    lease_ms: int,
+    fingerprint: str | None,
+) -> Steps:
+    """One invocation: the body's value (run now or replayed) is the generator's return value."""
+    now_ms = policy.clock_ms()
+    if policy.cache is not None:
+        hit, cached = policy.cache.lookup(key, now_ms)
+        if hit:
+            return _decode(cached)
+
+    claim = Claim(
+        key=key,
+        owner=owner,
+        now_ms=now_ms,
+        lease_expires_at_ms=now_ms + lease_ms,
+        # TTL may remove an abandoned IN_PROGRESS item once its lease is long over; leases are
+        # still enforced by the claim's condition, never by TTL.
+        expires_at_s=_ceil_s(now_ms + lease_ms) + 3600,
+        fingerprint=fingerprint,
+    )
+    held = yield from _claim(store, policy, claim)
+    if not isinstance(held, Lock):
+        return held.value
+
+    reset = _current_lock.set(held)
+    try:
+        value = yield BODY
+    except BaseException:
+        _current_lock.reset(reset)
+        yield from _release(store, held)
+        raise
+    _current_lock.reset(reset)
+
+    result = _encode(value, policy, held.key)
+    if isinstance(result, UnstorableResultError):
+        if not policy.omit_unstorable:
+            yield from _release(store, held)
+            raise result
+        logger.warning("%s; completing without storing it", result.reason)
+        result = None
+    yield from _complete(store, policy, held, result)
+    return value
+
+
+@dataclass(frozen=True)
+class _Replay:
+    value: Any
+
+
+def _claim(
+    store: LockStore, policy: Policy, claim: Claim
+) -> Generator[object, Any, Lock | _Replay]:
+    for _ in range(CLAIM_ATTEMPTS):
+        outcome: ClaimResult = yield partial(store.claim, claim)
+        record = outcome.record
+        if record is not None and (outcome.acquired or record.owner == claim.owner):
+            # The second case is a claim whose first response was lost: botocore retried it,
+            # and the retry failed its condition against the item our first attempt wrote.
+            return Lock(claim.key, claim.owner, record.fence, claim.lease_expires_at_ms)
+        if record is None or record.is_free_at(claim.now_ms):
+            continue  # the holder released between our claim and our read: claim again
+        if (
+            claim.fingerprint is not None
+            and record.fingerprint is not None
+            and record.fingerprint != claim.fingerprint
+        ):
+            raise PayloadMismatchError(claim.key)
+        if record.status is Status.IN_PROGRESS:
+            raise InProgressError(claim.key, record.lease_expires_at_ms or claim.now_ms)
+        if policy.cache is not None:
+            policy.cache.remember(claim.key, record.result, record.expires_at_s)
+        return _Replay(_decode(record.result))
+    raise StoreError(
+        f"key {claim.key!r} changed under {CLAIM_ATTEMPTS} claims in a row; try again",
+        operation="claim",
+        key=claim.key,
+    )
+
+
+def _complete(
+    store: LockStore, policy: Policy, held: Lock, result: str | None
+) -> Generator[object, Any, None]:
+    completed_at_ms = policy.clock_ms()
+    expires_at_s = (
+        None if policy.retention_ms is None else _ceil_s(completed_at_ms + policy.retention_ms)
+    )
+    for pause_s in (*COMPLETE_BACKOFF_S, None):
+        try:
+            done = yield partial(
+                store.complete,
+                held.key,
+                held.owner,
+                now_ms=completed_at_ms,
+                result=result,
+                expires_at_s=expires_at_s,
+            )
+        except StoreError:
+            if pause_s is None:
+                # The body ran but the key is still IN_PROGRESS: it frees itself when the lease
+                # ends, and the next delivery runs the body again.
+                raise
+            logger.warning("completing %r failed; retrying in %.1f s", held.key, pause_s)
+            yield partial(time.sleep, pause_s)
+            continue
+        if not done:
+            raise LockLostError(held.key, held.owner)
+        if policy.cache is not None:
+            policy.cache.remember(held.key, result, expires_at_s)
+        return
+
+
+def _release(store: LockStore, held: Lock) -> Generator[object, Any, None]:
+    """Free the key after a failure; never raises, so the body's own error stays on top."""
+    try:
+        released = yield partial(store.release, held.key, held.owner)
+    except StoreError:
+        logger.warning(
+            "could not release %r after a failure; it frees itself when its lease ends",
+            held.key,
+            exc_info=True,
+        )
+        return
+    if not released:
+        logger.warning(
+            "did not release %r: our lease expired and another invocation owns it now", held.key
+        )
+
+
+def _encode(value: object, policy: Policy, key: str) -> str | UnstorableResultError | None:
+    if not policy.store_result:
+        return None
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as exc:
+        error = UnstorableResultError(key, f"it is not JSON-serialisable ({exc})")
+        error.__cause__ = exc
+        return error
+    size = len(text.encode("utf-8"))
+    if size > RESULT_LIMIT_BYTES:
+        return UnstorableResultError(
+            key, f"its JSON is {size} bytes, over the {RESULT_LIMIT_BYTES}-byte limit"
+        )
+    return text
+
+
+def _decode(result: str | None) -> Any:
+    return None if result is None else json.loads(result)
+
+
+def _ceil_s(epoch_ms: int) -> int:
+    return math.ceil(epoch_ms / 1000)
+
+
+def drive_sync(steps: Steps, body: Callable[[], R]) -> R:
+    """Run the protocol with direct calls."""
+    sent: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.send(sent) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        error = None
+        try:
+            sent = body() if step is BODY else step()  # type: ignore[operator]
+        except BaseException as exc:
+            sent, error = None, exc
+
+
+async def drive_async(steps: Steps, body: Callable[[], Awaitable[R]]) -> R:
+    """Run the protocol with store calls in a worker thread and the body on the event loop."""
+    sent: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.send(sent) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        error = None
+        try:
+            sent = await body() if step is BODY else await asyncio.to_thread(step)  # type: ignore[arg-type]
+        except BaseException as exc:
+            sent, error = None, exc

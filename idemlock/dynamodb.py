@@ -1,0 +1,489 @@
+"""DynamoDBStore: the lock protocol as DynamoDB conditional writes.
+
+Every write is a single conditional request, and a claim that fails its condition brings the
+item that stopped it back in the same response (``ReturnValuesOnConditionCheckFailure=ALL_OLD``).
+Backends that ignore that parameter (dynalite, older DynamoDB Local) answer without the item; the
+store notices and reads it with one consistent GetItem instead — detected per response, never
+configured.
+
+botocore is imported when the first client is made, not at import time, to keep cold starts short.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import astuple, dataclass, fields
+from typing import TYPE_CHECKING, Any, Final
+
+from idemlock.errors import (
+    AccessDeniedError,
+    ConfigurationError,
+    StoreError,
+    TableMismatchError,
+    TableNotFoundError,
+)
+from idemlock.record import Record, Status
+from idemlock.store import Claim, ClaimResult
+
+if TYPE_CHECKING:
+    from botocore.config import Config
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+logger = logging.getLogger("idemlock")
+
+RUNTIME_ACTIONS: Final = ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem")
+"""The IAM actions ``@idempotent`` uses on the lock table: a least-privilege policy needs these."""
+
+SETUP_ACTIONS: Final = (
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:UpdateTimeToLive",
+    "dynamodb:DescribeTimeToLive",
+)
+"""The IAM actions :meth:`DynamoDBStore.create_table` uses."""
+
+OPERATOR_ACTIONS: Final = ("dynamodb:Scan",)
+"""The IAM actions that listing the table (``DynamoDBStore.scan``) uses."""
+
+_ACTIONS_BY_OPERATION: Final[Mapping[str, tuple[str, ...]]] = {
+    "create_table": SETUP_ACTIONS,
+    "describe_table": SETUP_ACTIONS,
+    "update_time_to_live": SETUP_ACTIONS,
+    "describe_time_to_live": SETUP_ACTIONS,
+    "scan": (*OPERATOR_ACTIONS, *RUNTIME_ACTIONS),
+}
+
+_ACCESS_DENIED_CODES: Final = frozenset({"AccessDeniedException", "AccessDenied"})
+
+
+@dataclass(frozen=True)
+class AttributeNames:
+    """The table's attribute names.
+
+    Any name works, reserved words included: every expression refers to them through
+    ``ExpressionAttributeNames``. The partition key is a string.
+    """
+
+    key: str = "id"
+    status: str = "status"
+    owner: str = "owner"
+    fence: str = "fence"
+    attempts: str = "attempts"
+    claimed_at_ms: str = "claimed_at_ms"
+    lease_expires_at_ms: str = "lease_expires_at_ms"
+    expires_at_s: str = "expires_at_s"
+    completed_at_ms: str = "completed_at_ms"
+    result: str = "result"
+    fingerprint: str = "fingerprint"
+
+    def __post_init__(self) -> None:
+        names = astuple(self)
+        if any(not isinstance(name, str) or not name for name in names):
+            raise ConfigurationError("attribute names must be non-empty strings")
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"attribute names must be distinct, got {names}")
+
+    def placeholders(self) -> dict[str, str]:
+        """``#field`` → configured name, for ``ExpressionAttributeNames``."""
+        return {f"#{field.name}": getattr(self, field.name) for field in fields(self)}
+
+
+class _ConditionFailed(Exception):
+    """Private signal: a conditional write failed; ``item`` is the old item when returned."""
+
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__("conditional check failed")
+        self.item = item
+
+
+class DynamoDBStore:
+    """Lock records in a DynamoDB table whose partition key is a string attribute.
+
+    ``client`` is any botocore DynamoDB client; without one, a client is made on first use with
+    standard retries and short timeouts, honouring ``endpoint_url``, ``region_name``,
+    ``profile_name`` and the usual AWS environment (``AWS_ENDPOINT_URL_DYNAMODB`` included).
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: DynamoDBClient | None = None,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        profile_name: str | None = None,
+        config: Config | None = None,
+        attributes: AttributeNames | None = None,
+    ) -> None:
+        if not isinstance(table_name, str) or not table_name:
+            raise ConfigurationError("DynamoDBStore needs a table name")
+        self.table_name = table_name
+        self.attributes = attributes or AttributeNames()
+        self._client = client
+        self._client_options = (endpoint_url, region_name, profile_name, config)
+        self._client_lock = threading.Lock()
+        self._placeholders = self.attributes.placeholders()
+        self._names_by_expression: dict[str, dict[str, str]] = {}
+
+    def __repr__(self) -> str:
+        return f"DynamoDBStore({self.table_name!r})"
+
+    @property
+    def client(self) -> DynamoDBClient:
+        """The botocore client, made on first use."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = _make_client(*self._client_options)
+        return self._client
+
+    # -- the protocol ---------------------------------------------------------------------
+
+    def claim(self, claim: Claim) -> ClaimResult:
+        """Take the key if it is free, in one UpdateItem.
+
+        The condition admits exactly the free states (:meth:`Record.is_free_at`)::
+
+            absent ──────────────────────────────▶ attribute_not_exists(#key)
+            IN_PROGRESS, lease over ─────────────▶ #status = :in_progress
+                                                   AND #lease_expires_at_ms < :now_ms
+            COMPLETED, retention over ───────────▶ #status = :completed
+                                                   AND #expires_at_s <= :now_s
+            IN_PROGRESS within its lease, COMPLETED within retention: refused, item returned
+
+        ``fence`` continues from the stored fence (takeover, retention over) or starts at the
+        claim's time (absent item), so it grows across every claim of the key.
+        """
+        values: dict[str, Any] = {
+            ":in_progress": {"S": Status.IN_PROGRESS.value},
+            ":completed": {"S": Status.COMPLETED.value},
+            ":owner": {"S": claim.owner},
+            ":now_ms": {"N": str(claim.now_ms)},
+            ":now_s": {"N": str(claim.now_ms // 1000)},
+            ":lease": {"N": str(claim.lease_expires_at_ms)},
+            ":expires": {"N": str(claim.expires_at_s)},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+        }
+        assignments = [
+            "#status = :in_progress",
+            "#owner = :owner",
+            "#fence = if_not_exists(#fence, :now_ms) + :one",
+            "#attempts = if_not_exists(#attempts, :zero) + :one",
+            "#claimed_at_ms = :now_ms",
+            "#lease_expires_at_ms = :lease",
+            "#expires_at_s = :expires",
+        ]
+        removals = ["#result", "#completed_at_ms"]
+        if claim.fingerprint is None:
+            removals.append("#fingerprint")
+        else:
+            assignments.append("#fingerprint = :fingerprint")
+            values[":fingerprint"] = {"S": claim.fingerprint}
+        try:
+            response = self._write(
+                "update_item",
+                claim.key,
+                UpdateExpression=f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
+                ConditionExpression=(
+                    "attribute_not_exists(#key)"
+                    " OR (#status = :in_progress AND #lease_expires_at_ms < :now_ms)"
+                    " OR (#status = :completed AND #expires_at_s <= :now_s)"
+                ),
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except _ConditionFailed as failed:
+            # No item with a failed condition: the backend ignored ALL_OLD (an absent item
+            # passes the condition), so read what stopped us.
+            old = self._record(failed.item) if failed.item else self.get(claim.key)
+            return ClaimResult(acquired=False, record=old)
+        return ClaimResult(acquired=True, record=self._record(response["Attributes"]))
+
+    def complete(
+        self,
+        key: str,
+        owner: str,
+        *,
+        now_ms: int,
+        result: str | None,
+        expires_at_s: int | None,
+    ) -> bool:
+        """Mark the key completed, conditioned on our owner token.
+
+        Only the owner condition: a retry of a complete whose response was lost finds the item
+        already completed by us and succeeds again.
+        """
+        values: dict[str, Any] = {
+            ":completed": {"S": Status.COMPLETED.value},
+            ":owner": {"S": owner},
+            ":now_ms": {"N": str(now_ms)},
+        }
+        assignments = ["#status = :completed", "#completed_at_ms = :now_ms"]
+        removals = ["#lease_expires_at_ms"]
+        if result is None:
+            removals.append("#result")
+        else:
+            assignments.append("#result = :result")
+            values[":result"] = {"S": result}
+        if expires_at_s is None:
+            removals.append("#expires_at_s")
+        else:
+            assignments.append("#expires_at_s = :expires")
+            values[":expires"] = {"N": str(expires_at_s)}
+        try:
+            self._write(
+                "update_item",
+                key,
+                UpdateExpression=f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeValues=values,
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def release(self, key: str, owner: str) -> bool:
+        """Delete the key if we own it; an already absent item counts as released."""
+        try:
+            self._write(
+                "delete_item",
+                key,
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except _ConditionFailed as failed:
+            # Gone already (a retried delete whose first response was lost), or someone else's.
+            current = self._record(failed.item) if failed.item else self.get(key)
+            return current is None
+        return True
+
+    def get(self, key: str) -> Record | None:
+        """Read the key's record with a strongly consistent GetItem."""
+        response = self._call(
+            "get_item",
+            key,
+            TableName=self.table_name,
+            Key={self.attributes.key: {"S": key}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return self._record(item) if item else None
+
+    def scan(self, *, prefix: str | None = None) -> Iterator[Record]:
+        """Yield every record, paginating the Scan; ``prefix`` filters on the stored key."""
+        params: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
+        if prefix:
+            params["FilterExpression"] = "begins_with(#key, :prefix)"
+            params["ExpressionAttributeNames"] = {"#key": self.attributes.key}
+            params["ExpressionAttributeValues"] = {":prefix": {"S": prefix}}
+        while True:
+            page = self._call("scan", None, **params)
+            for item in page.get("Items", []):
+                yield self._record(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- table setup ----------------------------------------------------------------------
+
+    def create_table(self, *, wait: bool = True) -> bool:
+        """Create the lock table (on-demand billing, TTL on ``expires_at_s``).
+
+        Returns ``True`` if it was created, ``False`` if a matching table already existed; a
+        table with another key schema raises :class:`TableMismatchError`.
+        """
+        key = self.attributes.key
+        try:
+            description = self._call("describe_table", None, TableName=self.table_name)["Table"]
+        except TableNotFoundError:
+            self._call(
+                "create_table",
+                None,
+                TableName=self.table_name,
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            created = True
+        else:
+            self._check_schema(description)
+            created = False
+        if wait:
+            self.client.get_waiter("table_exists").wait(
+                TableName=self.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+            )
+        self._enable_ttl()
+        return created
+
+    def _check_schema(self, description: Mapping[str, Any]) -> None:
+        key = self.attributes.key
+        schema = [(k["AttributeName"], k["KeyType"]) for k in description.get("KeySchema", [])]
+        definitions = description.get("AttributeDefinitions", [])
+        types = {d["AttributeName"]: d["AttributeType"] for d in definitions}
+        if schema != [(key, "HASH")] or types.get(key) != "S":
+            raise TableMismatchError(
+                self.table_name,
+                f"its key schema is {schema} with types {types}; idemlock needs a single string "
+                f"partition key named {key!r} (or pass attributes=AttributeNames(key=...))",
+            )
+
+    def _enable_ttl(self) -> None:
+        try:
+            self._call(
+                "update_time_to_live",
+                None,
+                TableName=self.table_name,
+                TimeToLiveSpecification={
+                    "Enabled": True,
+                    "AttributeName": self.attributes.expires_at_s,
+                },
+            )
+        except StoreError as exc:
+            message = str(exc)
+            if "already enabled" in message.lower():
+                return
+            if "UnknownOperation" in message:
+                logger.warning("the DynamoDB endpoint does not support TTL; items are not expired")
+                return
+            raise
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _write(self, operation: str, key: str, **params: Any) -> dict[str, Any]:
+        """A conditional write on ``key``; raises :class:`_ConditionFailed` when refused."""
+        return self._call(
+            operation,
+            key,
+            TableName=self.table_name,
+            Key={self.attributes.key: {"S": key}},
+            ExpressionAttributeNames=self._names_for(
+                params.get("UpdateExpression", ""), params["ConditionExpression"]
+            ),
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            conditional=True,
+            **params,
+        )
+
+    def _names_for(self, *expressions: str) -> dict[str, str]:
+        """The placeholders these expressions use (DynamoDB rejects unused ones), memoised."""
+        text = " ".join(expressions)
+        names = self._names_by_expression.get(text)
+        if names is None:
+            names = {p: n for p, n in self._placeholders.items() if _mentions(text, p)}
+            self._names_by_expression[text] = names
+        return names
+
+    def _call(
+        self, operation: str, key: str | None, *, conditional: bool = False, **params: Any
+    ) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        try:
+            response: dict[str, Any] = getattr(self.client, operation)(**params)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "")
+            if conditional and code == "ConditionalCheckFailedException":
+                old_item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+                raise _ConditionFailed(old_item) from exc
+            raise self._translate(operation, key, code, error.get("Message", "")) from exc
+        except BotoCoreError as exc:
+            raise StoreError(
+                f"DynamoDB {_api_name(operation)} on table {self.table_name!r}"
+                f"{'' if key is None else f' for key {key!r}'} failed: {exc}",
+                operation=operation,
+                key=key,
+            ) from exc
+        return response
+
+    def _translate(self, operation: str, key: str | None, code: str, message: str) -> StoreError:
+        if code == "ResourceNotFoundException":
+            return TableNotFoundError(self.table_name, operation=operation, key=key)
+        if code in _ACCESS_DENIED_CODES:
+            actions = _ACTIONS_BY_OPERATION.get(operation, RUNTIME_ACTIONS)
+            return AccessDeniedError(self.table_name, actions, operation=operation, key=key)
+        return StoreError(
+            f"DynamoDB {_api_name(operation)} on table {self.table_name!r}"
+            f"{'' if key is None else f' for key {key!r}'} failed: {code}: {message}",
+            operation=operation,
+            key=key,
+        )
+
+    def _record(self, item: Mapping[str, Any]) -> Record:
+        names = self.attributes
+        try:
+            return Record(
+                key=item[names.key]["S"],
+                status=Status(item[names.status]["S"]),
+                owner=item[names.owner]["S"],
+                fence=int(item[names.fence]["N"]),
+                claimed_at_ms=int(item[names.claimed_at_ms]["N"]),
+                lease_expires_at_ms=_number(item, names.lease_expires_at_ms),
+                expires_at_s=_number(item, names.expires_at_s),
+                completed_at_ms=_number(item, names.completed_at_ms),
+                attempts=_number(item, names.attempts) or 1,
+                result=_string(item, names.result),
+                fingerprint=_string(item, names.fingerprint),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(
+                f"item {item.get(names.key)!r} in table {self.table_name!r} is not an idemlock "
+                f"record (bad or missing attribute: {exc})",
+                operation="read",
+            ) from exc
+
+
+def _make_client(
+    endpoint_url: str | None,
+    region_name: str | None,
+    profile_name: str | None,
+    config: Config | None,
+) -> DynamoDBClient:
+    import botocore.session  # noqa: PLC0415  (deferred: see the module docstring)
+    from botocore.config import Config  # noqa: PLC0415
+
+    defaults = Config(
+        # Standard mode retries throttling, 5xx and dropped connections with jittered backoff;
+        # a retried claim is safe because the owner token recognises our own earlier write.
+        retries={"mode": "standard", "max_attempts": 4},
+        connect_timeout=3,
+        read_timeout=10,
+        max_pool_connections=32,
+        tcp_keepalive=True,
+    )
+    session = botocore.session.Session(profile=profile_name)
+    client: DynamoDBClient = session.create_client(  # type: ignore[assignment]
+        "dynamodb",
+        region_name=region_name,
+        endpoint_url=endpoint_url,
+        config=defaults.merge(config) if config is not None else defaults,
+    )
+    return client
+
+
+def _mentions(text: str, placeholder: str) -> bool:
+    """Whether ``placeholder`` occurs in ``text`` as a whole token (``#key`` is not ``#keys``)."""
+    start = text.find(placeholder)
+    while start != -1:
+        end = start + len(placeholder)
+        if end == len(text) or not (text[end].isalnum() or text[end] == "_"):
+            return True
+        start = text.find(placeholder, end)
+    return False
+
+
+def _number(item: Mapping[str, Any], name: str) -> int | None:
+    value = item.get(name)
+    return None if value is None else int(value["N"])
+
+
+def _string(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else str(value["S"])
+
+
+def _api_name(operation: str) -> str:
+    return "".join(part.capitalize() for part in operation.split("_"))

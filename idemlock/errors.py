@@ -1,0 +1,168 @@
+"""Every error idemlock raises, under one root.
+
+::
+
+    IdemlockError                  catch-all for anything idemlock raises
+    ├── ConfigurationError         an option or the environment is wrong (raised before any call)
+    ├── InvalidKeyError            key_fn returned something that cannot be a key
+    │   └── MissingKeyError        key_fn returned None or "", or the event lacked the field
+    ├── FingerprintError           the fingerprint function failed or returned non-JSON
+    ├── InProgressError            another invocation holds the key (.key, .lease_expires_at)
+    ├── PayloadMismatchError       same key, different payload fingerprint (.key)
+    ├── LockLostError              our lease expired and another invocation took the key over
+    ├── UnstorableResultError      the result is not JSON or too large; the key was released
+    └── StoreError                 the lock table could not be read or written (.key, .operation)
+        ├── TableNotFoundError     the table does not exist (.table); says how to create it
+        ├── TableMismatchError     the table exists with another key schema (.table)
+        └── AccessDeniedError      IAM refused a call (.actions lists what the role needs)
+
+The body's own exceptions are never wrapped: idemlock releases the key and re-raises them
+unchanged. Errors from botocore are chained (``raise ... from exc``) so the original is one
+``__cause__`` away.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+class IdemlockError(Exception):
+    """Root of every error idemlock raises."""
+
+
+class ConfigurationError(IdemlockError):
+    """An option passed to idemlock, or an environment variable it reads, is invalid."""
+
+
+class InvalidKeyError(IdemlockError):
+    """The key function returned a value that cannot be used as an idempotency key."""
+
+    def __init__(self, message: str, *, function: str) -> None:
+        super().__init__(message)
+        self.function = function
+
+
+class MissingKeyError(InvalidKeyError):
+    """The key function found no key: it returned None or "", or the field was missing.
+
+    Raised before anything is claimed, so the event is not lost: the caller sees the error and
+    the delivery can be retried or sent to a dead-letter queue.
+    """
+
+
+class FingerprintError(IdemlockError):
+    """The payload fingerprint function raised or returned a value that is not JSON."""
+
+
+class InProgressError(IdemlockError):
+    """Another invocation holds the key and its lease has not expired yet.
+
+    The body did not run. Retrying after :attr:`lease_expires_at` succeeds if the holder crashed,
+    or returns the stored result if it completed.
+    """
+
+    def __init__(self, key: str, lease_expires_at_ms: int) -> None:
+        self.key = key
+        self.lease_expires_at_ms = lease_expires_at_ms
+        super().__init__(
+            f"key {key!r} is being processed by another invocation; "
+            f"its lease expires at {self.lease_expires_at.isoformat()}"
+        )
+
+    @property
+    def lease_expires_at(self) -> datetime:
+        """When the holder's lease ends, as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.lease_expires_at_ms / 1000, tz=timezone.utc)
+
+
+class PayloadMismatchError(IdemlockError):
+    """The key was seen before with a different payload fingerprint."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(
+            f"key {key!r} was already used with a different payload; "
+            "the same idempotency key must always carry the same payload"
+        )
+
+
+class LockLostError(IdemlockError):
+    """Our lease expired and another invocation took the key over.
+
+    Our complete or release was refused so that the new owner's record stays intact. The body
+    has run, possibly concurrently with the new owner's: use the fencing token
+    (:attr:`idemlock.Lock.fence`) to make downstream writes safe against this.
+    """
+
+    def __init__(self, key: str, owner: str) -> None:
+        self.key = key
+        self.owner = owner
+        super().__init__(
+            f"lost the lock on key {key!r}: our lease (owner {owner}) expired and the key was "
+            "taken over or removed; the newer owner's record was left untouched"
+        )
+
+
+class UnstorableResultError(IdemlockError):
+    """The body's result cannot be stored (not JSON-serialisable, or too large).
+
+    The key was released, so the next delivery runs the body again. Pass
+    ``on_unstorable_result="omit"`` to complete the key without storing the result instead.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(
+            f"the result for key {key!r} cannot be stored: {reason}; the key was released. "
+            'Return a JSON value of at most 396 KiB, or pass on_unstorable_result="omit"'
+        )
+
+
+class StoreError(IdemlockError):
+    """The lock store failed; the botocore error is the ``__cause__``."""
+
+    def __init__(self, message: str, *, operation: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.key = key
+
+
+class TableNotFoundError(StoreError):
+    """The lock table does not exist in this account, region and endpoint."""
+
+    def __init__(self, table: str, *, operation: str, key: str | None = None) -> None:
+        self.table = table
+        super().__init__(
+            f"DynamoDB table {table!r} does not exist (check the region and endpoint); create it "
+            f"with DynamoDBStore({table!r}).create_table()",
+            operation=operation,
+            key=key,
+        )
+
+
+class TableMismatchError(StoreError):
+    """The table exists but its key schema is not the one idemlock needs."""
+
+    def __init__(self, table: str, problem: str) -> None:
+        self.table = table
+        super().__init__(
+            f"DynamoDB table {table!r} cannot hold idemlock records: {problem}",
+            operation="create_table",
+        )
+
+
+class AccessDeniedError(StoreError):
+    """IAM refused a call; :attr:`actions` lists the DynamoDB actions the role needs."""
+
+    def __init__(
+        self, table: str, actions: tuple[str, ...], *, operation: str, key: str | None = None
+    ) -> None:
+        self.table = table
+        self.actions = actions
+        super().__init__(
+            f"access denied calling {operation} on DynamoDB table {table!r}; the role needs "
+            f"{', '.join(actions)} on that table",
+            operation=operation,
+            key=key,
+        )

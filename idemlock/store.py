@@ -1,0 +1,76 @@
+"""The narrow interface every lock store implements.
+
+A store deals only in records: it never builds keys, hashes payloads or reads a clock. The
+caller hands it the current time with every request that compares times, so one injectable
+clock governs the whole protocol. A new backend implements :class:`LockStore` and passes the
+contract suite in ``tests/test_contract.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from idemlock.record import Record
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A request to take ``key`` for ``owner`` at ``now_ms``.
+
+    The store writes an ``IN_PROGRESS`` item if and only if the key is free at ``now_ms``
+    (see :meth:`Record.is_free_at`), giving it a fence greater than any fence the key held.
+    """
+
+    key: str
+    owner: str
+    now_ms: int
+    lease_expires_at_ms: int
+    expires_at_s: int
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What a claim found: ``acquired`` with our new record, or the record that holds the key.
+
+    ``record`` is ``None`` only when the claim failed and the item vanished before the store
+    could read it (a race with a release); the caller simply claims again.
+    """
+
+    acquired: bool
+    record: Record | None
+
+
+@runtime_checkable
+class LockStore(Protocol):
+    """Storage for lock records with conditional writes."""
+
+    def claim(self, claim: Claim) -> ClaimResult:
+        """Atomically take the key if it is free; otherwise return the record that holds it."""
+        ...
+
+    def complete(
+        self,
+        key: str,
+        owner: str,
+        *,
+        now_ms: int,
+        result: str | None,
+        expires_at_s: int | None,
+    ) -> bool:
+        """Mark ``key`` completed if ``owner`` still holds it; ``False`` if it does not."""
+        ...
+
+    def release(self, key: str, owner: str) -> bool:
+        """Delete ``key`` if ``owner`` holds it (or it is gone); ``False`` if another owns it."""
+        ...
+
+    def get(self, key: str) -> Record | None:
+        """Read the record for ``key`` with a strongly consistent read."""
+        ...
+
+    def scan(self, *, prefix: str | None = None) -> Iterator[Record]:
+        """Yield every record (whose key starts with ``prefix``), in no particular order."""
+        ...

@@ -1,0 +1,152 @@
+"""Test doubles for code that uses idemlock: supported public API, held to the same contract.
+
+- :class:`MemoryStore` keeps lock records in a dict with the exact semantics of
+  :class:`~idemlock.DynamoDBStore` (it passes the same contract suite), atomically under a lock.
+- :class:`ManualClock` is a clock you move by hand, for leases and retention in tests.
+- :class:`LambdaContext` stands in for the Lambda context object, so leases follow
+  ``get_remaining_time_in_millis()`` as they do in Lambda.
+
+::
+
+    from idemlock import idempotent
+    from idemlock.testing import ManualClock, MemoryStore
+
+    store, clock = MemoryStore(), ManualClock()
+
+    @idempotent(lambda event, context: event["id"], store=store, clock=clock, lease=30)
+    def handler(event, context): ...
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from idemlock.record import Record, Status
+from idemlock.store import Claim, ClaimResult
+
+__all__ = ["LambdaContext", "ManualClock", "MemoryStore"]
+
+
+class MemoryStore:
+    """An in-process :class:`~idemlock.store.LockStore`; ``calls`` counts requests by operation."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, Record] = {}
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"MemoryStore({len(self._records)} records)"
+
+    def claim(self, claim: Claim) -> ClaimResult:
+        """Take the key if it is free at ``claim.now_ms``; else return the record holding it."""
+        with self._lock:
+            self.calls["claim"] += 1
+            old = self._records.get(claim.key)
+            if old is not None and not old.is_free_at(claim.now_ms):
+                return ClaimResult(acquired=False, record=old)
+            new = Record(
+                key=claim.key,
+                status=Status.IN_PROGRESS,
+                owner=claim.owner,
+                fence=claim.now_ms + 1 if old is None else old.fence + 1,
+                claimed_at_ms=claim.now_ms,
+                lease_expires_at_ms=claim.lease_expires_at_ms,
+                expires_at_s=claim.expires_at_s,
+                attempts=1 if old is None else old.attempts + 1,
+                fingerprint=claim.fingerprint,
+            )
+            self._records[claim.key] = new
+            return ClaimResult(acquired=True, record=new)
+
+    def complete(
+        self,
+        key: str,
+        owner: str,
+        *,
+        now_ms: int,
+        result: str | None,
+        expires_at_s: int | None,
+    ) -> bool:
+        """Mark ``key`` completed if ``owner`` holds it."""
+        with self._lock:
+            self.calls["complete"] += 1
+            old = self._records.get(key)
+            if old is None or old.owner != owner:
+                return False
+            self._records[key] = replace(
+                old,
+                status=Status.COMPLETED,
+                lease_expires_at_ms=None,
+                completed_at_ms=now_ms,
+                expires_at_s=expires_at_s,
+                result=result,
+            )
+            return True
+
+    def release(self, key: str, owner: str) -> bool:
+        """Delete ``key`` if ``owner`` holds it; an absent key counts as released."""
+        with self._lock:
+            self.calls["release"] += 1
+            old = self._records.get(key)
+            if old is not None and old.owner != owner:
+                return False
+            self._records.pop(key, None)
+            return True
+
+    def get(self, key: str) -> Record | None:
+        """The record for ``key``, if any."""
+        with self._lock:
+            self.calls["get"] += 1
+            return self._records.get(key)
+
+    def scan(self, *, prefix: str | None = None) -> Iterator[Record]:
+        """Every record (whose key starts with ``prefix``), from a snapshot."""
+        with self._lock:
+            self.calls["scan"] += 1
+            snapshot = list(self._records.values())
+        return iter([r for r in snapshot if prefix is None or r.key.startswith(prefix)])
+
+    def clear(self) -> None:
+        """Forget every record and reset the call counts."""
+        with self._lock:
+            self._records.clear()
+            self.calls.clear()
+
+
+class ManualClock:
+    """A clock that stands still until moved: pass it as ``clock=`` (it returns epoch seconds)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self._now = time.time() if start is None else start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        """The current time in epoch seconds."""
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
+        with self._lock:
+            self._now += seconds
+
+
+@dataclass
+class LambdaContext:
+    """A minimal stand-in for the Lambda context: the fields idemlock and most handlers read."""
+
+    remaining_ms: int = 30_000
+    function_name: str = "test-function"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    invoked_function_arn: str = field(
+        default="arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    )
+
+    def get_remaining_time_in_millis(self) -> int:
+        """What Lambda reports: milliseconds left before the invocation times out."""
+        return self.remaining_ms
