@@ -97,7 +97,7 @@ def idempotent(
     lease_ms = None if lease is None else _milliseconds("lease", lease)
     default_lease_ms = _milliseconds("lease", DEFAULT_LEASE)
     policy = Policy(
-        clock_ms=lambda: int(clock() * 1000),
+        clock_us=lambda: int(clock() * 1_000_000),
         lease_ms=lease_ms,
         retention_ms=None if retention is None else _milliseconds("retention", retention),
         store_result=store_result,

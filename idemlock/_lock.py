@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import math
+import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from contextvars import ContextVar
@@ -82,11 +83,35 @@ def current_lock() -> Lock | None:
     return _current_lock.get()
 
 
+class FenceBase:
+    """Where fences start for a key without an item: a strictly increasing time in microseconds.
+
+    A failed invocation deletes its item, and the stored fence with it, so the next claim's fence
+    must come from time. Microseconds keep claims on different hosts ordered (a release and the
+    next claim are at least a network round trip apart) given clocks in sync; the ``last + 1``
+    keeps them ordered within one process even when the clock stands still (a test's clock) or
+    steps back.
+    """
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self, now_us: int) -> int:
+        """The next base: ``now_us``, or one above the previous base if that is not higher."""
+        with self._lock:
+            self._last = max(now_us, self._last + 1)
+            return self._last
+
+
+fence_base = FenceBase()
+
+
 @dataclass(frozen=True)
 class Policy:
     """The options of one decorated function that shape every invocation."""
 
-    clock_ms: Callable[[], int]
+    clock_us: Callable[[], int]
     lease_ms: int | None
     retention_ms: int | None
     store_result: bool
@@ -124,7 +149,8 @@ def protocol(
     fingerprint: str | None,
 ) -> Steps:
     """One invocation: the body's value (run now or replayed) is the generator's return value."""
-    now_ms = policy.clock_ms()
+    now_us = policy.clock_us()
+    now_ms = now_us // 1000
     if policy.cache is not None:
         hit, cached = policy.cache.lookup(key, now_ms)
         if hit:
@@ -134,6 +160,7 @@ def protocol(
         key=key,
         owner=owner,
         now_ms=now_ms,
+        fence_base=fence_base.next(now_us),
         lease_expires_at_ms=now_ms + lease_ms,
         # TTL may remove an abandoned IN_PROGRESS item once its lease is long over; leases are
         # still enforced by the claim's condition, never by TTL.
@@ -202,7 +229,7 @@ def _claim(
 def _complete(
     store: LockStore, policy: Policy, held: Lock, result: str | None
 ) -> Generator[object, Any, None]:
-    completed_at_ms = policy.clock_ms()
+    completed_at_ms = policy.clock_us() // 1000
     expires_at_s = (
         None if policy.retention_ms is None else _ceil_s(completed_at_ms + policy.retention_ms)
     )

@@ -153,8 +153,8 @@ class DynamoDBStore:
                                                    AND #expires_at_s <= :now_s
             IN_PROGRESS within its lease, COMPLETED within retention: refused, item returned
 
-        ``fence`` continues from the stored fence (takeover, retention over) or starts at the
-        claim's time (absent item), so it grows across every claim of the key.
+        ``fence`` continues from the stored fence (takeover, retention over) or starts from the
+        claim's ``fence_base`` (absent item), so it grows across every claim of the key.
         """
         values: dict[str, Any] = {
             ":in_progress": {"S": Status.IN_PROGRESS.value},
@@ -162,6 +162,7 @@ class DynamoDBStore:
             ":owner": {"S": claim.owner},
             ":now_ms": {"N": str(claim.now_ms)},
             ":now_s": {"N": str(claim.now_ms // 1000)},
+            ":fence_base": {"N": str(claim.fence_base)},
             ":lease": {"N": str(claim.lease_expires_at_ms)},
             ":expires": {"N": str(claim.expires_at_s)},
             ":zero": {"N": "0"},
@@ -170,7 +171,7 @@ class DynamoDBStore:
         assignments = [
             "#status = :in_progress",
             "#owner = :owner",
-            "#fence = if_not_exists(#fence, :now_ms) + :one",
+            "#fence = if_not_exists(#fence, :fence_base) + :one",
             "#attempts = if_not_exists(#attempts, :zero) + :one",
             "#claimed_at_ms = :now_ms",
             "#lease_expires_at_ms = :lease",

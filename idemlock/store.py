@@ -20,12 +20,15 @@ class Claim:
     """A request to take ``key`` for ``owner`` at ``now_ms``.
 
     The store writes an ``IN_PROGRESS`` item if and only if the key is free at ``now_ms``
-    (see :meth:`Record.is_free_at`), giving it a fence greater than any fence the key held.
+    (see :meth:`Record.is_free_at`). Its fence is the stored fence plus one when the item exists
+    (takeover, retention over), else ``fence_base`` plus one: the caller's strictly increasing
+    time in microseconds, above every fence a deleted item can have held.
     """
 
     key: str
     owner: str
     now_ms: int
+    fence_base: int
     lease_expires_at_ms: int
     expires_at_s: int
     fingerprint: str | None = None

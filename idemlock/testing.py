@@ -53,7 +53,7 @@ class MemoryStore:
                 key=claim.key,
                 status=Status.IN_PROGRESS,
                 owner=claim.owner,
-                fence=claim.now_ms + 1 if old is None else old.fence + 1,
+                fence=(claim.fence_base if old is None else old.fence) + 1,
                 claimed_at_ms=claim.now_ms,
                 lease_expires_at_ms=claim.lease_expires_at_ms,
                 expires_at_s=claim.expires_at_s,

@@ -1,0 +1,161 @@
+"""Backends for the test session, chosen from one fixture.
+
+``backend`` is parametrised over every store the contract suite must hold on:
+
+- ``memory``: :class:`idemlock.testing.MemoryStore`;
+- ``dynamodb-local``: Amazon's DynamoDB Local (supports ``ReturnValuesOnConditionCheckFailure``);
+- ``dynalite``: an independent implementation that ignores it, exercising the GetItem fallback.
+
+The servers start once per session on free ports. A server that cannot start fails the run in CI
+(``CI`` set) and skips locally, with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from idemlock import DynamoDBStore, LockStore
+from idemlock.testing import ManualClock, MemoryStore
+from tests.servers import Server, ServerUnavailable, start_dynalite, start_dynamodb_local
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+BACKENDS = ("memory", "dynamodb-local", "dynalite")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+def _server(request: pytest.FixtureRequest, start: Callable[[Path], Server]) -> Iterator[str]:
+    try:
+        server = start(ROOT)
+    except ServerUnavailable as exc:
+        if _in_ci():
+            pytest.fail(f"required test backend is unavailable in CI: {exc}")
+        pytest.skip(f"backend unavailable locally: {exc}")
+    request.addfinalizer(server.stop)
+    yield server.endpoint_url
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The endpoint URL of a DynamoDB Local started for this session."""
+    yield from _server(request, start_dynamodb_local)
+
+
+@pytest.fixture(scope="session")
+def dynalite(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The endpoint URL of a dynalite started for this session."""
+    yield from _server(request, start_dynalite)
+
+
+def make_client(endpoint_url: str, **config: Any) -> Any:
+    """A botocore DynamoDB client for a local endpoint, with dummy credentials."""
+    return boto3.session.Session().client(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"mode": "standard", "max_attempts": 4}, **config),
+    )
+
+
+def fresh_table(endpoint_url: str, **store_options: Any) -> DynamoDBStore:
+    """A new, empty lock table on ``endpoint_url``, through a store with its own client."""
+    store = DynamoDBStore(
+        f"locks-{uuid.uuid4().hex[:12]}", client=make_client(endpoint_url), **store_options
+    )
+    store.create_table()
+    return store
+
+
+@dataclass
+class RoundTrips:
+    """Counts HTTP requests a botocore client sends (retries included), by operation."""
+
+    operations: list[str] = field(default_factory=list)
+
+    def on_send(self, request: Any, **_: Any) -> None:
+        """botocore's ``before-send`` hook: one call per HTTP request, retries included."""
+        target = request.headers.get("X-Amz-Target", b"")
+        name = target.decode() if isinstance(target, bytes) else str(target)
+        self.operations.append(name.rpartition(".")[2])
+
+    @contextmanager
+    def counting(self, client: Any) -> Iterator[RoundTrips]:
+        """Count ``client``'s requests inside the block."""
+        client.meta.events.register("before-send.dynamodb", self.on_send)
+        try:
+            yield self
+        finally:
+            client.meta.events.unregister("before-send.dynamodb", self.on_send)
+
+    @property
+    def count(self) -> int:
+        return len(self.operations)
+
+    def reset(self) -> None:
+        self.operations.clear()
+
+
+@dataclass
+class Backend:
+    """A store under test and a way to count its round trips."""
+
+    name: str
+    store: LockStore
+    count: Callable[[], int]
+    reset: Callable[[], None]
+
+    @property
+    def returns_old_item(self) -> bool:
+        """Whether a failed conditional write returns the item (ALL_OLD): not on dynalite."""
+        return self.name != "dynalite"
+
+
+@pytest.fixture(scope="session")
+def _tables(request: pytest.FixtureRequest) -> dict[str, DynamoDBStore]:
+    """One lock table per server for the whole session; tests use fresh namespaces."""
+    return {}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, _tables: dict[str, DynamoDBStore]) -> Iterator[Backend]:
+    """Each store of the contract suite in turn, with a round-trip counter at zero."""
+    name: str = request.param
+    if name == "memory":
+        memory = MemoryStore()
+        yield Backend(name, memory, lambda: memory.calls.total(), memory.calls.clear)
+        return
+    if name not in _tables:
+        endpoint = request.getfixturevalue(
+            "dynamodb_local" if name == "dynamodb-local" else "dynalite"
+        )
+        _tables[name] = fresh_table(endpoint)
+    store = _tables[name]
+    with RoundTrips().counting(store.client) as trips:
+        yield Backend(name, store, lambda: trips.count, trips.reset)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that moves only when the test says so."""
+    return ManualClock(start=1_800_000_000.0)
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A namespace no other test uses, so tests share tables without sharing keys."""
+    return f"test-{uuid.uuid4().hex[:12]}"
