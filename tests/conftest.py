@@ -137,7 +137,7 @@ def backend(request: pytest.FixtureRequest, _tables: dict[str, DynamoDBStore]) -
     name: str = request.param
     if name == "memory":
         memory = MemoryStore()
-        yield Backend(name, memory, lambda: memory.calls.total(), memory.calls.clear)
+        yield Backend(name, memory, memory.calls.total, memory.calls.clear)
         return
     if name not in _tables:
         endpoint = request.getfixturevalue(

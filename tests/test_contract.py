@@ -216,7 +216,7 @@ def test_body_failure_releases_and_reraises_the_same_exception(
     handler = idempotent(key_of, store=backend.store, namespace=namespace, clock=clock)(body)
     failure = ValueError("file is malformed")
 
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match="malformed") as caught:
         handler({"id": "k", "raise": failure})
 
     assert caught.value is failure
@@ -237,8 +237,12 @@ def test_fence_strictly_increases_across_failure_takeover_and_retention(
 
     with pytest.raises(KeyError):
         handler({"id": "k", "raise": KeyError("first attempt fails")})  # clock does not move
+    def takeover() -> None:
+        clock.advance(11)
+        handler({"id": "k"})
+
     with pytest.raises(LockLostError):
-        handler({"id": "k", "hook": lambda: (clock.advance(11), handler({"id": "k"}))})
+        handler({"id": "k", "hook": takeover})
     clock.advance(61)
     handler({"id": "k"})
 
