@@ -10,7 +10,6 @@ the calls were direct.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
@@ -318,6 +317,8 @@ def drive_sync(steps: Steps, body: Callable[[], R]) -> R:
 
 async def drive_async(steps: Steps, body: Callable[[], Awaitable[R]]) -> R:
     """Run the protocol with store calls in a worker thread and the body on the event loop."""
+    import asyncio  # noqa: PLC0415  (deferred: synchronous handlers never pay for its import)
+
     sent: Any = None
     error: BaseException | None = None
     while True:

@@ -68,7 +68,7 @@ def make_client(endpoint_url: str, **config: Any) -> Any:
         region_name=REGION,
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(retries={"mode": "standard", "max_attempts": 4}, **config),
+        config=Config(**{"retries": {"mode": "standard", "max_attempts": 4}, **config}),
     )
 
 

@@ -237,6 +237,7 @@ def test_fence_strictly_increases_across_failure_takeover_and_retention(
 
     with pytest.raises(KeyError):
         handler({"id": "k", "raise": KeyError("first attempt fails")})  # clock does not move
+
     def takeover() -> None:
         clock.advance(11)
         handler({"id": "k"})

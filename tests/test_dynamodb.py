@@ -1,0 +1,325 @@
+"""DynamoDBStore on real servers: lost responses, errors, table setup, attribute names."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.stub import Stubber
+
+from idemlock import AttributeNames, DynamoDBStore, idempotent
+from idemlock.dynamodb import RUNTIME_ACTIONS
+from idemlock.errors import (
+    AccessDeniedError,
+    ConfigurationError,
+    InProgressError,
+    PayloadMismatchError,
+    StoreError,
+    TableMismatchError,
+    TableNotFoundError,
+)
+from idemlock.record import Status
+from idemlock.testing import ManualClock
+from tests.conftest import RoundTrips, fresh_table, make_client
+from tests.proxy import TcpProxy
+
+SERVERS = ("dynamodb_local", "dynalite")
+
+
+def key_of(event: dict[str, Any]) -> str:
+    return str(event["id"])
+
+
+@pytest.fixture(params=SERVERS)
+def endpoint(request: pytest.FixtureRequest) -> str:
+    """Each real server's endpoint URL in turn."""
+    url: str = request.getfixturevalue(request.param)
+    return url
+
+
+@pytest.fixture
+def proxied(endpoint: str) -> Iterator[tuple[DynamoDBStore, TcpProxy, RoundTrips]]:
+    """A fresh table reached through a fault-injecting proxy, with its round trips counted."""
+    table = fresh_table(endpoint)
+    port = urlsplit(endpoint).port
+    assert port is not None
+    with TcpProxy(port) as proxy:
+        store = DynamoDBStore(table.table_name, client=make_client(proxy.endpoint_url))
+        with RoundTrips().counting(store.client) as trips:
+            yield store, proxy, trips
+
+
+def test_lost_claim_response_is_recognised_by_its_owner_token(
+    proxied: tuple[DynamoDBStore, TcpProxy, RoundTrips],
+    clock: ManualClock,
+    request: pytest.FixtureRequest,
+) -> None:
+    """The claim applies, its response is lost, botocore retries: the retry sees our own item."""
+    store, proxy, trips = proxied
+    runs: list[str] = []
+
+    @idempotent(key_of, store=store, namespace="lost", clock=clock)
+    def handler(event: dict[str, Any]) -> str:
+        runs.append(event["id"])
+        return "done"
+
+    proxy.drop_next_responses(1)
+    assert handler({"id": "k"}) == "done"
+
+    assert proxy.dropped == 1
+    assert runs == ["k"]
+    # Claim, its retry (refused by our own item; dynalite then reads it), complete.
+    fallback = ["GetItem"] if request.node.callspec.params["endpoint"] == "dynalite" else []
+    assert trips.operations == ["UpdateItem", "UpdateItem", *fallback, "UpdateItem"]
+    record = store.get("lost#k")
+    assert record is not None
+    assert (record.status, record.result) == (Status.COMPLETED, '"done"')
+
+
+def test_lost_release_response_still_releases_and_reraises(
+    proxied: tuple[DynamoDBStore, TcpProxy, RoundTrips],
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The delete applies, its response is lost, the retry finds the item gone: released."""
+    store, proxy, _ = proxied
+    failure = RuntimeError("body failed")
+
+    @idempotent(key_of, store=store, namespace="lost", clock=clock)
+    def handler(event: dict[str, Any]) -> None:
+        proxy.drop_next_responses(1)  # the next response is the release's
+        raise failure
+
+    with caplog.at_level(logging.WARNING, logger="idemlock"), pytest.raises(RuntimeError) as caught:
+        handler({"id": "k"})
+
+    assert caught.value is failure
+    assert proxy.dropped == 1
+    assert store.get("lost#k") is None
+    assert caplog.records == []
+
+
+def test_lost_complete_response_is_retried_to_success(
+    proxied: tuple[DynamoDBStore, TcpProxy, RoundTrips], clock: ManualClock
+) -> None:
+    """The complete applies, its response is lost: the retried complete succeeds again."""
+    store, proxy, _ = proxied
+
+    @idempotent(key_of, store=store, namespace="lost", clock=clock)
+    def handler(event: dict[str, Any]) -> str:
+        proxy.drop_next_responses(1)  # the next response is the complete's
+        return "stored"
+
+    assert handler({"id": "k"}) == "stored"
+    assert proxy.dropped == 1
+    record = store.get("lost#k")
+    assert record is not None
+    assert (record.status, record.result) == (Status.COMPLETED, '"stored"')
+
+
+def test_reserved_word_attribute_names_work_end_to_end(endpoint: str, clock: ManualClock) -> None:
+    """Every attribute renamed to a DynamoDB reserved word: claim, replay, failure, mismatch."""
+    reserved = AttributeNames(
+        key="name",
+        status="status",
+        owner="owner",
+        fence="size",
+        attempts="count",
+        claimed_at_ms="time",
+        lease_expires_at_ms="lease",
+        expires_at_s="ttl",
+        completed_at_ms="date",
+        result="data",
+        fingerprint="hash",
+    )
+    store = fresh_table(endpoint, attributes=reserved)
+    runs: list[str] = []
+
+    @idempotent(
+        key_of,
+        store=store,
+        namespace="ns",
+        clock=clock,
+        fingerprint=lambda event: event.get("amount"),
+    )
+    def handler(event: dict[str, Any]) -> object:
+        runs.append(event["id"])
+        if event.get("nested"):
+            with pytest.raises(InProgressError):
+                handler({"id": event["id"], "amount": event.get("amount")})
+        if event.get("fail"):
+            raise ValueError("fail")
+        return {"ok": event["id"]}
+
+    assert handler({"id": "a", "amount": 1, "nested": True}) == {"ok": "a"}
+    assert handler({"id": "a", "amount": 1}) == {"ok": "a"}
+    with pytest.raises(PayloadMismatchError):
+        handler({"id": "a", "amount": 2})
+    with pytest.raises(ValueError, match="fail"):
+        handler({"id": "b", "fail": True})
+    assert store.get("ns#b") is None
+    assert handler({"id": "b"}) == {"ok": "b"}
+    assert runs == ["a", "b", "b"]
+    raw = store.client.get_item(TableName=store.table_name, Key={"name": {"S": "ns#a"}})["Item"]
+    assert {"name", "status", "owner", "size", "count", "time", "ttl", "date", "data"} <= set(raw)
+
+
+def test_create_table_is_idempotent_with_ttl_on(dynamodb_local: str) -> None:
+    """create_table makes an on-demand table with TTL on expires_at_s; again, it is a no-op."""
+    store = DynamoDBStore(f"locks-{uuid.uuid4().hex[:8]}", client=make_client(dynamodb_local))
+
+    assert store.create_table() is True
+    assert store.create_table() is False
+    table = store.client.describe_table(TableName=store.table_name)["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    ttl = store.client.describe_time_to_live(TableName=store.table_name)
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at_s"
+    assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_create_table_refuses_a_table_with_another_key_schema(dynamodb_local: str) -> None:
+    """An existing table keyed differently is a TableMismatchError naming the needed key."""
+    client = make_client(dynamodb_local)
+    name = f"other-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    with pytest.raises(TableMismatchError, match="'id'") as caught:
+        DynamoDBStore(name, client=client).create_table()
+    assert caught.value.table == name
+
+
+def test_create_table_on_a_backend_without_ttl(
+    dynalite: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """dynalite has no TTL API: the table is still created, with a warning."""
+    store = DynamoDBStore(f"locks-{uuid.uuid4().hex[:8]}", client=make_client(dynalite))
+
+    with caplog.at_level(logging.WARNING, logger="idemlock"):
+        assert store.create_table() is True
+    assert "does not support TTL" in caplog.text
+
+
+def test_missing_table_names_the_table_and_the_fix(dynamodb_local: str) -> None:
+    """Calling into a table that does not exist: TableNotFoundError with how to create it."""
+    store = DynamoDBStore("no-such-table", client=make_client(dynamodb_local))
+    handler = idempotent(key_of, store=store)(lambda event: None)
+
+    with pytest.raises(TableNotFoundError) as caught:
+        handler({"id": "k"})
+
+    assert caught.value.table == "no-such-table"
+    assert "create_table()" in str(caught.value)
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+def test_access_denied_lists_the_iam_actions() -> None:
+    """AccessDeniedException becomes AccessDeniedError naming every action the role needs."""
+    client = make_client("http://127.0.0.1:9")
+    store = DynamoDBStore("locks", client=client)
+    handler = idempotent(key_of, store=store)(lambda event: None)
+
+    with Stubber(client) as stub:
+        stub.add_client_error("update_item", "AccessDeniedException", "not authorized")
+        with pytest.raises(AccessDeniedError) as caught:
+            handler({"id": "k"})
+
+    assert caught.value.actions == RUNTIME_ACTIONS
+    for action in RUNTIME_ACTIONS:
+        assert action in str(caught.value)
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+def test_throttling_is_a_store_error_with_the_code() -> None:
+    """Any other service error is a StoreError naming the operation, table, key and code."""
+    client = make_client("http://127.0.0.1:9")
+    store = DynamoDBStore("locks", client=client)
+    handler = idempotent(key_of, store=store, namespace="ns")(lambda event: None)
+
+    with Stubber(client) as stub:
+        stub.add_client_error("update_item", "ProvisionedThroughputExceededException", "slow down")
+        with pytest.raises(StoreError) as caught:
+            handler({"id": "k"})
+
+    message = str(caught.value)
+    assert "ProvisionedThroughputExceededException" in message
+    assert "'ns#k'" in message
+    assert caught.value.key == "ns#k"
+
+
+def test_unreachable_endpoint_is_a_store_error_with_the_cause() -> None:
+    """A connection failure is a StoreError whose cause is botocore's own error."""
+    unreachable = make_client("http://127.0.0.1:9", connect_timeout=1, retries={"max_attempts": 1})
+    store = DynamoDBStore("locks", client=unreachable)
+    handler = idempotent(key_of, store=store)(lambda event: None)
+
+    with pytest.raises(StoreError) as caught:
+        handler({"id": "k"})
+    assert isinstance(caught.value.__cause__, EndpointConnectionError)
+
+
+def test_default_store_comes_from_the_environment(
+    dynamodb_local: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """store=None uses IDEMLOCK_TABLE, and the client honours AWS_ENDPOINT_URL_DYNAMODB."""
+    table = fresh_table(dynamodb_local)
+    for name, value in {
+        "IDEMLOCK_TABLE": table.table_name,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_local,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    handler = idempotent(key_of, namespace="env")(lambda event: "via env")
+
+    assert handler({"id": "k"}) == "via env"
+    record = table.get("env#k")
+    assert record is not None
+    assert record.result == '"via env"'
+
+
+def test_a_missing_table_name_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """store=None without IDEMLOCK_TABLE: ConfigurationError saying what to set, nothing run."""
+    monkeypatch.delenv("IDEMLOCK_TABLE", raising=False)
+    runs: list[object] = []
+    handler = idempotent(key_of)(runs.append)
+
+    with pytest.raises(ConfigurationError, match="IDEMLOCK_TABLE"):
+        handler({"id": "k"})
+    assert runs == []
+
+
+def test_store_construction_is_lazy_and_imports_no_botocore() -> None:
+    """Importing idemlock and making a store loads neither botocore nor a client."""
+    code = (
+        "import sys, idemlock; idemlock.DynamoDBStore('t');"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_invalid_table_name_and_attribute_names_are_configuration_errors() -> None:
+    """An empty table name or clashing attribute names fail at construction."""
+    with pytest.raises(ConfigurationError):
+        DynamoDBStore("")
+    with pytest.raises(ConfigurationError, match="distinct"):
+        AttributeNames(status="owner")
+    with pytest.raises(ConfigurationError, match="non-empty"):
+        AttributeNames(result="")
