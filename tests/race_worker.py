@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
@@ -32,16 +33,21 @@ def make_store(endpoint_url: str, table: str) -> DynamoDBStore:
     return DynamoDBStore(table, client=client)
 
 
-def race(
-    endpoint_url: str,
-    table: str,
-    keys: list[str],
-    threads: int,
-    barrier: Barrier,
-    ledger: str,
-) -> Counter[str]:
-    """Call the function with every key from ``threads`` threads at once; count the outcomes."""
-    store = make_store(endpoint_url, table)
+@dataclass(frozen=True)
+class Race:
+    """What one worker process does: call ``keys`` in order from ``threads`` threads."""
+
+    endpoint_url: str
+    table: str
+    keys: list[str]
+    threads: int
+    ledger: str
+
+
+def race(spec: Race, barrier: Barrier) -> Counter[str]:
+    """Call the function with every key from ``spec.threads`` threads at once; count outcomes."""
+    store = make_store(spec.endpoint_url, spec.table)
+    ledger = spec.ledger
 
     @idempotent(lambda key: key, store=store, namespace="race", lease=60)
     def body(key: str) -> str:
@@ -57,18 +63,18 @@ def race(
     lock = threading.Lock()
 
     def caller() -> None:
-        for key in keys:
+        for key in spec.keys:
             barrier.wait(timeout=120)
             try:
                 outcome = "ran-or-replayed" if body(key) == key else "wrong result"
             except InProgressError:
                 outcome = "in progress"
-            except Exception as exc:  # noqa: BLE001  (counted and reported by the test)
+            except Exception as exc:  # counted and reported by the test
                 outcome = f"error: {type(exc).__name__}: {exc}"
             with lock:
                 outcomes[outcome] += 1
 
-    workers = [threading.Thread(target=caller) for _ in range(threads)]
+    workers = [threading.Thread(target=caller) for _ in range(spec.threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -76,14 +82,6 @@ def race(
     return outcomes
 
 
-def main(
-    endpoint_url: str,
-    table: str,
-    keys: list[str],
-    threads: int,
-    barrier: Barrier,
-    ledger: str,
-    results: Any,
-) -> None:
+def main(spec: Race, barrier: Barrier, results: Any) -> None:
     """Process entry point: put the outcome counts on the ``results`` queue."""
-    results.put(dict(race(endpoint_url, table, keys, threads, barrier, ledger)))
+    results.put(dict(race(spec, barrier)))

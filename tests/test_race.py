@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.conftest import fresh_table
-from tests.race_worker import main
+from tests.race_worker import Race, main
 
 PROCESSES = 4
 THREADS_PER_PROCESS = 8
@@ -29,13 +29,8 @@ def test_racing_callers_run_the_body_exactly_once_per_key(
     spawn = multiprocessing.get_context("spawn")
     barrier = spawn.Barrier(PROCESSES * THREADS_PER_PROCESS)
     results = spawn.Queue()
-    workers = [
-        spawn.Process(
-            target=main,
-            args=(dynamodb_local, table, keys, THREADS_PER_PROCESS, barrier, str(ledger), results),
-        )
-        for _ in range(PROCESSES)
-    ]
+    spec = Race(dynamodb_local, table, keys, THREADS_PER_PROCESS, str(ledger))
+    workers = [spawn.Process(target=main, args=(spec, barrier, results)) for _ in range(PROCESSES)]
     for worker in workers:
         worker.start()
     outcomes: Counter[str] = Counter()
@@ -46,7 +41,7 @@ def test_racing_callers_run_the_body_exactly_once_per_key(
         assert worker.exitcode == 0
 
     executions = Counter(line.split()[0] for line in ledger.read_text().splitlines())
-    assert executions == Counter({key: 1 for key in keys})
+    assert executions == Counter(dict.fromkeys(keys, 1))
     calls = PROCESSES * THREADS_PER_PROCESS * ROUNDS
     assert sum(outcomes.values()) == calls
     assert set(outcomes) <= {"ran-or-replayed", "in progress"}, outcomes
