@@ -109,7 +109,6 @@ def idempotent(
         if not callable(function):
             raise ConfigurationError(f"@idempotent decorates a callable, got {function!r}")
         prefix = namespace or default_namespace(function)
-        name = getattr(function, "__qualname__", repr(function))
 
         def steps(instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             """The protocol for one call, or ``None`` when the body should run unprotected."""
@@ -117,7 +116,7 @@ def idempotent(
                 return None
             own_args = args if instance is None else (instance, *args)
             try:
-                key = call_key_fn(key_fn, name, own_args, kwargs)
+                key = call_key_fn(key_fn, function, own_args, kwargs)
             except MissingKeyError:
                 if on_missing_key == "run":
                     return None

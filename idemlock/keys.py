@@ -10,11 +10,17 @@ from __future__ import annotations
 import base64
 import decimal
 import hashlib
+import inspect
 import json
 from collections.abc import Callable
 from typing import Any
 
-from idemlock.errors import FingerprintError, InvalidKeyError, MissingKeyError
+from idemlock.errors import (
+    ConfigurationError,
+    FingerprintError,
+    InvalidKeyError,
+    MissingKeyError,
+)
 
 MAX_KEY_BYTES = 2048
 """DynamoDB's limit on a partition key value, in UTF-8 bytes."""
@@ -48,16 +54,34 @@ def storage_key(namespace: str, key: str) -> str:
 
 
 def call_key_fn(
-    key_fn: Callable[..., object], function_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    key_fn: Callable[..., object],
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> str:
-    """Call ``key_fn`` with the wrapped function's arguments and validate what it returns.
+    """Call ``key_fn`` with ``function``'s arguments and validate what it returns.
 
     A lookup that fails inside ``key_fn`` (``event["order_id"]`` on an event without it) means
     the event has no key: :class:`MissingKeyError`, with the original error as its cause.
     """
+    function_name = getattr(function, "__qualname__", repr(function))
     try:
         key = key_fn(*args, **kwargs)
-    except (LookupError, TypeError, AttributeError) as exc:
+    except TypeError as exc:
+        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+            # Raised by the call itself, not inside key_fn: either the caller passed arguments
+            # the function does not take (their TypeError, as the function would raise it), or
+            # key_fn's parameters differ from the function's (a configuration error).
+            _check_arguments(function, args, kwargs)
+            raise ConfigurationError(
+                f"the key function of {function_name} cannot take that function's arguments "
+                f"({exc}); give it the same parameters as the function"
+            ) from exc
+        raise MissingKeyError(
+            f"the key function of {function_name} found no key: {type(exc).__name__}: {exc}",
+            function=function_name,
+        ) from exc
+    except (LookupError, AttributeError) as exc:
         raise MissingKeyError(
             f"the key function of {function_name} found no key: {type(exc).__name__}: {exc}",
             function=function_name,
@@ -75,6 +99,16 @@ def call_key_fn(
             function=function_name,
         )
     return str(key)
+
+
+def _check_arguments(
+    function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return  # a builtin without a signature: nothing to check against
+    signature.bind(*args, **kwargs)
 
 
 def payload_fingerprint(
