@@ -67,21 +67,18 @@ def call_key_fn(
     function_name = getattr(function, "__qualname__", repr(function))
     try:
         key = key_fn(*args, **kwargs)
-    except TypeError as exc:
-        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
-            # Raised by the call itself, not inside key_fn: either the caller passed arguments
+    except (LookupError, TypeError, AttributeError) as exc:
+        if isinstance(exc, TypeError) and _binding_error(key_fn, args, kwargs):
+            # Not a missing field: the call itself failed. Either the caller passed arguments
             # the function does not take (their TypeError, as the function would raise it), or
             # key_fn's parameters differ from the function's (a configuration error).
-            _check_arguments(function, args, kwargs)
+            caller_error = _binding_error(function, args, kwargs)
+            if caller_error:
+                raise TypeError(f"{function_name}(): {caller_error}") from None
             raise ConfigurationError(
-                f"the key function of {function_name} cannot take that function's arguments "
-                f"({exc}); give it the same parameters as the function"
+                f"the key function of {function_name} cannot take that function's "
+                f"arguments ({exc}); give it the same parameters as the function"
             ) from exc
-        raise MissingKeyError(
-            f"the key function of {function_name} found no key: {type(exc).__name__}: {exc}",
-            function=function_name,
-        ) from exc
-    except (LookupError, AttributeError) as exc:
         raise MissingKeyError(
             f"the key function of {function_name} found no key: {type(exc).__name__}: {exc}",
             function=function_name,
@@ -101,14 +98,22 @@ def call_key_fn(
     return str(key)
 
 
-def _check_arguments(
-    function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> None:
+def _binding_error(
+    callable_: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> str | None:
+    """Why these arguments do not fit the callable's parameters, or ``None``.
+
+    ``None`` also when the callable has no signature to check, such as ``operator.itemgetter``.
+    """
     try:
-        signature = inspect.signature(function)
+        signature = inspect.signature(callable_)
     except (TypeError, ValueError):
-        return  # a builtin without a signature: nothing to check against
-    signature.bind(*args, **kwargs)
+        return None
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        return str(exc)
+    return None
 
 
 def payload_fingerprint(

@@ -347,3 +347,16 @@ class ThreadRecordingStore(MemoryStore):
     def get(self, key: str) -> Record | None:
         self.threads.add(threading.get_ident())
         return super().get(key)
+
+
+def test_calling_with_arguments_the_function_does_not_take_is_a_type_error() -> None:
+    """The caller's mistake surfaces as the function's own TypeError, naming the parameter."""
+    store = MemoryStore()
+
+    @idempotent(lambda event, context: event["id"], store=store)
+    def handler(event: dict[str, Any], context: object) -> None:
+        pass
+
+    with pytest.raises(TypeError, match=r"handler.*'context'"):
+        handler({"id": "k"})  # type: ignore[call-arg]
+    assert store.calls.total() == 0

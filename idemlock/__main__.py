@@ -1,0 +1,5 @@
+"""``python -m idemlock``: the same as the ``idemlock`` command."""
+
+from idemlock.cli import run
+
+run()

@@ -1,0 +1,125 @@
+"""Unit tests for :mod:`idemlock._cache`: the in-process cache of completed keys."""
+
+from __future__ import annotations
+
+import threading
+
+from idemlock._cache import CompletedCache
+
+NOW_MS = 1_800_000_000_000
+
+
+def test_hit_returns_true_and_the_result() -> None:
+    """A remembered key is a hit carrying its stored result JSON."""
+    cache = CompletedCache(maxsize=8)
+    cache.remember("orders#1", '{"total": 10}', None)
+    assert cache.lookup("orders#1", NOW_MS) == (True, '{"total": 10}')
+
+
+def test_miss_returns_false_and_none() -> None:
+    """A key never remembered is a miss."""
+    cache = CompletedCache(maxsize=8)
+    cache.remember("orders#1", '"x"', None)
+    assert cache.lookup("orders#2", NOW_MS) == (False, None)
+
+
+def test_stored_none_result_is_a_hit_distinct_from_a_miss() -> None:
+    """A key completed without a stored result is a hit ``(True, None)``, not a miss."""
+    cache = CompletedCache(maxsize=8)
+    cache.remember("orders#1", None, None)
+    assert cache.lookup("orders#1", NOW_MS) == (True, None)
+    assert cache.lookup("orders#2", NOW_MS) == (False, None)
+
+
+def test_remembering_a_key_again_replaces_its_result() -> None:
+    """Remembering a cached key again replaces its entry rather than adding one."""
+    cache = CompletedCache(maxsize=8)
+    cache.remember("orders#1", '"old"', None)
+    cache.remember("orders#1", '"new"', None)
+    assert cache.lookup("orders#1", NOW_MS) == (True, '"new"')
+    assert len(cache) == 1
+
+
+def test_entry_is_live_until_its_expiry() -> None:
+    """An entry is a hit while ``expires_at_s * 1000 > now_ms``."""
+    cache = CompletedCache(maxsize=8)
+    cache.remember("orders#1", '"r"', 1_800_000_000)
+    assert cache.lookup("orders#1", 1_800_000_000_000 - 1) == (True, '"r"')
+
+
+def test_entry_at_its_expiry_is_a_miss_and_dropped() -> None:
+    """An entry is a miss once ``expires_at_s * 1000 <= now_ms``, and is removed."""
+    cache = CompletedCache(maxsize=8)
+    cache.remember("orders#1", '"r"', 1_800_000_000)
+    assert cache.lookup("orders#1", 1_800_000_000_000) == (False, None)
+    assert len(cache) == 0
+    # Dropped, not merely hidden: an earlier clock does not bring it back.
+    assert cache.lookup("orders#1", 1_700_000_000_000) == (False, None)
+
+
+def test_entry_past_its_expiry_is_a_miss() -> None:
+    """An entry is a miss well after its expiry."""
+    cache = CompletedCache(maxsize=8)
+    cache.remember("orders#1", '"r"', 1_800_000_000)
+    assert cache.lookup("orders#1", 1_800_000_000_000 + 60_000) == (False, None)
+
+
+def test_entry_without_expiry_never_expires() -> None:
+    """An entry with ``expires_at_s=None`` stays a hit at any time."""
+    cache = CompletedCache(maxsize=8)
+    cache.remember("orders#1", '"r"', None)
+    assert cache.lookup("orders#1", 10**18) == (True, '"r"')
+    assert len(cache) == 1
+
+
+def test_full_cache_evicts_least_recently_added_when_unused() -> None:
+    """With no lookups, adding past maxsize evicts the oldest entry."""
+    cache = CompletedCache(maxsize=2)
+    cache.remember("a", '"A"', None)
+    cache.remember("b", '"B"', None)
+    cache.remember("c", '"C"', None)
+    assert len(cache) == 2
+    assert cache.lookup("a", NOW_MS) == (False, None)
+    assert cache.lookup("b", NOW_MS) == (True, '"B"')
+    assert cache.lookup("c", NOW_MS) == (True, '"C"')
+
+
+def test_lookup_refreshes_recency_so_least_recently_used_is_evicted() -> None:
+    """A lookup marks an entry as used: the least recently *used* one is evicted."""
+    cache = CompletedCache(maxsize=2)
+    cache.remember("a", '"A"', None)
+    cache.remember("b", '"B"', None)
+    assert cache.lookup("a", NOW_MS) == (True, '"A"')
+    cache.remember("c", '"C"', None)
+    assert len(cache) == 2
+    assert cache.lookup("b", NOW_MS) == (False, None)
+    assert cache.lookup("a", NOW_MS) == (True, '"A"')
+    assert cache.lookup("c", NOW_MS) == (True, '"C"')
+
+
+def test_concurrent_remember_and_lookup_stay_within_maxsize() -> None:
+    """Eight threads remembering and looking up never push the cache past maxsize."""
+    maxsize = 16
+    cache = CompletedCache(maxsize=maxsize)
+    start = threading.Barrier(8)
+    errors: list[str] = []
+
+    def hammer(thread: int) -> None:
+        start.wait()
+        for i in range(2_000):
+            key = f"k{(i * 7 + thread) % 64}"
+            cache.remember(key, f'"{key}"', None)
+            hit, result = cache.lookup(key, NOW_MS)
+            if hit and result != f'"{key}"':
+                errors.append(f"{key} returned {result}")
+            if len(cache) > maxsize:
+                errors.append(f"cache grew to {len(cache)}")
+
+    threads = [threading.Thread(target=hammer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    assert len(cache) == maxsize

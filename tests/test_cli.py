@@ -1,0 +1,51 @@
+"""The ``idemlock`` command: the demo, as a function and as a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from idemlock.cli import main
+
+
+def test_demo_runs_the_story_on_the_embedded_server(capsys: pytest.CaptureFixture[str]) -> None:
+    """`idemlock demo` processes, skips, fails without a lock, then processes the re-upload."""
+    assert main(["demo"]) == 0
+
+    out = capsys.readouterr().out
+    assert "processed: {'imported': 'reports/2026 Q3.csv', 'rows': 3}" in out
+    assert "skipped (duplicate)" in out
+    assert "the lock is released" in out
+    assert "every step behaved as described" in out
+
+
+def test_demo_runs_against_dynamodb_local(
+    dynamodb_local: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --endpoint-url the same story runs on the given endpoint, with the environment's
+    credentials."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    assert main(["demo", "--endpoint-url", dynamodb_local]) == 0
+    assert dynamodb_local in capsys.readouterr().out
+
+
+def test_demo_as_a_subprocess() -> None:
+    """`python -m idemlock demo` exits 0 and prints the story."""
+    done = subprocess.run(
+        [sys.executable, "-m", "idemlock", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "every step behaved as described" in done.stdout
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown subcommand is a usage error: exit code 2 and a message on stderr."""
+    assert main(["no-such-command"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
