@@ -1,7 +1,7 @@
 """The claim → run → complete/release state machine, independent of any store or event loop.
 
 The protocol is written once, as a generator that yields *steps*: a zero-argument callable (one
-blocking store call, or a backoff sleep) or :data:`BODY` (run the wrapped function now). Two small
+blocking store call, or a backoff sleep) or :class:`RunBody` (run the wrapped function now). Small
 drivers execute the steps: :func:`drive_sync` calls them inline, :func:`drive_async` runs store
 calls in a worker thread so the event loop never blocks. Whatever a step raises is thrown back
 into the generator at the point that yielded it, so the protocol's ``try``/``except`` reads as if
@@ -15,7 +15,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
@@ -36,11 +37,7 @@ logger = logging.getLogger("idemlock")
 
 R = TypeVar("R")
 
-BODY: Final = object()
-"""The step that means "run the wrapped function now"."""
-
 Step = Callable[[], Any]
-Steps = Generator[object, Any, Any]
 
 ITEM_LIMIT_BYTES: Final = 400 * 1024
 """DynamoDB's item size limit."""
@@ -80,6 +77,31 @@ _current_lock: ContextVar[Lock | None] = ContextVar("idemlock_current_lock", def
 def current_lock() -> Lock | None:
     """The :class:`Lock` held by the idempotent body running in this context, else ``None``."""
     return _current_lock.get()
+
+
+@dataclass(frozen=True)
+class RunBody:
+    """The step that means "run the wrapped function now, holding ``lock``".
+
+    The driver, not the protocol, makes ``lock`` the :func:`current_lock` while the body runs:
+    several protocols can be suspended at this step at once (a batch), and only the driver knows
+    which body is running.
+    """
+
+    lock: Lock
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Make this lock the current one for the duration of the block."""
+        reset = _current_lock.set(self.lock)
+        try:
+            yield
+        finally:
+            _current_lock.reset(reset)
+
+
+Steps = Generator[Step | RunBody, Any, Any]
+"""One invocation of the protocol: yields steps, returns the body's (or the stored) value."""
 
 
 class FenceBase:
@@ -170,14 +192,11 @@ def protocol(
     if not isinstance(held, Lock):
         return held.value
 
-    reset = _current_lock.set(held)
     try:
-        value = yield BODY
+        value = yield RunBody(held)
     except BaseException:
-        _current_lock.reset(reset)
         yield from _release(store, held)
         raise
-    _current_lock.reset(reset)
 
     result = _encode(value, policy, held.key)
     if isinstance(result, UnstorableResultError):
@@ -197,7 +216,7 @@ class _Replay:
 
 def _claim(
     store: LockStore, policy: Policy, claim: Claim
-) -> Generator[object, Any, Lock | _Replay]:
+) -> Generator[Step | RunBody, Any, Lock | _Replay]:
     for _ in range(CLAIM_ATTEMPTS):
         outcome: ClaimResult = yield partial(store.claim, claim)
         record = outcome.record
@@ -227,7 +246,7 @@ def _claim(
 
 def _complete(
     store: LockStore, policy: Policy, held: Lock, result: str | None
-) -> Generator[object, Any, None]:
+) -> Generator[Step | RunBody, Any, None]:
     completed_at_ms = policy.clock_us() // 1000
     expires_at_s = (
         None if policy.retention_ms is None else _ceil_s(completed_at_ms + policy.retention_ms)
@@ -257,7 +276,7 @@ def _complete(
         return
 
 
-def _release(store: LockStore, held: Lock) -> Generator[object, Any, None]:
+def _release(store: LockStore, held: Lock) -> Generator[Step | RunBody, Any, None]:
     """Free the key after a failure; never raises, so the body's own error stays on top."""
     try:
         released = yield partial(store.release, held.key, held.owner)
@@ -310,7 +329,11 @@ def drive_sync(steps: Steps, body: Callable[[], R]) -> R:
             return stop.value  # type: ignore[no-any-return]
         error = None
         try:
-            sent = body() if step is BODY else step()  # type: ignore[operator]
+            if isinstance(step, RunBody):
+                with step.holding():
+                    sent = body()
+            else:
+                sent = step()
         except BaseException as exc:
             sent, error = None, exc
 
@@ -328,6 +351,10 @@ async def drive_async(steps: Steps, body: Callable[[], Awaitable[R]]) -> R:
             return stop.value  # type: ignore[no-any-return]
         error = None
         try:
-            sent = await body() if step is BODY else await asyncio.to_thread(step)  # type: ignore[arg-type]
+            if isinstance(step, RunBody):
+                with step.holding():
+                    sent = await body()
+            else:
+                sent = await asyncio.to_thread(step)
         except BaseException as exc:
             sent, error = None, exc
