@@ -6,6 +6,7 @@
     ├── ConfigurationError         an option or the environment is wrong (raised before any call)
     ├── InvalidKeyError            key_fn returned something that cannot be a key
     │   └── MissingKeyError        key_fn returned None or "", or the event lacked the field
+    │       └── EventError         the event is malformed (.path names what is missing)
     ├── FingerprintError           the fingerprint function failed or returned non-JSON
     ├── InProgressError            another invocation holds the key (.key, .lease_expires_at)
     ├── PayloadMismatchError       same key, different payload fingerprint (.key)
@@ -37,7 +38,7 @@ class ConfigurationError(IdemlockError):
 class InvalidKeyError(IdemlockError):
     """The key function returned a value that cannot be used as an idempotency key."""
 
-    def __init__(self, message: str, *, function: str) -> None:
+    def __init__(self, message: str, *, function: str | None = None) -> None:
         super().__init__(message)
         self.function = function
 
@@ -48,6 +49,19 @@ class MissingKeyError(InvalidKeyError):
     Raised before anything is claimed, so the event is not lost: the caller sees the error and
     the delivery can be retried or sent to a dead-letter queue.
     """
+
+
+class EventError(MissingKeyError):
+    """An event or record does not have the shape its source promises.
+
+    ``path`` names what was missing or wrong, e.g. ``Records[0].s3.object.key``. A subclass of
+    :class:`MissingKeyError`: a malformed event has no key, and ``on_missing_key`` applies.
+    """
+
+    def __init__(self, message: str, *, path: str, source: str | None = None) -> None:
+        super().__init__(f"{message} (at {path})" if path else message)
+        self.path = path
+        self.source = source
 
 
 class FingerprintError(IdemlockError):
