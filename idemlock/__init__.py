@@ -4,8 +4,9 @@ A DynamoDB item per key is the lock: claimed with one conditional write, complet
 result for duplicates, or released on failure so the event can run again. See the README.
 """
 
-from idemlock._decorator import DEFAULT_LEASE, DEFAULT_RETENTION, idempotent
+from idemlock._decorator import idempotent
 from idemlock._lock import Lock, current_lock
+from idemlock._options import DEFAULT_LEASE, DEFAULT_RETENTION
 from idemlock.dynamodb import AttributeNames, DynamoDBStore
 from idemlock.record import Record, Status
 from idemlock.store import Claim, ClaimResult, LockStore

@@ -3,38 +3,28 @@
 from __future__ import annotations
 
 import inspect
-import os
-import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any, Final, Literal, ParamSpec, TypeVar, cast
+from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 import wrapt
 
-from idemlock._cache import CompletedCache
-from idemlock._lock import Policy, drive_async, drive_sync, lease_ms_for, protocol
+from idemlock._lock import drive_async, drive_sync, protocol
+from idemlock._options import (
+    DEFAULT_RETENTION,
+    Duration,
+    build_policy,
+    check_namespace,
+    default_store,
+    is_disabled,
+)
 from idemlock.errors import ConfigurationError, MissingKeyError
 from idemlock.keys import call_key_fn, default_namespace, payload_fingerprint, storage_key
 from idemlock.store import LockStore
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-Duration = float | timedelta
-"""Seconds, or a :class:`~datetime.timedelta`."""
-
-DEFAULT_LEASE: Final = timedelta(minutes=5)
-"""The lease outside Lambda when ``lease=`` is not given."""
-
-DEFAULT_RETENTION: Final = timedelta(hours=24)
-"""How long a completed key suppresses duplicates when ``retention=`` is not given."""
-
-TABLE_ENV: Final = "IDEMLOCK_TABLE"
-DISABLED_ENV: Final = "IDEMLOCK_DISABLED"
-
-_TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
 
 
 def idempotent(
@@ -84,25 +74,16 @@ def idempotent(
         raise ConfigurationError(f"key_fn must be callable, got {type(key_fn).__name__}")
     if fingerprint is not None and not callable(fingerprint):
         raise ConfigurationError(f"fingerprint must be callable, got {type(fingerprint).__name__}")
-    if namespace is not None and (not isinstance(namespace, str) or not namespace):
-        raise ConfigurationError("namespace must be a non-empty string")
-    if isinstance(local_cache, bool) or not isinstance(local_cache, int) or local_cache < 0:
-        raise ConfigurationError(f"local_cache must be a count >= 0, got {local_cache!r}")
-    if on_unstorable_result not in ("raise", "omit"):
-        raise ConfigurationError(
-            f'on_unstorable_result must be "raise" or "omit", got {on_unstorable_result!r}'
-        )
+    check_namespace(namespace)
     if on_missing_key not in ("raise", "run"):
         raise ConfigurationError(f'on_missing_key must be "raise" or "run", got {on_missing_key!r}')
-    lease_ms = None if lease is None else _milliseconds("lease", lease)
-    default_lease_ms = _milliseconds("lease", DEFAULT_LEASE)
-    policy = Policy(
-        clock_us=lambda: int(clock() * 1_000_000),
-        lease_ms=lease_ms,
-        retention_ms=None if retention is None else _milliseconds("retention", retention),
+    policy = build_policy(
+        lease=lease,
+        retention=retention,
+        clock=clock,
+        local_cache=local_cache,
         store_result=store_result,
-        omit_unstorable=on_unstorable_result == "omit",
-        cache=CompletedCache(local_cache) if local_cache else None,
+        on_unstorable_result=on_unstorable_result,
     )
 
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
@@ -112,7 +93,7 @@ def idempotent(
 
         def steps(instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             """The protocol for one call, or ``None`` when the body should run unprotected."""
-            if _is_disabled(disabled):
+            if is_disabled(disabled):
                 return None
             own_args = args if instance is None else (instance, *args)
             try:
@@ -126,7 +107,7 @@ def idempotent(
                 policy,
                 key=storage_key(prefix, key),
                 owner=uuid.uuid4().hex,
-                lease_ms=lease_ms_for(args, kwargs, policy.lease_ms, default_lease_ms),
+                lease_ms=policy.lease_ms_for(args, kwargs),
                 fingerprint=(
                     None
                     if fingerprint is None
@@ -165,43 +146,3 @@ def idempotent(
         return cast(Callable[P, R], wrapper(function))
 
     return decorate
-
-
-def _milliseconds(option: str, value: Duration) -> int:
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ConfigurationError(
-            f"{option} must be seconds (a number) or a timedelta, got {type(value).__name__}"
-        )
-    if not seconds > 0 or seconds == float("inf"):
-        raise ConfigurationError(f"{option} must be a positive, finite duration, got {value!r}")
-    return max(1, round(seconds * 1000))
-
-
-def _is_disabled(disabled: bool | None) -> bool:
-    if disabled is not None:
-        return disabled
-    return os.environ.get(DISABLED_ENV, "").strip().lower() in _TRUE_WORDS
-
-
-_default_stores: dict[str, LockStore] = {}
-_default_stores_lock = threading.Lock()
-
-
-def default_store() -> LockStore:
-    """The store used when none is passed: one ``DynamoDBStore`` per ``IDEMLOCK_TABLE`` value."""
-    table = os.environ.get(TABLE_ENV, "").strip()
-    if not table:
-        raise ConfigurationError(
-            f"no lock store: pass store= to @idempotent or set {TABLE_ENV} to the lock table's name"
-        )
-    with _default_stores_lock:
-        store = _default_stores.get(table)
-        if store is None:
-            from idemlock.dynamodb import DynamoDBStore  # noqa: PLC0415  (only when needed)
-
-            store = _default_stores[table] = DynamoDBStore(table)
-        return store

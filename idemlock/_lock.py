@@ -134,30 +134,28 @@ class Policy:
 
     clock_us: Callable[[], int]
     lease_ms: int | None
+    default_lease_ms: int
     retention_ms: int | None
     store_result: bool
     omit_unstorable: bool
     cache: CompletedCache | None
 
+    def lease_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
+        """The lease of one invocation with these arguments.
 
-def lease_ms_for(
-    args: tuple[Any, ...], kwargs: Mapping[str, Any], configured_ms: int | None, default_ms: int
-) -> int:
-    """The lease of one invocation.
-
-    An explicit lease wins. Otherwise, inside Lambda, the invocation's remaining time plus a
-    grace, so a timed-out invocation frees its key soon after Lambda stops it; outside Lambda,
-    the default.
-    """
-    if configured_ms is not None:
-        return configured_ms
-    for candidate in (*kwargs.values(), *reversed(args)):
-        remaining = getattr(candidate, "get_remaining_time_in_millis", None)
-        if callable(remaining):
-            millis = remaining()
-            if isinstance(millis, (int, float)) and millis > 0:
-                return int(millis) + LAMBDA_LEASE_GRACE_MS
-    return default_ms
+        An explicit lease wins. Otherwise, inside Lambda (a context among the arguments), the
+        invocation's remaining time plus a grace, so a timed-out invocation frees its key soon
+        after Lambda stops it; outside Lambda, the default.
+        """
+        if self.lease_ms is not None:
+            return self.lease_ms
+        for candidate in (*kwargs.values(), *reversed(args)):
+            remaining = getattr(candidate, "get_remaining_time_in_millis", None)
+            if callable(remaining):
+                millis = remaining()
+                if isinstance(millis, (int, float)) and millis > 0:
+                    return int(millis) + LAMBDA_LEASE_GRACE_MS
+        return self.default_lease_ms
 
 
 def protocol(

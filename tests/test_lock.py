@@ -11,7 +11,8 @@ import logging
 import pytest
 
 from idemlock import _lock, idempotent
-from idemlock._lock import FenceBase, lease_ms_for
+from idemlock._lock import FenceBase
+from idemlock._options import build_policy
 from idemlock.errors import StoreError
 from idemlock.record import Status
 from idemlock.store import Claim, ClaimResult
@@ -170,13 +171,25 @@ def test_fence_base_strictly_increases_even_when_time_stands_still() -> None:
     ]
 
 
+def default_policy() -> _lock.Policy:
+    return build_policy(
+        lease=None,
+        retention=None,
+        clock=ManualClock(),
+        local_cache=0,
+        store_result=True,
+        on_unstorable_result="raise",
+    )
+
+
 def test_lease_from_a_context_passed_by_keyword() -> None:
     """A Lambda context passed as a keyword argument sets the lease too."""
     context = LambdaContext(remaining_ms=1_000)
-    assert lease_ms_for((), {"context": context}, None, 300_000) == 3_000
+    assert default_policy().lease_ms_for((), {"context": context}) == 3_000
 
 
 def test_lease_falls_back_when_the_context_has_no_time_left() -> None:
-    """A context reporting 0 ms left (or something odd) gives the default lease."""
-    assert lease_ms_for(({}, LambdaContext(remaining_ms=0)), {}, None, 300_000) == 300_000
-    assert lease_ms_for(({}, object()), {}, None, 300_000) == 300_000
+    """A context reporting 0 ms left (or something odd) gives the default lease (5 min)."""
+    policy = default_policy()
+    assert policy.lease_ms_for(({}, LambdaContext(remaining_ms=0)), {}) == 300_000
+    assert policy.lease_ms_for(({}, object()), {}) == 300_000
