@@ -4,7 +4,7 @@ A DynamoDB item per key is the lock: claimed with one conditional write, complet
 result for duplicates, or released on failure so the event can run again. See the README.
 """
 
-from idemlock._decorator import idempotent
+from idemlock._decorator import idempotent, idempotent_records
 from idemlock._lock import Lock, current_lock
 from idemlock._options import DEFAULT_LEASE, DEFAULT_RETENTION
 from idemlock.dynamodb import AttributeNames, DynamoDBStore
@@ -27,4 +27,5 @@ __all__ = [
     "__version__",
     "current_lock",
     "idempotent",
+    "idempotent_records",
 ]

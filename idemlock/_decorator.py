@@ -19,6 +19,7 @@ from idemlock._options import (
     default_store,
     is_disabled,
 )
+from idemlock.batch import DEFAULT_CONCURRENCY, BatchRunner, RecordsHandler
 from idemlock.errors import ConfigurationError, MissingKeyError
 from idemlock.keys import call_key_fn, default_namespace, payload_fingerprint, storage_key
 from idemlock.store import LockStore
@@ -144,5 +145,72 @@ def idempotent(
             return drive_sync(run, lambda: wrapped(*args, **kwargs))
 
         return cast(Callable[P, R], wrapper(function))
+
+    return decorate
+
+
+def idempotent_records(
+    key_fn: Callable[[Any], object] | None = None,
+    *,
+    store: LockStore | None = None,
+    namespace: str | None = None,
+    lease: Duration | None = None,
+    retention: Duration | None = DEFAULT_RETENTION,
+    clock: Callable[[], float] = time.time,
+    local_cache: int = 0,
+    store_result: bool = True,
+    on_unstorable_result: Literal["raise", "omit"] = "raise",
+    concurrency: int = DEFAULT_CONCURRENCY,
+    disabled: bool | None = None,
+) -> Callable[[Callable[[Any, Any], object]], RecordsHandler]:
+    """Turn ``handle(record, context)`` into a Lambda handler idempotent per record.
+
+    The handler takes ``(event, context)``, runs ``handle`` on each record as delivered, each at
+    most once to completion, and returns ``{"batchItemFailures": [...]}`` for SQS, DynamoDB
+    Streams and Kinesis (enable ``ReportBatchItemFailures`` on the trigger). For S3 it raises
+    :class:`~idemlock.batch.BatchFailedError` after trying every record if any failed. See
+    :mod:`idemlock.batch` for what each source does on a failure.
+
+    Args:
+        key_fn: called with one record dict; default: the source's natural record id
+            (S3 object, SQS message id, stream event id, Kinesis event id).
+        store: as for :func:`idempotent`.
+        namespace: as for :func:`idempotent`; default: the identity of ``handle``.
+        lease: as for :func:`idempotent` (one lease for every record of the invocation).
+        retention: as for :func:`idempotent`.
+        clock: as for :func:`idempotent`.
+        local_cache: as for :func:`idempotent`.
+        store_result: as for :func:`idempotent`.
+        on_unstorable_result: as for :func:`idempotent`.
+        concurrency: store calls of one batch in flight at once.
+        disabled: as for :func:`idempotent`.
+
+    """
+    if key_fn is not None and not callable(key_fn):
+        raise ConfigurationError(f"key_fn must be callable, got {type(key_fn).__name__}")
+    check_namespace(namespace)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(f"concurrency must be a count >= 1, got {concurrency!r}")
+    policy = build_policy(
+        lease=lease,
+        retention=retention,
+        clock=clock,
+        local_cache=local_cache,
+        store_result=store_result,
+        on_unstorable_result=on_unstorable_result,
+    )
+
+    def decorate(handle: Callable[[Any, Any], object]) -> RecordsHandler:
+        if not callable(handle):
+            raise ConfigurationError(f"@idempotent_records decorates a callable, got {handle!r}")
+        runner = BatchRunner(
+            store=store,
+            namespace=namespace or default_namespace(handle),
+            key_fn=key_fn,
+            policy=policy,
+            concurrency=concurrency,
+            disabled=disabled,
+        )
+        return RecordsHandler(handle, runner)
 
     return decorate

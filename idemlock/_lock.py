@@ -88,7 +88,7 @@ class RunBody:
     which body is running.
     """
 
-    lock: Lock
+    lock: Lock | None
 
     @contextmanager
     def holding(self) -> Iterator[None]:

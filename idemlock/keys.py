@@ -2,7 +2,8 @@
 
 The stored key is ``namespace#key``. DynamoDB refuses partition keys over 2048 bytes, so a
 longer key is replaced by a readable prefix plus the SHA-256 of the whole key: distinct keys
-stay distinct, and an operator still recognises the item.
+stay distinct, and an operator still recognises the item. :func:`jmespath_key` builds a key
+function from a JMESPath expression.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from idemlock.errors import (
     ConfigurationError,
+    EventError,
     FingerprintError,
     InvalidKeyError,
     MissingKeyError,
@@ -146,3 +148,102 @@ def _canonical_default(value: object) -> object:
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(value).decode("ascii")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def jmespath_key(expression: str) -> Callable[..., str]:
+    """A key function that reads the JMESPath ``expression`` from its first argument.
+
+    The expression is compiled now, so a typo is a :class:`ConfigurationError` when the handler
+    is decorated, not on its first event. The key function raises :class:`EventError` when the
+    expression finds nothing, and :class:`InvalidKeyError` when it finds an object or a list.
+    """
+    if not isinstance(expression, str) or not expression.strip():
+        raise ConfigurationError(
+            f"a JMESPath expression must be a non-empty string: {expression!r}"
+        )
+    jmespath = _jmespath()
+    try:
+        compiled = jmespath.compile(expression)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise ConfigurationError(f"invalid JMESPath expression {expression!r}: {exc}") from exc
+    _check_jmespath_functions(expression, compiled.parsed, jmespath.functions.Functions)
+    return _JMESPathKey(expression, compiled)
+
+
+def _jmespath() -> Any:
+    """The ``jmespath`` package, imported on first use.
+
+    It comes with botocore, but a process that never builds a JMESPath key should not pay for
+    importing it (Lambda cold starts).
+    """
+    # jmespath ships no type information: everything taken from it is Any.
+    import jmespath  # type: ignore[import-untyped]  # noqa: PLC0415  (deferred, see above)
+    import jmespath.exceptions  # type: ignore[import-untyped]  # noqa: PLC0415
+    import jmespath.functions  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    return jmespath
+
+
+def _check_jmespath_functions(expression: str, node: Any, functions: Any) -> None:
+    """Refuse unknown functions and wrong argument counts, which jmespath finds only at search."""
+    table = functions.FUNCTION_TABLE
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, dict):
+            continue
+        pending.extend(current.get("children", ()))
+        if current.get("type") != "function_expression":
+            continue
+        name, given = current.get("value"), len(current.get("children", ()))
+        if name not in table:
+            raise ConfigurationError(
+                f"invalid JMESPath expression {expression!r}: unknown function {name}()"
+            )
+        signature = table[name]["signature"]
+        variadic = bool(signature) and bool(signature[-1].get("variadic"))
+        if given < len(signature) or (given > len(signature) and not variadic):
+            raise ConfigurationError(
+                f"invalid JMESPath expression {expression!r}: {name}() takes "
+                f"{len(signature)}{' or more' if variadic else ''} argument(s), not {given}"
+            )
+
+
+class _JMESPathKey:
+    """The key function :func:`jmespath_key` returns: a class, for a repr naming the expression."""
+
+    __slots__ = ("_compiled", "expression")
+
+    def __init__(self, expression: str, compiled: Any) -> None:
+        self.expression = expression
+        self._compiled = compiled
+
+    def __repr__(self) -> str:
+        return f"jmespath_key({self.expression!r})"
+
+    def __call__(self, event: object, /, *args: object, **kwargs: object) -> str:
+        """The key found in ``event``; the other arguments (the Lambda context) are ignored."""
+        errors = _jmespath().exceptions
+        try:
+            value = self._compiled.search(event)
+        except errors.JMESPathTypeError as exc:  # a function met data of the wrong type
+            raise EventError(
+                f"the JMESPath expression does not fit the event: {exc}", path=self.expression
+            ) from exc
+        except errors.JMESPathError as exc:
+            raise ConfigurationError(f"{self!r} cannot be evaluated: {exc}") from exc
+        if value is None or value == "":
+            raise EventError(
+                f"the JMESPath expression found {'nothing' if value is None else 'an empty string'}"
+                " in the event",
+                path=self.expression,
+            )
+        # bool is an int to Python, but True is no key: two different events would share it.
+        if isinstance(value, str):
+            return value
+        if not isinstance(value, bool) and isinstance(value, (int, float, decimal.Decimal)):
+            return str(value)
+        raise InvalidKeyError(
+            f"{self!r} found a {type(value).__name__} in the event; a key must be a string "
+            "or a number: select a single field"
+        )

@@ -1,0 +1,316 @@
+"""Per-record idempotency for batch events, with Lambda's partial batch response.
+
+Each record goes through the same protocol as ``@idempotent`` (:func:`idemlock._lock.protocol`),
+but the records' protocols are interleaved: every claim is sent at once (on a bounded thread
+pool), bodies run one at a time in record order as their claims come back, and each complete or
+release is sent as soon as its body ends, while the next body runs. A batch of N records costs a
+few round trips of latency (claims, then the last complete), not 2N.
+
+When a record fails:
+
+- DynamoDB Streams, Kinesis: stop; the records after it do not run (their claims are released);
+  report the failed record's sequence number: Lambda retries from there.
+- SQS FIFO: stop; report the failed message and every later one.
+- SQS standard: run everything; report each failed message.
+- S3 (no partial batch response): run everything, then raise :class:`BatchFailedError` listing
+  the failed objects, so Lambda retries the event; completed objects are skipped on the retry.
+
+A redelivered batch runs only what did not complete: the rest replays its stored results.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Final
+
+from idemlock._lock import Policy, RunBody, Steps, protocol
+from idemlock._options import default_store, is_disabled
+from idemlock.errors import EventError, IdemlockError
+from idemlock.keys import call_key_fn, storage_key
+from idemlock.sources import Source, _event, source_of
+from idemlock.store import LockStore
+
+logger = logging.getLogger("idemlock")
+
+DEFAULT_CONCURRENCY: Final = 32
+"""Store calls of one batch in flight at once (botocore's default pool holds 10 connections;
+idemlock's own clients hold 32)."""
+
+Record = Mapping[str, Any]
+
+
+class RecordStatus(str, enum.Enum):
+    """What happened to one record of a batch."""
+
+    COMPLETED = "completed"
+    """The body ran now and its result was stored."""
+    DUPLICATE = "duplicate"
+    """The record's key had completed before: skipped, the stored result replayed."""
+    FAILED = "failed"
+    """The body, the key or the lock failed: the record is reported for a retry."""
+    NOT_RUN = "not_run"
+    """Not run because an earlier record failed (ordered sources): reported for a retry."""
+
+
+@dataclass
+class RecordOutcome:
+    """One record's fate: its status, stored key, result (run or replayed) or error."""
+
+    index: int
+    record: Record
+    status: RecordStatus
+    key: str | None = None
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class BatchOutcome:
+    """Every record's outcome, in record order, and the response Lambda expects."""
+
+    source: Source
+    records: list[RecordOutcome]
+
+    @property
+    def failures(self) -> list[RecordOutcome]:
+        """The records to be retried: failed, or not run after an earlier failure."""
+        retry = (RecordStatus.FAILED, RecordStatus.NOT_RUN)
+        return [outcome for outcome in self.records if outcome.status in retry]
+
+    def response(self) -> dict[str, Any]:
+        """Lambda's partial batch response (``ReportBatchItemFailures``).
+
+        Raises :class:`BatchFailedError` for a failed batch of a source without partial batch
+        responses (S3), so that Lambda retries the whole event.
+        """
+        failures = self.failures
+        if self.source.item_identifier is None:
+            if failures:
+                raise BatchFailedError(self)
+            return {"batchItemFailures": []}
+        if self.source.checkpointed and failures:
+            failures = failures[:1]  # the checkpoint: Lambda resumes from this sequence number
+        elif failures and self.source.ordered(failures[0].record):
+            failures = self.records[failures[0].index :]  # FIFO: the failed one and every later
+        identify = self.source.item_identifier
+        return {"batchItemFailures": [{"itemIdentifier": identify(o.record)} for o in failures]}
+
+
+class BatchFailedError(IdemlockError):
+    """Records of a batch without partial responses (S3) failed; ``.outcome`` has the details.
+
+    Raised after every record was tried, so that Lambda retries the event: records that
+    completed are skipped on the retry.
+    """
+
+    def __init__(self, outcome: BatchOutcome) -> None:
+        self.outcome = outcome
+        failed = ", ".join(
+            f"{o.key or f'record {o.index}'} ({type(o.error).__name__}: {o.error})"
+            for o in outcome.failures
+        )
+        super().__init__(f"{len(outcome.failures)} of {len(outcome.records)} failed: {failed}")
+
+
+class _NotRun(Exception):
+    """Thrown into a claimed record's protocol when an earlier failure stops the batch."""
+
+
+@dataclass
+class _Task:
+    index: int
+    record: Record
+    key: str | None = None
+    steps: Steps | None = None
+    body: RunBody | None = None
+    waiting: bool = False
+    ran: bool = False
+    outcome: RecordOutcome | None = None
+
+    def finish(
+        self, status: RecordStatus, result: Any = None, error: BaseException | None = None
+    ) -> None:
+        self.outcome = RecordOutcome(self.index, self.record, status, self.key, result, error)
+
+
+class _Scheduler:
+    """Advances many suspended protocols; their store calls run on the executor."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+        self._in_flight: dict[Future[Any], _Task] = {}
+
+    def advance(self, task: _Task, sent: Any = None, error: BaseException | None = None) -> None:
+        """Resume ``task``'s protocol until it needs a store call, the body, or is done."""
+        assert task.steps is not None
+        try:
+            step = task.steps.send(sent) if error is None else task.steps.throw(error)
+        except StopIteration as stop:
+            status = RecordStatus.COMPLETED if task.ran else RecordStatus.DUPLICATE
+            task.finish(status, result=stop.value)
+        except _NotRun:
+            task.finish(RecordStatus.NOT_RUN)
+        except Exception as exc:  # the record's failure, reported in its outcome
+            task.finish(RecordStatus.FAILED, error=exc)
+        else:
+            if isinstance(step, RunBody):
+                task.body = step
+            else:
+                task.waiting = True
+                self._in_flight[self._executor.submit(step)] = task
+
+    def settle(self, task: _Task) -> None:
+        """Handle finished store calls until ``task`` is not waiting for one."""
+        while task.waiting:
+            self._handle(wait(self._in_flight, return_when=FIRST_COMPLETED).done)
+
+    def drain(self) -> None:
+        """Handle store calls until none is in flight."""
+        while self._in_flight:
+            self._handle(wait(self._in_flight, return_when=FIRST_COMPLETED).done)
+
+    def _handle(self, done: set[Future[Any]]) -> None:
+        for future in done:
+            task = self._in_flight.pop(future)
+            task.waiting = False
+            try:
+                result = future.result()
+            except BaseException as exc:  # handed to the protocol, which decides
+                self.advance(task, error=exc)
+            else:
+                self.advance(task, sent=result)
+
+
+class BatchRunner:
+    """Runs batches through the lock protocol with one set of options and one thread pool."""
+
+    def __init__(
+        self,
+        *,
+        store: LockStore | None,
+        namespace: str,
+        key_fn: Callable[[Any], object] | None,
+        policy: Policy,
+        concurrency: int,
+        disabled: bool | None,
+    ) -> None:
+        self._store = store
+        self._namespace = namespace
+        self._key_fn = key_fn
+        self._policy = policy
+        self._concurrency = concurrency
+        self._disabled = disabled
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+
+    def run(
+        self, event: Mapping[str, Any], context: object, handle: Callable[[Record], Any]
+    ) -> BatchOutcome:
+        """Run ``handle`` on every record of ``event``, each at most once to completion."""
+        source = source_of(_first_record(event))
+        records = _event.records(event, source.event_source)  # all of one source
+        protect = not is_disabled(self._disabled)
+        store = (self._store if self._store is not None else default_store()) if protect else None
+        lease_ms = self._policy.lease_ms_for((context,), {})
+        scheduler = _Scheduler(self._pool())
+        tasks = [_Task(index, record) for index, record in enumerate(records)]
+        for task in tasks:
+            try:
+                task.key, task.steps = self._start(task.record, source, store, lease_ms)
+            except Exception as exc:  # no key: this record fails, the others go on
+                task.finish(RecordStatus.FAILED, error=exc)
+            else:
+                scheduler.advance(task)  # sends the claim, or replays from the local cache
+
+        stopped = False
+        for task in tasks:
+            scheduler.settle(task)
+            if task.body is not None:
+                body, task.body = task.body, None
+                if stopped:
+                    scheduler.advance(task, error=_NotRun())  # releases the claim
+                    continue
+                with body.holding():
+                    try:
+                        value = handle(task.record)
+                    except Exception as exc:  # the record's failure; the protocol releases
+                        stopped = source.ordered(task.record)
+                        scheduler.advance(task, error=exc)
+                        continue
+                task.ran = True
+                scheduler.advance(task, sent=value)  # sends the complete; the next body runs
+            elif task.outcome is not None and task.outcome.status is RecordStatus.FAILED:
+                stopped = stopped or source.ordered(task.record)
+        scheduler.drain()
+        outcomes = [task.outcome for task in tasks if task.outcome is not None]
+        assert len(outcomes) == len(tasks)
+        return BatchOutcome(source, outcomes)
+
+    def _start(
+        self, record: Record, source: Source, store: LockStore | None, lease_ms: int
+    ) -> tuple[str | None, Steps]:
+        if store is None:
+            return None, _unprotected()
+        key_fn = self._key_fn or source.record_key
+        key = storage_key(self._namespace, call_key_fn(key_fn, key_fn, (record,), {}))
+        steps = protocol(
+            store,
+            self._policy,
+            key=key,
+            owner=uuid.uuid4().hex,
+            lease_ms=lease_ms,
+            fingerprint=None,
+        )
+        return key, steps
+
+    def _pool(self) -> ThreadPoolExecutor:
+        # One pool per runner, kept across the invocations of a warm container.
+        if self._executor is None:
+            with self._executor_lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        max_workers=self._concurrency, thread_name_prefix="idemlock-batch"
+                    )
+        return self._executor
+
+
+class RecordsHandler:
+    """The Lambda handler ``@idempotent_records`` makes of ``handle(record, context)``.
+
+    Call it as ``handler(event, context)`` for the partial batch response, or use
+    :meth:`process` for every record's outcome (status, stored result, error).
+    """
+
+    def __init__(self, handle: Callable[[Any, Any], object], runner: BatchRunner) -> None:
+        self.handle = handle
+        self.runner = runner
+        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+            if hasattr(handle, name):
+                setattr(self, name, getattr(handle, name))
+
+    def __call__(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        """Process the batch; Lambda's ``{"batchItemFailures": [...]}``."""
+        return self.process(event, context).response()
+
+    def process(self, event: Mapping[str, Any], context: Any = None) -> BatchOutcome:
+        """Process the batch and return every record's outcome."""
+        return self.runner.run(event, context, lambda record: self.handle(record, context))
+
+
+def _unprotected() -> Steps:
+    """The protocol with idempotency switched off: just the body, no lock."""
+    return (yield RunBody(None))
+
+
+def _first_record(event: Mapping[str, Any]) -> Record:
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list) or not records:
+        raise EventError("a batch event needs a non-empty list of records", path="Records")
+    first: Record = _event.as_mapping(records[0], path="Records[0]")
+    return first

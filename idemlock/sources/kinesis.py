@@ -1,0 +1,84 @@
+"""Kinesis Data Streams records delivered to Lambda: the key and a parsed view.
+
+The key is the ``eventID``, ``shardId-...:sequenceNumber``: unique within the stream and the
+same on every retry of the record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from idemlock.errors import EventError
+from idemlock.sources import _event
+
+EVENT_SOURCE = "aws:kinesis"
+"""The ``eventSource`` of a Kinesis record."""
+
+
+def event_id(event_or_record: Mapping[str, Any], context: object = None) -> str:
+    """The ``eventID`` (``shard:sequence``) of a whole single-record event or of one record.
+
+    ``context`` is ignored, so this can be the key function of a ``handler(event, context)``.
+    """
+    record, root = _event.one_record_at(event_or_record, EVENT_SOURCE)
+    return _event.text(record, "eventID", root=root, source=EVENT_SOURCE)
+
+
+@dataclass(frozen=True)
+class KinesisRecord:
+    """One Kinesis record, with its data base64-decoded."""
+
+    event_id: str
+    """``shardId-...:sequenceNumber``."""
+    partition_key: str
+    sequence_number: str
+    data: bytes
+    """The payload as the producer put it (Lambda delivers it base64-encoded)."""
+    arrival: datetime | None
+    """``approximateArrivalTimestamp``, aware UTC."""
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    """The record as delivered."""
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> KinesisRecord:
+        """Parse one Kinesis record."""
+        return _parse(_event.check_record(record, EVENT_SOURCE), "")
+
+    def json(self) -> Any:
+        """The data parsed as JSON; :class:`EventError` (path ``kinesis.data``) if it is not."""
+        try:
+            return json.loads(self.data)
+        except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for binary data
+            raise EventError(
+                f"the record data is not JSON: {exc}", path="kinesis.data", source=EVENT_SOURCE
+            ) from exc
+
+
+def kinesis_records(event: Mapping[str, Any]) -> list[KinesisRecord]:
+    """Every record of a Kinesis event, in shard order."""
+    return [
+        _parse(record, f"{_event.RECORDS}[{index}]")
+        for index, record in enumerate(_event.records(event, EVENT_SOURCE))
+    ]
+
+
+def _parse(record: Mapping[str, Any], root: str) -> KinesisRecord:
+    """Build a :class:`KinesisRecord` from a checked record found at ``root``."""
+    src = EVENT_SOURCE
+    data_path = _event.join(root, "kinesis.data")
+    return KinesisRecord(
+        event_id=_event.text(record, "eventID", root=root, source=src),
+        partition_key=_event.text(record, "kinesis.partitionKey", root=root, source=src),
+        sequence_number=_event.text(record, "kinesis.sequenceNumber", root=root, source=src),
+        data=_event.base64_bytes(
+            _event.field(record, "kinesis.data", root=root, source=src), path=data_path, source=src
+        ),
+        arrival=_event.epoch_time(
+            record, "kinesis.approximateArrivalTimestamp", root=root, source=src
+        ),
+        raw=record,
+    )
