@@ -9,6 +9,7 @@ from idemlock._lock import Lock, current_lock
 from idemlock._options import DEFAULT_LEASE, DEFAULT_RETENTION
 from idemlock.dynamodb import AttributeNames, DynamoDBStore
 from idemlock.record import Record, Status
+from idemlock.sources.dynamodb_streams import StreamDispatcher, StreamRecord
 from idemlock.store import Claim, ClaimResult, LockStore
 
 __version__ = "0.1.0"
@@ -24,6 +25,8 @@ __all__ = [
     "LockStore",
     "Record",
     "Status",
+    "StreamDispatcher",
+    "StreamRecord",
     "__version__",
     "current_lock",
     "idempotent",

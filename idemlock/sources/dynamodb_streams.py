@@ -10,14 +10,20 @@ binary approximation and could not hold DynamoDB's 38 significant digits), binar
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from idemlock.errors import EventError
+from idemlock.errors import ConfigurationError, EventError
 from idemlock.sources import _event
+
+if TYPE_CHECKING:
+    from idemlock.batch import BatchOutcome
+
+logger = logging.getLogger("idemlock")
 
 EVENT_SOURCE = "aws:dynamodb"
 """The ``eventSource`` of a DynamoDB Streams record."""
@@ -279,3 +285,93 @@ _READERS: dict[str, _Reader] = {
     "BOOL": _bool,
 }
 """The reader of each DynamoDB type tag."""
+
+
+# -- the dispatcher -------------------------------------------------------------------------
+# The one place that composes a source with per-record processing (idemlock.batch); batch is
+# imported when a dispatcher is made, since idemlock.batch itself imports this package.
+
+StreamHandler = Callable[[StreamRecord], object]
+"""A handler of one stream record."""
+
+
+class HandlerList(list[StreamHandler]):
+    """The handlers of one event name, run in order: ``.append`` them, or decorate with the list.
+
+    ::
+
+        @dispatcher.on_insert
+        def audit(record: StreamRecord) -> None: ...
+
+        dispatcher.on_remove.append(lambda record: print("removed", record.keys))
+    """
+
+    def __call__(self, handler: StreamHandler) -> StreamHandler:
+        """Append ``handler`` and return it unchanged (decorator use)."""
+        if not callable(handler):
+            raise ConfigurationError(f"a stream handler must be callable, got {handler!r}")
+        self.append(handler)
+        return handler
+
+
+class StreamDispatcher:
+    """Route DynamoDB Streams records to handlers by event name, idempotent per record.
+
+    ``dispatch(event, context)`` is a Lambda handler: each record becomes a :class:`StreamRecord`
+    and goes to every handler of its event name (``on_insert``, ``on_modify``, ``on_remove``), in
+    order, as one unit: the record completes when all of them returned, and a failure releases it
+    so that the redelivery runs all of them again. It returns the partial batch response (the
+    first failed record's sequence number; the records after it are not run). A record of another
+    event name goes to ``on_unknown`` handlers, and is logged when there are none: it is
+    reported, never a crash.
+
+    Records are keyed by :func:`event_id` under ``namespace``: two functions that consume the
+    same stream with one lock table need distinct namespaces. ``idempotent=False`` dispatches
+    without any lock. The other options are those of :func:`idemlock.idempotent_records`.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Any = None,
+        namespace: str = "StreamDispatcher",
+        idempotent: bool = True,
+        **options: Any,
+    ) -> None:
+        from idemlock._decorator import idempotent_records  # noqa: PLC0415  (see above)
+
+        self.on_insert = HandlerList()
+        self.on_modify = HandlerList()
+        self.on_remove = HandlerList()
+        self.on_unknown = HandlerList()
+        if not idempotent:
+            options["disabled"] = True
+        self._handler = idempotent_records(store=store, namespace=namespace, **options)(
+            self._handle
+        )
+
+    def dispatch(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        """The Lambda handler: dispatch every record, return ``{"batchItemFailures": [...]}``."""
+        return self._handler(event, context)
+
+    def process(self, event: Mapping[str, Any], context: Any = None) -> BatchOutcome:
+        """Dispatch every record and return each one's outcome."""
+        return self._handler.process(event, context)
+
+    def _handle(self, record: Mapping[str, Any], context: object) -> None:
+        stream_record = StreamRecord.from_record(record)
+        handlers = {
+            "INSERT": self.on_insert,
+            "MODIFY": self.on_modify,
+            "REMOVE": self.on_remove,
+        }.get(stream_record.event_name)
+        if handlers is None:
+            handlers = self.on_unknown
+            if not handlers:
+                logger.warning(
+                    "no handler for stream event %r (record %s); skipped",
+                    stream_record.event_name,
+                    stream_record.event_id,
+                )
+        for handler in handlers:
+            handler(stream_record)
