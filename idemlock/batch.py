@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from idemlock._lock import Policy, RunBody, Steps, protocol
 from idemlock._options import default_store, is_disabled
-from idemlock.errors import EventError, IdemlockError
+from idemlock.errors import BatchFailedError, EventError
 from idemlock.keys import call_key_fn, storage_key
 from idemlock.sources import Source, _event, source_of
 from idemlock.store import LockStore
@@ -100,22 +100,6 @@ class BatchOutcome:
             failures = self.records[failures[0].index :]  # FIFO: the failed one and every later
         identify = self.source.item_identifier
         return {"batchItemFailures": [{"itemIdentifier": identify(o.record)} for o in failures]}
-
-
-class BatchFailedError(IdemlockError):
-    """Records of a batch without partial responses (S3) failed; ``.outcome`` has the details.
-
-    Raised after every record was tried, so that Lambda retries the event: records that
-    completed are skipped on the retry.
-    """
-
-    def __init__(self, outcome: BatchOutcome) -> None:
-        self.outcome = outcome
-        failed = ", ".join(
-            f"{o.key or f'record {o.index}'} ({type(o.error).__name__}: {o.error})"
-            for o in outcome.failures
-        )
-        super().__init__(f"{len(outcome.failures)} of {len(outcome.records)} failed: {failed}")
 
 
 class _NotRun(Exception):

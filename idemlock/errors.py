@@ -12,6 +12,7 @@
     ├── PayloadMismatchError       same key, different payload fingerprint (.key)
     ├── LockLostError              our lease expired and another invocation took the key over
     ├── UnstorableResultError      the result is not JSON or too large; the key was released
+    ├── BatchFailedError           records of an S3 batch failed (.outcome); Lambda retries it
     └── StoreError                 the lock table could not be read or written (.key, .operation)
         ├── TableNotFoundError     the table does not exist (.table); says how to create it
         ├── TableMismatchError     the table exists with another key schema (.table)
@@ -25,6 +26,10 @@ unchanged. Errors from botocore are chained (``raise ... from exc``) so the orig
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from idemlock.batch import BatchOutcome
 
 
 class IdemlockError(Exception):
@@ -131,6 +136,23 @@ class UnstorableResultError(IdemlockError):
             f"the result for key {key!r} cannot be stored: {reason}; the key was released. "
             'Return a JSON value of at most 396 KiB, or pass on_unstorable_result="omit"'
         )
+
+
+class BatchFailedError(IdemlockError):
+    """Records of a batch without partial responses (S3) failed; ``.outcome`` has the details.
+
+    Raised after every record was tried, so that Lambda retries the event: records that
+    completed are skipped on the retry.
+    """
+
+    def __init__(self, outcome: BatchOutcome) -> None:
+        self.outcome = outcome
+        failures = outcome.failures
+        failed = ", ".join(
+            f"{o.key or f'record {o.index}'} ({type(o.error).__name__}: {o.error})"
+            for o in failures
+        )
+        super().__init__(f"{len(failures)} of {len(outcome.records)} records failed: {failed}")
 
 
 class StoreError(IdemlockError):

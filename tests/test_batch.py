@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from idemlock import current_lock, idempotent, idempotent_records
-from idemlock.batch import BatchFailedError, RecordStatus
-from idemlock.errors import EventError, InProgressError, MissingKeyError
+from idemlock.batch import RecordStatus
+from idemlock.errors import BatchFailedError, EventError, InProgressError, MissingKeyError
 from idemlock.record import Status
 from idemlock.store import Claim, ClaimResult
 from idemlock.testing import LambdaContext, MemoryStore
