@@ -16,10 +16,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote_plus
 
 from idemlock import DynamoDBStore, idempotent
 from idemlock.errors import ConfigurationError
+from idemlock.sources import s3
 
 BUCKET = "uploads"
 
@@ -47,13 +47,9 @@ def run(args: argparse.Namespace) -> int:
 def _story(store: DynamoDBStore) -> int:
     imported: list[str] = []
 
-    def object_key(event: dict[str, Any], context: object = None) -> str:
-        s3 = event["Records"][0]["s3"]
-        return f"{s3['bucket']['name']}/{unquote_plus(s3['object']['key'])}"
-
-    @idempotent(object_key, store=store, namespace="demo.import_csv")
+    @idempotent(s3.object_key, store=store, namespace="demo.import_csv")
     def import_csv(event: dict[str, Any], context: object = None) -> dict[str, Any]:
-        name = unquote_plus(event["Records"][0]["s3"]["object"]["key"])
+        name = s3.objects(event)[0].key
         if "broken" in name and name not in imported:
             imported.append(name)  # the first upload of this file is malformed
             raise ValueError(f"{name}: row 3 has 2 columns, expected 3")
