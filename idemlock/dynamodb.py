@@ -261,6 +261,37 @@ class DynamoDBStore:
             return current is None
         return True
 
+    def delete(self, key: str, *, expected: Record | None = None) -> bool:
+        """Delete the key for an operator; ``False`` if it changed or is gone.
+
+        With ``expected``, only if the item is still that record (same status, owner and
+        fence), so an operator never races a live owner who completed or re-claimed the key
+        since it was read. Without, unconditionally (``False`` if there was nothing to delete).
+        """
+        if expected is None:
+            response = self._call(
+                "delete_item",
+                key,
+                TableName=self.table_name,
+                Key={self.attributes.key: {"S": key}},
+                ReturnValues="ALL_OLD",
+            )
+            return bool(response.get("Attributes"))
+        try:
+            self._write(
+                "delete_item",
+                key,
+                ConditionExpression="#status = :status AND #owner = :owner AND #fence = :fence",
+                ExpressionAttributeValues={
+                    ":status": {"S": expected.status.value},
+                    ":owner": {"S": expected.owner},
+                    ":fence": {"N": str(expected.fence)},
+                },
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
     def get(self, key: str) -> Record | None:
         """Read the key's record with a strongly consistent GetItem."""
         response = self._call(
@@ -273,9 +304,14 @@ class DynamoDBStore:
         item = response.get("Item")
         return self._record(item) if item else None
 
-    def scan(self, *, prefix: str | None = None) -> Iterator[Record]:
-        """Yield every record, paginating the Scan; ``prefix`` filters on the stored key."""
+    def scan(self, *, prefix: str | None = None, page_size: int | None = None) -> Iterator[Record]:
+        """Yield every record, paginating the Scan; ``prefix`` filters on the stored key.
+
+        ``page_size`` caps the items DynamoDB reads per request (its ``Limit``).
+        """
         params: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
+        if page_size is not None:
+            params["Limit"] = page_size
         if prefix:
             params["FilterExpression"] = "begins_with(#key, :prefix)"
             params["ExpressionAttributeNames"] = {"#key": self.attributes.key}
@@ -394,7 +430,7 @@ class DynamoDBStore:
         except BotoCoreError as exc:
             raise StoreError(
                 f"DynamoDB {_api_name(operation)} on table {self.table_name!r}"
-                f"{'' if key is None else f' for key {key!r}'} failed: {exc}",
+                f"{'' if key is None else f' for key {key!r}'} failed: {_advice(exc)}",
                 operation=operation,
                 key=key,
             ) from exc
@@ -463,6 +499,20 @@ def _make_client(
         config=defaults.merge(config) if config is not None else defaults,
     )
     return client
+
+
+def _advice(exc: Exception) -> str:
+    """botocore's message, with what to do for the two set-up mistakes everyone makes."""
+    from botocore.exceptions import NoCredentialsError, NoRegionError  # noqa: PLC0415
+
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "no AWS credentials found; use a profile (AWS_PROFILE, or --profile) or set "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(exc, NoRegionError):
+        return "no AWS region configured; set AWS_REGION (or --region / region_name=)"
+    return str(exc)
 
 
 def _mentions(text: str, placeholder: str) -> bool:

@@ -171,7 +171,7 @@ class TableNotFoundError(StoreError):
         self.table = table
         super().__init__(
             f"DynamoDB table {table!r} does not exist (check the region and endpoint); create it "
-            f"with DynamoDBStore({table!r}).create_table()",
+            f"with `idemlock create-table {table}` or DynamoDBStore({table!r}).create_table()",
             operation=operation,
             key=key,
         )

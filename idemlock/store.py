@@ -74,6 +74,17 @@ class LockStore(Protocol):
         """Read the record for ``key`` with a strongly consistent read."""
         ...
 
-    def scan(self, *, prefix: str | None = None) -> Iterator[Record]:
-        """Yield every record (whose key starts with ``prefix``), in no particular order."""
+    def delete(self, key: str, *, expected: Record | None = None) -> bool:
+        """Delete ``key`` for an operator; ``False`` if it changed or was not there.
+
+        With ``expected``, only while the item is still that record (status, owner, fence);
+        without, unconditionally.
+        """
+        ...
+
+    def scan(self, *, prefix: str | None = None, page_size: int | None = None) -> Iterator[Record]:
+        """Yield every record (whose key starts with ``prefix``), in no particular order.
+
+        ``page_size`` bounds the records read per request where the store pages.
+        """
         ...

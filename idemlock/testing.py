@@ -98,14 +98,30 @@ class MemoryStore:
             self._records.pop(key, None)
             return True
 
+    def delete(self, key: str, *, expected: Record | None = None) -> bool:
+        """Delete ``key`` if it is still ``expected`` (status, owner, fence), or at all."""
+        with self._lock:
+            self.calls["delete"] += 1
+            old = self._records.get(key)
+            if old is None:
+                return False
+            if expected is not None and (old.status, old.owner, old.fence) != (
+                expected.status,
+                expected.owner,
+                expected.fence,
+            ):
+                return False
+            del self._records[key]
+            return True
+
     def get(self, key: str) -> Record | None:
         """The record for ``key``, if any."""
         with self._lock:
             self.calls["get"] += 1
             return self._records.get(key)
 
-    def scan(self, *, prefix: str | None = None) -> Iterator[Record]:
-        """Every record (whose key starts with ``prefix``), from a snapshot."""
+    def scan(self, *, prefix: str | None = None, page_size: int | None = None) -> Iterator[Record]:
+        """Every record (whose key starts with ``prefix``), from a snapshot (one page)."""
         with self._lock:
             self.calls["scan"] += 1
             snapshot = list(self._records.values())

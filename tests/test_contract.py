@@ -425,3 +425,25 @@ def test_over_long_keys_are_hashed_and_stay_distinct(
     assert lock is not None
     assert len(lock.key.encode()) <= MAX_KEY_BYTES
     assert lock.key.startswith(f"{namespace}#éé")
+
+
+def test_operator_delete_is_conditioned_on_the_record_read(
+    backend: Backend, clock: ManualClock, namespace: str
+) -> None:
+    """delete(expected=record) refuses once the item changed; without expected it always works."""
+    body = Body()
+    handler = idempotent(key_of, store=backend.store, namespace=namespace, clock=clock)(body)
+    key = stored_key(namespace, "k")
+    read_while_running: list[Any] = []
+    handler({"id": "k", "hook": lambda: read_while_running.append(backend.store.get(key))})
+
+    assert not backend.store.delete(key, expected=read_while_running[0])  # completed since
+    current = backend.store.get(key)
+    assert current is not None
+    assert backend.store.delete(key, expected=current)
+    assert backend.store.get(key) is None
+    assert not backend.store.delete(key)
+
+    handler({"id": "k"})
+    assert backend.store.delete(key)
+    assert backend.store.get(key) is None
