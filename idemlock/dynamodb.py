@@ -502,7 +502,7 @@ def _make_client(
 
 
 def _advice(exc: Exception) -> str:
-    """botocore's message, with what to do for the two set-up mistakes everyone makes."""
+    """The error's message, with what to do for the two set-up mistakes everyone makes."""
     from botocore.exceptions import NoCredentialsError, NoRegionError  # noqa: PLC0415
 
     if isinstance(exc, NoCredentialsError):
