@@ -12,6 +12,7 @@ botocore is imported when the first client is made, not at import time, to keep 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import astuple, dataclass, fields
@@ -492,6 +493,11 @@ def _make_client(
         tcp_keepalive=True,
     )
     session = botocore.session.Session(profile=profile_name)
+    # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, the variable Lambda documents and
+    # most people set: honour it too, after the explicit argument and botocore's own sources.
+    region_name = (
+        region_name or session.get_config_variable("region") or os.environ.get("AWS_REGION")
+    )
     client: DynamoDBClient = session.create_client(  # type: ignore[assignment]
         "dynamodb",
         region_name=region_name,
@@ -511,7 +517,7 @@ def _advice(exc: Exception) -> str:
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
         )
     if isinstance(exc, NoRegionError):
-        return "no AWS region configured; set AWS_REGION (or --region / region_name=)"
+        return "no AWS region configured; set AWS_REGION (or pass --region / region_name=)"
     return str(exc)
 
 

@@ -1,7 +1,8 @@
-"""The ``idemlock`` command.
+"""The ``idemlock`` command: see and operate the lock table, and a one-command demo.
 
-``main(argv) -> int`` so tests call it directly as well as through the console script. Exit
-codes: 0 ok, 1 failed or refused, 2 usage error.
+Subcommands: ``create-table``, ``ls``, ``show``, ``release``, ``purge``, ``stats``, ``template``
+and ``demo``. ``main(argv) -> int`` so tests call it directly as well as through the console
+script. Exit codes: 0 ok; 1 not found, refused or failed (one line on stderr saying why); 2 usage.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from idemlock.cli import demo
+from idemlock.cli import demo, listing, operations, table
+from idemlock.cli.common import Refused, UsageError
 from idemlock.errors import IdemlockError
 
 EXIT_OK = 0
@@ -24,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="idemlock", description="See and operate idemlock's DynamoDB lock table."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    table.register(commands)
+    listing.register(commands)
+    operations.register(commands)
     demo.register(commands)
     return parser
 
@@ -37,8 +42,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         code: int = args.run(args)
-    except IdemlockError as exc:
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"idemlock: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (Refused, IdemlockError) as exc:
+        # One line that says what to do, never a traceback: operators read this.
         print(f"idemlock: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("idemlock: interrupted", file=sys.stderr)
         return EXIT_FAILED
     return code
 
