@@ -160,6 +160,8 @@ class TcpProxy:
         self._resets = 0
         self._drops_armed = 0
         self._resets_armed = 0
+        self._errors_armed: list[str] = []
+        self._errors_sent = 0
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -283,11 +285,29 @@ class TcpProxy:
         with self._lock:
             self._resets_armed += n
 
+    def fail_next_requests(self, n: int = 1, error: str = "ThrottlingException") -> None:
+        """Answer the next ``n`` requests with DynamoDB's HTTP 400 ``error``, not forwarding them.
+
+        The server never sees them; botocore sees the error DynamoDB would send (throttling
+        errors are retried with backoff by botocore's standard retry mode).
+        """
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        with self._lock:
+            self._errors_armed.extend([error] * n)
+
+    @property
+    def errors_sent(self) -> int:
+        """Requests answered with an injected error so far."""
+        with self._lock:
+            return self._errors_sent
+
     def clear_faults(self) -> None:
         """Disarm any drops and resets that have not fired yet, and zero the latency."""
         with self._lock:
             self._drops_armed = 0
             self._resets_armed = 0
+            self._errors_armed.clear()
         self.latency = 0.0
 
     # -- counters ------------------------------------------------------------
@@ -405,6 +425,10 @@ class TcpProxy:
                     if self._take_reset():
                         link.reset_client()
                         break
+                    error = self._take_error()
+                    if error is not None:
+                        _answer_with_error(link.client, data, error)
+                        break
                     # Set before forwarding: the response may come back at once.
                     link.awaiting_response = True
                 if not self._delay():
@@ -456,6 +480,13 @@ class TcpProxy:
             self._dropped += 1
             return True
 
+    def _take_error(self) -> str | None:
+        with self._lock:
+            if not self._errors_armed:
+                return None
+            self._errors_sent += 1
+            return self._errors_armed.pop(0)
+
     def _take_reset(self) -> bool:
         with self._lock:
             if self._resets_armed <= 0:
@@ -463,3 +494,34 @@ class TcpProxy:
             self._resets_armed -= 1
             self._resets += 1
             return True
+
+
+def _answer_with_error(client: socket.socket, first: bytes, error: str) -> None:
+    """Read the rest of the request, then answer it as DynamoDB answers a refused request."""
+    request = first
+    while b"\r\n\r\n" not in request:
+        chunk = client.recv(_BUFFER_SIZE)
+        if not chunk:
+            return
+        request += chunk
+    head, _, body = request.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = client.recv(_BUFFER_SIZE)
+        if not chunk:
+            return
+        body += chunk
+    payload = (
+        f'{{"__type":"com.amazonaws.dynamodb.v20120810#{error}",'
+        f'"message":"injected by the test proxy"}}'
+    ).encode()
+    client.sendall(
+        b"HTTP/1.1 400 Bad Request\r\n"
+        b"Content-Type: application/x-amz-json-1.0\r\n"
+        b"x-amzn-RequestId: injected\r\n"
+        b"Connection: close\r\n" + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload
+    )
