@@ -7,6 +7,7 @@ counted from an external ledger file, not from idemlock's own view.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -16,13 +17,14 @@ from tests.race_worker import Race, main
 
 PROCESSES = 4
 THREADS_PER_PROCESS = 8
-ROUNDS = 25
+ROUNDS = 25 * int(os.environ.get("IDEMLOCK_SOAK", "1"))
+"""Fresh keys raced; IDEMLOCK_SOAK=N runs N times as many (the longer soak)."""
 
 
 def test_racing_callers_run_the_body_exactly_once_per_key(
     dynamodb_local: str, tmp_path: Path
 ) -> None:
-    """32 threads in 4 processes, 25 fresh keys: each body runs exactly once, no errors."""
+    """32 threads in 4 processes race on each fresh key: each body runs exactly once."""
     table = fresh_table(dynamodb_local).table_name
     keys = [f"key-{round_}-{uuid.uuid4().hex[:8]}" for round_ in range(ROUNDS)]
     ledger = tmp_path / "ledger"
