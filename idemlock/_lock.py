@@ -16,6 +16,7 @@ import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -153,7 +154,7 @@ class Policy:
             remaining = getattr(candidate, "get_remaining_time_in_millis", None)
             if callable(remaining):
                 millis = remaining()
-                if isinstance(millis, (int, float)) and millis > 0:
+                if isinstance(millis, (int, float)) and 0 < millis < math.inf:
                     return int(millis) + LAMBDA_LEASE_GRACE_MS
         return self.default_lease_ms
 
@@ -192,6 +193,8 @@ def protocol(
 
     try:
         value = yield RunBody(held)
+    except GeneratorExit:
+        raise  # abandoned by its driver: no more steps can run; the lease bounds the claim
     except BaseException:
         yield from _release(store, held)
         raise
@@ -296,11 +299,11 @@ def _encode(value: object, policy: Policy, key: str) -> str | UnstorableResultEr
         return None
     try:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        size = len(text.encode("utf-8"))  # a lone surrogate in a str is not UTF-8
     except (TypeError, ValueError, RecursionError) as exc:
         error = UnstorableResultError(key, f"it is not JSON-serialisable ({exc})")
         error.__cause__ = exc
         return error
-    size = len(text.encode("utf-8"))
     if size > RESULT_LIMIT_BYTES:
         return UnstorableResultError(
             key, f"its JSON is {size} bytes, over the {RESULT_LIMIT_BYTES}-byte limit"
@@ -309,7 +312,15 @@ def _encode(value: object, policy: Policy, key: str) -> str | UnstorableResultEr
 
 
 def _decode(result: str | None) -> Any:
-    return None if result is None else json.loads(result)
+    if result is None:
+        return None
+    try:
+        return json.loads(result)
+    except RecursionError:
+        # Stored from a shallow stack, replayed from a deep one: decode on a fresh thread,
+        # whose stack is as shallow as the one that encoded it.
+        with ThreadPoolExecutor(max_workers=1) as fresh_stack:
+            return fresh_stack.submit(json.loads, result).result()
 
 
 def _ceil_s(epoch_ms: int) -> int:

@@ -76,6 +76,8 @@ class BatchOutcome:
 
     source: Source
     records: list[RecordOutcome]
+    ordered: bool = False
+    """Whether a failure stopped the batch (streams, SQS FIFO)."""
 
     @property
     def failures(self) -> list[RecordOutcome]:
@@ -96,7 +98,7 @@ class BatchOutcome:
             return {"batchItemFailures": []}
         if self.source.checkpointed and failures:
             failures = failures[:1]  # the checkpoint: Lambda resumes from this sequence number
-        elif failures and self.source.ordered(failures[0].record):
+        elif failures and self.ordered:
             failures = self.records[failures[0].index :]  # FIFO: the failed one and every later
         identify = self.source.item_identifier
         return {"batchItemFailures": [{"itemIdentifier": identify(o.record)} for o in failures]}
@@ -140,8 +142,8 @@ class _Scheduler:
             task.finish(status, result=stop.value)
         except _NotRun:
             task.finish(RecordStatus.NOT_RUN)
-        except Exception as exc:  # the record's failure, reported in its outcome
-            task.finish(RecordStatus.FAILED, error=exc)
+        except BaseException as exc:  # the record's failure, reported in its outcome; a
+            task.finish(RecordStatus.FAILED, error=exc)  # SystemExit is re-raised by run()
         else:
             if isinstance(step, RunBody):
                 task.body = step
@@ -199,6 +201,9 @@ class BatchRunner:
         """Run ``handle`` on every record of ``event``, each at most once to completion."""
         source = source_of(_first_record(event))
         records = _event.records(event, source.event_source)  # all of one source
+        # One batch comes from one queue or stream: its first record says whether it is
+        # ordered, before anything is claimed (a malformed record cannot change it midway).
+        ordered = source.ordered(records[0])
         protect = not is_disabled(self._disabled)
         store = (self._store if self._store is not None else default_store()) if protect else None
         lease_ms = self._policy.lease_ms_for((context,), {})
@@ -213,28 +218,37 @@ class BatchRunner:
                 scheduler.advance(task)  # sends the claim, or replays from the local cache
 
         stopped = False
-        for task in tasks:
-            scheduler.settle(task)
-            if task.body is not None:
-                body, task.body = task.body, None
-                if stopped:
-                    scheduler.advance(task, error=_NotRun())  # releases the claim
-                    continue
-                with body.holding():
-                    try:
-                        value = handle(task.record)
-                    except Exception as exc:  # the record's failure; the protocol releases
-                        stopped = source.ordered(task.record)
-                        scheduler.advance(task, error=exc)
+        aborted: BaseException | None = None
+        try:
+            for task in tasks:
+                scheduler.settle(task)
+                if task.body is not None:
+                    body, task.body = task.body, None
+                    if stopped:
+                        scheduler.advance(task, error=_NotRun())  # releases the claim
                         continue
-                task.ran = True
-                scheduler.advance(task, sent=value)  # sends the complete; the next body runs
-            elif task.outcome is not None and task.outcome.status is RecordStatus.FAILED:
-                stopped = stopped or source.ordered(task.record)
-        scheduler.drain()
+                    with body.holding():
+                        try:
+                            value = handle(task.record)
+                        except Exception as exc:  # the record's failure; the protocol releases
+                            stopped = ordered
+                            scheduler.advance(task, error=exc)
+                            continue
+                        except BaseException as exc:  # SystemExit, KeyboardInterrupt: stop all
+                            aborted, stopped = exc, True
+                            scheduler.advance(task, error=exc)
+                            continue
+                    task.ran = True
+                    scheduler.advance(task, sent=value)  # sends the complete; next body runs
+                elif task.outcome is not None and task.outcome.status is RecordStatus.FAILED:
+                    stopped = stopped or ordered
+        finally:
+            scheduler.drain()  # every complete and release lands before we return or raise
+        if aborted is not None:
+            raise aborted
         outcomes = [task.outcome for task in tasks if task.outcome is not None]
         assert len(outcomes) == len(tasks)
-        return BatchOutcome(source, outcomes)
+        return BatchOutcome(source, outcomes, ordered)
 
     def _start(
         self, record: Record, source: Source, store: LockStore | None, lease_ms: int

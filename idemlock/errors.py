@@ -7,7 +7,7 @@
     ├── InvalidKeyError            key_fn returned something that cannot be a key
     │   └── MissingKeyError        key_fn returned None or "", or the event lacked the field
     │       └── EventError         the event is malformed (.path names what is missing)
-    ├── FingerprintError           the fingerprint function failed or returned non-JSON
+    ├── FingerprintError           the payload lacked a field, or the fingerprint is not JSON
     ├── InProgressError            another invocation holds the key (.key, .lease_expires_at)
     ├── PayloadMismatchError       same key, different payload fingerprint (.key)
     ├── LockLostError              our lease expired and another invocation took the key over
@@ -70,7 +70,10 @@ class EventError(MissingKeyError):
 
 
 class FingerprintError(IdemlockError):
-    """The payload fingerprint function raised or returned a value that is not JSON."""
+    """The fingerprint function found no field (a lookup failed) or returned a non-JSON value.
+
+    Other exceptions it raises propagate unchanged, as for ``key_fn``.
+    """
 
 
 class InProgressError(IdemlockError):

@@ -13,6 +13,7 @@ import decimal
 import hashlib
 import inspect
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ READABLE_PREFIX_BYTES = 512
 """How much of an over-long key is kept, readable, in front of its hash."""
 
 SEPARATOR = "#"
+HASH_MARK = "sha256:"
 
 
 def default_namespace(function: Callable[..., Any]) -> str:
@@ -43,16 +45,23 @@ def default_namespace(function: Callable[..., Any]) -> str:
     return f"{module}.{name}"
 
 
+_HASHED = re.compile(f"{SEPARATOR}{HASH_MARK}[0-9a-f]{{64}}$")
+
+
 def storage_key(namespace: str, key: str) -> str:
-    """The key as stored: ``namespace#key``, hashed with a readable prefix when too long."""
+    """The key as stored: ``namespace#key``, hashed with a readable prefix when too long.
+
+    A key that already ends like a hashed one (``#sha256:<64 hex>``) is hashed too, so that no
+    short key can be spelled as a long key's stored form and share its item.
+    """
     full = f"{namespace}{SEPARATOR}{key}"
     encoded = full.encode("utf-8")
-    if len(encoded) <= MAX_KEY_BYTES:
+    if len(encoded) <= MAX_KEY_BYTES and not _HASHED.search(full):
         return full
     digest = hashlib.sha256(encoded).hexdigest()
     # Cut on a character boundary: errors="ignore" drops a split multi-byte tail.
     prefix = encoded[:READABLE_PREFIX_BYTES].decode("utf-8", errors="ignore")
-    return f"{prefix}{SEPARATOR}sha256:{digest}"
+    return f"{prefix}{SEPARATOR}{HASH_MARK}{digest}"
 
 
 def call_key_fn(
@@ -97,7 +106,15 @@ def call_key_fn(
             "return a str (or an int)",
             function=function_name,
         )
-    return str(key)
+    try:
+        text = str(key)  # ints past Python's 4300-digit limit refuse to become text
+        text.encode("utf-8")  # a lone surrogate cannot be stored
+    except ValueError as exc:  # UnicodeEncodeError is a ValueError
+        raise InvalidKeyError(
+            f"the key function of {function_name} returned a key that cannot be stored: {exc}",
+            function=function_name,
+        ) from exc
+    return text
 
 
 def _binding_error(
@@ -131,12 +148,12 @@ def payload_fingerprint(
             ensure_ascii=False,
             allow_nan=False,
             default=_canonical_default,
-        )
-    except (LookupError, TypeError, AttributeError, ValueError) as exc:
+        ).encode("utf-8")
+    except (LookupError, TypeError, AttributeError, ValueError, RecursionError) as exc:
         raise FingerprintError(
             f"the payload fingerprint could not be computed: {type(exc).__name__}: {exc}"
         ) from exc
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def _canonical_default(value: object) -> object:

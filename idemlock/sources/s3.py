@@ -112,13 +112,15 @@ def _decoded_key(record: Mapping[str, Any], root: str) -> str:
     raw = _event.text(record, "s3.object.key", root=root, source=EVENT_SOURCE)
     try:
         # strict: S3 keys are valid UTF-8, and a replacement character could merge two keys.
-        return unquote_plus(raw, errors="strict")
-    except UnicodeDecodeError:
+        decoded = unquote_plus(raw, errors="strict")
+        decoded.encode("utf-8")  # a lone surrogate (from JSON "\ud800") is not UTF-8 either
+    except (UnicodeDecodeError, UnicodeEncodeError):
         raise EventError(
             f"the object key {raw!r:.80} does not decode to UTF-8",
             path=_event.join(root, "s3.object.key"),
             source=EVENT_SOURCE,
         ) from None
+    return decoded
 
 
 def _version_id(record: Mapping[str, Any], root: str) -> str | None:
