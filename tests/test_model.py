@@ -172,6 +172,23 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
             # in whole seconds (now_ms // 1000), the model in milliseconds.
             self.now_ms = START_MS + offset_ms
 
+        def advance_clock_to_expiry(self, key: str, free: bool) -> None:
+            """Onto the last instant the key is held, or the first it is free (if still ahead).
+
+            That is the end of its lease, or of its retention, which is in whole seconds.
+            """
+            record = self.model.records.get(key)
+            if record is None:
+                return
+            if record.status is Status.IN_PROGRESS:
+                assert record.lease_expires_at_ms is not None
+                first_free_ms = record.lease_expires_at_ms + 1
+            elif record.expires_at_s is not None:
+                first_free_ms = record.expires_at_s * 1000
+            else:
+                return
+            self.now_ms = max(self.now_ms, first_free_ms - (0 if free else 1))
+
         def fence_base(self) -> int:
             # Like idemlock._lock.FenceBase: time in µs, one above the last if time stood still.
             self.last_base_us = max(self.now_ms * 1000, self.last_base_us + 1)
@@ -183,11 +200,20 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
             fresh=st.booleans(),
             lease_ms=st.sampled_from(LEASES_MS),
             fingerprint=st.sampled_from(FINGERPRINTS),
+            at_expiry=st.none() | st.booleans(),
         )
         def claim(
-            self, owner: str, name: str, fresh: bool, lease_ms: int, fingerprint: str | None
+            self,
+            owner: str,
+            name: str,
+            fresh: bool,
+            lease_ms: int,
+            fingerprint: str | None,
+            at_expiry: bool | None,
         ) -> None:
             key = self.keys[name]
+            if at_expiry is not None:  # Claim on the last held (False) or first free (True) ms.
+                self.advance_clock_to_expiry(key, free=at_expiry)
             if fresh:  # A new invocation; otherwise a retry with the last token.
                 self.claims += 1
                 self.tokens[owner, key] = f"{owner}-{self.claims}"
@@ -250,11 +276,6 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
         @rule(ms=st.sampled_from(ADVANCES_MS))
         def advance_clock(self, ms: int) -> None:
             self.now_ms += ms
-
-        @rule()
-        def advance_clock_to_next_second(self) -> None:
-            # Where a retention in whole seconds ends: its last refused and first free instant.
-            self.now_ms = (self.now_ms // 1000 + 1) * 1000
 
         @rule(name=keys)
         def operator_reads(self, name: str) -> None:
