@@ -1,10 +1,10 @@
 """A model check of the store protocol: random interleavings on every store against a reference.
 
 A hypothesis state machine drives ``claim`` / ``complete`` / ``release`` / operator ``delete`` /
-``get`` by four owners on three keys, with a clock it moves by hand (small steps, onto and past
-the end of a lease, across retentions), and compares every answer with :class:`Model`, the
-protocol restated in a few lines. After every step the store and the model agree on every key,
-and at most one owner holds each key.
+``get`` by four owners on two keys, with a clock it moves by hand (small steps, onto the last
+held and the first free millisecond of a lease or a retention), and compares every answer with
+:class:`Model`, the protocol restated in a few lines. After every step the store and the model
+agree on every key, and at most one owner holds each key.
 
 The longer soak: IDEMLOCK_SOAK=20 python -m pytest tests/test_model.py
 (``IDEMLOCK_SOAK`` multiplies every example count). With ``CI`` set the search is seeded
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -49,6 +50,9 @@ ADVANCES_MS = (1, 250, 999, 1000, 1001, 2500, 5000)
 RETENTIONS_S = (0, 1, 3, None)
 RESULTS = (None, '"done"', '{"n":1}', '"ünï"')
 FINGERPRINTS = (None, "fp-a", "fp-b")
+
+# A soak runs SOAK times the examples: give it as much more time than the suite's 300 s.
+pytestmark = pytest.mark.timeout(300 * SOAK)
 
 owners = st.sampled_from(OWNERS)
 keys = st.sampled_from(KEYS)
@@ -155,7 +159,7 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
             self.now_ms = START_MS
             self.last_base_us = 0
             self.claims = 0
-            # The owner token each owner last claimed each key with (at first, one never used).
+            # The owner token each owner last claimed each key with (``ann-0`` before any).
             self.tokens = {(o, k): f"{o}-0" for o in OWNERS for k in self.keys.values()}
             # The lease end of each claim the store granted, while its owner believes it holds.
             self.holding: dict[tuple[str, str], int] = {}
@@ -204,6 +208,7 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
         )
         def claim(
             self,
+            *,
             owner: str,
             name: str,
             fresh: bool,
@@ -228,7 +233,7 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
                 fingerprint=fingerprint,
             )
             old = self.model.records.get(key)
-            if old is not None:
+            if old is not None:  # The model's rule is still the library's definition of free.
                 assert Model.free(old, self.now_ms) == old.is_free_at(self.now_ms)
             got = self.store.claim(claim)
             assert got == self.model.claim(claim)
@@ -241,7 +246,7 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
                 self.granted[key] = owner
 
         def actor(self, owner: str | None, key: str) -> tuple[str, str]:
-            """The acting owner (None: the last granted, else the first) and its token."""
+            """``owner``, or (None) the one last granted ``key`` (else the first), and its token."""
             owner = owner or self.granted.get(key, OWNERS[0])
             return owner, self.tokens[owner, key]
 
@@ -323,29 +328,32 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
     return LockMachine
 
 
-def model_settings(examples: int) -> settings:
+def check(new_store: Callable[[], LockStore], examples: int) -> None:
+    """Run the state machine on stores from ``new_store`` for ``examples`` (times the soak)."""
     options: dict[str, Any] = {"derandomize": True, "database": None} if CI else {}
-    return settings(
+    config = settings(
         max_examples=examples * SOAK,
         stateful_step_count=STEPS,
-        deadline=None,
+        deadline=None,  # A DynamoDB step is an HTTP round trip or four.
         suppress_health_check=[HealthCheck.too_slow],
         **options,
     )
+    # hypothesis leaves run_state_machine_as_test unannotated.
+    run_state_machine_as_test(machine_for(new_store), settings=config)  # type: ignore[no-untyped-call]
 
 
 def test_memory_store_follows_the_model() -> None:
     """MemoryStore answers every random interleaving exactly as the reference model does."""
-    run_state_machine_as_test(machine_for(MemoryStore), settings=model_settings(200))
+    check(MemoryStore, examples=200)
 
 
 def test_dynamodb_local_follows_the_model(dynamodb_local: str) -> None:
     """DynamoDB Local (ALL_OLD on a refused claim) answers every interleaving as the model does."""
     table = fresh_table(dynamodb_local)
-    run_state_machine_as_test(machine_for(lambda: table), settings=model_settings(40))
+    check(lambda: table, examples=40)
 
 
 def test_dynalite_follows_the_model(dynalite: str) -> None:
     """dynalite (a refused claim read back by GetItem) answers every interleaving as the model."""
     table = fresh_table(dynalite)
-    run_state_machine_as_test(machine_for(lambda: table), settings=model_settings(25))
+    check(lambda: table, examples=25)
