@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVar
 
 from idemlock.errors import EventError
 
@@ -65,6 +65,18 @@ def records(event: object, source: str) -> list[Mapping[str, Any]]:
         root = f"{RECORDS}[{index}]"
         checked.append(check_record(item, source, root=root))
     return checked
+
+
+View = TypeVar("View")
+
+
+def parse_records(
+    event: object, source: str, parse: Callable[[Mapping[str, Any], str], View]
+) -> list[View]:
+    """Every record of a batch event through ``parse(record, root)``, in delivery order."""
+    return [
+        parse(record, f"{RECORDS}[{index}]") for index, record in enumerate(records(event, source))
+    ]
 
 
 def check_record(record: object, source: str, *, root: str = "") -> Mapping[str, Any]:

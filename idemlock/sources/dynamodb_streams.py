@@ -113,10 +113,7 @@ class StreamRecord:
 
 def stream_records(event: Mapping[str, Any]) -> list[StreamRecord]:
     """Every record of a DynamoDB Streams event, in stream order."""
-    return [
-        _parse(record, f"{_event.RECORDS}[{index}]")
-        for index, record in enumerate(_event.records(event, EVENT_SOURCE))
-    ]
+    return _event.parse_records(event, EVENT_SOURCE, _parse)
 
 
 def _parse(record: Mapping[str, Any], root: str) -> StreamRecord:

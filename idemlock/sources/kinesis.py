@@ -60,10 +60,7 @@ class KinesisRecord:
 
 def kinesis_records(event: Mapping[str, Any]) -> list[KinesisRecord]:
     """Every record of a Kinesis event, in shard order."""
-    return [
-        _parse(record, f"{_event.RECORDS}[{index}]")
-        for index, record in enumerate(_event.records(event, EVENT_SOURCE))
-    ]
+    return _event.parse_records(event, EVENT_SOURCE, _parse)
 
 
 def _parse(record: Mapping[str, Any], root: str) -> KinesisRecord:

@@ -80,10 +80,7 @@ class S3Object:
 
 def objects(event: Mapping[str, Any]) -> list[S3Object]:
     """Every object of an S3 notification event, in delivery order."""
-    return [
-        _parse(record, f"{_event.RECORDS}[{index}]")
-        for index, record in enumerate(_event.records(event, EVENT_SOURCE))
-    ]
+    return _event.parse_records(event, EVENT_SOURCE, _parse)
 
 
 def _parse(record: Mapping[str, Any], root: str) -> S3Object:

@@ -76,10 +76,7 @@ class SqsMessage:
 
 def messages(event: Mapping[str, Any]) -> list[SqsMessage]:
     """Every message of an SQS event, in delivery order."""
-    return [
-        _parse(record, f"{_event.RECORDS}[{index}]")
-        for index, record in enumerate(_event.records(event, EVENT_SOURCE))
-    ]
+    return _event.parse_records(event, EVENT_SOURCE, _parse)
 
 
 def _parse(record: Mapping[str, Any], root: str) -> SqsMessage:
