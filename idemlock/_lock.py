@@ -172,7 +172,7 @@ def protocol(
     now_us = policy.clock_us()
     now_ms = now_us // 1000
     if policy.cache is not None:
-        hit, cached = policy.cache.lookup(key, now_ms)
+        hit, cached = policy.cache.lookup(_cache_key(key, fingerprint), now_ms)
         if hit:
             return _decode(cached)
 
@@ -206,7 +206,7 @@ def protocol(
             raise result
         logger.warning("%s; completing without storing it", result.reason)
         result = None
-    yield from _complete(store, policy, held, result)
+    yield from _complete(store, policy, held, result, _cache_key(key, fingerprint))
     return value
 
 
@@ -236,7 +236,8 @@ def _claim(
         if record.status is Status.IN_PROGRESS:
             raise InProgressError(claim.key, record.lease_expires_at_ms or claim.now_ms)
         if policy.cache is not None:
-            policy.cache.remember(claim.key, record.result, record.expires_at_s)
+            cache_key = _cache_key(claim.key, claim.fingerprint)
+            policy.cache.remember(cache_key, record.result, record.expires_at_s)
         return _Replay(_decode(record.result))
     raise StoreError(
         f"key {claim.key!r} changed under {CLAIM_ATTEMPTS} claims in a row; try again",
@@ -246,7 +247,7 @@ def _claim(
 
 
 def _complete(
-    store: LockStore, policy: Policy, held: Lock, result: str | None
+    store: LockStore, policy: Policy, held: Lock, result: str | None, cache_key: str
 ) -> Generator[Step | RunBody, Any, None]:
     completed_at_ms = policy.clock_us() // 1000
     expires_at_s = (
@@ -273,7 +274,7 @@ def _complete(
         if not done:
             raise LockLostError(held.key, held.owner)
         if policy.cache is not None:
-            policy.cache.remember(held.key, result, expires_at_s)
+            policy.cache.remember(cache_key, result, expires_at_s)
         return
 
 
@@ -309,6 +310,12 @@ def _encode(value: object, policy: Policy, key: str) -> str | UnstorableResultEr
             key, f"its JSON is {size} bytes, over the {RESULT_LIMIT_BYTES}-byte limit"
         )
     return text
+
+
+def _cache_key(key: str, fingerprint: str | None) -> str:
+    """The local cache answers only the same key with the same payload: a different payload
+    misses it, and the store's answer (PayloadMismatchError) is the one the caller gets."""
+    return key if fingerprint is None else f"{key}\x00{fingerprint}"
 
 
 def _decode(result: str | None) -> Any:

@@ -360,3 +360,21 @@ def test_calling_with_arguments_the_function_does_not_take_is_a_type_error() -> 
     with pytest.raises(TypeError, match=r"handler.*'context'"):
         handler({"id": "k"})  # type: ignore[call-arg]
     assert store.calls.total() == 0
+
+
+def test_local_cache_does_not_hide_a_payload_mismatch() -> None:
+    """With a fingerprint, a cached key with another payload still raises PayloadMismatchError."""
+    from idemlock.errors import PayloadMismatchError  # noqa: PLC0415
+
+    store = MemoryStore()
+    handler = idempotent(
+        lambda order: order["id"],
+        store=store,
+        local_cache=8,
+        fingerprint=lambda order: order["amount"],
+    )(lambda order: order["amount"])
+
+    assert handler({"id": "o", "amount": 5}) == 5
+    assert handler({"id": "o", "amount": 5}) == 5
+    with pytest.raises(PayloadMismatchError):
+        handler({"id": "o", "amount": 6})
