@@ -313,8 +313,10 @@ def _encode(value: object, policy: Policy, key: str) -> str | UnstorableResultEr
 
 
 def _cache_key(key: str, fingerprint: str | None) -> str:
-    """The local cache answers only the same key with the same payload: a different payload
-    misses it, and the store's answer (PayloadMismatchError) is the one the caller gets."""
+    """The local cache's key: the same key with another payload misses the cache.
+
+    The store's answer to it (PayloadMismatchError) is then the one the caller gets.
+    """
     return key if fingerprint is None else f"{key}\x00{fingerprint}"
 
 
