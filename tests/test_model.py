@@ -339,7 +339,7 @@ def check(new_store: Callable[[], LockStore], examples: int) -> None:
         **options,
     )
     # hypothesis leaves run_state_machine_as_test unannotated.
-    run_state_machine_as_test(machine_for(new_store), settings=config)  # type: ignore[no-untyped-call]
+    run_state_machine_as_test(machine_for(new_store), settings=config)  # type: ignore[no-untyped-call,unused-ignore]  # typed in newer hypothesis
 
 
 def test_memory_store_follows_the_model() -> None:
