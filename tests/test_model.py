@@ -338,8 +338,8 @@ def check(new_store: Callable[[], LockStore], examples: int) -> None:
         suppress_health_check=[HealthCheck.too_slow],
         **options,
     )
-    # hypothesis leaves run_state_machine_as_test unannotated.
-    run_state_machine_as_test(machine_for(new_store), settings=config)  # type: ignore[no-untyped-call,unused-ignore]  # typed in newer hypothesis
+    # Older hypothesis releases leave run_state_machine_as_test unannotated; newer annotate it.
+    run_state_machine_as_test(machine_for(new_store), settings=config)  # type: ignore[no-untyped-call,unused-ignore]
 
 
 def test_memory_store_follows_the_model() -> None:
