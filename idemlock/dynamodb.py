@@ -486,7 +486,7 @@ def _make_client(
     defaults = Config(
         # Standard mode retries throttling, 5xx and dropped connections with jittered backoff;
         # a retried claim is safe because the owner token recognises our own earlier write.
-        retries={"mode": "standard", "max_attempts": 4},
+        retries={"mode": "standard", "max_attempts": 4},  # retries after the first attempt
         connect_timeout=3,
         read_timeout=10,
         max_pool_connections=32,
