@@ -49,3 +49,22 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     """An unknown subcommand is a usage error: exit code 2 and a message on stderr."""
     assert main(["no-such-command"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_demo_and_template_speak_json_for_scripts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--output json works on every command: the demo's steps, the template's text."""
+    import json  # noqa: PLC0415
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    assert main(["demo", "--output", "json"]) == 0
+    demo = json.loads(capsys.readouterr().out)
+    assert demo["steps"] == ["processed", "skipped", "failed", "processed"]
+    assert demo["ok"] is True
+
+    monkeypatch.setenv("IDEMLOCK_TABLE", "from-env")
+    assert main(["template", "--format", "sam", "--output", "json"]) == 0
+    template = json.loads(capsys.readouterr().out)
+    assert (template["format"], template["table"]) == ("sam", "from-env")
+    assert "TableName: from-env" in template["template"]

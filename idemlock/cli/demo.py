@@ -13,11 +13,12 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from idemlock import DynamoDBStore, idempotent
+from idemlock.cli.common import add_connection_flags, print_json
 from idemlock.errors import ConfigurationError
 from idemlock.sources import s3
 
@@ -29,22 +30,34 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "demo", help="run the S3 story on an embedded DynamoDB (or --endpoint-url)"
     )
-    parser.add_argument("--endpoint-url", help="DynamoDB endpoint (default: an embedded server)")
-    parser.add_argument("--table", default=None, help="lock table name (default: a fresh one)")
+    add_connection_flags(parser)  # --endpoint-url: default an embedded server; --table: fresh
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 when every step behaved as told."""
-    with _endpoint(args.endpoint_url) as (endpoint_url, client):
+    say: Callable[..., None] = print if args.output == "table" else _silent
+    with _endpoint(args) as (endpoint_url, client):
         table = args.table or f"idemlock-demo-{uuid.uuid4().hex[:8]}"
         store = DynamoDBStore(table, client=client)
         store.create_table()
-        print(f"lock table {table!r} at {endpoint_url}\n")
-        return _story(store)
+        say(f"lock table {table!r} at {endpoint_url}\n")
+        outcomes = _story(store, say)
+    ok = outcomes == EXPECTED
+    if args.output == "json":
+        print_json({"table": table, "endpoint_url": endpoint_url, "steps": outcomes, "ok": ok})
+    return 0 if ok else 1
 
 
-def _story(store: DynamoDBStore) -> int:
+EXPECTED = ["processed", "skipped", "failed", "processed"]
+"""What the four steps of the story must do."""
+
+
+def _silent(*_: object, **__: object) -> None:
+    """``print`` for ``--output json``: the story's prose is left out."""
+
+
+def _story(store: DynamoDBStore, say: Callable[..., None]) -> list[str]:
     imported: list[str] = []
 
     @idempotent(s3.object_key, store=store, namespace="demo.import_csv")
@@ -64,21 +77,20 @@ def _story(store: DynamoDBStore) -> int:
     ]
     outcomes = []
     for title, key in steps:
-        print(title)
+        say(title)
         before = len(imported)
         try:
             result = import_csv(_s3_event(key))
         except ValueError as exc:
-            print(f"   handler failed: {exc} -> the lock is released")
+            say(f"   handler failed: {exc} -> the lock is released")
             outcomes.append("failed")
         else:
             ran = len(imported) > before
-            print(f"   {'processed' if ran else 'skipped (duplicate)'}: {result}")
+            say(f"   {'processed' if ran else 'skipped (duplicate)'}: {result}")
             outcomes.append("processed" if ran else "skipped")
-        _print_table(store)
-    expected = ["processed", "skipped", "failed", "processed"]
-    print("every step behaved as described" if outcomes == expected else f"UNEXPECTED: {outcomes}")
-    return 0 if outcomes == expected else 1
+        _print_table(store, say)
+    say("every step behaved as described" if outcomes == EXPECTED else f"UNEXPECTED: {outcomes}")
+    return outcomes
 
 
 def _s3_event(key: str) -> dict[str, Any]:
@@ -93,16 +105,16 @@ def _s3_event(key: str) -> dict[str, Any]:
     }
 
 
-def _print_table(store: DynamoDBStore) -> None:
+def _print_table(store: DynamoDBStore, say: Callable[..., None]) -> None:
     records = sorted(store.scan(), key=lambda record: record.key)
-    print("   lock table:" if records else "   lock table: (empty)")
+    say("   lock table:" if records else "   lock table: (empty)")
     width = max((len(record.key) for record in records), default=0)
     for record in records:
-        print(
+        say(
             f"     {record.key:<{width}}  {record.status.value:<11}  fence={record.fence}"
             f"  result={record.result}"
         )
-    print()
+    say()
 
 
 def _region() -> str:
@@ -110,15 +122,17 @@ def _region() -> str:
 
 
 @contextmanager
-def _endpoint(endpoint_url: str | None) -> Iterator[tuple[str, Any]]:
+def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str, Any]]:
     """The endpoint and a client for it: the given one, or an embedded server's."""
     import botocore.session  # noqa: PLC0415  (deferred like the store's own client)
 
-    session = botocore.session.get_session()
+    session = botocore.session.Session(profile=args.profile)
+    endpoint_url = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
     if endpoint_url:
+        region = args.region or _region()
         yield (
             endpoint_url,
-            session.create_client("dynamodb", endpoint_url=endpoint_url, region_name=_region()),
+            session.create_client("dynamodb", endpoint_url=endpoint_url, region_name=region),
         )
         return
     try:

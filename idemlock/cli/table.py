@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
+from idemlock._options import TABLE_ENV
 from idemlock.cli.common import DEFAULT_TABLE, add_connection_flags, print_json, store_for
 from idemlock.dynamodb import OPERATOR_ACTIONS, RUNTIME_ACTIONS, SETUP_ACTIONS, AttributeNames
 
@@ -26,7 +28,7 @@ def register(commands: Any) -> None:
         "template", help="the lock table and its least-privilege IAM policy, as code"
     )
     template.add_argument("--format", choices=FORMATS, required=True)
-    template.add_argument("--table", default=None, help=f"table name (default: {DEFAULT_TABLE})")
+    add_connection_flags(template)  # for uniform scripts; only --table and --output matter
     template.set_defaults(run=run_template)
 
 
@@ -48,7 +50,12 @@ def run_create_table(args: argparse.Namespace) -> int:
 
 def run_template(args: argparse.Namespace) -> int:
     """Print the infrastructure code for the chosen tool."""
-    print(TEMPLATES[args.format](args.table or DEFAULT_TABLE), end="")
+    table = args.table or os.environ.get(TABLE_ENV) or DEFAULT_TABLE
+    text = TEMPLATES[args.format](table)
+    if args.output == "json":
+        print_json({"format": args.format, "table": table, "template": text})
+    else:
+        print(text, end="")
     return 0
 
 

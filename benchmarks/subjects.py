@@ -1,0 +1,211 @@
+"""The two libraries, set up the way their documentation shows, on a client we choose.
+
+Both get the same botocore client (or the same in-memory stand-in), the same Lambda context and
+the same body; only the library between handler and table differs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency import (
+    idempotent as powertools_idempotent,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
+
+import idemlock
+from idemlock.errors import InProgressError
+from idemlock.testing import LambdaContext
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class BodySlot:
+    """The body a handler runs, swappable between measurements (no-op, raise, ...)."""
+
+    def __init__(self) -> None:
+        self.body: Callable[[dict[str, Any]], Any] = noop
+
+    def __call__(self, event: dict[str, Any]) -> Any:
+        return self.body(event)
+
+
+def noop(_: dict[str, Any]) -> None:
+    """The body of every overhead measurement: nothing to do."""
+
+
+class BodyFailed(Exception):
+    """What the failing body raises."""
+
+
+def fail(_: dict[str, Any]) -> None:
+    """The body of the "body raises" path."""
+    raise BodyFailed("the body failed")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Where a library keeps an item's state, to put an item into a given state directly."""
+
+    status: str
+    in_progress: str
+    lease_ms: str
+    result: str
+
+
+IDEMLOCK_DIALECT = Dialect("status", "IN_PROGRESS", "lease_expires_at_ms", "result")
+POWERTOOLS_DIALECT = Dialect("status", "INPROGRESS", "in_progress_expiration", "data")
+
+
+@dataclass
+class Subject:
+    """One library's single-event handler ``handler(event, context)``."""
+
+    name: str
+    handler: Handler
+    slot: BodySlot
+    in_progress_error: type[BaseException]
+    dialect: Dialect
+
+
+def context(remaining_ms: int = 300_000) -> LambdaContext:
+    """A Lambda context with the attributes either library reads."""
+    return LambdaContext(remaining_ms=remaining_ms)
+
+
+def idemlock_subject(client: Any, table: str, namespace: str) -> Subject:
+    """``@idempotent`` with a key function and a ``DynamoDBStore`` on ``client``."""
+    slot = BodySlot()
+    store = idemlock.DynamoDBStore(table, client=client)
+
+    @idemlock.idempotent(lambda event, context: event["order_id"], store=store, namespace=namespace)
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        return slot(event)
+
+    return Subject("idemlock", handler, slot, InProgressError, IDEMLOCK_DIALECT)
+
+
+def powertools_subject(client: Any, table: str) -> Subject:
+    """Powertools' ``@idempotent`` with ``event_key_jmespath`` and a DynamoDB layer on ``client``."""
+    slot = BodySlot()
+    layer = DynamoDBPersistenceLayer(table_name=table, boto3_client=client)
+    config = IdempotencyConfig(event_key_jmespath="order_id")
+
+    @powertools_idempotent(config=config, persistence_store=layer)
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        return slot(event)
+
+    return Subject(
+        "powertools", handler, slot, IdempotencyAlreadyInProgressError, POWERTOOLS_DIALECT
+    )
+
+
+def make_subject(name: str, client: Any, table: str, namespace: str) -> Subject:
+    """The named library's subject."""
+    if name == "idemlock":
+        return idemlock_subject(client, table, namespace)
+    return powertools_subject(client, table)
+
+
+def set_state(client: Any, table: str, key: str, dialect: Dialect, *, expired: bool) -> None:
+    """Rewrite a completed item as ``IN_PROGRESS``: another invocation's live or expired lease.
+
+    This is the item a running (or crashed) invocation leaves; written directly, so the path
+    under measurement starts from the same state for both libraries and no thread is involved.
+    """
+    item = dict(client.get_item(TableName=table, Key={"id": {"S": key}}, ConsistentRead=True)["Item"])
+    now_ms = int(time.time() * 1000)
+    item[dialect.status] = {"S": dialect.in_progress}
+    item[dialect.lease_ms] = {"N": str(now_ms - 60_000 if expired else now_ms + 600_000)}
+    item.pop(dialect.result, None)
+    item.pop("completed_at_ms", None)
+    client.put_item(TableName=table, Item=item)
+
+
+class LastKey:
+    """The partition key of the last item a real client wrote (a botocore parameter hook)."""
+
+    def __init__(self, client: Any) -> None:
+        self.key: str | None = None
+        client.meta.events.register("provide-client-params.dynamodb.PutItem", self._on_params)
+        client.meta.events.register("provide-client-params.dynamodb.UpdateItem", self._on_params)
+
+    def _on_params(self, params: dict[str, Any], **_: Any) -> None:
+        source = params.get("Key") or params.get("Item") or {}
+        value = source.get("id")
+        if value is not None:
+            self.key = value["S"]
+
+
+# -- batches -----------------------------------------------------------------------------------
+
+
+def idemlock_batch_handler(client: Any, table: str, namespace: str) -> Handler:
+    """``@idempotent_records`` on a no-op record handler (key: the stream record's eventID)."""
+    store = idemlock.DynamoDBStore(table, client=client)
+
+    @idemlock.idempotent_records(store=store, namespace=namespace)
+    def handle(record: dict[str, Any], context: Any) -> None:
+        return None
+
+    return handle
+
+
+def powertools_batch_handler(client: Any, table: str) -> Handler:
+    """Powertools' documented pattern: ``BatchProcessor`` + ``@idempotent_function``."""
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    layer = DynamoDBPersistenceLayer(table_name=table, boto3_client=client)
+    config = IdempotencyConfig(event_key_jmespath="eventID")
+
+    @idempotent_function(data_keyword_argument="record", config=config, persistence_store=layer)
+    def record_handler(record: Any) -> None:
+        return None
+
+    def lambda_handler(event: dict[str, Any], context: Any) -> Any:
+        config.register_lambda_context(context)
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+
+    return lambda_handler
+
+
+def idemlock_plain_batch() -> Handler:
+    """The same no-op over the records, without idempotency: idemlock's baseline."""
+
+    def handle(event: dict[str, Any], context: Any) -> Any:
+        for record in event["Records"]:
+            noop(record)
+        return {"batchItemFailures": []}
+
+    return handle
+
+
+def powertools_plain_batch() -> Handler:
+    """``BatchProcessor`` on the no-op without idempotency: Powertools' baseline."""
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+    def record_handler(record: Any) -> None:
+        return None
+
+    def lambda_handler(event: dict[str, Any], context: Any) -> Any:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+
+    return lambda_handler
