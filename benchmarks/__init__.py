@@ -1,4 +1,5 @@
 """Benchmarks of idemlock side by side with Powertools for AWS Lambda's idempotency utility.
 
-Run ``python -m benchmarks`` (or ``--quick``) from the repository root; see ``benchmarks/README.md``.
+Run ``python -m benchmarks`` (or ``--quick``) from the repository root; see
+``benchmarks/README.md``.
 """

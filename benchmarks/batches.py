@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
+from benchmarks.common import LIBRARIES, create_table, make_client, summary, unique
 from benchmarks.proxy_process import ProxyProcess
-from benchmarks.common import LIBRARIES, RoundTrips, create_table, make_client, summary, unique
 from benchmarks.subjects import (
     Handler,
     context,
@@ -28,6 +28,7 @@ from benchmarks.subjects import (
     powertools_plain_batch,
 )
 from tests.batch_events import stream_event
+from tests.round_trips import RoundTrips  # counted the way the tests count
 
 
 def _event(records: int) -> dict[str, Any]:
@@ -61,11 +62,23 @@ def _round_trip_ms(client: Any, table: str, samples: int = 20) -> dict[str, floa
 def measure(
     endpoint_url: str, *, sizes: list[int], repeats: dict[int, int], latency_s: float
 ) -> dict[str, Any]:
-    """Per size and library: wall ms, overhead ms over the baseline, per-record ms, calls."""
+    """Per size and library: wall ms, overhead ms over the baseline, per-record ms, calls.
+
+    ``latency_s=0`` talks to ``endpoint_url`` directly, without the proxy.
+    """
+    if latency_s == 0:
+        return _measure(endpoint_url, sizes=sizes, repeats=repeats, latency_s=0)
     port = urlparse(endpoint_url).port
     assert port is not None
     with ProxyProcess(port, latency_s) as proxy:
-        client = make_client(proxy.endpoint_url)
+        return _measure(proxy.endpoint_url, sizes=sizes, repeats=repeats, latency_s=latency_s)
+
+
+def _measure(
+    endpoint_url: str, *, sizes: list[int], repeats: dict[int, int], latency_s: float
+) -> dict[str, Any]:
+    client = make_client(endpoint_url)
+    try:
         tables = {name: create_table(client, f"batch-{name}") for name in LIBRARIES}
         handlers: dict[str, Handler] = {
             "idemlock": idemlock_batch_handler(client, tables["idemlock"], unique("ns")),
@@ -86,9 +99,7 @@ def measure(
         for records in sizes:
             row: dict[str, Any] = {}
             for name in LIBRARIES:
-                baseline = statistics.median(
-                    _timed(baselines[name](), records) for _ in range(3)
-                )
+                baseline = statistics.median(_timed(baselines[name](), records) for _ in range(3))
                 walls: list[float] = []
                 calls: list[int] = []
                 for _ in range(repeats[records]):
@@ -103,12 +114,13 @@ def measure(
                     "overhead_ms": summary(overheads),
                     "per_record_ms": statistics.median(overheads) / records,
                     "round_trips": max(calls),
-                    "overhead_in_round_trips": statistics.median(overheads)
-                    / round_trip["median"],
+                    "overhead_in_round_trips": statistics.median(overheads) / round_trip["median"],
                 }
             row["speedup"] = (
-                row["powertools"]["overhead_ms"]["median"] / row["idemlock"]["overhead_ms"]["median"]
+                row["powertools"]["overhead_ms"]["median"]
+                / row["idemlock"]["overhead_ms"]["median"]
             )
             results["sizes"][str(records)] = row
+    finally:
         client.close()
     return results

@@ -7,9 +7,7 @@ import os
 import platform
 import statistics
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -65,33 +63,10 @@ def create_table(client: Any, prefix: str) -> str:
     return name
 
 
-@dataclass
-class RoundTrips:
-    """Counts the HTTP requests a botocore client sends (retries included), by operation."""
-
-    operations: list[str] = field(default_factory=list)
-
-    def on_send(self, request: Any, **_: Any) -> None:
-        """botocore's ``before-send`` hook: called once per HTTP request."""
-        target = request.headers.get("X-Amz-Target", b"")
-        name = target.decode() if isinstance(target, bytes) else str(target)
-        self.operations.append(name.rpartition(".")[2])
-
-    @contextmanager
-    def counting(self, client: Any) -> Iterator[RoundTrips]:
-        """Count ``client``'s requests inside the block."""
-        self.operations.clear()
-        client.meta.events.register("before-send.dynamodb", self.on_send)
-        try:
-            yield self
-        finally:
-            client.meta.events.unregister("before-send.dynamodb", self.on_send)
-
-
 def summary(values: Sequence[float]) -> dict[str, float]:
     """Median, quartiles and extremes of a sample."""
     ordered = sorted(values)
-    if len(ordered) >= 2:  # noqa: PLR2004
+    if len(ordered) >= 2:
         q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
     else:
         q1 = q3 = ordered[0]

@@ -62,7 +62,7 @@ class FakeDynamoDB:
 
     # -- the API --------------------------------------------------------------------------
 
-    def get_item(self, *, TableName: str, Key: Item, **_: Any) -> dict[str, Any]:  # noqa: N803
+    def get_item(self, *, TableName: str, Key: Item, **_: Any) -> dict[str, Any]:
         """``GetItem``: always consistent."""
         start = time.perf_counter()
         with self._lock:
@@ -75,12 +75,12 @@ class FakeDynamoDB:
     def put_item(
         self,
         *,
-        TableName: str,  # noqa: N803
-        Item: Item,  # noqa: N803
-        ConditionExpression: str | None = None,  # noqa: N803
-        ExpressionAttributeNames: Names | None = None,  # noqa: N803
-        ExpressionAttributeValues: Values | None = None,  # noqa: N803
-        ReturnValuesOnConditionCheckFailure: str = "NONE",  # noqa: N803
+        TableName: str,
+        Item: Item,
+        ConditionExpression: str | None = None,
+        ExpressionAttributeNames: Names | None = None,
+        ExpressionAttributeValues: Values | None = None,
+        ReturnValuesOnConditionCheckFailure: str = "NONE",
         **_: Any,
     ) -> dict[str, Any]:
         """``PutItem``, conditional or not."""
@@ -94,9 +94,9 @@ class FakeDynamoDB:
                     "PutItem",
                     table.get(key),
                     ConditionExpression,
-                    ExpressionAttributeNames,
-                    ExpressionAttributeValues,
-                    ReturnValuesOnConditionCheckFailure,
+                    names=ExpressionAttributeNames,
+                    values=ExpressionAttributeValues,
+                    on_failure=ReturnValuesOnConditionCheckFailure,
                 )
                 table[key] = dict(Item)
                 self.last_key = key
@@ -107,14 +107,14 @@ class FakeDynamoDB:
     def update_item(
         self,
         *,
-        TableName: str,  # noqa: N803
-        Key: Item,  # noqa: N803
-        UpdateExpression: str,  # noqa: N803
-        ConditionExpression: str | None = None,  # noqa: N803
-        ExpressionAttributeNames: Names | None = None,  # noqa: N803
-        ExpressionAttributeValues: Values | None = None,  # noqa: N803
-        ReturnValues: str = "NONE",  # noqa: N803
-        ReturnValuesOnConditionCheckFailure: str = "NONE",  # noqa: N803
+        TableName: str,
+        Key: Item,
+        UpdateExpression: str,
+        ConditionExpression: str | None = None,
+        ExpressionAttributeNames: Names | None = None,
+        ExpressionAttributeValues: Values | None = None,
+        ReturnValues: str = "NONE",
+        ReturnValuesOnConditionCheckFailure: str = "NONE",
         **_: Any,
     ) -> dict[str, Any]:
         """``UpdateItem``: creates the item when absent, as DynamoDB does."""
@@ -131,9 +131,9 @@ class FakeDynamoDB:
                     "UpdateItem",
                     old,
                     ConditionExpression,
-                    names,
-                    values,
-                    ReturnValuesOnConditionCheckFailure,
+                    names=names,
+                    values=values,
+                    on_failure=ReturnValuesOnConditionCheckFailure,
                 )
                 new = dict(old) if old is not None else dict(Key)
                 update = self._updates.get(UpdateExpression)
@@ -149,13 +149,13 @@ class FakeDynamoDB:
     def delete_item(
         self,
         *,
-        TableName: str,  # noqa: N803
-        Key: Item,  # noqa: N803
-        ConditionExpression: str | None = None,  # noqa: N803
-        ExpressionAttributeNames: Names | None = None,  # noqa: N803
-        ExpressionAttributeValues: Values | None = None,  # noqa: N803
-        ReturnValues: str = "NONE",  # noqa: N803
-        ReturnValuesOnConditionCheckFailure: str = "NONE",  # noqa: N803
+        TableName: str,
+        Key: Item,
+        ConditionExpression: str | None = None,
+        ExpressionAttributeNames: Names | None = None,
+        ExpressionAttributeValues: Values | None = None,
+        ReturnValues: str = "NONE",
+        ReturnValuesOnConditionCheckFailure: str = "NONE",
         **_: Any,
     ) -> dict[str, Any]:
         """``DeleteItem``, conditional or not."""
@@ -170,9 +170,9 @@ class FakeDynamoDB:
                     "DeleteItem",
                     old,
                     ConditionExpression,
-                    ExpressionAttributeNames,
-                    ExpressionAttributeValues,
-                    ReturnValuesOnConditionCheckFailure,
+                    names=ExpressionAttributeNames,
+                    values=ExpressionAttributeValues,
+                    on_failure=ReturnValuesOnConditionCheckFailure,
                 )
                 table.pop(key, None)
                 return {"Attributes": old} if ReturnValues == "ALL_OLD" and old else {}
@@ -189,6 +189,7 @@ class FakeDynamoDB:
         operation: str,
         old: Item | None,
         expression: str | None,
+        *,
         names: Names | None,
         values: Values | None,
         on_failure: str,
@@ -289,8 +290,8 @@ class _Parser:
             self.take(")")
             exists = token == "attribute_exists"
             return lambda item, names, values: (
-                item is not None and _name(path, names) in item
-            ) == exists
+                (item is not None and _name(path, names) in item) == exists
+            )
         left = self.operand()
         operator = self.take()
         right = self.operand()
@@ -308,9 +309,7 @@ class _Parser:
         token = self.take()
         if token.startswith(":"):
             return lambda item, names, values: values[token]
-        return lambda item, names, values: (
-            None if item is None else item.get(_name(token, names))
-        )
+        return lambda item, names, values: None if item is None else item.get(_name(token, names))
 
     # value := term ((+|-) term)?
     def value(self) -> Operand:

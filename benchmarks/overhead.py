@@ -45,7 +45,7 @@ def measure(*, calls: int, repeats: int) -> dict[str, Any]:
     samples: dict[str, dict[str, list[dict[str, float]]]] = {
         name: {path: [] for path in PATHS} for name in LIBRARIES
     }
-    for name, subject in subjects.items():  # warm-up: imports, caches, compiled expressions
+    for subject in subjects.values():  # warm-up: imports, caches, compiled expressions
         for path in PATHS:
             _sample(subject, fake, path, 20)
     gc.collect()

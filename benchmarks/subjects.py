@@ -42,6 +42,7 @@ class BodySlot:
         self.body: Callable[[dict[str, Any]], Any] = noop
 
     def __call__(self, event: dict[str, Any]) -> Any:
+        """Run the current body."""
         return self.body(event)
 
 
@@ -101,7 +102,7 @@ def idemlock_subject(client: Any, table: str, namespace: str) -> Subject:
 
 
 def powertools_subject(client: Any, table: str) -> Subject:
-    """Powertools' ``@idempotent`` with ``event_key_jmespath`` and a DynamoDB layer on ``client``."""
+    """Powertools' ``@idempotent``: ``event_key_jmespath`` and a DynamoDB layer on ``client``."""
     slot = BodySlot()
     layer = DynamoDBPersistenceLayer(table_name=table, boto3_client=client)
     config = IdempotencyConfig(event_key_jmespath="order_id")
@@ -128,7 +129,9 @@ def set_state(client: Any, table: str, key: str, dialect: Dialect, *, expired: b
     This is the item a running (or crashed) invocation leaves; written directly, so the path
     under measurement starts from the same state for both libraries and no thread is involved.
     """
-    item = dict(client.get_item(TableName=table, Key={"id": {"S": key}}, ConsistentRead=True)["Item"])
+    item = dict(
+        client.get_item(TableName=table, Key={"id": {"S": key}}, ConsistentRead=True)["Item"]
+    )
     now_ms = int(time.time() * 1000)
     item[dialect.status] = {"S": dialect.in_progress}
     item[dialect.lease_ms] = {"N": str(now_ms - 60_000 if expired else now_ms + 600_000)}
@@ -144,6 +147,10 @@ class LastKey:
         self.key: str | None = None
         client.meta.events.register("provide-client-params.dynamodb.PutItem", self._on_params)
         client.meta.events.register("provide-client-params.dynamodb.UpdateItem", self._on_params)
+
+    def get(self) -> str | None:
+        """The key recorded last."""
+        return self.key
 
     def _on_params(self, params: dict[str, Any], **_: Any) -> None:
         source = params.get("Key") or params.get("Item") or {}
@@ -172,9 +179,13 @@ def powertools_batch_handler(client: Any, table: str) -> Handler:
     layer = DynamoDBPersistenceLayer(table_name=table, boto3_client=client)
     config = IdempotencyConfig(event_key_jmespath="eventID")
 
-    @idempotent_function(data_keyword_argument="record", config=config, persistence_store=layer)
-    def record_handler(record: Any) -> None:
+    def handle_record(record: Any) -> None:
         return None
+
+    # Applied as a call: the decorator is untyped.
+    record_handler: Callable[..., Any] = idempotent_function(
+        handle_record, data_keyword_argument="record", config=config, persistence_store=layer
+    )
 
     def lambda_handler(event: dict[str, Any], context: Any) -> Any:
         config.register_lambda_context(context)

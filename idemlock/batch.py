@@ -118,6 +118,8 @@ class _Task:
     waiting: bool = False
     ran: bool = False
     outcome: RecordOutcome | None = None
+    copy_of: _Task | None = None
+    """An earlier record of this batch with the same key: this one shares its fate."""
 
     def finish(
         self, status: RecordStatus, result: Any = None, error: BaseException | None = None
@@ -209,18 +211,14 @@ class BatchRunner:
         lease_ms = self._policy.lease_ms_for((context,), {})
         scheduler = _Scheduler(self._pool())
         tasks = [_Task(index, record) for index, record in enumerate(records)]
-        for task in tasks:
-            try:
-                task.key, task.steps = self._start(task.record, source, store, lease_ms)
-            except Exception as exc:  # no key: this record fails, the others go on
-                task.finish(RecordStatus.FAILED, error=exc)
-            else:
-                scheduler.advance(task)  # sends the claim, or replays from the local cache
+        self._claim_all(tasks, scheduler, source, store, lease_ms)
 
         stopped = False
         aborted: BaseException | None = None
         try:
             for task in tasks:
+                if task.copy_of is not None and task.copy_of is not task:
+                    _share_outcome(task, task.copy_of, scheduler)
                 scheduler.settle(task)
                 if task.body is not None:
                     body, task.body = task.body, None
@@ -250,9 +248,32 @@ class BatchRunner:
         assert len(outcomes) == len(tasks)
         return BatchOutcome(source, outcomes, ordered)
 
+    def _claim_all(
+        self,
+        tasks: list[_Task],
+        scheduler: _Scheduler,
+        source: Source,
+        store: LockStore | None,
+        lease_ms: int,
+    ) -> None:
+        """Start every record's protocol: all claims go out at once."""
+        first_with_key: dict[str, _Task] = {}
+        for task in tasks:
+            try:
+                task.key, task.steps = self._start(task.record, source, store, lease_ms)
+            except Exception as exc:  # no key: this record fails, the others go on
+                task.finish(RecordStatus.FAILED, error=exc)
+                continue
+            if task.key is not None:
+                task.copy_of = first_with_key.setdefault(task.key, task)
+                if task.copy_of is not task:
+                    task.steps = None  # never claimed: it takes the first copy's outcome
+                    continue
+            scheduler.advance(task)  # sends the claim, or replays from the local cache
+
     def _start(
         self, record: Record, source: Source, store: LockStore | None, lease_ms: int
-    ) -> tuple[str | None, Steps]:
+    ) -> tuple[str | None, Steps | None]:
         if store is None:
             return None, _unprotected()
         key_fn = self._key_fn or source.record_key
@@ -299,6 +320,21 @@ class RecordsHandler:
     def process(self, event: Mapping[str, Any], context: Any = None) -> BatchOutcome:
         """Process the batch and return every record's outcome."""
         return self.runner.run(event, context, lambda record: self.handle(record, context))
+
+
+def _share_outcome(copy: _Task, first: _Task, scheduler: _Scheduler) -> None:
+    """Give a record the outcome of the batch's earlier record with the same key.
+
+    A duplicate of it once it completed; else its failure (or not run) too, so that the
+    redelivery brings both back.
+    """
+    scheduler.settle(first)  # its body ran already (it comes first); its complete may not have
+    outcome = first.outcome
+    assert outcome is not None
+    if outcome.status in (RecordStatus.COMPLETED, RecordStatus.DUPLICATE):
+        copy.finish(RecordStatus.DUPLICATE, result=outcome.result)
+    else:
+        copy.finish(outcome.status, error=outcome.error)
 
 
 def _unprotected() -> Steps:

@@ -15,8 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from botocore.config import Config
 
 from idemlock import DynamoDBStore, LockStore
 from idemlock.testing import ManualClock, MemoryStore
+from tests.round_trips import RoundTrips
 from tests.servers import Server, ServerUnavailable, start_dynalite, start_dynamodb_local
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,35 +79,6 @@ def fresh_table(endpoint_url: str, **store_options: Any) -> DynamoDBStore:
     )
     store.create_table()
     return store
-
-
-@dataclass
-class RoundTrips:
-    """Counts HTTP requests a botocore client sends (retries included), by operation."""
-
-    operations: list[str] = field(default_factory=list)
-
-    def on_send(self, request: Any, **_: Any) -> None:
-        """botocore's ``before-send`` hook: one call per HTTP request, retries included."""
-        target = request.headers.get("X-Amz-Target", b"")
-        name = target.decode() if isinstance(target, bytes) else str(target)
-        self.operations.append(name.rpartition(".")[2])
-
-    @contextmanager
-    def counting(self, client: Any) -> Iterator[RoundTrips]:
-        """Count ``client``'s requests inside the block."""
-        client.meta.events.register("before-send.dynamodb", self.on_send)
-        try:
-            yield self
-        finally:
-            client.meta.events.unregister("before-send.dynamodb", self.on_send)
-
-    @property
-    def count(self) -> int:
-        return len(self.operations)
-
-    def reset(self) -> None:
-        self.operations.clear()
 
 
 @dataclass

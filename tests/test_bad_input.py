@@ -1185,8 +1185,8 @@ def test_malformed_batch_is_refused_whole(harness: Harness, event: object, path:
 
 @single("batch-same-key-twice")
 def test_one_key_twice_in_a_batch_runs_once(harness: Harness, case_id: str) -> None:
-    """Two messages with one key (here the same messageId): the body runs once; the other copy
-    is a DUPLICATE or, if its claim raced the first copy's, FAILED with InProgressError.
+    """Two messages with one key (here the same messageId): the body runs once, for the first
+    copy; the later copy is a DUPLICATE of it, with its result.
     """
     event = sqs_event(4)
     event["Records"][3]["messageId"] = "m-1"
@@ -1196,10 +1196,10 @@ def test_one_key_twice_in_a_batch_runs_once(harness: Harness, case_id: str) -> N
     outcome = handler.process(event, None)
 
     assert runs.count("m-1") == 1
+    assert outcome.records[1].status is RecordStatus.COMPLETED
     copy_of_m1 = outcome.records[3]
-    assert copy_of_m1.status is RecordStatus.DUPLICATE or (
-        copy_of_m1.status is RecordStatus.FAILED and type(copy_of_m1.error) is InProgressError
-    )
+    assert copy_of_m1.status is RecordStatus.DUPLICATE
+    assert copy_of_m1.result == outcome.records[1].result
     harness.assert_no_permanent_lock()
 
 

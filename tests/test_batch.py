@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -18,8 +19,9 @@ from idemlock.record import Status
 from idemlock.store import Claim, ClaimResult
 from idemlock.testing import LambdaContext, MemoryStore
 from tests.batch_events import kinesis_event, number, s3_event, sqs_event, stream_event
-from tests.conftest import RoundTrips, fresh_table, make_client
+from tests.conftest import fresh_table, make_client
 from tests.proxy import TcpProxy
+from tests.round_trips import RoundTrips
 
 Record = dict[str, Any]
 
@@ -335,3 +337,25 @@ def test_in_progress_errors_surface_in_outcomes() -> None:
     outcome = holder(batch_while_holding)(sqs_event(1)["Records"][0])
 
     assert isinstance(outcome.records[0].error, InProgressError)
+
+
+def test_a_key_twice_in_one_batch_shares_the_first_copys_fate() -> None:
+    """Two records with one key: the first runs; the second is its duplicate when it completes,
+    and is reported with it when it fails, so that the redelivery brings both back."""
+    store = MemoryStore()
+    handle = Handle(fail_on={1})
+    handler = idempotent_records(lambda record: json.loads(record["body"])["n"] % 2, store=store)(
+        handle
+    )
+
+    outcome = handler.process(sqs_event(4), LambdaContext())
+
+    assert handle.ran == [0, 1]
+    assert [o.status for o in outcome.records] == [
+        RecordStatus.COMPLETED,
+        RecordStatus.FAILED,
+        RecordStatus.DUPLICATE,
+        RecordStatus.FAILED,
+    ]
+    assert outcome.records[2].result == {"n": 0}
+    assert failed_ids(outcome.response()) == ["m-1", "m-3"]

@@ -27,8 +27,9 @@ from idemlock.errors import (
 )
 from idemlock.record import Status
 from idemlock.testing import ManualClock
-from tests.conftest import RoundTrips, fresh_table, make_client
+from tests.conftest import fresh_table, make_client
 from tests.proxy import TcpProxy
+from tests.round_trips import RoundTrips
 
 SERVERS = ("dynamodb_local", "dynalite")
 
