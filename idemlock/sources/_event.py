@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeGuard, TypeVar
@@ -77,6 +78,14 @@ def parse_records(
     return [
         parse(record, f"{RECORDS}[{index}]") for index, record in enumerate(records(event, source))
     ]
+
+
+def parse_json(text: str | bytes, *, what: str, path: str, source: str) -> Any:
+    """``text`` parsed as JSON; :class:`EventError` at ``path`` naming ``what`` if it is not."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for binary data
+        raise EventError(f"{what} is not JSON: {exc}", path=path, source=source) from exc
 
 
 def check_record(record: object, source: str, *, root: str = "") -> Mapping[str, Any]:

@@ -6,13 +6,11 @@ same on every retry of the record.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from idemlock.errors import EventError
 from idemlock.sources import _event
 
 EVENT_SOURCE = "aws:kinesis"
@@ -50,12 +48,9 @@ class KinesisRecord:
 
     def json(self) -> Any:
         """The data parsed as JSON; :class:`EventError` (path ``kinesis.data``) if it is not."""
-        try:
-            return json.loads(self.data)
-        except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for binary data
-            raise EventError(
-                f"the record data is not JSON: {exc}", path="kinesis.data", source=EVENT_SOURCE
-            ) from exc
+        return _event.parse_json(
+            self.data, what="the record data", path="kinesis.data", source=EVENT_SOURCE
+        )
 
 
 def kinesis_records(event: Mapping[str, Any]) -> list[KinesisRecord]:

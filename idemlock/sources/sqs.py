@@ -7,7 +7,6 @@ or a key function reading the body).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,12 +65,9 @@ class SqsMessage:
 
     def json(self) -> Any:
         """The body parsed as JSON; :class:`EventError` (path ``body``) if it is not JSON."""
-        try:
-            return json.loads(self.body)
-        except ValueError as exc:
-            raise EventError(
-                f"the message body is not JSON: {exc}", path="body", source=EVENT_SOURCE
-            ) from exc
+        return _event.parse_json(
+            self.body, what="the message body", path="body", source=EVENT_SOURCE
+        )
 
 
 def messages(event: Mapping[str, Any]) -> list[SqsMessage]:
