@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Literal, ParamSpec, TypeVar, cast
-
-import wrapt
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
 
 from idemlock._lock import drive_async, drive_sync, protocol
 from idemlock._options import (
+    DEFAULT_CONCURRENCY,
     DEFAULT_RETENTION,
     Duration,
     build_policy,
@@ -19,10 +19,12 @@ from idemlock._options import (
     default_store,
     is_disabled,
 )
-from idemlock.batch import DEFAULT_CONCURRENCY, BatchRunner, RecordsHandler
 from idemlock.errors import ConfigurationError, MissingKeyError
 from idemlock.keys import call_key_fn, default_namespace, payload_fingerprint, storage_key
 from idemlock.store import LockStore
+
+if TYPE_CHECKING:
+    from idemlock.batch import RecordsHandler
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -88,17 +90,21 @@ def idempotent(
     )
 
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        if isinstance(function, (classmethod, staticmethod)):
+            # Written above @classmethod/@staticmethod: protect the function inside and wrap it
+            # back, so it still binds as written (key_fn gets `cls` first on a classmethod).
+            inner: Callable[..., Any] = function.__func__
+            return cast(Callable[P, R], type(function)(decorate(inner)))
         if not callable(function):
             raise ConfigurationError(f"@idempotent decorates a callable, got {function!r}")
         prefix = namespace or default_namespace(function)
 
-        def steps(instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        def steps(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             """The protocol for one call, or ``None`` when the body should run unprotected."""
             if is_disabled(disabled):
                 return None
-            own_args = args if instance is None else (instance, *args)
             try:
-                key = call_key_fn(key_fn, function, own_args, kwargs)
+                key = call_key_fn(key_fn, function, args, kwargs)
             except MissingKeyError:
                 if on_missing_key == "run":
                     return None
@@ -110,41 +116,33 @@ def idempotent(
                 owner=uuid.uuid4().hex,
                 lease_ms=policy.lease_ms_for(args, kwargs),
                 fingerprint=(
-                    None
-                    if fingerprint is None
-                    else payload_fingerprint(fingerprint, own_args, kwargs)
+                    None if fingerprint is None else payload_fingerprint(fingerprint, args, kwargs)
                 ),
             )
 
+        # Plain closures rather than a wrapper library: a function defined in a class body binds
+        # `self` (so key_fn gets it first) as any method does, `functools.wraps` keeps the name,
+        # docstring and `__wrapped__` (which `inspect.signature` follows), and importing nothing
+        # keeps `import idemlock` within a few milliseconds of a Lambda cold start.
         if inspect.iscoroutinefunction(function):
 
-            @wrapt.decorator
-            async def async_wrapper(
-                wrapped: Callable[..., Any],
-                instance: object,
-                args: tuple[Any, ...],
-                kwargs: dict[str, Any],
-            ) -> Any:
-                run = steps(instance, args, kwargs)
+            @functools.wraps(function)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                run = steps(args, kwargs)
                 if run is None:
-                    return await wrapped(*args, **kwargs)
-                return await drive_async(run, lambda: wrapped(*args, **kwargs))
+                    return await function(*args, **kwargs)
+                return await drive_async(run, lambda: function(*args, **kwargs))
 
-            return cast(Callable[P, R], async_wrapper(function))
+            return cast(Callable[P, R], async_wrapper)
 
-        @wrapt.decorator
-        def wrapper(
-            wrapped: Callable[..., Any],
-            instance: object,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-        ) -> Any:
-            run = steps(instance, args, kwargs)
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = steps(args, kwargs)
             if run is None:
-                return wrapped(*args, **kwargs)
-            return drive_sync(run, lambda: wrapped(*args, **kwargs))
+                return function(*args, **kwargs)
+            return drive_sync(run, lambda: function(*args, **kwargs))
 
-        return cast(Callable[P, R], wrapper(function))
+        return cast(Callable[P, R], wrapper)
 
     return decorate
 
@@ -201,6 +199,10 @@ def idempotent_records(
     )
 
     def decorate(handle: Callable[[Any, Any], object]) -> RecordsHandler:
+        # idemlock.batch (and every event source with it) loads when a batch handler is made,
+        # not on `import idemlock`: a handler using only @idempotent never pays for it.
+        from idemlock.batch import BatchRunner, RecordsHandler  # noqa: PLC0415
+
         if not callable(handle):
             raise ConfigurationError(f"@idempotent_records decorates a callable, got {handle!r}")
         runner = BatchRunner(

@@ -25,6 +25,10 @@ DEFAULT_LEASE: Final = timedelta(minutes=5)
 DEFAULT_RETENTION: Final = timedelta(hours=24)
 """How long a completed key suppresses duplicates when ``retention=`` is not given."""
 
+DEFAULT_CONCURRENCY: Final = 32
+"""Store calls of one batch in flight at once (botocore's default pool holds 10 connections;
+idemlock's own clients hold 32)."""
+
 TABLE_ENV: Final = "IDEMLOCK_TABLE"
 DISABLED_ENV: Final = "IDEMLOCK_DISABLED"
 

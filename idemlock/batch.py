@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from idemlock._lock import Policy, RunBody, Steps, protocol
 from idemlock._options import default_store, is_disabled
@@ -37,10 +37,6 @@ from idemlock.sources import Source, _event, source_of
 from idemlock.store import LockStore
 
 logger = logging.getLogger("idemlock")
-
-DEFAULT_CONCURRENCY: Final = 32
-"""Store calls of one batch in flight at once (botocore's default pool holds 10 connections;
-idemlock's own clients hold 32)."""
 
 Record = Mapping[str, Any]
 

@@ -6,13 +6,12 @@
 - ``dynamodb-local``: Amazon's DynamoDB Local (supports ``ReturnValuesOnConditionCheckFailure``);
 - ``dynalite``: an independent implementation that ignores it, exercising the GetItem fallback.
 
-The servers start once per session on free ports. A server that cannot start fails the run in CI
-(``CI`` set) and skips locally, with the reason.
+The servers themselves (``dynamodb_local``, ``dynalite``) are session fixtures of the root
+``conftest.py``, shared with ``examples/``.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,38 +25,10 @@ from botocore.config import Config
 from idemlock import DynamoDBStore, LockStore
 from idemlock.testing import ManualClock, MemoryStore
 from tests.round_trips import RoundTrips
-from tests.servers import Server, ServerUnavailable, start_dynalite, start_dynamodb_local
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 BACKENDS = ("memory", "dynamodb-local", "dynalite")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false")
-
-
-def _server(request: pytest.FixtureRequest, start: Callable[[Path], Server]) -> Iterator[str]:
-    try:
-        server = start(ROOT)
-    except ServerUnavailable as exc:
-        if _in_ci():
-            pytest.fail(f"required test backend is unavailable in CI: {exc}")
-        pytest.skip(f"backend unavailable locally: {exc}")
-    request.addfinalizer(server.stop)
-    yield server.endpoint_url
-
-
-@pytest.fixture(scope="session")
-def dynamodb_local(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The endpoint URL of a DynamoDB Local started for this session."""
-    yield from _server(request, start_dynamodb_local)
-
-
-@pytest.fixture(scope="session")
-def dynalite(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The endpoint URL of a dynalite started for this session."""
-    yield from _server(request, start_dynalite)
 
 
 def make_client(endpoint_url: str, **config: Any) -> Any:

@@ -115,6 +115,35 @@ def test_methods_get_self_in_the_key_function() -> None:
     assert {record.key for record in store.scan()} == {"o#acme/1", "o#globex/1"}
 
 
+def test_class_and_static_methods_keep_binding_when_decorated_above() -> None:
+    """@idempotent written above @classmethod/@staticmethod protects them and keeps the binding:
+    key_fn gets ``cls`` first on a classmethod, and the call works on the class and instances."""
+    store = MemoryStore()
+    runs: list[str] = []
+
+    class Jobs:
+        prefix = "jobs"
+
+        @idempotent(lambda cls, job_id: f"{cls.prefix}/{job_id}", store=store, namespace="c")
+        @classmethod
+        def run(cls, job_id: str) -> str:
+            runs.append(f"class {job_id}")
+            return f"{cls.prefix}:{job_id}"
+
+        @idempotent(lambda job_id: job_id, store=store, namespace="s")
+        @staticmethod
+        def run_static(job_id: str) -> str:
+            runs.append(f"static {job_id}")
+            return job_id.upper()
+
+    assert Jobs.run("1") == "jobs:1"
+    assert Jobs().run("1") == "jobs:1"
+    assert Jobs.run_static("a") == "A"
+    assert Jobs().run_static("a") == "A"
+    assert runs == ["class 1", "static a"]
+    assert {record.key for record in store.scan()} == {"c#jobs/1", "s#a"}
+
+
 def test_keyword_arguments_reach_the_key_function() -> None:
     """key_fn is called with the same positional and keyword arguments as the function."""
     store = MemoryStore()

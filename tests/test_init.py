@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import subprocess
+import sys
 import types
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -221,3 +223,28 @@ def test_lambda_context_reports_remaining_ms() -> None:
     assert context.get_remaining_time_in_millis() == 1_234
     context.remaining_ms = 5
     assert context.get_remaining_time_in_millis() == 5
+
+
+def test_import_stays_light() -> None:
+    """``import idemlock`` plus a store and a decorated handler loads neither the event sources,
+    nor batches, nor asyncio, nor botocore: a Lambda cold start pays only for what it uses."""
+    code = (
+        "import sys, idemlock\n"
+        "store = idemlock.DynamoDBStore('t')\n"
+        "idemlock.idempotent(lambda e, c: e['id'], store=store)(lambda e, c: None)\n"
+        "heavy = ('idemlock.batch', 'idemlock.sources', 'asyncio', 'botocore', 'wrapt')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip() == "[]"
+
+
+def test_lazy_names_load_on_first_use() -> None:
+    """``idemlock.StreamDispatcher`` loads its module on first access and is the real class."""
+    from idemlock.sources.dynamodb_streams import StreamDispatcher  # noqa: PLC0415
+
+    assert idemlock.StreamDispatcher is StreamDispatcher
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        _ = idemlock.nonexistent
