@@ -5,11 +5,10 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
 
-from idemlock._lock import drive_async, drive_sync, protocol
+from idemlock._lock import drive_async, drive_sync, new_owner_token, protocol
 from idemlock._options import (
     DEFAULT_CONCURRENCY,
     DEFAULT_RETENTION,
@@ -113,7 +112,7 @@ def idempotent(
                 store if store is not None else default_store(),
                 policy,
                 key=storage_key(prefix, key),
-                owner=uuid.uuid4().hex,
+                owner=new_owner_token(),
                 lease_ms=policy.lease_ms_for(args, kwargs),
                 fingerprint=(
                     None if fingerprint is None else payload_fingerprint(fingerprint, args, kwargs)

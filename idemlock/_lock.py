@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
@@ -72,6 +72,11 @@ class Lock:
     lease_expires_at_ms: int
 
 
+def new_owner_token() -> str:
+    """A fresh random owner token: 128 bits as 32 hex digits."""
+    return os.urandom(16).hex()
+
+
 _current_lock: ContextVar[Lock | None] = ContextVar("idemlock_current_lock", default=None)
 
 
@@ -91,14 +96,27 @@ class RunBody:
 
     lock: Lock | None
 
-    @contextmanager
-    def holding(self) -> Iterator[None]:
+    def holding(self) -> _Holding:
         """Make this lock the current one for the duration of the block."""
-        reset = _current_lock.set(self.lock)
-        try:
-            yield
-        finally:
-            _current_lock.reset(reset)
+        return _Holding(self.lock)
+
+
+class _Holding:
+    """The context manager of :meth:`RunBody.holding`.
+
+    A class, being on every call's path, is cheaper than a ``@contextmanager`` generator.
+    """
+
+    __slots__ = ("_lock", "_token")
+
+    def __init__(self, lock: Lock | None) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._token = _current_lock.set(self._lock)
+
+    def __exit__(self, *_: object) -> None:
+        _current_lock.reset(self._token)
 
 
 Steps = Generator[Step | RunBody, Any, Any]
@@ -298,8 +316,10 @@ def _release(store: LockStore, held: Lock) -> Generator[Step | RunBody, Any, Non
 def _encode(value: object, policy: Policy, key: str) -> str | UnstorableResultError | None:
     if not policy.store_result:
         return None
+    if value is None:
+        return "null"  # the most common result (a handler that returns nothing), ready-made
     try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        text = _JSON.encode(value)
         size = len(text.encode("utf-8"))  # a lone surrogate in a str is not UTF-8
     except (TypeError, ValueError, RecursionError) as exc:
         error = UnstorableResultError(key, f"it is not JSON-serialisable ({exc})")
@@ -310,6 +330,10 @@ def _encode(value: object, policy: Policy, key: str) -> str | UnstorableResultEr
             key, f"its JSON is {size} bytes, over the {RESULT_LIMIT_BYTES}-byte limit"
         )
     return text
+
+
+_JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+"""Strict, compact JSON; made once, as ``json.dumps`` with options would make one per call."""
 
 
 def _cache_key(key: str, fingerprint: str | None) -> str:

@@ -23,13 +23,12 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from idemlock._lock import Policy, RunBody, Steps, protocol
+from idemlock._lock import Policy, RunBody, Steps, new_owner_token, protocol
 from idemlock._options import default_store, is_disabled
 from idemlock.errors import BatchFailedError, EventError
 from idemlock.keys import call_key_fn, storage_key
@@ -278,7 +277,7 @@ class BatchRunner:
             store,
             self._policy,
             key=key,
-            owner=uuid.uuid4().hex,
+            owner=new_owner_token(),
             lease_ms=lease_ms,
             fingerprint=None,
         )

@@ -91,6 +91,54 @@ class AttributeNames:
         return {f"#{field.name}": getattr(self, field.name) for field in fields(self)}
 
 
+# The expressions of the protocol's writes. They are constant strings (what varies goes in the
+# values), so their ExpressionAttributeNames are worked out once per store and reused.
+_CLAIM_SET = (
+    "SET #status = :in_progress, #owner = :owner,"
+    " #fence = if_not_exists(#fence, :fence_base) + :one,"
+    " #attempts = if_not_exists(#attempts, :zero) + :one,"
+    " #claimed_at_ms = :now_ms, #lease_expires_at_ms = :lease, #expires_at_s = :expires"
+)
+_CLAIM_UPDATE: Final = f"{_CLAIM_SET} REMOVE #result, #completed_at_ms, #fingerprint"
+_CLAIM_UPDATE_WITH_FINGERPRINT: Final = (
+    f"{_CLAIM_SET}, #fingerprint = :fingerprint REMOVE #result, #completed_at_ms"
+)
+_CLAIM_CONDITION: Final = (
+    "attribute_not_exists(#key)"
+    " OR (#status = :in_progress AND #lease_expires_at_ms < :now_ms)"
+    " OR (#status = :completed AND #expires_at_s <= :now_s)"
+)
+_OWNER_CONDITION: Final = "#owner = :owner"
+
+
+def _complete_update(has_result: bool, expires: bool) -> str:
+    assignments = ["#status = :completed", "#completed_at_ms = :now_ms"]
+    removals = ["#lease_expires_at_ms"]
+    if has_result:
+        assignments.append("#result = :result")
+    else:
+        removals.append("#result")
+    if expires:
+        assignments.append("#expires_at_s = :expires")
+    else:
+        removals.append("#expires_at_s")
+    return f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}"
+
+
+_COMPLETE_UPDATES: Final = {
+    (has_result, expires): _complete_update(has_result, expires)
+    for has_result in (False, True)
+    for expires in (False, True)
+}
+"""The complete's update, by whether it stores a result and whether retention ends."""
+
+_IN_PROGRESS: Final = {"S": Status.IN_PROGRESS.value}
+_COMPLETED: Final = {"S": Status.COMPLETED.value}
+_ZERO: Final = {"N": "0"}
+_ONE: Final = {"N": "1"}
+_STATUSES: Final = {status.value: status for status in Status}
+
+
 class _ConditionFailed(Exception):
     """Private signal: a conditional write failed; ``item`` is the old item when returned."""
 
@@ -126,7 +174,7 @@ class DynamoDBStore:
         self._client_options = (endpoint_url, region_name, profile_name, config)
         self._client_lock = threading.Lock()
         self._placeholders = self.attributes.placeholders()
-        self._names_by_expression: dict[str, dict[str, str]] = {}
+        self._names_by_expression: dict[tuple[str | None, str], dict[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"DynamoDBStore({self.table_name!r})"
@@ -158,43 +206,26 @@ class DynamoDBStore:
         claim's ``fence_base`` (absent item), so it grows across every claim of the key.
         """
         values: dict[str, Any] = {
-            ":in_progress": {"S": Status.IN_PROGRESS.value},
-            ":completed": {"S": Status.COMPLETED.value},
+            ":in_progress": _IN_PROGRESS,
+            ":completed": _COMPLETED,
             ":owner": {"S": claim.owner},
             ":now_ms": {"N": str(claim.now_ms)},
             ":now_s": {"N": str(claim.now_ms // 1000)},
             ":fence_base": {"N": str(claim.fence_base)},
             ":lease": {"N": str(claim.lease_expires_at_ms)},
             ":expires": {"N": str(claim.expires_at_s)},
-            ":zero": {"N": "0"},
-            ":one": {"N": "1"},
+            ":zero": _ZERO,
+            ":one": _ONE,
         }
-        assignments = [
-            "#status = :in_progress",
-            "#owner = :owner",
-            "#fence = if_not_exists(#fence, :fence_base) + :one",
-            "#attempts = if_not_exists(#attempts, :zero) + :one",
-            "#claimed_at_ms = :now_ms",
-            "#lease_expires_at_ms = :lease",
-            "#expires_at_s = :expires",
-        ]
-        removals = ["#result", "#completed_at_ms"]
-        if claim.fingerprint is None:
-            removals.append("#fingerprint")
-        else:
-            assignments.append("#fingerprint = :fingerprint")
+        if claim.fingerprint is not None:
             values[":fingerprint"] = {"S": claim.fingerprint}
         try:
             response = self._write(
                 "update_item",
                 claim.key,
-                UpdateExpression=f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
-                ConditionExpression=(
-                    "attribute_not_exists(#key)"
-                    " OR (#status = :in_progress AND #lease_expires_at_ms < :now_ms)"
-                    " OR (#status = :completed AND #expires_at_s <= :now_s)"
-                ),
-                ExpressionAttributeValues=values,
+                values,
+                _CLAIM_UPDATE if claim.fingerprint is None else _CLAIM_UPDATE_WITH_FINGERPRINT,
+                _CLAIM_CONDITION,
                 ReturnValues="ALL_NEW",
             )
         except _ConditionFailed as failed:
@@ -219,29 +250,21 @@ class DynamoDBStore:
         already completed by us and succeeds again.
         """
         values: dict[str, Any] = {
-            ":completed": {"S": Status.COMPLETED.value},
+            ":completed": _COMPLETED,
             ":owner": {"S": owner},
             ":now_ms": {"N": str(now_ms)},
         }
-        assignments = ["#status = :completed", "#completed_at_ms = :now_ms"]
-        removals = ["#lease_expires_at_ms"]
-        if result is None:
-            removals.append("#result")
-        else:
-            assignments.append("#result = :result")
+        if result is not None:
             values[":result"] = {"S": result}
-        if expires_at_s is None:
-            removals.append("#expires_at_s")
-        else:
-            assignments.append("#expires_at_s = :expires")
+        if expires_at_s is not None:
             values[":expires"] = {"N": str(expires_at_s)}
         try:
             self._write(
                 "update_item",
                 key,
-                UpdateExpression=f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeValues=values,
+                values,
+                _COMPLETE_UPDATES[result is not None, expires_at_s is not None],
+                _OWNER_CONDITION,
             )
         except _ConditionFailed:
             return False
@@ -250,12 +273,7 @@ class DynamoDBStore:
     def release(self, key: str, owner: str) -> bool:
         """Delete the key if we own it; an already absent item counts as released."""
         try:
-            self._write(
-                "delete_item",
-                key,
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
+            self._write("delete_item", key, {":owner": {"S": owner}}, None, _OWNER_CONDITION)
         except _ConditionFailed as failed:
             # Gone already (a retried delete whose first response was lost), or someone else's.
             current = self._record(failed.item) if failed.item else self.get(key)
@@ -282,12 +300,13 @@ class DynamoDBStore:
             self._write(
                 "delete_item",
                 key,
-                ConditionExpression="#status = :status AND #owner = :owner AND #fence = :fence",
-                ExpressionAttributeValues={
+                {
                     ":status": {"S": expected.status.value},
                     ":owner": {"S": expected.owner},
                     ":fence": {"N": str(expected.fence)},
                 },
+                None,
+                "#status = :status AND #owner = :owner AND #fence = :fence",
             )
         except _ConditionFailed:
             return False
@@ -390,52 +409,71 @@ class DynamoDBStore:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _write(self, operation: str, key: str, **params: Any) -> dict[str, Any]:
+    def _write(
+        self,
+        operation: str,
+        key: str,
+        values: dict[str, Any],
+        update: str | None,
+        condition: str,
+        **params: Any,
+    ) -> dict[str, Any]:
         """A conditional write on ``key``; raises :class:`_ConditionFailed` when refused."""
+        if update is not None:
+            params["UpdateExpression"] = update
         return self._call(
             operation,
             key,
             TableName=self.table_name,
             Key={self.attributes.key: {"S": key}},
-            ExpressionAttributeNames=self._names_for(
-                params.get("UpdateExpression", ""), params["ConditionExpression"]
-            ),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=self._names_for(update, condition),
+            ExpressionAttributeValues=values,
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
             conditional=True,
             **params,
         )
 
-    def _names_for(self, *expressions: str) -> dict[str, str]:
+    def _names_for(self, update: str | None, condition: str) -> dict[str, str]:
         """The placeholders these expressions use (DynamoDB rejects unused ones), memoised."""
-        text = " ".join(expressions)
-        names = self._names_by_expression.get(text)
+        names = self._names_by_expression.get((update, condition))
         if names is None:
+            text = f"{update} {condition}"
             names = {p: n for p, n in self._placeholders.items() if _mentions(text, p)}
-            self._names_by_expression[text] = names
+            self._names_by_expression[update, condition] = names
         return names
 
     def _call(
         self, operation: str, key: str | None, *, conditional: bool = False, **params: Any
     ) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
         try:
             response: dict[str, Any] = getattr(self.client, operation)(**params)
-        except ClientError as exc:
+        except Exception as exc:
+            raise self._error(operation, key, conditional, exc) from exc
+        return response
+
+    def _error(
+        self, operation: str, key: str | None, conditional: bool, exc: Exception
+    ) -> Exception:
+        """What a failed call raises: the refusal of a conditional write, or a StoreError."""
+        # Imported here, off the path of a call that succeeds (see the module docstring).
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
             code = error.get("Code", "")
             if conditional and code == "ConditionalCheckFailedException":
                 old_item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-                raise _ConditionFailed(old_item) from exc
-            raise self._translate(operation, key, code, error.get("Message", "")) from exc
-        except BotoCoreError as exc:
-            raise StoreError(
+                return _ConditionFailed(old_item)
+            return self._translate(operation, key, code, error.get("Message", ""))
+        if isinstance(exc, BotoCoreError):
+            return StoreError(
                 f"DynamoDB {_api_name(operation)} on table {self.table_name!r}"
                 f"{'' if key is None else f' for key {key!r}'} failed: {_advice(exc)}",
                 operation=operation,
                 key=key,
-            ) from exc
-        return response
+            )
+        return exc
 
     def _translate(self, operation: str, key: str | None, code: str, message: str) -> StoreError:
         if code == "ResourceNotFoundException":
@@ -455,7 +493,7 @@ class DynamoDBStore:
         try:
             return Record(
                 key=item[names.key]["S"],
-                status=Status(item[names.status]["S"]),
+                status=_STATUSES[item[names.status]["S"]],
                 owner=item[names.owner]["S"],
                 fence=int(item[names.fence]["N"]),
                 claimed_at_ms=int(item[names.claimed_at_ms]["N"]),
