@@ -39,6 +39,7 @@ class Sizes:
     floor_size: int
     floor_repeats: int
     race_threads: int
+    race_processes: int
     race_keys: int
     race_repeats: int
 
@@ -52,6 +53,7 @@ FULL = Sizes(
     floor_size=100,
     floor_repeats=3,
     race_threads=8,
+    race_processes=4,
     race_keys=25,
     race_repeats=5,
 )
@@ -64,6 +66,7 @@ QUICK = Sizes(
     floor_size=100,
     floor_repeats=1,
     race_threads=4,
+    race_processes=2,
     race_keys=5,
     race_repeats=2,
 )
@@ -137,6 +140,7 @@ def run(quick: bool, output: Path) -> dict[str, Any]:
             lambda: contention.measure(
                 local.endpoint_url,
                 threads=sizes.race_threads,
+                processes=sizes.race_processes,
                 keys=sizes.race_keys,
                 repeats=sizes.race_repeats,
             ),

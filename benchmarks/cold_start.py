@@ -32,6 +32,18 @@ _POWERTOOLS_READY = (
     "DynamoDBPersistenceLayer, IdempotencyConfig, idempotent); "
     "DynamoDBPersistenceLayer(table_name='locks')"
 )
+# What a handler module runs at import: the library, its store, one decorated handler.
+_IDEMLOCK_HANDLER = (
+    "import idemlock; store = idemlock.DynamoDBStore('locks'); "
+    "idemlock.idempotent(lambda e, c: e['id'], store=store)(lambda e, c: None)"
+)
+_POWERTOOLS_HANDLER = (
+    "from aws_lambda_powertools.utilities.idempotency import ("
+    "DynamoDBPersistenceLayer, IdempotencyConfig, idempotent); "
+    "layer = DynamoDBPersistenceLayer(table_name='locks'); "
+    "idempotent(persistence_store=layer, config=IdempotencyConfig(event_key_jmespath='id'))"
+    "(lambda e, c: None)"
+)
 
 VARIANTS: dict[str, tuple[str, str]] = {
     "boto3 import": ("", "import boto3"),
@@ -45,11 +57,21 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "powertools idempotency import + DynamoDBPersistenceLayer": ("", _POWERTOOLS_READY),
     "idemlock ready to call, boto3 + client already loaded": (_BOTO3_CLIENT, _IDEMLOCK_READY),
     "powertools ready to call, boto3 + client already loaded": (_BOTO3_CLIENT, _POWERTOOLS_READY),
+    "idemlock import + store + decorated handler, boto3 already imported": (
+        "import boto3",
+        _IDEMLOCK_HANDLER,
+    ),
+    "powertools import + layer + decorated handler, boto3 already imported": (
+        "import boto3",
+        _POWERTOOLS_HANDLER,
+    ),
 }
 """What each fresh interpreter runs: ``(untimed setup, timed statement)``. Powertools makes its
 boto3 client in the layer's constructor; idemlock makes its botocore client on first use, so it is
 shown both ways. The last two rows are the cost on top of a handler that already uses boto3, as
-most Lambda handlers do."""
+most Lambda handlers do (idemlock's client then reuses the service models boto3 loaded). The
+"decorated handler" rows are the issue's target: what the library adds to ``import boto3`` at a
+handler module's import, before the first call."""
 
 _CHILD = """
 import json, sys, time
@@ -133,6 +155,12 @@ def measure(*, runs: int) -> dict[str, Any]:
         ),
         "powertools_on_top_of_boto3_ms": median(
             "powertools ready to call, boto3 + client already loaded"
+        ),
+        "idemlock_handler_on_top_of_boto3_import_ms": median(
+            "idemlock import + store + decorated handler, boto3 already imported"
+        ),
+        "powertools_handler_on_top_of_boto3_import_ms": median(
+            "powertools import + layer + decorated handler, boto3 already imported"
         ),
         "ratio_ready_idemlock_to_powertools": median("idemlock ready to call (+ its client)")
         / median("powertools idempotency import + DynamoDBPersistenceLayer"),

@@ -194,6 +194,9 @@ def _cold_start_table(cold: dict[str, Any]) -> list[str]:
     derived = cold["derived"]
     lines += [
         "",
+        f"Added to `import boto3` by a handler module's import (library, store, one decorated "
+        f"handler): idemlock {derived['idemlock_handler_on_top_of_boto3_import_ms']:.1f} ms, "
+        f"Powertools {derived['powertools_handler_on_top_of_boto3_import_ms']:.1f} ms. "
         f"idemlock ready to call minus `boto3` import + client: "
         f"{derived['idemlock_ready_minus_boto3_client_ms']:+.1f} ms; minus botocore import + "
         f"client: {derived['idemlock_ready_minus_botocore_client_ms']:+.1f} ms. Powertools minus "
@@ -241,22 +244,25 @@ def _batches_table(batches: dict[str, Any]) -> list[str]:
 
 def _contention_table(contention: dict[str, Any]) -> list[str]:
     lines = [
-        f"**5. Contention**: {contention['threads']} threads race on each of "
-        f"{contention['keys']} keys × {contention['repeats']} repeats (body "
-        f"{contention['body_ms']:.0f} ms), DynamoDB Local without added latency; median [min–max]",
+        f"**5. Contention**: workers race on each of {contention['keys']} keys × "
+        f"{contention['repeats']} repeats (body {contention['body_ms']:.0f} ms), DynamoDB Local "
+        "without added latency; threads share one client, each process has its own; "
+        "median [min–max]",
         "",
-        "| library | racing calls/s | keys/s | racing calls | executions | double executions "
-        "| outcomes |",
-        "|---|---|---|---|---|---|---|",
+        "| workers | library | racing calls/s | keys/s | racing calls | executions "
+        "| double executions | outcomes |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for name in LIBRARIES:
-        row = contention[name]
-        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(row["outcomes"].items()))
-        lines.append(
-            f"| {name} | {_spread(row['calls_per_s'], '{:.0f}')} | "
-            f"{_spread(row['keys_per_s'], '{:.1f}')} | {row['racing_calls']} | "
-            f"{row['executions']} | **{row['double_executions']}** | {outcomes} |"
-        )
+    for mode in ("threads", "processes"):
+        workers = contention[mode]["workers"]
+        for name in LIBRARIES:
+            row = contention[mode][name]
+            outcomes = ", ".join(f"{k} {v}" for k, v in sorted(row["outcomes"].items()))
+            lines.append(
+                f"| {workers} {mode} | {name} | {_spread(row['calls_per_s'], '{:.0f}')} | "
+                f"{_spread(row['keys_per_s'], '{:.1f}')} | {row['racing_calls']} | "
+                f"{row['executions']} | **{row['double_executions']}** | {outcomes} |"
+            )
     return lines
 
 

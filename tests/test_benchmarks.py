@@ -51,5 +51,12 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
         assert (tmp_path / name).stat().st_size > 0
     local = results["round_trips"]["dynamodb-local"]["idemlock"]
     assert [local[path]["calls"] for path in local] == [2, 1, 1, 2, 2]
-    for library in ("idemlock", "powertools"):
-        assert results["contention"][library]["double_executions"] == 0
+    for mode in ("threads", "processes"):
+        for library in ("idemlock", "powertools"):
+            race = results["contention"][mode][library]
+            assert race["double_executions"] == 0, (mode, library)
+            assert race["keys_never_run"] == 0, (mode, library)
+            assert (
+                race["executions"]
+                == results["contention"]["keys"] * results["contention"]["repeats"]
+            ), (mode, library)

@@ -324,3 +324,22 @@ def test_invalid_table_name_and_attribute_names_are_configuration_errors() -> No
         AttributeNames(status="owner")
     with pytest.raises(ConfigurationError, match="non-empty"):
         AttributeNames(result="")
+
+
+def test_its_client_reuses_the_models_boto3_has_loaded(
+    dynamodb_local: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store's own client shares the service-model loader of boto3's default session (the
+    expensive part of a first client, already paid by a handler that made a boto3 client), and
+    still works against the table with its own session."""
+    import boto3  # noqa: PLC0415
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    default = boto3.session.Session(region_name="us-east-1")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", default)
+    table = fresh_table(dynamodb_local).table_name
+    store = DynamoDBStore(table, endpoint_url=dynamodb_local, region_name="us-east-1")
+
+    assert store.client._loader is default._session.get_component("data_loader")  # type: ignore[attr-defined]
+    assert store.get("absent") is None
