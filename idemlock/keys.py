@@ -55,6 +55,8 @@ def storage_key(namespace: str, key: str) -> str:
     short key can be spelled as a long key's stored form and share its item.
     """
     full = f"{namespace}{SEPARATOR}{key}"
+    if len(full) <= MAX_KEY_BYTES // 4 and HASH_MARK not in full:
+        return full  # the common case, on every call: short (4 bytes a character at most), plain
     encoded = full.encode("utf-8")
     if len(encoded) <= MAX_KEY_BYTES and not _HASHED.search(full):
         return full
