@@ -508,8 +508,8 @@ class DynamoDBStore:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(
-                f"item {item.get(names.key)!r} in table {self.table_name!r} is not an idemlock "
-                f"record (bad or missing attribute: {exc})",
+                f"item {_key_of(item, names.key)!r} in table {self.table_name!r} is not an "
+                f"idemlock record (bad or missing attribute: {exc})",
                 operation="read",
             ) from exc
 
@@ -587,6 +587,12 @@ def _mentions(text: str, placeholder: str) -> bool:
             return True
         start = text.find(placeholder, end)
     return False
+
+
+def _key_of(item: Mapping[str, Any], name: str) -> object:
+    """The item's key for a message: its string value when it has one, else what is there."""
+    value = item.get(name)
+    return value.get("S", value) if isinstance(value, Mapping) else value
 
 
 def _number(item: Mapping[str, Any], name: str) -> int | None:

@@ -343,3 +343,16 @@ def test_its_client_reuses_the_models_boto3_has_loaded(
 
     assert store.client._loader is default._session.get_component("data_loader")  # type: ignore[attr-defined]
     assert store.get("absent") is None
+
+
+def test_a_foreign_item_is_a_store_error_naming_its_key(dynamodb_local: str) -> None:
+    """An item that is not an idemlock record (another tool's, in the same table) is reported
+    with its key as text, not as DynamoDB's typed value."""
+    store = fresh_table(dynamodb_local)
+    store.client.put_item(
+        TableName=store.table_name, Item={"id": {"S": "charge#abc"}, "data": {"S": "x"}}
+    )
+    with pytest.raises(
+        StoreError, match=r"item 'charge#abc' in table .* is not an idemlock record"
+    ):
+        store.get("charge#abc")

@@ -128,9 +128,9 @@ def run_purge(args: argparse.Namespace) -> int:
             ("WOULD DELETE", "COMPLETED"),
             ((r.key, f"{human_duration(at - (r.completed_at_ms or at))} ago") for r in due),
         )
-        print(f"{len(due)} completed items would be deleted (dry run)")
+        print(f"{_completed_items(len(due))} would be deleted (dry run)")
     else:
-        print(f"deleted {len(deleted)} completed items" + _skipped(len(due) - len(deleted)))
+        print(f"deleted {_completed_items(len(deleted))}" + _skipped(len(due) - len(deleted)))
     return 0
 
 
@@ -144,6 +144,10 @@ def _purgeable(record: Record, at: int, cutoff: int | None) -> bool:
         and record.completed_at_ms is not None
         and record.completed_at_ms < cutoff
     )
+
+
+def _completed_items(count: int) -> str:
+    return f"{count} completed item{'' if count == 1 else 's'}"
 
 
 def _skipped(count: int) -> str:
