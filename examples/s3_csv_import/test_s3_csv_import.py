@@ -34,7 +34,7 @@ from idemlock.testing import LambdaContext
 from s3_csv_import import dao, handler, service
 from s3_csv_import.dao import User
 from s3_csv_import.service import MalformedCsvError
-from tests.conftest import REGION, fresh_table, make_client
+from tests.conftest import REGION, create_app_table, fresh_table, make_client, use_local_aws
 
 HERE = Path(__file__).resolve().parent
 
@@ -144,18 +144,12 @@ def _forget_clients() -> None:
 
 @pytest.fixture
 def deployment(
-    dynamodb_local: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    dynamodb_local: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Deployment]:
     """Fresh tables and a versioned bucket (as template.yaml has), named in the environment."""
     locks = fresh_table(dynamodb_local)
     dynamodb = make_client(dynamodb_local)
-    users_table = f"users-{uuid.uuid4().hex[:12]}"
-    dynamodb.create_table(
-        TableName=users_table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],
-    )
+    users_table = create_app_table(dynamodb, "users", "user_id")
     s3 = boto3.session.Session().client(
         "s3",
         endpoint_url=s3_endpoint,
@@ -170,23 +164,11 @@ def deployment(
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "IDEMLOCK_DISABLED"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv(handler.KEY_ENV, raising=False)
-    environment = {
-        # What template.yaml sets:
-        "IDEMLOCK_TABLE": locks.table_name,
-        dao.TABLE_ENV: users_table,
-        # What Lambda provides, pointed at the local servers:
-        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_local,
-        "AWS_ENDPOINT_URL_S3": s3_endpoint,
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        # Nothing from the developer's own AWS configuration:
-        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-    }
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
+    # What Lambda provides, pointed at the local servers, and what template.yaml sets:
+    use_local_aws(monkeypatch, dynamodb_local)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    monkeypatch.setenv("IDEMLOCK_TABLE", locks.table_name)
+    monkeypatch.setenv(dao.TABLE_ENV, users_table)
     _forget_clients()
     yield Deployment(bucket, locks, users_table, dynamodb, s3)
     _forget_clients()

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 import scheduled_job.handler as app
 from idemlock import DynamoDBStore, Status
 from idemlock.testing import LambdaContext
-from tests.conftest import REGION, fresh_table, make_client
+from tests.conftest import create_app_table, fresh_table, make_client, use_local_aws
 from tests.sources_helpers import load_event
 
 RULE = "arn:aws:events:us-east-1:123456789012:rule/hourly-report"
@@ -37,23 +37,9 @@ class Tables:
 @pytest.fixture
 def tables(dynamodb_local: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tables]:
     """A fresh lock table and reports table; the handler configured for them."""
-    for name, value in {
-        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_local,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_local_aws(monkeypatch, dynamodb_local)
     client = make_client(dynamodb_local)
-    reports = f"reports-{uuid.uuid4().hex[:12]}"
-    # The reports table as template.yaml declares it.
-    client.create_table(
-        TableName=reports,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "report_id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "report_id", "KeyType": "HASH"}],
-    )
+    reports = create_app_table(client, "reports", "report_id")  # as template.yaml declares it
     locks = fresh_table(dynamodb_local)
     monkeypatch.setenv("IDEMLOCK_TABLE", locks.table_name)
     monkeypatch.setenv(app.REPORTS_TABLE_ENV, reports)

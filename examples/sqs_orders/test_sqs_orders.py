@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 import sqs_orders.handler as app
 from idemlock import DynamoDBStore, Lock, Status, current_lock
 from idemlock.testing import LambdaContext
-from tests.conftest import REGION, fresh_table, make_client
+from tests.conftest import create_app_table, fresh_table, make_client, use_local_aws
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:orders"
 CHARGE = "before-parameter-build.dynamodb.UpdateItem"
@@ -41,23 +41,9 @@ class Tables:
 @pytest.fixture
 def tables(dynamodb_local: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tables]:
     """A fresh lock table and charges table; the handler configured for them."""
-    for name, value in {
-        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_local,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_local_aws(monkeypatch, dynamodb_local)
     client = make_client(dynamodb_local)
-    charges = f"charges-{uuid.uuid4().hex[:12]}"
-    # The charges table as template.yaml declares it.
-    client.create_table(
-        TableName=charges,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "order_id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
-    )
+    charges = create_app_table(client, "charges", "order_id")  # as template.yaml declares it
     locks = fresh_table(dynamodb_local)
     monkeypatch.setenv("IDEMLOCK_TABLE", locks.table_name)
     monkeypatch.setenv(app.CHARGES_TABLE_ENV, charges)

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 import stream_audit.handler as app
 from idemlock.testing import LambdaContext
-from tests.conftest import REGION, fresh_table, make_client
+from tests.conftest import REGION, fresh_table, make_client, use_local_aws
 
 
 @dataclass
@@ -39,14 +39,7 @@ class Tables:
 @pytest.fixture
 def tables(dynamodb_local: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tables]:
     """Fresh lock, orders (stream on) and audit tables; the handler configured for them."""
-    for name, value in {
-        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_local,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_local_aws(monkeypatch, dynamodb_local)
     client = make_client(dynamodb_local)
     suffix = uuid.uuid4().hex[:12]
     orders, audit = f"orders-{suffix}", f"audit-{suffix}"
