@@ -451,13 +451,20 @@ class DynamoDBStore:
         try:
             response: dict[str, Any] = getattr(self.client, operation)(**params)
         except Exception as exc:
-            raise self._error(operation, key, conditional, exc) from exc
+            error = self._error(operation, key, conditional, exc)
+            if error is None:
+                raise  # not botocore's: the caller gets it as it was
+            raise error from exc
         return response
 
     def _error(
         self, operation: str, key: str | None, conditional: bool, exc: Exception
-    ) -> Exception:
-        """What a failed call raises: the refusal of a conditional write, or a StoreError."""
+    ) -> Exception | None:
+        """What a failed botocore call raises instead, or ``None`` for another exception.
+
+        The refusal of a conditional write is :class:`_ConditionFailed`; anything else of
+        botocore's is a :class:`StoreError`.
+        """
         # Imported here, off the path of a call that succeeds (see the module docstring).
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
@@ -475,7 +482,7 @@ class DynamoDBStore:
                 operation=operation,
                 key=key,
             )
-        return exc
+        return None
 
     def _translate(self, operation: str, key: str | None, code: str, message: str) -> StoreError:
         if code == "ResourceNotFoundException":

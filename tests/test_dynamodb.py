@@ -356,3 +356,17 @@ def test_a_foreign_item_is_a_store_error_naming_its_key(dynamodb_local: str) -> 
         StoreError, match=r"item 'charge#abc' in table .* is not an idemlock record"
     ):
         store.get("charge#abc")
+
+
+def test_an_error_that_is_not_botocore_s_propagates_as_it_was() -> None:
+    """An exception from the client that is not botocore's reaches the caller unchanged and
+    without a cause (a store never chains an exception to itself)."""
+
+    class Broken:
+        def get_item(self, **_: Any) -> Any:
+            raise RuntimeError("not botocore")
+
+    store = DynamoDBStore("t", client=Broken())  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="not botocore") as caught:
+        store.get("k")
+    assert caught.value.__cause__ is None
