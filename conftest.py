@@ -7,26 +7,21 @@ skips locally, with the reason.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.servers import Server, ServerUnavailable, start_dynalite, start_dynamodb_local
+from tests.servers import Server, ServerUnavailable, in_ci, start_dynalite, start_dynamodb_local
 
 ROOT = Path(__file__).resolve().parent
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false")
 
 
 def _server(request: pytest.FixtureRequest, start: Callable[[Path], Server]) -> Iterator[str]:
     try:
         server = start(ROOT)
     except ServerUnavailable as exc:
-        if _in_ci():
+        if in_ci():
             pytest.fail(f"required test backend is unavailable in CI: {exc}")
         pytest.skip(f"backend unavailable locally: {exc}")
     request.addfinalizer(server.stop)

@@ -43,9 +43,16 @@ __all__ = [
     "Server",
     "ServerUnavailable",
     "free_port",
+    "in_ci",
     "start_dynalite",
     "start_dynamodb_local",
 ]
+
+
+def in_ci() -> bool:
+    """Whether this is a CI run (``CI`` set and not false): a missing backend fails, not skips."""
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
 
 HOST = "127.0.0.1"
 """Every client talks to the loopback address, never ``localhost``.

@@ -7,19 +7,16 @@ correctness figures it reports hold (floor round trips, no double execution).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.servers import in_ci
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("meta", "round_trips", "overhead", "cold_start", "batches", "contention")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false")
 
 
 @pytest.mark.timeout(240)
@@ -28,7 +25,7 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
         try:
             __import__(module)
         except ImportError:
-            if _in_ci():
+            if in_ci():
                 pytest.fail(f"the benchmarks need {module} in CI: pip install -e '.[bench]'")
             pytest.skip(f"{module} is not installed (pip install -e '.[bench]')")
     output = tmp_path / "quick.json"
@@ -40,7 +37,7 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
         timeout=230,
         check=False,
     )
-    if completed.returncode != 0 and "ServerUnavailable" in completed.stderr and not _in_ci():
+    if completed.returncode != 0 and "ServerUnavailable" in completed.stderr and not in_ci():
         pytest.skip(f"a DynamoDB server is unavailable locally: {completed.stderr[-500:]}")
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = json.loads(output.read_text())

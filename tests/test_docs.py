@@ -60,7 +60,8 @@ import yaml
 import idemlock.errors
 from idemlock import Claim, DynamoDBStore, Status, idempotent
 from idemlock.sources import s3
-from tests.conftest import REGION, make_client
+from tests.cloudformation import CloudFormationLoader
+from tests.conftest import make_client, use_local_aws
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -217,11 +218,7 @@ def docs_env(dynamodb_local: str) -> Iterator[DocsEnvironment]:
         for name in list(os.environ):
             if name.startswith(("AWS_", "IDEMLOCK_")):
                 patch.delenv(name)
-        patch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local)
-        patch.setenv("AWS_ACCESS_KEY_ID", "test")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-        patch.setenv("AWS_REGION", REGION)
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
+        use_local_aws(patch, dynamodb_local)
         patch.setenv("IDEMLOCK_TABLE", TABLE)
         env = DocsEnvironment(dynamodb_local)
         before = env.tables()
@@ -709,25 +706,9 @@ def check_console(block: Block, run: FileRun) -> None:
 # -- data and diagrams ---------------------------------------------------------------------------
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (``!Ref``, ``!GetAtt``, ``!Sub``...)."""
-
-
-def _tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node)}
-    assert isinstance(node, yaml.MappingNode)
-    return {suffix: loader.construct_mapping(node)}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _tagged)
-
-
 def check_yaml(block: Block, run: FileRun) -> None:
     """The block is YAML (CloudFormation's short tags allowed)."""
-    assert yaml.load(block.source, Loader=_CloudFormationLoader) is not None, f"{block.id}: empty"
+    assert yaml.load(block.source, Loader=CloudFormationLoader) is not None, f"{block.id}: empty"
 
 
 def check_json(block: Block, run: FileRun) -> None:

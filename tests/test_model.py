@@ -35,8 +35,9 @@ from idemlock.record import Record, Status
 from idemlock.store import Claim, ClaimResult, LockStore
 from idemlock.testing import MemoryStore
 from tests.conftest import fresh_table
+from tests.servers import in_ci
 
-CI = os.environ.get("CI", "").lower() not in ("", "0", "false")
+CI = in_ci()
 SOAK = int(os.environ.get("IDEMLOCK_SOAK", "1"))
 STEPS = 40
 
