@@ -61,13 +61,17 @@ def _run_keys(
 
 
 def _tally(
-    names: Sequence[str], executed: Sequence[str], outcomes: Counter[str], workers: int, s: float
+    names: Sequence[str],
+    executed: Sequence[str],
+    outcomes: Counter[str],
+    workers: int,
+    seconds: float,
 ) -> dict[str, Any]:
     executions = Counter(executed)
     return {
-        "seconds": s,
-        "calls_per_s": workers * len(names) / s,
-        "keys_per_s": len(names) / s,
+        "seconds": seconds,
+        "calls_per_s": workers * len(names) / seconds,
+        "keys_per_s": len(names) / seconds,
         "executions": sum(executions.values()),
         "double_executions": sum(count - 1 for count in executions.values() if count > 1),
         "keys_never_run": sum(1 for name in names if executions[name] == 0),
