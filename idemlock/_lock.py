@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 from idemlock._cache import CompletedCache
 from idemlock.errors import (
@@ -58,12 +58,12 @@ COMPLETE_BACKOFF_S: Final = (0.1, 0.4)
 inside each attempt."""
 
 
-@dataclass(frozen=True)
-class Lock:
+class Lock(NamedTuple):
     """The claim a running body holds; read it with :func:`idemlock.current_lock`.
 
     ``fence`` strictly increases across successive claims of one key (also across a takeover and
-    a failure), so a downstream write conditioned on ``fence`` rejects a stale owner.
+    a failure), so a downstream write conditioned on ``fence`` rejects a stale owner. An
+    immutable named tuple, made on every protected call.
     """
 
     key: str
@@ -85,8 +85,7 @@ def current_lock() -> Lock | None:
     return _current_lock.get()
 
 
-@dataclass(frozen=True)
-class RunBody:
+class RunBody(NamedTuple):
     """The step that means "run the wrapped function now, holding ``lock``".
 
     The driver, not the protocol, makes ``lock`` the :func:`current_lock` while the body runs:
@@ -194,16 +193,17 @@ def protocol(
         if hit:
             return _decode(cached)
 
+    lease_expires_at_ms = now_ms + lease_ms
     claim = Claim(
-        key=key,
-        owner=owner,
-        now_ms=now_ms,
-        fence_base=fence_base.next(now_us),
-        lease_expires_at_ms=now_ms + lease_ms,
+        key,
+        owner,
+        now_ms,
+        fence_base.next(now_us),
+        lease_expires_at_ms,
         # TTL may remove an abandoned IN_PROGRESS item once its lease is long over; leases are
         # still enforced by the claim's condition, never by TTL.
-        expires_at_s=_ceil_s(now_ms + lease_ms) + 3600,
-        fingerprint=fingerprint,
+        _ceil_s(lease_expires_at_ms) + 3600,
+        fingerprint,
     )
     held = yield from _claim(store, policy, claim)
     if not isinstance(held, Lock):
@@ -357,7 +357,7 @@ def _decode(result: str | None) -> Any:
 
 
 def _ceil_s(epoch_ms: int) -> int:
-    return math.ceil(epoch_ms / 1000)
+    return -(-epoch_ms // 1000)  # integer ceiling: exact at any size, no float
 
 
 def drive_sync(steps: Steps, body: Callable[[], R]) -> R:
@@ -372,8 +372,12 @@ def drive_sync(steps: Steps, body: Callable[[], R]) -> R:
         error = None
         try:
             if isinstance(step, RunBody):
-                with step.holding():
+                # RunBody.holding() inlined: this loop runs on every protected call.
+                token = _current_lock.set(step.lock)
+                try:
                     sent = body()
+                finally:
+                    _current_lock.reset(token)
             else:
                 sent = step()
         except BaseException as exc:

@@ -89,7 +89,8 @@ def is_disabled(disabled: bool | None) -> bool:
     """The explicit switch, or else ``IDEMLOCK_DISABLED`` read now (so tests may set it late)."""
     if disabled is not None:
         return disabled
-    return os.environ.get(DISABLED_ENV, "").strip().lower() in _TRUE_WORDS
+    value = os.environ.get(DISABLED_ENV)
+    return value is not None and value.strip().lower() in _TRUE_WORDS
 
 
 _default_stores: dict[str, LockStore] = {}

@@ -176,6 +176,7 @@ class DynamoDBStore:
         self._client_options = (endpoint_url, region_name, profile_name, config)
         self._client_lock = threading.Lock()
         self._placeholders = self.attributes.placeholders()
+        self._key_name = self.attributes.key
         self._names_by_expression: dict[tuple[str | None, str], dict[str, str]] = {}
 
     def __repr__(self) -> str:
@@ -228,14 +229,14 @@ class DynamoDBStore:
                 values,
                 _CLAIM_UPDATE if claim.fingerprint is None else _CLAIM_UPDATE_WITH_FINGERPRINT,
                 _CLAIM_CONDITION,
-                ReturnValues="ALL_NEW",
+                returns="ALL_NEW",
             )
         except _ConditionFailed as failed:
             # No item with a failed condition: the backend ignored ALL_OLD (an absent item
             # passes the condition), so read what stopped us.
             old = self._record(failed.item) if failed.item else self.get(claim.key)
-            return ClaimResult(acquired=False, record=old)
-        return ClaimResult(acquired=True, record=self._record(response["Attributes"]))
+            return ClaimResult(False, old)
+        return ClaimResult(True, self._record(response["Attributes"]))
 
     def complete(
         self,
@@ -418,23 +419,27 @@ class DynamoDBStore:
         values: dict[str, Any],
         update: str | None,
         condition: str,
-        **params: Any,
+        *,
+        returns: str | None = None,
     ) -> dict[str, Any]:
-        """A conditional write on ``key``; raises :class:`_ConditionFailed` when refused."""
+        """A conditional write on ``key``; raises :class:`_ConditionFailed` when refused.
+
+        ``returns`` is the write's ``ReturnValues``. The request is one dict, built here and
+        handed to botocore as it is: this runs twice per protected call.
+        """
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": {self._key_name: {"S": key}},
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": self._names_for(update, condition),
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
         if update is not None:
             params["UpdateExpression"] = update
-        return self._call(
-            operation,
-            key,
-            TableName=self.table_name,
-            Key={self.attributes.key: {"S": key}},
-            ConditionExpression=condition,
-            ExpressionAttributeNames=self._names_for(update, condition),
-            ExpressionAttributeValues=values,
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            conditional=True,
-            **params,
-        )
+        if returns is not None:
+            params["ReturnValues"] = returns
+        return self._send(operation, key, params, conditional=True)
 
     def _names_for(self, update: str | None, condition: str) -> dict[str, str]:
         """The placeholders these expressions use (DynamoDB rejects unused ones), memoised."""
@@ -445,8 +450,12 @@ class DynamoDBStore:
             self._names_by_expression[update, condition] = names
         return names
 
-    def _call(
-        self, operation: str, key: str | None, *, conditional: bool = False, **params: Any
+    def _call(self, operation: str, key: str | None, **params: Any) -> dict[str, Any]:
+        """Any request on the table; botocore's errors become idemlock's (see :meth:`_error`)."""
+        return self._send(operation, key, params, conditional=False)
+
+    def _send(
+        self, operation: str, key: str | None, params: dict[str, Any], *, conditional: bool
     ) -> dict[str, Any]:
         try:
             response: dict[str, Any] = getattr(self.client, operation)(**params)
@@ -499,19 +508,29 @@ class DynamoDBStore:
 
     def _record(self, item: Mapping[str, Any]) -> Record:
         names = self.attributes
+        get = item.get  # optional attributes: absent, or one {"N"|"S": ...} value
         try:
+            lease, expires, completed, attempts, result, fingerprint = (
+                get(names.lease_expires_at_ms),
+                get(names.expires_at_s),
+                get(names.completed_at_ms),
+                get(names.attempts),
+                get(names.result),
+                get(names.fingerprint),
+            )
+            # Positional, in Record's field order: this runs on every claim.
             return Record(
-                key=item[names.key]["S"],
-                status=_STATUSES[item[names.status]["S"]],
-                owner=item[names.owner]["S"],
-                fence=int(item[names.fence]["N"]),
-                claimed_at_ms=int(item[names.claimed_at_ms]["N"]),
-                lease_expires_at_ms=_number(item, names.lease_expires_at_ms),
-                expires_at_s=_number(item, names.expires_at_s),
-                completed_at_ms=_number(item, names.completed_at_ms),
-                attempts=_number(item, names.attempts) or 1,
-                result=_string(item, names.result),
-                fingerprint=_string(item, names.fingerprint),
+                item[names.key]["S"],
+                _STATUSES[item[names.status]["S"]],
+                item[names.owner]["S"],
+                int(item[names.fence]["N"]),
+                int(item[names.claimed_at_ms]["N"]),
+                None if lease is None else int(lease["N"]),
+                None if expires is None else int(expires["N"]),
+                None if completed is None else int(completed["N"]),
+                1 if attempts is None else int(attempts["N"]),
+                None if result is None else str(result["S"]),
+                None if fingerprint is None else str(fingerprint["S"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(
@@ -600,16 +619,6 @@ def _key_of(item: Mapping[str, Any], name: str) -> object:
     """The item's key for a message: its string value when it has one, else what is there."""
     value = item.get(name)
     return value.get("S", value) if isinstance(value, Mapping) else value
-
-
-def _number(item: Mapping[str, Any], name: str) -> int | None:
-    value = item.get(name)
-    return None if value is None else int(value["N"])
-
-
-def _string(item: Mapping[str, Any], name: str) -> str | None:
-    value = item.get(name)
-    return None if value is None else str(value["S"])
 
 
 def _api_name(operation: str) -> str:

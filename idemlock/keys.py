@@ -77,10 +77,10 @@ def call_key_fn(
     A lookup that fails inside ``key_fn`` (``event["order_id"]`` on an event without it) means
     the event has no key: :class:`MissingKeyError`, with the original error as its cause.
     """
-    function_name = getattr(function, "__qualname__", repr(function))
     try:
         key = key_fn(*args, **kwargs)
     except (LookupError, TypeError, AttributeError) as exc:
+        function_name = _name_of(function)
         if isinstance(exc, TypeError) and _binding_error(key_fn, args, kwargs):
             # Not a missing field: the call itself failed. Either the caller passed arguments
             # the function does not take (their TypeError, as the function would raise it), or
@@ -96,6 +96,13 @@ def call_key_fn(
             f"the key function of {function_name} found no key: {type(exc).__name__}: {exc}",
             function=function_name,
         ) from exc
+    if type(key) is str and key and key.isascii():
+        return key  # the common case, on every call: plain text that is surely storable
+    return _checked_key(key, _name_of(function))
+
+
+def _checked_key(key: object, function_name: str) -> str:
+    """``key`` as text if it is a usable idempotency key, else the error saying why not."""
     if key is None or key == "":
         raise MissingKeyError(
             f"the key function of {function_name} returned {key!r}; an idempotency key must be "
@@ -117,6 +124,10 @@ def call_key_fn(
             function=function_name,
         ) from exc
     return text
+
+
+def _name_of(function: Callable[..., Any]) -> str:
+    return getattr(function, "__qualname__", None) or repr(function)
 
 
 def _binding_error(

@@ -9,20 +9,21 @@ contract suite in ``tests/test_contract.py``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from idemlock.record import Record
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """A request to take ``key`` for ``owner`` at ``now_ms``.
 
     The store writes an ``IN_PROGRESS`` item if and only if the key is free at ``now_ms``
     (see :meth:`Record.is_free_at`). Its fence is the stored fence plus one when the item exists
     (takeover, retention over), else ``fence_base`` plus one: the caller's strictly increasing
     time in microseconds, above every fence a deleted item can have held.
+
+    A named tuple, as :class:`ClaimResult` is: both are made on every call (a tuple is made
+    several times faster than a frozen dataclass), and both are immutable.
     """
 
     key: str
@@ -34,8 +35,7 @@ class Claim:
     fingerprint: str | None = None
 
 
-@dataclass(frozen=True)
-class ClaimResult:
+class ClaimResult(NamedTuple):
     """What a claim found: ``acquired`` with our new record, or the record that holds the key.
 
     ``record`` is ``None`` only when the claim failed and the item vanished before the store
