@@ -10,7 +10,7 @@ from typing import Any
 from benchmarks.common import LIBRARIES, PATHS, summary, unique
 from benchmarks.fakeclient import FakeDynamoDB
 from benchmarks.paths import call, check, setup
-from benchmarks.subjects import Subject, make_subject
+from benchmarks.subjects import Subject, context, make_subject
 
 TABLE = "locks"
 
@@ -22,9 +22,10 @@ def _sample(subject: Subject, fake: FakeDynamoDB, path: str, calls: int) -> dict
     stand_in: list[float] = []
     for _ in range(calls):
         event = setup(subject, path, fake, TABLE, lambda: fake.last_key)
+        lambda_context = context()
         fake_before = fake.elapsed
         start = time.perf_counter()
-        outcome = call(subject, event)
+        outcome = call(subject, event, lambda_context)
         elapsed = time.perf_counter() - start
         inside = fake.elapsed - fake_before
         check(subject, path, outcome)

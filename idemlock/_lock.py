@@ -167,7 +167,9 @@ class Policy:
         """
         if self.lease_ms is not None:
             return self.lease_ms
-        for candidate in (*kwargs.values(), *reversed(args)):
+        # The context is the last argument of a Lambda handler: look there first.
+        candidates = (*kwargs.values(), *reversed(args)) if kwargs else reversed(args)
+        for candidate in candidates:
             remaining = getattr(candidate, "get_remaining_time_in_millis", None)
             if callable(remaining):
                 millis = remaining()
@@ -205,8 +207,17 @@ def protocol(
         _ceil_s(lease_expires_at_ms) + 3600,
         fingerprint,
     )
-    held = yield from _claim(store, policy, claim)
-    if not isinstance(held, Lock):
+    for _ in range(CLAIM_ATTEMPTS):
+        held = _outcome(claim, (yield partial(store.claim, claim)), policy)
+        if held is not None:
+            break
+    else:
+        raise StoreError(
+            f"key {key!r} changed under {CLAIM_ATTEMPTS} claims in a row; try again",
+            operation="claim",
+            key=key,
+        )
+    if isinstance(held, _Replay):
         return held.value
 
     try:
@@ -228,40 +239,33 @@ def protocol(
     return value
 
 
-@dataclass(frozen=True)
-class _Replay:
+class _Replay(NamedTuple):
+    """A duplicate: the stored result, decoded, instead of running the body."""
+
     value: Any
 
 
-def _claim(
-    store: LockStore, policy: Policy, claim: Claim
-) -> Generator[Step | RunBody, Any, Lock | _Replay]:
-    for _ in range(CLAIM_ATTEMPTS):
-        outcome: ClaimResult = yield partial(store.claim, claim)
-        record = outcome.record
-        if record is not None and (outcome.acquired or record.owner == claim.owner):
-            # The second case is a claim whose first response was lost: botocore retried it,
-            # and the retry failed its condition against the item our first attempt wrote.
-            return Lock(claim.key, claim.owner, record.fence, claim.lease_expires_at_ms)
-        if record is None or record.is_free_at(claim.now_ms):
-            continue  # the holder released between our claim and our read: claim again
-        if (
-            claim.fingerprint is not None
-            and record.fingerprint is not None
-            and record.fingerprint != claim.fingerprint
-        ):
-            raise PayloadMismatchError(claim.key)
-        if record.status is Status.IN_PROGRESS:
-            raise InProgressError(claim.key, record.lease_expires_at_ms or claim.now_ms)
-        if policy.cache is not None:
-            cache_key = _cache_key(claim.key, claim.fingerprint)
-            policy.cache.remember(cache_key, record.result, record.expires_at_s)
-        return _Replay(_decode(record.result))
-    raise StoreError(
-        f"key {claim.key!r} changed under {CLAIM_ATTEMPTS} claims in a row; try again",
-        operation="claim",
-        key=claim.key,
-    )
+def _outcome(claim: Claim, outcome: ClaimResult, policy: Policy) -> Lock | _Replay | None:
+    """What a claim's answer means: we hold the key, a duplicate, or ``None``: claim again."""
+    record = outcome.record
+    if record is not None and (outcome.acquired or record.owner == claim.owner):
+        # The second case is a claim whose first response was lost: botocore retried it, and
+        # the retry failed its condition against the item our first attempt wrote.
+        return Lock(claim.key, claim.owner, record.fence, claim.lease_expires_at_ms)
+    if record is None or record.is_free_at(claim.now_ms):
+        return None  # the holder released between our claim and our read
+    if (
+        claim.fingerprint is not None
+        and record.fingerprint is not None
+        and record.fingerprint != claim.fingerprint
+    ):
+        raise PayloadMismatchError(claim.key)
+    if record.status is Status.IN_PROGRESS:
+        raise InProgressError(claim.key, record.lease_expires_at_ms or claim.now_ms)
+    if policy.cache is not None:
+        cache_key = _cache_key(claim.key, claim.fingerprint)
+        policy.cache.remember(cache_key, record.result, record.expires_at_s)
+    return _Replay(_decode(record.result))
 
 
 def _complete(
@@ -273,8 +277,8 @@ def _complete(
     )
     for pause_s in (*COMPLETE_BACKOFF_S, None):
         try:
-            done = yield partial(
-                store.complete,
+            # A lambda, not a partial: a partial with keywords costs twice as much to call.
+            done = yield lambda: store.complete(
                 held.key,
                 held.owner,
                 now_ms=completed_at_ms,

@@ -177,6 +177,8 @@ class DynamoDBStore:
         self._client_lock = threading.Lock()
         self._placeholders = self.attributes.placeholders()
         self._key_name = self.attributes.key
+        self._fence_name = self.attributes.fence
+        self._attempts_name = self.attributes.attempts
         self._names_by_expression: dict[tuple[str | None, str], dict[str, str]] = {}
 
     def __repr__(self) -> str:
@@ -236,7 +238,28 @@ class DynamoDBStore:
             # passes the condition), so read what stopped us.
             old = self._record(failed.item) if failed.item else self.get(claim.key)
             return ClaimResult(False, old)
-        return ClaimResult(True, self._record(response["Attributes"]))
+        # The item as our update wrote it: what we sent, with the counts DynamoDB worked out.
+        new = response["Attributes"]
+        try:
+            fence, attempts = int(new[self._fence_name]["N"]), int(new[self._attempts_name]["N"])
+        except (KeyError, TypeError, ValueError):
+            return ClaimResult(True, self._record(new))  # says what is wrong with the item
+        return ClaimResult(
+            True,
+            Record(
+                claim.key,
+                Status.IN_PROGRESS,
+                claim.owner,
+                fence,
+                claim.now_ms,
+                claim.lease_expires_at_ms,
+                claim.expires_at_s,
+                None,
+                attempts,
+                None,
+                claim.fingerprint,
+            ),
+        )
 
     def complete(
         self,
@@ -458,7 +481,8 @@ class DynamoDBStore:
         self, operation: str, key: str | None, params: dict[str, Any], *, conditional: bool
     ) -> dict[str, Any]:
         try:
-            response: dict[str, Any] = getattr(self.client, operation)(**params)
+            client = self._client if self._client is not None else self.client
+            response: dict[str, Any] = getattr(client, operation)(**params)
         except Exception as exc:
             error = self._error(operation, key, conditional, exc)
             if error is None:

@@ -7,8 +7,8 @@ DynamoDB's TTL reads is epoch seconds (``expires_at_s``), as TTL requires.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 
 class Status(str, enum.Enum):
@@ -18,13 +18,16 @@ class Status(str, enum.Enum):
     COMPLETED = "COMPLETED"
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One lock item.
 
     ``result`` is the JSON text of the body's return value, or ``None`` when no result was
     stored (still running, or completed with ``store_result=False`` or
     ``on_unstorable_result="omit"``).
+
+    An immutable named tuple: every claim's answer is read into one, and a tuple is made
+    several times faster than a frozen dataclass. ``record._replace(status=...)`` makes a
+    changed copy.
     """
 
     key: str

@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from idemlock.record import Record, Status
 from idemlock.store import Claim, ClaimResult
@@ -78,8 +78,7 @@ class MemoryStore:
             old = self._records.get(key)
             if old is None or old.owner != owner:
                 return False
-            self._records[key] = replace(
-                old,
+            self._records[key] = old._replace(
                 status=Status.COMPLETED,
                 lease_expires_at_ms=None,
                 completed_at_ms=now_ms,

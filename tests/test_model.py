@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -112,8 +111,7 @@ class Model:
         # again, and an owner past its lease may finish until someone takes the key over.
         if old is None or old.owner != owner:
             return False
-        self.records[key] = replace(
-            old,
+        self.records[key] = old._replace(
             status=Status.COMPLETED,
             lease_expires_at_ms=None,  # Nothing is running any more.
             completed_at_ms=now_ms,
