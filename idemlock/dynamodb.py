@@ -481,8 +481,7 @@ class DynamoDBStore:
         self, operation: str, key: str | None, params: dict[str, Any], *, conditional: bool
     ) -> dict[str, Any]:
         try:
-            client = self._client if self._client is not None else self.client
-            response: dict[str, Any] = getattr(client, operation)(**params)
+            response: dict[str, Any] = getattr(self.client, operation)(**params)
         except Exception as exc:
             error = self._error(operation, key, conditional, exc)
             if error is None:

@@ -208,6 +208,35 @@ def test_store_refuses_complete_and_release_by_a_stale_owner(
     assert second.record.fence == first.record.fence + 1
 
 
+def test_an_acquired_claims_record_is_the_stored_item(
+    backend: Backend, clock: ManualClock, namespace: str
+) -> None:
+    """The record a claim answers with equals the item read back, fresh and after a takeover."""
+    key = stored_key(namespace, "k")
+    now = int(clock() * 1000)
+    for owner, now_ms, fingerprint in (("first", now, None), ("second", now + 1001, "f" * 64)):
+        result = backend.store.claim(
+            Claim(
+                key=key,
+                owner=owner,
+                now_ms=now_ms,
+                fence_base=now_ms * 1000,
+                lease_expires_at_ms=now_ms + 1000,
+                expires_at_s=now_ms // 1000 + 3600,
+                fingerprint=fingerprint,
+            )
+        )
+        record = result.record
+        assert result.acquired
+        assert record is not None
+        assert record == backend.store.get(key)
+        assert (record.owner, record.fingerprint, record.attempts) == (
+            owner,
+            fingerprint,
+            1 if owner == "first" else 2,
+        )
+
+
 def test_body_failure_releases_and_reraises_the_same_exception(
     backend: Backend, clock: ManualClock, namespace: str
 ) -> None:

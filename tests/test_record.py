@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from idemlock import Lock
 from idemlock.record import Record, Status
 
 LEASE_MS = 1_800_000_000_000
@@ -108,3 +109,15 @@ def test_status_values_are_the_stored_strings() -> None:
     assert Status("IN_PROGRESS") is Status.IN_PROGRESS
     assert Status("COMPLETED") is Status.COMPLETED
     assert Status.IN_PROGRESS == "IN_PROGRESS"
+
+
+def test_records_and_locks_are_immutable() -> None:
+    """Values handed to callers cannot be changed in place; _replace makes a changed copy."""
+    record = Record(key="k", status=Status.IN_PROGRESS, owner="o", fence=1, claimed_at_ms=0)
+    lock = Lock(key="k", owner="o", fence=1, lease_expires_at_ms=5)
+    with pytest.raises(AttributeError):
+        record.status = Status.COMPLETED  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        lock.fence = 2  # type: ignore[misc]
+    completed = record._replace(status=Status.COMPLETED)
+    assert (record.status, completed.status) == (Status.IN_PROGRESS, Status.COMPLETED)
