@@ -176,6 +176,19 @@ def test_stale_owner_cannot_release_the_new_owners_item(
     assert record.result == '"new owner"'
 
 
+def claim_with_1s_lease(key: str, owner: str, now_ms: int, fingerprint: str | None = None) -> Claim:
+    """A store-level claim of ``key`` at ``now_ms`` whose lease ends a second later."""
+    return Claim(
+        key=key,
+        owner=owner,
+        now_ms=now_ms,
+        fence_base=now_ms * 1000,
+        lease_expires_at_ms=now_ms + 1000,
+        expires_at_s=now_ms // 1000 + 3600,
+        fingerprint=fingerprint,
+    )
+
+
 def test_store_refuses_complete_and_release_by_a_stale_owner(
     backend: Backend, clock: ManualClock, namespace: str
 ) -> None:
@@ -183,18 +196,8 @@ def test_store_refuses_complete_and_release_by_a_stale_owner(
     key = stored_key(namespace, "k")
     now = int(clock() * 1000)
 
-    def claim(owner: str, now_ms: int) -> Claim:
-        return Claim(
-            key=key,
-            owner=owner,
-            now_ms=now_ms,
-            fence_base=now_ms * 1000,
-            lease_expires_at_ms=now_ms + 1000,
-            expires_at_s=now_ms // 1000 + 3600,
-        )
-
-    first = backend.store.claim(claim("old", now))
-    second = backend.store.claim(claim("new", now + 1001))
+    first = backend.store.claim(claim_with_1s_lease(key, "old", now))
+    second = backend.store.claim(claim_with_1s_lease(key, "new", now + 1001))
 
     assert first.acquired
     assert second.acquired
@@ -215,17 +218,7 @@ def test_an_acquired_claims_record_is_the_stored_item(
     key = stored_key(namespace, "k")
     now = int(clock() * 1000)
     for owner, now_ms, fingerprint in (("first", now, None), ("second", now + 1001, "f" * 64)):
-        result = backend.store.claim(
-            Claim(
-                key=key,
-                owner=owner,
-                now_ms=now_ms,
-                fence_base=now_ms * 1000,
-                lease_expires_at_ms=now_ms + 1000,
-                expires_at_s=now_ms // 1000 + 3600,
-                fingerprint=fingerprint,
-            )
-        )
+        result = backend.store.claim(claim_with_1s_lease(key, owner, now_ms, fingerprint))
         record = result.record
         assert result.acquired
         assert record is not None
