@@ -176,9 +176,6 @@ class DynamoDBStore:
         self._client_options = (endpoint_url, region_name, profile_name, config)
         self._client_lock = threading.Lock()
         self._placeholders = self.attributes.placeholders()
-        self._key_name = self.attributes.key
-        self._fence_name = self.attributes.fence
-        self._attempts_name = self.attributes.attempts
         self._names_by_expression: dict[tuple[str | None, str], dict[str, str]] = {}
 
     def __repr__(self) -> str:
@@ -239,9 +236,9 @@ class DynamoDBStore:
             old = self._record(failed.item) if failed.item else self.get(claim.key)
             return ClaimResult(False, old)
         # The item as our update wrote it: what we sent, with the counts DynamoDB worked out.
-        new = response["Attributes"]
+        new, names = response["Attributes"], self.attributes
         try:
-            fence, attempts = int(new[self._fence_name]["N"]), int(new[self._attempts_name]["N"])
+            fence, attempts = int(new[names.fence]["N"]), int(new[names.attempts]["N"])
         except (KeyError, TypeError, ValueError):
             return ClaimResult(True, self._record(new))  # says what is wrong with the item
         return ClaimResult(
@@ -452,7 +449,7 @@ class DynamoDBStore:
         """
         params: dict[str, Any] = {
             "TableName": self.table_name,
-            "Key": {self._key_name: {"S": key}},
+            "Key": {self.attributes.key: {"S": key}},
             "ConditionExpression": condition,
             "ExpressionAttributeNames": self._names_for(update, condition),
             "ExpressionAttributeValues": values,
