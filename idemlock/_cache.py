@@ -1,9 +1,10 @@
 """A bounded in-process cache of completed keys, so a warm container answers duplicates locally.
 
-Only ``COMPLETED`` keys are cached (an in-progress key can change at any moment), each until its
-retention ends. A cached key cannot become stale in a way that matters: a completed key only
-leaves that state when its retention passes or an operator releases it, and in the second case a
-warm container replays the old result until it is recycled or the entry is evicted.
+Only ``COMPLETED`` keys are cached (an in-progress key can change at any moment). A completed key
+leaves that state when its retention passes or when an operator releases it; the store cannot
+tell a warm container of the second, so an entry lives at most ``ttl_ms`` (``local_cache_ttl``,
+minutes by default), and never past the key's retention: a release reaches every warm container
+within that time.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections import OrderedDict
 
 
 class CompletedCache:
-    """Least-recently-used map of stored key → (result JSON, expiry in epoch seconds)."""
+    """Least-recently-used map of stored key → (result JSON, entry expiry in epoch ms)."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, ttl_ms: int) -> None:
         self._maxsize = maxsize
-        self._entries: OrderedDict[str, tuple[str | None, int | None]] = OrderedDict()
+        self._ttl_ms = ttl_ms
+        self._entries: OrderedDict[str, tuple[str | None, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def lookup(self, key: str, now_ms: int) -> tuple[bool, str | None]:
@@ -26,17 +28,20 @@ class CompletedCache:
             entry = self._entries.get(key)
             if entry is None:
                 return False, None
-            result, expires_at_s = entry
-            if expires_at_s is not None and expires_at_s * 1000 <= now_ms:
+            result, expires_at_ms = entry
+            if expires_at_ms <= now_ms:
                 del self._entries[key]
                 return False, None
             self._entries.move_to_end(key)
             return True, result
 
-    def remember(self, key: str, result: str | None, expires_at_s: int | None) -> None:
-        """Cache a completed key, evicting the least recently used entry when full."""
+    def remember(self, key: str, result: str | None, expires_at_s: int | None, now_ms: int) -> None:
+        """Cache a key completed as of ``now_ms``, evicting the least recently used when full."""
+        expires_at_ms = now_ms + self._ttl_ms
+        if expires_at_s is not None:
+            expires_at_ms = min(expires_at_ms, expires_at_s * 1000)
         with self._lock:
-            self._entries[key] = (result, expires_at_s)
+            self._entries[key] = (result, expires_at_ms)
             self._entries.move_to_end(key)
             while len(self._entries) > self._maxsize:
                 self._entries.popitem(last=False)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
 from idemlock._lock import drive_async, drive_sync, new_owner_token, protocol
 from idemlock._options import (
     DEFAULT_CONCURRENCY,
+    DEFAULT_LOCAL_CACHE_TTL,
     DEFAULT_RETENTION,
     Duration,
     build_policy,
@@ -39,6 +40,7 @@ def idempotent(
     fingerprint: Callable[..., object] | None = None,
     clock: Callable[[], float] = time.time,
     local_cache: int = 0,
+    local_cache_ttl: Duration = DEFAULT_LOCAL_CACHE_TTL,
     store_result: bool = True,
     on_unstorable_result: Literal["raise", "omit"] = "raise",
     on_missing_key: Literal["raise", "run"] = "raise",
@@ -62,6 +64,8 @@ def idempotent(
         clock: returns the time in epoch seconds (``time.time``); inject one in tests.
         local_cache: keep up to this many completed keys in memory, answering duplicates in a
             warm container without a call; 0 (the default) disables it.
+        local_cache_ttl: how long a cached key is trusted (default 5 minutes, never past its
+            retention): an operator's ``idemlock release`` reaches warm containers within it.
         store_result: store the return value for duplicates (``False``: they return ``None``).
         on_unstorable_result: a result that is not JSON or too large either raises
             ``UnstorableResultError`` after releasing the key ("raise"), or completes the key
@@ -84,6 +88,7 @@ def idempotent(
         retention=retention,
         clock=clock,
         local_cache=local_cache,
+        local_cache_ttl=local_cache_ttl,
         store_result=store_result,
         on_unstorable_result=on_unstorable_result,
     )
@@ -96,6 +101,7 @@ def idempotent(
             return cast(Callable[P, R], type(function)(decorate(inner)))
         if not callable(function):
             raise ConfigurationError(f"@idempotent decorates a callable, got {function!r}")
+        refuse_generator_function("@idempotent", function)
         prefix = namespace or default_namespace(function)
 
         def steps(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -146,6 +152,16 @@ def idempotent(
     return decorate
 
 
+def refuse_generator_function(decorator: str, function: Callable[..., object]) -> None:
+    """A generator function's work runs as it is iterated, after the call: never protectable."""
+    if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+        raise ConfigurationError(
+            f"{decorator} cannot protect the generator function {function.__qualname__}: its "
+            "work runs while the caller iterates, after the key would be completed; collect "
+            "the items in the function and return them as a list"
+        )
+
+
 def idempotent_records(
     key_fn: Callable[[Any], object] | None = None,
     *,
@@ -155,6 +171,7 @@ def idempotent_records(
     retention: Duration | None = DEFAULT_RETENTION,
     clock: Callable[[], float] = time.time,
     local_cache: int = 0,
+    local_cache_ttl: Duration = DEFAULT_LOCAL_CACHE_TTL,
     store_result: bool = True,
     on_unstorable_result: Literal["raise", "omit"] = "raise",
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -177,6 +194,7 @@ def idempotent_records(
         retention: as for :func:`idempotent`.
         clock: as for :func:`idempotent`.
         local_cache: as for :func:`idempotent`.
+        local_cache_ttl: as for :func:`idempotent`.
         store_result: as for :func:`idempotent`.
         on_unstorable_result: as for :func:`idempotent`.
         concurrency: store calls of one batch in flight at once.
@@ -193,6 +211,7 @@ def idempotent_records(
         retention=retention,
         clock=clock,
         local_cache=local_cache,
+        local_cache_ttl=local_cache_ttl,
         store_result=store_result,
         on_unstorable_result=on_unstorable_result,
     )
@@ -204,6 +223,7 @@ def idempotent_records(
 
         if not callable(handle):
             raise ConfigurationError(f"@idempotent_records decorates a callable, got {handle!r}")
+        refuse_generator_function("@idempotent_records", handle)
         runner = BatchRunner(
             store=store,
             namespace=namespace or default_namespace(handle),

@@ -16,7 +16,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from typing import Any, Final, NamedTuple, TypeVar
 
 from idemlock._cache import CompletedCache
 from idemlock.errors import (
+    ConfigurationError,
     InProgressError,
     LockLostError,
     PayloadMismatchError,
@@ -122,6 +123,23 @@ Steps = Generator[Step | RunBody, Any, Any]
 """One invocation of the protocol: yields steps, returns the body's (or the stored) value."""
 
 
+class BodyFailed(BaseException):
+    """The body's exception on its way through the protocol: thrown in, re-raised, unwrapped.
+
+    A driver throws this, not the body's own exception, into the protocol at :class:`RunBody`;
+    the protocol releases the key and re-raises it; the driver raises ``error`` itself. The
+    body's exception must never be raised inside the generator: PEP 479 turns a
+    ``StopIteration`` raised there into ``RuntimeError``. A ``BaseException``, so that no
+    ``except Exception`` on the way can take it for a store error.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 class FenceBase:
     """Where fences start for a key without an item: a strictly increasing time in microseconds.
 
@@ -161,21 +179,29 @@ class Policy:
     def lease_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
         """The lease of one invocation with these arguments.
 
-        An explicit lease wins. Otherwise, inside Lambda (a context among the arguments), the
-        invocation's remaining time plus a grace, so a timed-out invocation frees its key soon
-        after Lambda stops it; outside Lambda, the default.
+        Inside Lambda (a context among the arguments) no invocation outlives its deadline, so
+        the lease is at most the remaining time plus a grace, whatever ``lease=`` says: a
+        timed-out invocation frees its key soon after Lambda stops it. A context with no time
+        left gets the grace alone. Outside Lambda: ``lease=``, else the default.
         """
-        if self.lease_ms is not None:
-            return self.lease_ms
-        # The context is the last argument of a Lambda handler: look there first.
-        candidates = (*kwargs.values(), *reversed(args)) if kwargs else reversed(args)
-        for candidate in candidates:
-            remaining = getattr(candidate, "get_remaining_time_in_millis", None)
-            if callable(remaining):
-                millis = remaining()
-                if isinstance(millis, (int, float)) and 0 < millis < math.inf:
-                    return int(millis) + LAMBDA_LEASE_GRACE_MS
-        return self.default_lease_ms
+        deadline_ms = _remaining_ms(args, kwargs)
+        if deadline_ms is None:
+            return self.default_lease_ms if self.lease_ms is None else self.lease_ms
+        cap = max(deadline_ms, 0) + LAMBDA_LEASE_GRACE_MS
+        return cap if self.lease_ms is None else min(self.lease_ms, cap)
+
+
+def _remaining_ms(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
+    """The milliseconds a Lambda context among the arguments has left; ``None`` without one."""
+    # The context is the last argument of a Lambda handler: look there first.
+    candidates = (*kwargs.values(), *reversed(args)) if kwargs else reversed(args)
+    for candidate in candidates:
+        remaining = getattr(candidate, "get_remaining_time_in_millis", None)
+        if callable(remaining):
+            millis = remaining()
+            if isinstance(millis, (int, float)) and -math.inf < millis < math.inf:
+                return int(millis)
+    return None
 
 
 def protocol(
@@ -202,9 +228,7 @@ def protocol(
         now_ms,
         fence_base.next(now_us),
         lease_expires_at_ms,
-        # TTL may remove an abandoned IN_PROGRESS item once its lease is long over; leases are
-        # still enforced by the claim's condition, never by TTL.
-        _ceil_s(lease_expires_at_ms) + 3600,
+        _in_progress_ttl_s(lease_expires_at_ms),
         fingerprint,
     )
     for _ in range(CLAIM_ATTEMPTS):
@@ -227,6 +251,20 @@ def protocol(
     except BaseException:
         yield from _release(store, held)
         raise
+
+    deferred = _deferred(value)
+    if deferred is not None:
+        # The work of a coroutine or an iterator happens when it is awaited or iterated: after
+        # the key would be COMPLETED, outside the lock. Never mark it done first.
+        close = getattr(value, "close", None)
+        if callable(close):
+            close()  # a coroutine never awaited would warn; it is refused, so it never runs
+        yield from _release(store, held)
+        raise ConfigurationError(
+            f"the body of {key!r} returned {deferred} ({type(value).__name__}), whose work runs "
+            "only when it is awaited or iterated, after the key would be completed; decorate "
+            "the async def (or the function doing the work) itself, or return a plain result"
+        )
 
     result = _encode(value, policy, held.key)
     if isinstance(result, UnstorableResultError):
@@ -264,7 +302,7 @@ def _outcome(claim: Claim, outcome: ClaimResult, policy: Policy) -> Lock | _Repl
         raise InProgressError(claim.key, record.lease_expires_at_ms or claim.now_ms)
     if policy.cache is not None:
         cache_key = _cache_key(claim.key, claim.fingerprint)
-        policy.cache.remember(cache_key, record.result, record.expires_at_s)
+        policy.cache.remember(cache_key, record.result, record.expires_at_s, claim.now_ms)
     return _Replay(_decode(record.result))
 
 
@@ -296,7 +334,7 @@ def _complete(
         if not done:
             raise LockLostError(held.key, held.owner)
         if policy.cache is not None:
-            policy.cache.remember(cache_key, result, expires_at_s)
+            policy.cache.remember(cache_key, result, expires_at_s, completed_at_ms)
         return
 
 
@@ -333,7 +371,58 @@ def _encode(value: object, policy: Policy, key: str) -> str | UnstorableResultEr
         return UnstorableResultError(
             key, f"its JSON is {size} bytes, over the {RESULT_LIMIT_BYTES}-byte limit"
         )
+    if isinstance(value, _CONTAINERS):
+        bad = _non_str_key(value)
+        if bad is not _NO_KEY:
+            # JSON writes 1, 1.0, True and None as "1", "1.0", "true", "null": the replay would
+            # differ, and {1: "a", "1": "b"} would lose an entry. Strict JSON, no coercion.
+            return UnstorableResultError(
+                key, f"its dict key {bad!r} is not a string (JSON would store it as text)"
+            )
     return text
+
+
+_CONTAINERS: Final = (dict, list, tuple)
+"""What JSON encodes with members: where a dict with a non-string key can hide."""
+
+_NO_KEY: Final[Any] = object()
+
+
+def _non_str_key(value: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> Any:
+    """The first dict key in ``value`` that is not a ``str``; ``_NO_KEY`` when there is none.
+
+    Called after the value encoded, so it has no cycles. A loop over a stack, not recursion: a
+    result nested deeper than the recursion limit encodes (the C encoder) and must be walked.
+    """
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for member_key, member in item.items():
+                if not isinstance(member_key, str):
+                    return member_key
+                if isinstance(member, _CONTAINERS):
+                    stack.append(member)
+        else:
+            stack.extend(member for member in item if isinstance(member, _CONTAINERS))
+    return _NO_KEY
+
+
+_PLAIN: Final = frozenset({type(None), dict, list, str, int, float, bool})
+"""Result types that are certainly not deferred work: the common case, decided at once."""
+
+
+def _deferred(value: object) -> str | None:
+    """What kind of deferred work ``value`` is (an awaitable, an iterator), else ``None``."""
+    if type(value) in _PLAIN:
+        return None
+    if isinstance(value, Awaitable):
+        return "an awaitable"
+    if isinstance(value, AsyncIterator):
+        return "an async iterator"
+    if isinstance(value, Iterator):
+        return "an iterator"
+    return None
 
 
 _JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
@@ -360,6 +449,31 @@ def _decode(result: str | None) -> Any:
             return fresh_stack.submit(json.loads, result).result()
 
 
+def extend_lease(store: LockStore, lock: Lock, lease_expires_at_ms: int) -> Lock:
+    """``lock`` with its lease moved to ``lease_expires_at_ms`` on the store (one call).
+
+    Raises :class:`LockLostError` when the key is no longer ours in progress: our lease ran out
+    and another invocation took the key over.
+    """
+    if not store.extend(
+        lock.key,
+        lock.owner,
+        lease_expires_at_ms=lease_expires_at_ms,
+        expires_at_s=_in_progress_ttl_s(lease_expires_at_ms),
+    ):
+        raise LockLostError(lock.key, lock.owner)
+    return lock._replace(lease_expires_at_ms=lease_expires_at_ms)
+
+
+def _in_progress_ttl_s(lease_expires_at_ms: int) -> int:
+    """The TTL of an IN_PROGRESS item: an hour after its lease.
+
+    TTL may remove an abandoned item once its lease is long over; leases are still enforced by
+    the claim's condition, never by TTL.
+    """
+    return _ceil_s(lease_expires_at_ms) + 3600
+
+
 def _ceil_s(epoch_ms: int) -> int:
     return -(-epoch_ms // 1000)  # integer ceiling: exact at any size, no float
 
@@ -373,38 +487,75 @@ def drive_sync(steps: Steps, body: Callable[[], R]) -> R:
             step = steps.send(sent) if error is None else steps.throw(error)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+        except BodyFailed as failed:
+            body_error = failed.error
+            break
         error = None
-        try:
-            if isinstance(step, RunBody):
-                # RunBody.holding() inlined: this loop runs on every protected call.
-                token = _current_lock.set(step.lock)
-                try:
-                    sent = body()
-                finally:
-                    _current_lock.reset(token)
-            else:
+        if isinstance(step, RunBody):
+            # RunBody.holding() inlined: this loop runs on every protected call.
+            token = _current_lock.set(step.lock)
+            try:
+                sent = body()
+            except BaseException as exc:
+                sent, error = None, BodyFailed(exc)
+            finally:
+                _current_lock.reset(token)
+        else:
+            try:
                 sent = step()
-        except BaseException as exc:
-            sent, error = None, exc
+            except BaseException as exc:
+                sent, error = None, exc
+    # Raised here, outside the except clause, so that the body's exception comes back as it
+    # was raised: its __context__ is not set to our BodyFailed.
+    raise body_error
 
 
 async def drive_async(steps: Steps, body: Callable[[], Awaitable[R]]) -> R:
     """Run the protocol with store calls in a worker thread and the body on the event loop."""
     import asyncio  # noqa: PLC0415  (deferred: synchronous handlers never pay for its import)
 
+    loop = asyncio.get_running_loop()
     sent: Any = None
     error: BaseException | None = None
+    cancelled: BaseException | None = None
     while True:
         try:
             step = steps.send(sent) if error is None else steps.throw(error)
         except StopIteration as stop:
+            if cancelled is not None:
+                raise cancelled from None
             return stop.value  # type: ignore[no-any-return]
+        except BodyFailed as failed:
+            body_error = failed.error
+            break
         error = None
-        try:
-            if isinstance(step, RunBody):
-                with step.holding():
+        if isinstance(step, RunBody):
+            if cancelled is not None:
+                error = cancelled  # the body never starts; the protocol releases the claim
+                continue
+            with step.holding():
+                try:
                     sent = await body()
-            else:
-                sent = await asyncio.to_thread(step)
+                except BaseException as exc:
+                    sent, error = None, BodyFailed(exc)
+            continue
+        # A store call runs in a thread, which a cancellation cannot stop: a claim cancelled
+        # in flight still lands. So wait for what it did (shielded), let the protocol see it,
+        # and cancel at the next step instead: a landed claim is released at once, rather
+        # than blocking the key for its whole lease.
+        call = loop.run_in_executor(None, step)
+        try:
+            sent = await asyncio.shield(call)
+        except asyncio.CancelledError as exc:
+            if cancelled is not None:
+                raise  # cancelled again while finishing: give up; the lease bounds the claim
+            cancelled = exc
+            try:
+                sent = await asyncio.shield(call)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as call_error:
+                sent, error = None, call_error
         except BaseException as exc:
             sent, error = None, exc
+    raise body_error

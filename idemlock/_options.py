@@ -25,6 +25,10 @@ DEFAULT_LEASE: Final = timedelta(minutes=5)
 DEFAULT_RETENTION: Final = timedelta(hours=24)
 """How long a completed key suppresses duplicates when ``retention=`` is not given."""
 
+DEFAULT_LOCAL_CACHE_TTL: Final = timedelta(minutes=5)
+"""How long a warm container trusts a cached completed key: an operator's release of the key
+reaches it within this time."""
+
 DEFAULT_CONCURRENCY: Final = 32
 """Store calls of one batch in flight at once (botocore's default pool holds 10 connections;
 idemlock's own clients hold 32)."""
@@ -41,6 +45,7 @@ def build_policy(
     retention: Duration | None,
     clock: Callable[[], float],
     local_cache: int,
+    local_cache_ttl: Duration,
     store_result: bool,
     on_unstorable_result: Literal["raise", "omit"],
 ) -> Policy:
@@ -53,6 +58,7 @@ def build_policy(
         raise ConfigurationError(
             f'on_unstorable_result must be "raise" or "omit", got {on_unstorable_result!r}'
         )
+    cache_ttl_ms = milliseconds("local_cache_ttl", local_cache_ttl)
     return Policy(
         clock_us=lambda: int(clock() * 1_000_000),
         lease_ms=None if lease is None else milliseconds("lease", lease),
@@ -60,7 +66,7 @@ def build_policy(
         retention_ms=None if retention is None else milliseconds("retention", retention),
         store_result=store_result,
         omit_unstorable=on_unstorable_result == "omit",
-        cache=CompletedCache(local_cache) if local_cache else None,
+        cache=CompletedCache(local_cache, cache_ttl_ms) if local_cache else None,
     )
 
 

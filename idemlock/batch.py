@@ -6,16 +6,26 @@ pool), bodies run one at a time in record order as their claims come back, and e
 release is sent as soon as its body ends, while the next body runs. A batch of N records costs a
 few round trips of latency (claims, then the last complete), not 2N.
 
-When a record fails:
+When a record fails (its body, its claim, or its complete):
 
 - DynamoDB Streams, Kinesis: stop; the records after it do not run (their claims are released);
   report the failed record's sequence number: Lambda retries from there.
 - SQS FIFO: stop; report the failed message and every later one.
+- In both, completes are confirmed in record order: a record's complete is sent once the one
+  before it is confirmed, while the next bodies run. So when a complete fails, no later record
+  of the invocation ends COMPLETED, and the redelivery replays them in order after it.
 - SQS standard: run everything; report each failed message.
 - S3 (no partial batch response): run everything, then raise :class:`BatchFailedError` listing
   the failed objects, so Lambda retries the event; completed objects are skipped on the retry.
 
 A redelivered batch runs only what did not complete: the rest replays its stored results.
+
+Every failed record is logged on the ``idemlock`` logger (WARNING, with its key, its id and the
+traceback), also when the partial batch response swallows the failure. Before a body runs, its
+claim's lease must still be ours for at least half a lease: a record that waited behind slow ones
+has its lease extended first (one conditional call), or fails if another invocation took it over.
+A handler may be ``async def`` (or return an awaitable): it is awaited under the record's lock,
+bodies still one at a time in record order.
 """
 
 from __future__ import annotations
@@ -24,14 +34,23 @@ import enum
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from idemlock._lock import Policy, RunBody, Steps, new_owner_token, protocol
+from idemlock._lock import (
+    BodyFailed,
+    Policy,
+    RunBody,
+    Steps,
+    extend_lease,
+    new_owner_token,
+    protocol,
+)
 from idemlock._options import default_store, is_disabled
-from idemlock.errors import BatchFailedError, EventError
+from idemlock.errors import BatchFailedError, ConfigurationError, EventError
 from idemlock.keys import call_key_fn, storage_key
 from idemlock.sources import Source, _event, source_of
 from idemlock.store import LockStore
@@ -51,7 +70,10 @@ class RecordStatus(str, enum.Enum):
     FAILED = "failed"
     """The body, the key or the lock failed: the record is reported for a retry."""
     NOT_RUN = "not_run"
-    """Not run because an earlier record failed (ordered sources): reported for a retry."""
+    """Not completed because an earlier record failed (ordered sources): reported for a retry.
+
+    Its body did not run, or ran while the earlier record's complete was in flight; either way
+    its key is released, so that the redelivery runs it again after the earlier one."""
 
 
 @dataclass
@@ -146,6 +168,8 @@ class _Scheduler:
             task.finish(status, result=stop.value)
         except _NotRun:
             task.finish(RecordStatus.NOT_RUN)
+        except BodyFailed as failed:  # the body's own exception, as it raised it
+            task.finish(RecordStatus.FAILED, error=failed.error)
         except BaseException as exc:  # the record's failure, reported in its outcome; a
             task.finish(RecordStatus.FAILED, error=exc)  # SystemExit is re-raised by run()
         else:
@@ -206,6 +230,7 @@ class BatchRunner:
     ) -> BatchOutcome:
         """Run ``handle`` on every record of ``event``, each at most once to completion."""
         source = source_of(_first_record(event))
+        _refuse_tumbling_window(event)
         records = _event.records(event, source.event_source)  # all of one source
         # One batch comes from one queue or stream: its first record says whether it is
         # ordered, before anything is claimed (a malformed record cannot change it midway).
@@ -216,41 +241,101 @@ class BatchRunner:
         scheduler = _Scheduler(self._pool())
         tasks = [_Task(index, record) for index, record in enumerate(records)]
         self._claim_all(tasks, scheduler, source, store, lease_ms)
-
-        stopped = False
-        aborted: BaseException | None = None
+        completes = _OrderedCompletes(scheduler) if ordered else None
+        loop = _BodyLoop()
         try:
-            for task in tasks:
-                if task.copy_of is not None and task.copy_of is not task:
-                    _share_outcome(task, task.copy_of, scheduler)
-                scheduler.settle(task)
-                if task.body is not None:
-                    body, task.body = task.body, None
-                    if stopped:
-                        scheduler.advance(task, error=_NotRun())  # releases the claim
-                        continue
-                    with body.holding():
-                        try:
-                            value = handle(task.record)
-                        except Exception as exc:  # the record's failure; the protocol releases
-                            stopped = ordered
-                            scheduler.advance(task, error=exc)
-                            continue
-                        except BaseException as exc:  # SystemExit, KeyboardInterrupt: stop all
-                            aborted, stopped = exc, True
-                            scheduler.advance(task, error=exc)
-                            continue
-                    task.ran = True
-                    scheduler.advance(task, sent=value)  # sends the complete; next body runs
-                elif task.outcome is not None and task.outcome.status is RecordStatus.FAILED:
-                    stopped = stopped or ordered
+            aborted = self._run_bodies(
+                tasks,
+                scheduler=scheduler,
+                completes=completes,
+                loop=loop,
+                store=store,
+                context=context,
+                handle=handle,
+            )
         finally:
+            loop.close()
+            if completes is not None:
+                completes.abandon()  # after an abort: queued bodies' keys are released
             scheduler.drain()  # every complete and release lands before we return or raise
         if aborted is not None:
             raise aborted
         outcomes = [task.outcome for task in tasks if task.outcome is not None]
         assert len(outcomes) == len(tasks)
+        _log_failures(source, outcomes)
         return BatchOutcome(source, outcomes, ordered)
+
+    def _run_bodies(
+        self,
+        tasks: list[_Task],
+        *,
+        scheduler: _Scheduler,
+        completes: _OrderedCompletes | None,
+        loop: _BodyLoop,
+        store: LockStore | None,
+        context: object,
+        handle: Callable[[Record], Any],
+    ) -> BaseException | None:
+        """Run the claimed records' bodies one at a time, in record order; an abort, if any.
+
+        ``completes`` is ``None`` for an unordered batch: each complete goes out as its body
+        returns. For an ordered one, completes wait for the one before them to be confirmed.
+        """
+        stopped = False
+        aborted: BaseException | None = None
+        for task in tasks:
+            if task.copy_of is not None and task.copy_of is not task:
+                _share_outcome(task, task.copy_of, scheduler)
+            scheduler.settle(task)
+            if completes is not None and completes.send_ready():
+                stopped = True  # a complete failed: nothing after it may complete
+            if task.body is None:
+                failed = task.outcome is not None and task.outcome.status is RecordStatus.FAILED
+                stopped = stopped or (failed and completes is not None)
+                continue
+            body, task.body = task.body, None
+            if stopped:
+                scheduler.advance(task, error=_NotRun())  # releases the claim
+                continue
+            try:
+                body = self._renewed(body, store, context)
+                with body.holding():
+                    value = handle(task.record)
+                    if isinstance(value, Awaitable):
+                        value = loop.run(value)
+            except Exception as exc:  # the record's failure; the protocol releases
+                stopped = completes is not None
+                scheduler.advance(task, error=BodyFailed(exc))
+                continue
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt: stop all
+                aborted, stopped = exc, True  # the records after it are released
+                scheduler.advance(task, error=BodyFailed(exc))
+                continue
+            task.ran = True
+            if completes is None:
+                scheduler.advance(task, sent=value)  # sends the complete; next body runs
+            else:
+                completes.queue(task, value)
+        if completes is not None and aborted is None:
+            completes.finish()
+        return aborted
+
+    def _renewed(self, body: RunBody, store: LockStore | None, context: object) -> RunBody:
+        """``body`` with a lease still ours for a safe margin: extended when it ran low.
+
+        Every claim was taken when the batch started; a record behind slow ones may have little
+        of its lease left, or none, and another invocation may have taken it over. A body starts
+        only with at least half a lease ahead of it; else the lease is extended, on condition
+        that we still own the key (:class:`LockLostError` if not: the record fails).
+        """
+        lock = body.lock
+        if lock is None or store is None:
+            return body
+        now_ms = self._policy.clock_us() // 1000
+        lease_ms = self._policy.lease_ms_for((context,), {})
+        if lock.lease_expires_at_ms - now_ms >= lease_ms // 2:
+            return body
+        return RunBody(extend_lease(store, lock, now_ms + lease_ms))
 
     def _claim_all(
         self,
@@ -324,6 +409,151 @@ class RecordsHandler:
     def process(self, event: Mapping[str, Any], context: Any = None) -> BatchOutcome:
         """Process the batch and return every record's outcome."""
         return self.runner.run(event, context, lambda record: self.handle(record, context))
+
+
+class _OrderedCompletes:
+    """The completes of an ordered batch, sent one after another in record order.
+
+    A record's complete goes out once the complete before it is confirmed; meanwhile the next
+    bodies run. If a complete fails, the records queued behind it are released instead
+    (``NOT_RUN``), so no record after a failure ends COMPLETED and the redelivery replays them in
+    order. Sending them all at once would be faster, but a failed complete could then leave
+    later records COMPLETED, skipped on the redelivery while the failed one re-runs after them.
+    """
+
+    def __init__(self, scheduler: _Scheduler) -> None:
+        self._scheduler = scheduler
+        self._queued: deque[tuple[_Task, Any]] = deque()
+        self._last: _Task | None = None
+        self.failed = False
+
+    def queue(self, task: _Task, value: Any) -> None:
+        """Queue ``task``'s complete (its body returned ``value``) and send what is ready."""
+        self._queued.append((task, value))
+        self.send_ready()
+
+    def send_ready(self, *, wait: bool = False) -> bool:
+        """Send the queued completes whose predecessors are confirmed; whether one failed."""
+        while self._queued and not self.failed:
+            last = self._last
+            if last is not None and last.outcome is None:
+                if not wait:
+                    break
+                self._scheduler.settle(last)
+            if (
+                last is not None
+                and last.outcome is not None
+                and last.outcome.status
+                not in (
+                    RecordStatus.COMPLETED,
+                    RecordStatus.DUPLICATE,
+                )
+            ):
+                self.failed = True
+                self.abandon()
+                break
+            task, value = self._queued.popleft()
+            self._last = task
+            self._scheduler.advance(task, sent=value)
+        return self.failed
+
+    def finish(self) -> None:
+        """Send every queued complete, each after the one before it is confirmed."""
+        self.send_ready(wait=True)
+
+    def abandon(self) -> None:
+        """Release the keys of every queued record: an earlier record failed."""
+        while self._queued:
+            task, _ = self._queued.popleft()
+            self._scheduler.advance(task, error=_NotRun())
+
+
+class _BodyLoop:
+    """The event loop an ``async def`` record handler's bodies run on, one per batch.
+
+    Made on the first awaitable (a batch of plain functions never makes one) and closed when
+    the batch ends. The batch thread runs each body to its end on it, in record order, under
+    the record's lock (the body's task copies the context, :func:`current_lock` included).
+    """
+
+    def __init__(self) -> None:
+        self._loop: Any = None
+
+    def run(self, awaitable: Awaitable[Any]) -> Any:
+        """The awaitable's result (or its exception), run to completion now."""
+        import asyncio  # noqa: PLC0415  (deferred: only async handlers pay for its import)
+
+        if self._loop is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                pass
+            else:
+                _close(awaitable)
+                raise ConfigurationError(
+                    "an async record handler was called from inside a running event loop; "
+                    "call the batch handler from synchronous code, as Lambda does (or in a "
+                    "thread: await asyncio.to_thread(handler, event, context))"
+                )
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(_await(awaitable))
+
+    def close(self) -> None:
+        """Close the loop, if one was made."""
+        if self._loop is not None:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+            self._loop = None
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    """A coroutine of any awaitable, as ``run_until_complete`` needs one."""
+    return await awaitable
+
+
+def _close(awaitable: object) -> None:
+    """Close a coroutine that will never run, so that it does not warn it was never awaited."""
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
+
+
+def _refuse_tumbling_window(event: Mapping[str, Any]) -> None:
+    """Tumbling windows expect their aggregated ``state`` back: not a per-record job."""
+    if "window" in event or "state" in event:
+        raise EventError(
+            "this event is a tumbling window (it has 'window' and 'state'): Lambda expects the "
+            "aggregated state in the response, which per-record processing cannot give; turn "
+            "off TumblingWindowInSeconds on the trigger, or aggregate in a plain handler",
+            path="window",
+        )
+
+
+def _log_failures(source: Source, outcomes: list[RecordOutcome]) -> None:
+    """Log every failed record, with its key, its id and the traceback: never a silent failure.
+
+    The partial batch response only names a failed record; the reason would be lost with it.
+    """
+    for outcome in outcomes:
+        if outcome.status is RecordStatus.FAILED:
+            logger.warning(
+                "%s record %s (key %r) failed: %r",
+                source.name,
+                _record_id(source, outcome),
+                outcome.key,
+                outcome.error,
+                exc_info=outcome.error,
+                extra={"idemlock_key": outcome.key, "idemlock_record": outcome.index},
+            )
+
+
+def _record_id(source: Source, outcome: RecordOutcome) -> str:
+    """What the source names a record by (message id, sequence number, object), for logs."""
+    name = source.item_identifier or source.record_key
+    try:
+        return name(outcome.record)
+    except EventError:
+        return f"#{outcome.index}"
 
 
 def _share_outcome(copy: _Task, first: _Task, scheduler: _Scheduler) -> None:

@@ -111,6 +111,8 @@ _CLAIM_CONDITION: Final = (
     " OR (#status = :completed AND #expires_at_s <= :now_s)"
 )
 _OWNER_CONDITION: Final = "#owner = :owner"
+_EXTEND_UPDATE: Final = "SET #lease_expires_at_ms = :lease, #expires_at_s = :expires"
+_EXTEND_CONDITION: Final = "#owner = :owner AND #status = :in_progress"
 
 
 def _complete_update(has_result: bool, expires: bool) -> str:
@@ -289,6 +291,20 @@ class DynamoDBStore:
                 _COMPLETE_UPDATES[result is not None, expires_at_s is not None],
                 _OWNER_CONDITION,
             )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def extend(self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int) -> bool:
+        """Move our lease, conditioned on our owner token and the key still in progress."""
+        values: dict[str, Any] = {
+            ":owner": {"S": owner},
+            ":in_progress": _IN_PROGRESS,
+            ":lease": {"N": str(lease_expires_at_ms)},
+            ":expires": {"N": str(expires_at_s)},
+        }
+        try:
+            self._write("update_item", key, values, _EXTEND_UPDATE, _EXTEND_CONDITION)
         except _ConditionFailed:
             return False
         return True

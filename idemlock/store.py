@@ -70,6 +70,13 @@ class LockStore(Protocol):
         """Delete ``key`` if ``owner`` holds it (or it is gone); ``False`` if another owns it."""
         ...
 
+    def extend(self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int) -> bool:
+        """Move ``owner``'s ``IN_PROGRESS`` lease (and TTL); ``False`` if it does not hold it.
+
+        Only the lease and the TTL attribute change: the fence and the attempts stay.
+        """
+        ...
+
     def get(self, key: str) -> Record | None:
         """Read the record for ``key`` with a strongly consistent read."""
         ...

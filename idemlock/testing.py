@@ -97,6 +97,18 @@ class MemoryStore:
             self._records.pop(key, None)
             return True
 
+    def extend(self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int) -> bool:
+        """Move ``owner``'s lease on an ``IN_PROGRESS`` key; ``False`` if it does not hold it."""
+        with self._lock:
+            self.calls["extend"] += 1
+            old = self._records.get(key)
+            if old is None or old.owner != owner or old.status is not Status.IN_PROGRESS:
+                return False
+            self._records[key] = old._replace(
+                lease_expires_at_ms=lease_expires_at_ms, expires_at_s=expires_at_s
+            )
+            return True
+
     def delete(self, key: str, *, expected: Record | None = None) -> bool:
         """Delete ``key`` if it is still ``expected`` (status, owner, fence), or at all."""
         with self._lock:

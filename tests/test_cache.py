@@ -7,50 +7,51 @@ import threading
 from idemlock._cache import CompletedCache
 
 NOW_MS = 1_800_000_000_000
+DAY_MS = 86_400_000
 
 
 def test_hit_returns_true_and_the_result() -> None:
     """A remembered key is a hit carrying its stored result JSON."""
-    cache = CompletedCache(maxsize=8)
-    cache.remember("orders#1", '{"total": 10}', None)
+    cache = CompletedCache(maxsize=8, ttl_ms=DAY_MS)
+    cache.remember("orders#1", '{"total": 10}', None, NOW_MS - 1000)
     assert cache.lookup("orders#1", NOW_MS) == (True, '{"total": 10}')
 
 
 def test_miss_returns_false_and_none() -> None:
     """A key never remembered is a miss."""
-    cache = CompletedCache(maxsize=8)
-    cache.remember("orders#1", '"x"', None)
+    cache = CompletedCache(maxsize=8, ttl_ms=DAY_MS)
+    cache.remember("orders#1", '"x"', None, NOW_MS - 1000)
     assert cache.lookup("orders#2", NOW_MS) == (False, None)
 
 
 def test_stored_none_result_is_a_hit_distinct_from_a_miss() -> None:
     """A key completed without a stored result is a hit ``(True, None)``, not a miss."""
-    cache = CompletedCache(maxsize=8)
-    cache.remember("orders#1", None, None)
+    cache = CompletedCache(maxsize=8, ttl_ms=DAY_MS)
+    cache.remember("orders#1", None, None, NOW_MS - 1000)
     assert cache.lookup("orders#1", NOW_MS) == (True, None)
     assert cache.lookup("orders#2", NOW_MS) == (False, None)
 
 
 def test_remembering_a_key_again_replaces_its_result() -> None:
     """Remembering a cached key again replaces its entry rather than adding one."""
-    cache = CompletedCache(maxsize=8)
-    cache.remember("orders#1", '"old"', None)
-    cache.remember("orders#1", '"new"', None)
+    cache = CompletedCache(maxsize=8, ttl_ms=DAY_MS)
+    cache.remember("orders#1", '"old"', None, NOW_MS - 1000)
+    cache.remember("orders#1", '"new"', None, NOW_MS - 1000)
     assert cache.lookup("orders#1", NOW_MS) == (True, '"new"')
     assert len(cache) == 1
 
 
 def test_entry_is_live_until_its_expiry() -> None:
     """An entry is a hit while ``expires_at_s * 1000 > now_ms``."""
-    cache = CompletedCache(maxsize=8)
-    cache.remember("orders#1", '"r"', 1_800_000_000)
+    cache = CompletedCache(maxsize=8, ttl_ms=DAY_MS)
+    cache.remember("orders#1", '"r"', 1_800_000_000, NOW_MS - 1000)
     assert cache.lookup("orders#1", 1_800_000_000_000 - 1) == (True, '"r"')
 
 
 def test_entry_at_its_expiry_is_a_miss_and_dropped() -> None:
     """An entry is a miss once ``expires_at_s * 1000 <= now_ms``, and is removed."""
-    cache = CompletedCache(maxsize=8)
-    cache.remember("orders#1", '"r"', 1_800_000_000)
+    cache = CompletedCache(maxsize=8, ttl_ms=DAY_MS)
+    cache.remember("orders#1", '"r"', 1_800_000_000, NOW_MS - 1000)
     assert cache.lookup("orders#1", 1_800_000_000_000) == (False, None)
     assert len(cache) == 0
     # Dropped, not merely hidden: an earlier clock does not bring it back.
@@ -59,25 +60,37 @@ def test_entry_at_its_expiry_is_a_miss_and_dropped() -> None:
 
 def test_entry_past_its_expiry_is_a_miss() -> None:
     """An entry is a miss well after its expiry."""
-    cache = CompletedCache(maxsize=8)
-    cache.remember("orders#1", '"r"', 1_800_000_000)
+    cache = CompletedCache(maxsize=8, ttl_ms=DAY_MS)
+    cache.remember("orders#1", '"r"', 1_800_000_000, NOW_MS - 1000)
     assert cache.lookup("orders#1", 1_800_000_000_000 + 60_000) == (False, None)
 
 
-def test_entry_without_expiry_never_expires() -> None:
-    """An entry with ``expires_at_s=None`` stays a hit at any time."""
-    cache = CompletedCache(maxsize=8)
-    cache.remember("orders#1", '"r"', None)
-    assert cache.lookup("orders#1", 10**18) == (True, '"r"')
-    assert len(cache) == 1
+def test_entry_without_expiry_lives_its_ttl() -> None:
+    """An entry with ``expires_at_s=None`` (retention None) is a hit for its ttl, then a miss.
+
+    An operator's release cannot reach a warm container: the ttl bounds how long it is missed.
+    """
+    cache = CompletedCache(maxsize=8, ttl_ms=60_000)
+    cache.remember("orders#1", '"r"', None, NOW_MS)
+    assert cache.lookup("orders#1", NOW_MS + 59_999) == (True, '"r"')
+    assert cache.lookup("orders#1", NOW_MS + 60_000) == (False, None)
+
+
+def test_the_ttl_bounds_an_entry_before_its_retention_ends() -> None:
+    """The entry ends at the earlier of now + ttl and the key's retention."""
+    cache = CompletedCache(maxsize=8, ttl_ms=60_000)
+    cache.remember("late", '"r"', (NOW_MS + DAY_MS) // 1000, NOW_MS)
+    cache.remember("soon", '"r"', (NOW_MS + 10_000) // 1000, NOW_MS)
+    assert cache.lookup("late", NOW_MS + 60_000) == (False, None)
+    assert cache.lookup("soon", NOW_MS + 10_000) == (False, None)
 
 
 def test_full_cache_evicts_least_recently_added_when_unused() -> None:
     """With no lookups, adding past maxsize evicts the oldest entry."""
-    cache = CompletedCache(maxsize=2)
-    cache.remember("a", '"A"', None)
-    cache.remember("b", '"B"', None)
-    cache.remember("c", '"C"', None)
+    cache = CompletedCache(maxsize=2, ttl_ms=DAY_MS)
+    cache.remember("a", '"A"', None, NOW_MS - 1000)
+    cache.remember("b", '"B"', None, NOW_MS - 1000)
+    cache.remember("c", '"C"', None, NOW_MS - 1000)
     assert len(cache) == 2
     assert cache.lookup("a", NOW_MS) == (False, None)
     assert cache.lookup("b", NOW_MS) == (True, '"B"')
@@ -86,11 +99,11 @@ def test_full_cache_evicts_least_recently_added_when_unused() -> None:
 
 def test_lookup_refreshes_recency_so_least_recently_used_is_evicted() -> None:
     """A lookup marks an entry as used: the least recently *used* one is evicted."""
-    cache = CompletedCache(maxsize=2)
-    cache.remember("a", '"A"', None)
-    cache.remember("b", '"B"', None)
+    cache = CompletedCache(maxsize=2, ttl_ms=DAY_MS)
+    cache.remember("a", '"A"', None, NOW_MS - 1000)
+    cache.remember("b", '"B"', None, NOW_MS - 1000)
     assert cache.lookup("a", NOW_MS) == (True, '"A"')
-    cache.remember("c", '"C"', None)
+    cache.remember("c", '"C"', None, NOW_MS - 1000)
     assert len(cache) == 2
     assert cache.lookup("b", NOW_MS) == (False, None)
     assert cache.lookup("a", NOW_MS) == (True, '"A"')
@@ -100,7 +113,7 @@ def test_lookup_refreshes_recency_so_least_recently_used_is_evicted() -> None:
 def test_concurrent_remember_and_lookup_stay_within_maxsize() -> None:
     """Eight threads remembering and looking up never push the cache past maxsize."""
     maxsize = 16
-    cache = CompletedCache(maxsize=maxsize)
+    cache = CompletedCache(maxsize=maxsize, ttl_ms=DAY_MS)
     start = threading.Barrier(8)
     errors: list[str] = []
 
@@ -108,7 +121,7 @@ def test_concurrent_remember_and_lookup_stay_within_maxsize() -> None:
         start.wait()
         for i in range(2_000):
             key = f"k{(i * 7 + thread) % 64}"
-            cache.remember(key, f'"{key}"', None)
+            cache.remember(key, f'"{key}"', None, NOW_MS - 1000)
             hit, result = cache.lookup(key, NOW_MS)
             if hit and result != f'"{key}"':
                 errors.append(f"{key} returned {result}")

@@ -211,6 +211,33 @@ def test_store_refuses_complete_and_release_by_a_stale_owner(
     assert second.record.fence == first.record.fence + 1
 
 
+def test_extend_moves_only_the_owners_lease_and_keeps_the_fence(
+    backend: Backend, clock: ManualClock, namespace: str
+) -> None:
+    """extend(): the owner's IN_PROGRESS lease and TTL move; a stranger or completed key: False."""
+    key = stored_key(namespace, "k")
+    now = int(clock() * 1000)
+    claimed = backend.store.claim(claim_with_1s_lease(key, "me", now)).record
+    assert claimed is not None
+
+    assert not backend.store.extend(key, "stranger", lease_expires_at_ms=now + 9000, expires_at_s=9)
+    assert backend.store.extend(
+        key, "me", lease_expires_at_ms=now + 5000, expires_at_s=now // 1000 + 7200
+    )
+    record = backend.store.get(key)
+    assert record == claimed._replace(
+        lease_expires_at_ms=now + 5000, expires_at_s=now // 1000 + 7200
+    )
+    # The extended lease holds: a claim after the first lease but within the new one is refused.
+    assert not backend.store.claim(claim_with_1s_lease(key, "other", now + 1001)).acquired
+
+    assert backend.store.complete(key, "me", now_ms=now + 2000, result="1", expires_at_s=None)
+    assert not backend.store.extend(key, "me", lease_expires_at_ms=now + 9000, expires_at_s=9)
+    assert not backend.store.extend(
+        stored_key(namespace, "absent"), "me", lease_expires_at_ms=now + 9000, expires_at_s=9
+    )
+
+
 def test_an_acquired_claims_record_is_the_stored_item(
     backend: Backend, clock: ManualClock, namespace: str
 ) -> None:

@@ -177,6 +177,7 @@ def default_policy() -> _lock.Policy:
         retention=None,
         clock=ManualClock(),
         local_cache=0,
+        local_cache_ttl=60,
         store_result=True,
         on_unstorable_result="raise",
     )
@@ -188,8 +189,9 @@ def test_lease_from_a_context_passed_by_keyword() -> None:
     assert default_policy().lease_ms_for((), {"context": context}) == 3_000
 
 
-def test_lease_falls_back_when_the_context_has_no_time_left() -> None:
-    """A context reporting 0 ms left (or something odd) gives the default lease (5 min)."""
+def test_lease_is_the_grace_alone_when_the_context_has_no_time_left() -> None:
+    """A context reporting 0 ms left or less gives the grace only; no context, the default."""
     policy = default_policy()
-    assert policy.lease_ms_for(({}, LambdaContext(remaining_ms=0)), {}) == 300_000
+    assert policy.lease_ms_for(({}, LambdaContext(remaining_ms=0)), {}) == 2_000
+    assert policy.lease_ms_for(({}, LambdaContext(remaining_ms=-5)), {}) == 2_000
     assert policy.lease_ms_for(({}, object()), {}) == 300_000

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -349,13 +349,15 @@ class StreamDispatcher:
 
     def dispatch(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """The Lambda handler: dispatch every record, return ``{"batchItemFailures": [...]}``."""
-        return self._handler(event, context)
+        return self.process(event, context).response()
 
     def process(self, event: Mapping[str, Any], context: Any = None) -> BatchOutcome:
         """Dispatch every record and return each one's outcome."""
+        _check_trigger(event)
         return self._handler.process(event, context)
 
-    def _handle(self, record: Mapping[str, Any], context: object) -> None:
+    def _handle(self, record: Mapping[str, Any], context: object) -> Awaitable[None] | None:
+        """Run the record's handlers in order; an awaitable when one of them is async."""
         stream_record = StreamRecord.from_record(record)
         handlers = {
             "INSERT": self.on_insert,
@@ -370,5 +372,41 @@ class StreamDispatcher:
                     stream_record.event_name,
                     stream_record.event_id,
                 )
-        for handler in handlers:
-            handler(stream_record)
+        for position, handler in enumerate(handlers):
+            result = handler(stream_record)
+            if isinstance(result, Awaitable):
+                # The batch awaits it under the record's lock; the rest run after it, in order.
+                return _finish(result, handlers[position + 1 :], stream_record)
+        return None
+
+
+async def _finish(
+    running: Awaitable[object], handlers: list[StreamHandler], record: StreamRecord
+) -> None:
+    """Await an async handler's result, then run (and await) the handlers after it."""
+    await running
+    for handler in handlers:
+        result = handler(record)
+        if isinstance(result, Awaitable):
+            await result
+
+
+def _check_trigger(event: object) -> None:
+    """A dispatcher wired to another trigger fails at once, naming both sources.
+
+    Record by record, each would fail to parse and be retried forever, with the reason visible
+    only in the outcomes.
+    """
+    records = event.get(_event.RECORDS) if isinstance(event, Mapping) else None
+    first = records[0] if _event.is_list(records) and records else None
+    found = (
+        first.get("eventSource", first.get("EventSource")) if isinstance(first, Mapping) else None
+    )
+    if isinstance(found, str) and found != EVENT_SOURCE:
+        raise EventError(
+            f"StreamDispatcher handles DynamoDB Streams records ({EVENT_SOURCE!r}), but this "
+            f"event's records come from {found!r}: wire the dispatcher to a table's stream, or "
+            "use idempotent_records for this source",
+            path="Records[0].eventSource",
+            source=EVENT_SOURCE,
+        )
