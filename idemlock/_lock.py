@@ -256,9 +256,7 @@ def protocol(
     if deferred is not None:
         # The work of a coroutine or an iterator happens when it is awaited or iterated: after
         # the key would be COMPLETED, outside the lock. Never mark it done first.
-        close = getattr(value, "close", None)
-        if callable(close):
-            close()  # a coroutine never awaited would warn; it is refused, so it never runs
+        close_unrun(value)
         yield from _release(store, held)
         raise ConfigurationError(
             f"the body of {key!r} returned {deferred} ({type(value).__name__}), whose work runs "
@@ -406,6 +404,13 @@ def _non_str_key(value: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> Any:
         else:
             stack.extend(member for member in item if isinstance(member, _CONTAINERS))
     return _NO_KEY
+
+
+def close_unrun(work: object) -> None:
+    """Close refused deferred work (a coroutine, a generator) so it never runs, nor warns."""
+    close = getattr(work, "close", None)
+    if callable(close):
+        close()
 
 
 _PLAIN: Final = frozenset({type(None), dict, list, str, int, float, bool})

@@ -45,6 +45,7 @@ from idemlock._lock import (
     Policy,
     RunBody,
     Steps,
+    close_unrun,
     extend_lease,
     new_owner_token,
     protocol,
@@ -285,6 +286,8 @@ class BatchRunner:
         aborted: BaseException | None = None
         for task in tasks:
             if task.copy_of is not None and task.copy_of is not task:
+                if completes is not None and completes.send_ready(wait=True):
+                    stopped = True  # the first copy's complete was queued: send it first
                 _share_outcome(task, task.copy_of, scheduler)
             scheduler.settle(task)
             if completes is not None and completes.send_ready():
@@ -489,7 +492,7 @@ class _BodyLoop:
             except RuntimeError:
                 pass
             else:
-                _close(awaitable)
+                close_unrun(awaitable)
                 raise ConfigurationError(
                     "an async record handler was called from inside a running event loop; "
                     "call the batch handler from synchronous code, as Lambda does (or in a "
@@ -509,13 +512,6 @@ class _BodyLoop:
 async def _await(awaitable: Awaitable[Any]) -> Any:
     """A coroutine of any awaitable, as ``run_until_complete`` needs one."""
     return await awaitable
-
-
-def _close(awaitable: object) -> None:
-    """Close a coroutine that will never run, so that it does not warn it was never awaited."""
-    close = getattr(awaitable, "close", None)
-    if callable(close):
-        close()
 
 
 def _refuse_tumbling_window(event: Mapping[str, Any]) -> None:

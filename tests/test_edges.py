@@ -565,3 +565,28 @@ def test_tumbling_window_events_are_refused_by_name(
     with pytest.raises(EventError, match="tumbling window"):
         handler(tumbling_window(make(2)), LambdaContext())
     assert list(store.scan(prefix=namespace)) == []
+
+
+def test_an_ordered_batch_with_a_repeated_key_shares_the_first_records_outcome(
+    store: DynamoDBStore, namespace: str
+) -> None:
+    """Ordered completes: a later record with an earlier one's key waits for its complete."""
+    ran: list[int] = []
+
+    def handle(record: Record, context: object) -> int:
+        ran.append(number(record))
+        return number(record)
+
+    handler = idempotent_records(
+        lambda record: str(min(number(record), 2)), store=store, namespace=namespace
+    )(handle)
+    outcome = handler.process(kinesis_event(4), LambdaContext())
+
+    assert ran == [0, 1, 2]
+    assert [record.status for record in outcome.records] == [
+        RecordStatus.COMPLETED,
+        RecordStatus.COMPLETED,
+        RecordStatus.COMPLETED,
+        RecordStatus.DUPLICATE,
+    ]
+    assert outcome.records[3].result == 2
