@@ -21,9 +21,11 @@ from idemlock.sources import (
     eventbridge,
     kinesis,
     s3,
+    sns,
     source_of,
     sqs,
 )
+from tests.delivered_events import sns_record
 from tests.sources_helpers import load_event, record_of, single
 
 DELETE: Any = object()
@@ -53,7 +55,8 @@ def edited(event: Any, path: str, value: Any) -> Any:
 @pytest.mark.parametrize(
     ("event_name", "name", "event_source", "key_fn"),
     [
-        ("s3-put", "s3", "aws:s3", s3.object_key),
+        # Was s3.object_key, which merged a delete after a create on one object: the bug.
+        ("s3-put", "s3", "aws:s3", s3.notification),
         ("sqs", "sqs", "aws:sqs", sqs.message_id),
         ("sqs-fifo", "sqs", "aws:sqs", sqs.message_id),
         ("dynamodb-stream", "dynamodb", "aws:dynamodb", dynamodb_streams.event_id),
@@ -122,11 +125,20 @@ def test_item_identifier_of_malformed_record_is_event_error() -> None:
     assert caught.value.path == "dynamodb.SequenceNumber"
 
 
+def test_source_of_finds_sns_by_its_capital_e() -> None:
+    """SNS spells the field EventSource; its records are keyed by Sns.MessageId."""
+    record = sns_record("hello")
+    source = source_of(record)
+    assert (source.name, source.event_source) == ("sns", "aws:sns")
+    assert source.record_key(record) == sns.message_id(record) == record["Sns"]["MessageId"]
+    assert source.item_identifier is None
+
+
 @pytest.mark.parametrize(
     "record",
     [
-        {"eventSource": "aws:sns"},
-        {"EventSource": "aws:sns"},  # SNS spells it this way: not a batch source here
+        # Was also {"EventSource": "aws:sns"}: SNS is a batch source now (issue 13).
+        {"eventSource": "aws:ses"},
         {"messageId": "m-1"},
         {"eventSource": None},
         {"eventSource": ["aws:s3"]},
@@ -326,7 +338,8 @@ MALFORMED: list[tuple[str, Callable[..., Any], Any, str]] = [
     ("sqs-two", sqs.message_id, _SQS_TWO, "Records"),
     ("stream-three", dynamodb_streams.event_id, _STREAM_ALL, "Records"),
     # The wrong source.
-    ("s3-given-sqs", s3.object_key, _SQS, "Records[0].eventSource"),
+    # An SQS message may carry an S3 notification: this one's body is an order, not one.
+    ("s3-given-sqs", s3.object_key, _SQS, "Records[0].body"),
     ("sqs-given-s3", sqs.message_id, _S3, "Records[0].eventSource"),
     ("kinesis-given-stream", kinesis.event_id, _STREAM, "Records[0].eventSource"),
     (
@@ -344,7 +357,7 @@ MALFORMED: list[tuple[str, Callable[..., Any], Any, str]] = [
     (
         "objects-second-wrong",
         s3.objects,
-        edited(_S3_TWO, "Records.1.eventSource", "aws:sqs"),
+        edited(_S3_TWO, "Records.1.eventSource", "aws:kinesis"),
         "Records[1].eventSource",
     ),
     # Missing nested fields.
