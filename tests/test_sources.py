@@ -19,8 +19,10 @@ from idemlock.sources import (
     _event,
     dynamodb_streams,
     eventbridge,
+    kafka,
     kinesis,
     s3,
+    s3_batch,
     sns,
     source_of,
     sqs,
@@ -603,6 +605,36 @@ MALFORMED: list[tuple[str, Callable[..., Any], Any, str]] = [
         "resources[0]",
     ),
     ("scheduled-time-none", eventbridge.scheduled_run, edited(_SCHEDULED, "time", None), "time"),
+    # The sources of issue 13.
+    (
+        "notification-no-sequencer-or-time",
+        s3.notification,
+        edited(edited(_S3, "Records.0.s3.object.sequencer", DELETE), "Records.0.eventTime", DELETE),
+        "Records[0].s3.object",
+    ),
+    (
+        "notification-no-event-name",
+        s3.notification,
+        edited(_S3, "Records.0.eventName", DELETE),
+        "Records[0].eventName",
+    ),
+    (
+        "sns-no-message-id",
+        sns.message_id,
+        {"Records": [{"EventSource": "aws:sns", "Sns": {}}]},
+        "Records[0].Sns.MessageId",
+    ),
+    ("sns-messages-no-records", sns.sns_messages, {}, "Records"),
+    ("kafka-records-none", kafka.records, {"eventSource": "aws:kafka", "records": None}, "records"),
+    (
+        "kafka-records-group-string",
+        kafka.kafka_records,
+        {"eventSource": "SelfManagedKafka", "records": {"t-0": "x"}},
+        "records.t-0",
+    ),
+    ("kafka-cluster-none", kafka.cluster, {"eventSource": "SelfManagedKafka"}, "bootstrapServers"),
+    ("s3-batch-no-tasks", s3_batch.tasks, {"invocationSchemaVersion": "1.0"}, "tasks"),
+    ("s3-batch-task-id", s3_batch.task_id, {"taskId": 7}, "taskId"),
 ]
 
 
@@ -636,6 +668,14 @@ def test_malformed_corpus_covers_every_parser() -> None:
         kinesis.kinesis_records,
         eventbridge.event_id,
         eventbridge.scheduled_run,
+        s3.notification,
+        sns.message_id,
+        sns.sns_messages,
+        kafka.records,
+        kafka.kafka_records,
+        kafka.cluster,
+        s3_batch.tasks,
+        s3_batch.task_id,
     }
 
 

@@ -35,6 +35,7 @@ from s3_csv_import import dao, handler, service
 from s3_csv_import.dao import User
 from s3_csv_import.service import MalformedCsvError
 from tests.conftest import REGION, create_app_table, fresh_table, make_client, use_local_aws
+from tests.delivered_events import S3_TEST_EVENT, sqs_record
 
 HERE = Path(__file__).resolve().parent
 
@@ -630,29 +631,7 @@ def test_serverless_yml_grants_the_function_exactly_what_the_code_calls() -> Non
 
 def sqs_message(message_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """An SQS record carrying ``body`` (an S3 notification, as S3 sends it to a queue)."""
-    # shape: AWS Lambda Developer Guide, 'Using Lambda with Amazon SQS', example standard event
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"AQEB{message_id}",
-        "body": json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1763600000000"},
-        "messageAttributes": {},
-        "md5OfBody": "0",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:uploads",
-        "awsRegion": REGION,
-    }
-
-
-S3_TEST_EVENT = {
-    # shape: Amazon S3 User Guide, 'Event message structure', test message
-    "Service": "Amazon S3",
-    "Event": "s3:TestEvent",
-    "Time": "2026-11-20T01:00:00.000Z",
-    "Bucket": "uploads",
-    "RequestId": "5582815E1AEA5ADF",
-    "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
-}
+    return sqs_record(json.dumps(body), message_id=message_id)
 
 
 def test_behind_a_queue_each_upload_imports_once_and_failures_name_the_message(
