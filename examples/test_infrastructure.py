@@ -73,6 +73,15 @@ EXAMPLES: Mapping[str, Example] = {
     "sqs_orders": Example("sqs", {"CHARGES_TABLE": "sqs_orders.handler.CHARGES_TABLE_ACTIONS"}),
 }
 
+VARIANTS: Mapping[str, tuple[str, Example]] = {
+    # S3 -> SQS -> Lambda: the same code as s3_csv_import/template.yaml, behind a queue.
+    "s3_csv_import/template-sqs.yaml": (
+        "s3_csv_import",
+        Example("sqs", {"USERS_TABLE": "s3_csv_import.dao.IAM_ACTIONS"}),
+    ),
+}
+"""Further SAM templates of an example (its code, another wiring), checked like the others."""
+
 BATCH_TRIGGERS = frozenset({"dynamodb-stream", "sqs"})
 """Triggers with a partial batch response: they must report item failures."""
 
@@ -147,9 +156,9 @@ class Stack:
     """Serverless: ``package.patterns``, evaluated in order; ``None``: everything is packaged."""
 
 
-def sam_stack(example: str) -> Stack:
-    """The stack of ``<example>/template.yaml``."""
-    path = EXAMPLES_DIR / example / "template.yaml"
+def sam_stack(example: str, filename: str = "template.yaml") -> Stack:
+    """The stack of ``<example>/template.yaml`` (or another template of the example)."""
+    path = EXAMPLES_DIR / example / filename
     template = load_yaml(path)
     resources: dict[str, dict[str, Any]] = template["Resources"]
     functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
@@ -286,13 +295,17 @@ STACK_LOADERS: Mapping[str, Callable[[str], Stack]] = {
 
 
 @pytest.fixture(
-    params=[(example, tool) for example in EXAMPLES for tool in TOOLS],
-    ids=[f"{example}-{tool}" for example in EXAMPLES for tool in TOOLS],
+    params=[(example, tool) for example in EXAMPLES for tool in TOOLS] + list(VARIANTS),
+    ids=[f"{example}-{tool}" for example in EXAMPLES for tool in TOOLS] + list(VARIANTS),
 )
 def stack(request: pytest.FixtureRequest) -> tuple[Example, Stack]:
-    """Each example's stack as each tool declares it, with what that example must declare."""
-    example, tool = request.param
-    return EXAMPLES[example], STACK_LOADERS[tool](example)
+    """Each example's stack as each tool declares it, and each variant's, with what that
+    example must declare."""
+    if isinstance(request.param, str):
+        folder, example = VARIANTS[request.param]
+        return example, sam_stack(folder, request.param.rsplit("/", 1)[1])
+    example_name, tool = request.param
+    return EXAMPLES[example_name], STACK_LOADERS[tool](example_name)
 
 
 # -- reading references and permissions ---------------------------------------------------------
@@ -555,6 +568,7 @@ _CFN_LINT = "from cfnlint.runner import main; main()"
 def _cfn_lint() -> tuple[int, str, str]:
     """cfn-lint run once over every example's SAM template: exit status, output, errors."""
     templates = [str(EXAMPLES_DIR / example / "template.yaml") for example in EXAMPLES]
+    templates += [str(EXAMPLES_DIR / variant) for variant in VARIANTS]
     done = subprocess.run(
         [sys.executable, "-c", _CFN_LINT, "--format", "parseable", *templates],
         capture_output=True,
@@ -565,11 +579,13 @@ def _cfn_lint() -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
 
 
-@pytest.mark.parametrize("example", list(EXAMPLES))
-def test_sam_template_passes_cfn_lint(example: str) -> None:
+@pytest.mark.parametrize(
+    "template", [f"{example}/template.yaml" for example in EXAMPLES] + list(VARIANTS)
+)
+def test_sam_template_passes_cfn_lint(template: str) -> None:
     """cfn-lint finds no error or warning in the template (the CloudFormation resources against
     their schemas, the SAM function against SAM's)."""
     status, output, errors = _cfn_lint()
     assert status & 1 == 0, f"cfn-lint failed to run: {errors}"  # 1: cfn-lint itself crashed
-    path = str(EXAMPLES_DIR / example / "template.yaml")
+    path = str(EXAMPLES_DIR / template)
     assert [line for line in output.splitlines() if line.startswith(f"{path}:")] == []

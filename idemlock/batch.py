@@ -53,7 +53,8 @@ from idemlock._lock import (
 from idemlock._options import default_store, is_disabled
 from idemlock.errors import BatchFailedError, ConfigurationError, EventError
 from idemlock.keys import call_key_fn, storage_key
-from idemlock.sources import Source, _event, source_of
+from idemlock.sources import Source, source_of_event
+from idemlock.sources.s3_batch import TaskResult
 from idemlock.store import LockStore
 
 logger = logging.getLogger("idemlock")
@@ -75,6 +76,8 @@ class RecordStatus(str, enum.Enum):
 
     Its body did not run, or ran while the earlier record's complete was in flight; either way
     its key is released, so that the redelivery runs it again after the earlier one."""
+    ACKNOWLEDGED = "acknowledged"
+    """Carries no work (S3's test message on a queue or topic): the handler was not called."""
 
 
 @dataclass
@@ -111,6 +114,8 @@ class BatchOutcome:
         responses (S3), so that Lambda retries the whole event.
         """
         failures = self.failures
+        if self.source.respond is not None:  # S3 Batch Operations: a result for every task
+            return self.source.respond([_task_result(o) for o in self.records])
         if self.source.item_identifier is None:
             if failures:
                 raise BatchFailedError(self)
@@ -230,9 +235,9 @@ class BatchRunner:
         self, event: Mapping[str, Any], context: object, handle: Callable[[Record], Any]
     ) -> BatchOutcome:
         """Run ``handle`` on every record of ``event``, each at most once to completion."""
-        source = source_of(_first_record(event))
+        source = source_of_event(event)
         _refuse_tumbling_window(event)
-        records = _event.records(event, source.event_source)  # all of one source
+        records = source.records(event)  # all of one source
         # One batch comes from one queue or stream: its first record says whether it is
         # ordered, before anything is claimed (a malformed record cannot change it midway).
         ordered = source.ordered(records[0])
@@ -351,6 +356,9 @@ class BatchRunner:
         """Start every record's protocol: all claims go out at once."""
         first_with_key: dict[str, _Task] = {}
         for task in tasks:
+            if source.acknowledged(task.record):  # no work in it: no key, no claim, no body
+                task.finish(RecordStatus.ACKNOWLEDGED)
+                continue
             try:
                 task.key, task.steps = self._start(task.record, source, store, lease_ms)
             except Exception as exc:  # no key: this record fails, the others go on
@@ -572,9 +580,9 @@ def _unprotected() -> Steps:
     return (yield RunBody(None))
 
 
-def _first_record(event: Mapping[str, Any]) -> Record:
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    if not isinstance(records, list) or not records:
-        raise EventError("a batch event needs a non-empty list of records", path="Records")
-    first: Record = _event.as_mapping(records[0], path="Records[0]")
-    return first
+def _task_result(outcome: RecordOutcome) -> TaskResult:
+    """How a record ended, for a source that builds its own response."""
+    error = outcome.error
+    if error is None and outcome.status is RecordStatus.NOT_RUN:
+        error = _NotRun("not run: an earlier record of the batch failed")
+    return TaskResult(outcome.record, outcome.result, error)

@@ -272,7 +272,8 @@ S3_MALFORMED = [
     pytest.param({"Records": [None]}, "Records[0]", id="s3-record-none"),
     pytest.param(s3_event("a", "b"), "Records", id="s3-two-records"),
     pytest.param(
-        s3_with(lambda r: r.__setitem__("eventSource", "aws:sqs")),
+        # aws:kinesis: an aws:sqs record is now read as a message carrying a notification.
+        s3_with(lambda r: r.__setitem__("eventSource", "aws:kinesis")),
         "Records[0].eventSource",
         id="s3-wrong-event-source",
     ),

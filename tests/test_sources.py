@@ -19,11 +19,15 @@ from idemlock.sources import (
     _event,
     dynamodb_streams,
     eventbridge,
+    kafka,
     kinesis,
     s3,
+    s3_batch,
+    sns,
     source_of,
     sqs,
 )
+from tests.delivered_events import sns_record
 from tests.sources_helpers import load_event, record_of, single
 
 DELETE: Any = object()
@@ -53,7 +57,8 @@ def edited(event: Any, path: str, value: Any) -> Any:
 @pytest.mark.parametrize(
     ("event_name", "name", "event_source", "key_fn"),
     [
-        ("s3-put", "s3", "aws:s3", s3.object_key),
+        # Was s3.object_key, which merged a delete after a create on one object: the bug.
+        ("s3-put", "s3", "aws:s3", s3.notification),
         ("sqs", "sqs", "aws:sqs", sqs.message_id),
         ("sqs-fifo", "sqs", "aws:sqs", sqs.message_id),
         ("dynamodb-stream", "dynamodb", "aws:dynamodb", dynamodb_streams.event_id),
@@ -122,11 +127,20 @@ def test_item_identifier_of_malformed_record_is_event_error() -> None:
     assert caught.value.path == "dynamodb.SequenceNumber"
 
 
+def test_source_of_finds_sns_by_its_capital_e() -> None:
+    """SNS spells the field EventSource; its records are keyed by Sns.MessageId."""
+    record = sns_record("hello")
+    source = source_of(record)
+    assert (source.name, source.event_source) == ("sns", "aws:sns")
+    assert source.record_key(record) == sns.message_id(record) == record["Sns"]["MessageId"]
+    assert source.item_identifier is None
+
+
 @pytest.mark.parametrize(
     "record",
     [
-        {"eventSource": "aws:sns"},
-        {"EventSource": "aws:sns"},  # SNS spells it this way: not a batch source here
+        # Was also {"EventSource": "aws:sns"}: SNS is a batch source now (issue 13).
+        {"eventSource": "aws:ses"},
         {"messageId": "m-1"},
         {"eventSource": None},
         {"eventSource": ["aws:s3"]},
@@ -326,7 +340,8 @@ MALFORMED: list[tuple[str, Callable[..., Any], Any, str]] = [
     ("sqs-two", sqs.message_id, _SQS_TWO, "Records"),
     ("stream-three", dynamodb_streams.event_id, _STREAM_ALL, "Records"),
     # The wrong source.
-    ("s3-given-sqs", s3.object_key, _SQS, "Records[0].eventSource"),
+    # An SQS message may carry an S3 notification: this one's body is an order, not one.
+    ("s3-given-sqs", s3.object_key, _SQS, "Records[0].body"),
     ("sqs-given-s3", sqs.message_id, _S3, "Records[0].eventSource"),
     ("kinesis-given-stream", kinesis.event_id, _STREAM, "Records[0].eventSource"),
     (
@@ -344,7 +359,7 @@ MALFORMED: list[tuple[str, Callable[..., Any], Any, str]] = [
     (
         "objects-second-wrong",
         s3.objects,
-        edited(_S3_TWO, "Records.1.eventSource", "aws:sqs"),
+        edited(_S3_TWO, "Records.1.eventSource", "aws:kinesis"),
         "Records[1].eventSource",
     ),
     # Missing nested fields.
@@ -590,6 +605,36 @@ MALFORMED: list[tuple[str, Callable[..., Any], Any, str]] = [
         "resources[0]",
     ),
     ("scheduled-time-none", eventbridge.scheduled_run, edited(_SCHEDULED, "time", None), "time"),
+    # The sources of issue 13.
+    (
+        "notification-no-sequencer-or-time",
+        s3.notification,
+        edited(edited(_S3, "Records.0.s3.object.sequencer", DELETE), "Records.0.eventTime", DELETE),
+        "Records[0].s3.object",
+    ),
+    (
+        "notification-no-event-name",
+        s3.notification,
+        edited(_S3, "Records.0.eventName", DELETE),
+        "Records[0].eventName",
+    ),
+    (
+        "sns-no-message-id",
+        sns.message_id,
+        {"Records": [{"EventSource": "aws:sns", "Sns": {}}]},
+        "Records[0].Sns.MessageId",
+    ),
+    ("sns-messages-no-records", sns.sns_messages, {}, "Records"),
+    ("kafka-records-none", kafka.records, {"eventSource": "aws:kafka", "records": None}, "records"),
+    (
+        "kafka-records-group-string",
+        kafka.kafka_records,
+        {"eventSource": "SelfManagedKafka", "records": {"t-0": "x"}},
+        "records.t-0",
+    ),
+    ("kafka-cluster-none", kafka.cluster, {"eventSource": "SelfManagedKafka"}, "bootstrapServers"),
+    ("s3-batch-no-tasks", s3_batch.tasks, {"invocationSchemaVersion": "1.0"}, "tasks"),
+    ("s3-batch-task-id", s3_batch.task_id, {"taskId": 7}, "taskId"),
 ]
 
 
@@ -623,6 +668,14 @@ def test_malformed_corpus_covers_every_parser() -> None:
         kinesis.kinesis_records,
         eventbridge.event_id,
         eventbridge.scheduled_run,
+        s3.notification,
+        sns.message_id,
+        sns.sns_messages,
+        kafka.records,
+        kafka.kafka_records,
+        kafka.cluster,
+        s3_batch.tasks,
+        s3_batch.task_id,
     }
 
 

@@ -205,7 +205,8 @@ def test_insert_record() -> None:
     assert record.created_at == datetime.fromtimestamp(1763600000, tz=timezone.utc)
     assert record.size_bytes == 26
     assert record.raw == record_of("dynamodb-stream", 0)
-    assert record.changed == {}
+    # Every attribute of a new item was added (was {}, which read as "nothing changed").
+    assert record.changed == {name: ds.Change(ds.ABSENT, new) for name, new in record.new.items()}
 
 
 def test_modify_record_reports_what_changed() -> None:
@@ -219,12 +220,16 @@ def test_modify_record_reports_what_changed() -> None:
 
 
 def test_remove_record_has_only_the_old_image() -> None:
-    """The REMOVE sample has an old image, no new image, and so nothing in changed."""
+    """The REMOVE sample has an old image, no new image: every attribute was removed."""
     record = ds.StreamRecord.from_record(record_of("dynamodb-stream", 2))
     assert record.event_name == "REMOVE"
     assert record.old == {"Message": "This item has changed", "Id": Decimal("101")}
     assert record.new is None
-    assert record.changed == {}
+    # Was {}, which read as "nothing changed".
+    assert record.changed == {
+        "Message": ds.Change("This item has changed", ds.ABSENT),
+        "Id": ds.Change(Decimal("101"), ds.ABSENT),
+    }
 
 
 def test_stream_records_parses_every_record_in_order() -> None:
@@ -262,7 +267,7 @@ def test_changed_includes_added_and_removed_attributes() -> None:
 def test_changed_tells_types_apart(before: dict[str, Any], after: dict[str, Any]) -> None:
     """A change of type is a change even where Python calls the values equal (1 == True)."""
     record = ds.StreamRecord.from_record(_record(old={"v": before}, new={"v": after}))
-    assert set(record.changed) == {"v"}
+    assert set(record.changed or ()) == {"v"}
 
 
 def test_equal_numbers_written_differently_are_unchanged() -> None:
@@ -288,23 +293,93 @@ def test_binary_attributes() -> None:
     assert record.new == {"Blob": b"\x89PNG", "Chunks": {b"one", b"two"}}
 
 
-def test_keys_only_view_type_has_no_images() -> None:
-    """A KEYS_ONLY stream carries neither image: old and new are None and nothing changed."""
-    record = ds.StreamRecord.from_record(_record("MODIFY", view="KEYS_ONLY"))
+@pytest.mark.parametrize("event_name", ["INSERT", "MODIFY", "REMOVE"])
+def test_keys_only_view_type_has_no_images(event_name: str) -> None:
+    """A KEYS_ONLY stream carries neither image: old and new are None, and changed is None
+    ("this stream cannot say"), never {} ("nothing changed")."""
+    record = ds.StreamRecord.from_record(_record(event_name, view="KEYS_ONLY"))
     assert record.stream_view_type == "KEYS_ONLY"
     assert record.keys == {"Id": "item-1"}
     assert (record.old, record.new) == (None, None)
-    assert record.changed == {}
+    assert record.changed is None
 
 
-def test_new_image_view_type_has_no_old_image() -> None:
-    """A NEW_IMAGE stream's MODIFY has no old image, so changed is empty."""
+def test_new_image_view_type_cannot_tell_what_a_modify_changed() -> None:
+    """A NEW_IMAGE stream's MODIFY has no old image: changed is None, not {} (was {})."""
     record = ds.StreamRecord.from_record(
         _record("MODIFY", new={"Id": {"S": "item-1"}, "v": {"N": "2"}}, view="NEW_IMAGE")
     )
     assert record.old is None
     assert record.new == {"Id": "item-1", "v": Decimal("2")}
-    assert record.changed == {}
+    assert record.changed is None
+
+
+@pytest.mark.parametrize(
+    ("event_name", "view", "images", "tells"),
+    [
+        ("INSERT", "NEW_IMAGE", {"new"}, True),
+        ("INSERT", "OLD_IMAGE", set(), False),
+        ("REMOVE", "OLD_IMAGE", {"old"}, True),
+        ("REMOVE", "NEW_IMAGE", set(), False),
+        ("MODIFY", "OLD_IMAGE", {"old"}, False),
+        ("MODIFY", "NEW_AND_OLD_IMAGES", {"old", "new"}, True),
+    ],
+)
+def test_changed_is_none_exactly_when_the_view_lacks_an_image(
+    event_name: str, view: str, images: set[str], tells: bool
+) -> None:
+    """changed is a dict when the view carries what the event needs, else None."""
+    image = {"Id": {"S": "item-1"}}
+    raw = _record(
+        event_name,
+        old=image if "old" in images else None,
+        new=image if "new" in images else None,
+        view=view,
+    )
+    changed = ds.StreamRecord.from_record(raw).changed
+    assert (changed is not None) is tells
+
+
+def test_a_modify_that_changed_nothing_is_an_empty_dict() -> None:
+    """Both images, equal: changed is {} ("nothing changed"), which None never means."""
+    image = {"Id": {"S": "item-1"}, "v": {"N": "1"}}
+    assert ds.StreamRecord.from_record(_record(old=image, new=image)).changed == {}
+
+
+def test_without_a_view_type_the_images_present_decide() -> None:
+    """A hand-built record without StreamViewType: changed compares what it carries."""
+    raw = _record(new={"Id": {"S": "item-1"}})
+    del raw["dynamodb"]["StreamViewType"]
+    assert ds.StreamRecord.from_record(raw).changed is None
+    raw["dynamodb"]["OldImage"] = {"Id": {"S": "item-0"}}
+    assert ds.StreamRecord.from_record(raw).changed == {"Id": ds.Change("item-0", "item-1")}
+
+
+def test_source_arn_is_the_stream_arn() -> None:
+    """StreamRecord.source_arn is the record's eventSourceARN (the table's stream)."""
+    assert ds.StreamRecord.from_record(record_of("dynamodb-stream")).source_arn == ARN
+
+
+def test_a_ttl_deletion_is_told_apart_from_a_user_delete() -> None:
+    """A REMOVE made by DynamoDB's TTL carries userIdentity Service/dynamodb.amazonaws.com."""
+    # shape: AWS DynamoDB Developer Guide, 'Working with expired items and time to live (TTL)'
+    by_ttl = _record("REMOVE", old={"Id": {"S": "item-1"}})
+    by_ttl["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    by_user = _record("REMOVE", old={"Id": {"S": "item-1"}})
+    assert ds.StreamRecord.from_record(by_ttl).ttl_expired is True
+    assert ds.StreamRecord.from_record(by_user).ttl_expired is False
+    other = _record("REMOVE", old={"Id": {"S": "item-1"}})
+    other["userIdentity"] = {"type": "Service", "principalId": "other.amazonaws.com"}
+    assert ds.StreamRecord.from_record(other).ttl_expired is False
+
+
+def test_a_malformed_user_identity_is_an_event_error() -> None:
+    """userIdentity that is not a mapping is an EventError naming it."""
+    raw = _record("REMOVE", old={"Id": {"S": "item-1"}})
+    raw["userIdentity"] = "dynamodb"
+    with pytest.raises(EventError) as caught:
+        ds.StreamRecord.from_record(raw)
+    assert caught.value.path == "userIdentity"
 
 
 def test_optional_fields_may_be_absent() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from idemlock.errors import EventError
 from idemlock.sources import eventbridge
+from tests.delivered_events import s3_eventbridge, scheduler_event
 from tests.sources_helpers import load_event
 
 RULE = "arn:aws:events:ap-northeast-1:123456789012:rule/nightly-report"
@@ -49,3 +52,50 @@ def test_scheduled_run_errors_name_eventbridge() -> None:
         eventbridge.scheduled_run(event)
     assert caught.value.path == "resources"
     assert caught.value.source == "eventbridge"
+
+
+def test_scheduled_run_accepts_an_eventbridge_scheduler_event() -> None:
+    """An EventBridge Scheduler firing is a schedule too: keyed by schedule ARN and time."""
+    event = scheduler_event()
+    assert eventbridge.scheduled_run(event) == (
+        "arn:aws:scheduler:ap-northeast-1:123456789012:schedule/default/nightly"
+        "#2026-11-20T03:00:00Z"
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "named"),
+    [
+        (s3_eventbridge(), "'aws.s3' 'Object Created'"),
+        ({**load_event("eventbridge-scheduled"), "source": "my.app"}, "'my.app' 'Scheduled Event'"),
+        (
+            {**load_event("eventbridge-scheduled"), "detail-type": "Order Placed"},
+            "'aws.events' 'Order Placed'",
+        ),
+        ({"resources": [RULE], "time": "2026-11-20T03:00:00Z"}, "None None"),
+    ],
+    ids=["s3-object-created", "custom-source", "custom-detail-type", "no-source"],
+)
+def test_scheduled_run_refuses_events_that_are_not_schedules(
+    event: dict[str, Any], named: str
+) -> None:
+    """Any other EventBridge event (an S3 "Object Created" in the same second, a custom event)
+    is an EventError naming what it is, never a schedule key that would merge two events."""
+    with pytest.raises(EventError) as caught:
+        eventbridge.scheduled_run(event)
+    assert caught.value.path == "detail-type"
+    assert named in str(caught.value)
+    assert "event_id" in str(caught.value)
+
+
+def test_two_s3_events_in_one_second_are_not_merged_by_scheduled_run() -> None:
+    """The bug: two "Object Created" events of one bucket in one second had one key."""
+    first = s3_eventbridge("a.csv")
+    second = s3_eventbridge("b.csv")
+    second["id"] = "another-event"
+    assert first["resources"] == second["resources"]
+    assert first["time"] == second["time"]
+    for event in (first, second):
+        with pytest.raises(EventError):
+            eventbridge.scheduled_run(event)
+    assert eventbridge.event_id(first) != eventbridge.event_id(second)

@@ -13,7 +13,8 @@ from idemlock.sources import kinesis
 from tests.sources_helpers import load_event, record_of
 
 SEQUENCE = "49590338271490256608559692538361571095921575989136588898"
-EVENT_ID = f"shardId-000000000006:{SEQUENCE}"
+STREAM_ARN = "arn:aws:kinesis:us-east-2:123456789012:stream/lambda-stream"
+EVENT_ID = f"{STREAM_ARN}#shardId-000000000006:{SEQUENCE}"
 
 
 @pytest.mark.parametrize(
@@ -22,7 +23,8 @@ EVENT_ID = f"shardId-000000000006:{SEQUENCE}"
     ids=["event", "record"],
 )
 def test_event_id_of_event_and_of_record(event_or_record: dict[str, Any]) -> None:
-    """event_id is the eventID (shard:sequence) of a single-record event and of its record."""
+    """event_id is the stream ARN and the eventID (shard:sequence), of a single-record event and
+    of its record."""
     assert kinesis.event_id(event_or_record) == EVENT_ID
     assert kinesis.event_id(event_or_record, object()) == EVENT_ID
 
@@ -40,6 +42,7 @@ def test_record_decodes_base64_data() -> None:
     """KinesisRecord.data is the base64-decoded payload; json() parses it."""
     record = kinesis.KinesisRecord.from_record(record_of("kinesis"))
     assert record.event_id == EVENT_ID
+    assert record.source_arn == STREAM_ARN
     assert record.partition_key == "1"
     assert record.sequence_number == SEQUENCE
     assert record.data == b'{"order_id": "o-1"}'
@@ -85,3 +88,22 @@ def test_bad_base64_in_a_lone_record() -> None:
         kinesis.KinesisRecord.from_record(raw)
     assert caught.value.path == "kinesis.data"
     assert caught.value.source == "aws:kinesis"
+
+
+def test_one_shard_and_sequence_number_on_two_streams_are_two_records() -> None:
+    """Shard ids and sequence numbers repeat across streams: the stream is part of the key."""
+    clicks = record_of("kinesis")
+    orders = record_of("kinesis")
+    orders["eventSourceARN"] = "arn:aws:kinesis:us-east-2:123456789012:stream/orders"
+    assert clicks["eventID"] == orders["eventID"]
+    assert kinesis.event_id(clicks) != kinesis.event_id(orders)
+    assert kinesis.KinesisRecord.from_record(clicks) != kinesis.KinesisRecord.from_record(orders)
+
+
+def test_event_id_without_the_stream_arn_is_an_event_error() -> None:
+    """A record without eventSourceARN cannot be keyed: EventError naming the field."""
+    record = record_of("kinesis")
+    del record["eventSourceARN"]
+    with pytest.raises(EventError) as caught:
+        kinesis.event_id(record)
+    assert caught.value.path == "eventSourceARN"

@@ -196,7 +196,16 @@ def test_s3_object_is_frozen() -> None:
 
 
 def test_from_record_refuses_a_record_of_another_source() -> None:
-    """S3Object.from_record of an SQS record is an EventError at eventSource."""
+    """S3Object.from_record of a Kinesis record is an EventError at eventSource."""
+    with pytest.raises(EventError) as caught:
+        s3.S3Object.from_record(record_of("kinesis"))
+    assert caught.value.path == "eventSource"
+
+
+def test_from_record_of_a_message_that_carries_no_notification() -> None:
+    """An SQS message whose body is not an S3 notification is an EventError at body (an SQS
+    message is a carrier of S3 notifications now, so it is no longer refused at eventSource)."""
     with pytest.raises(EventError) as caught:
         s3.S3Object.from_record(record_of("sqs"))
-    assert caught.value.path == "eventSource"
+    assert caught.value.path == "body"
+    assert "not an S3 notification" in str(caught.value)

@@ -27,7 +27,7 @@ def test_records_go_to_every_handler_of_their_event_name_in_order() -> None:
         seen.append(("insert", record.new["Message"]))
 
     dispatcher.on_insert.append(lambda record: seen.append(("insert-2", record.keys)))
-    dispatcher.on_modify.append(lambda record: seen.append(("modify", dict(record.changed))))
+    dispatcher.on_modify.append(lambda record: seen.append(("modify", record.changed)))
     dispatcher.on_remove.append(lambda record: seen.append(("remove", record.keys)))
 
     assert dispatcher.dispatch(load_event("dynamodb-stream.json"), LambdaContext()) == {

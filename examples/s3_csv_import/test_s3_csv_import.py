@@ -35,6 +35,7 @@ from s3_csv_import import dao, handler, service
 from s3_csv_import.dao import User
 from s3_csv_import.service import MalformedCsvError
 from tests.conftest import REGION, create_app_table, fresh_table, make_client, use_local_aws
+from tests.delivered_events import S3_TEST_EVENT, sqs_record
 
 HERE = Path(__file__).resolve().parent
 
@@ -623,3 +624,86 @@ def test_serverless_yml_grants_the_function_exactly_what_the_code_calls() -> Non
     assert config["params"]["default"]["importKey"] == handler.DEFAULT_KEY
     users_key = config["resources"]["Resources"]["UsersTable"]["Properties"]["KeySchema"]
     assert users_key == [{"AttributeName": "user_id", "KeyType": "HASH"}]
+
+
+# -- the S3 -> SQS -> Lambda variant (template-sqs.yaml) -------------------------------------------
+
+
+def sqs_message(message_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An SQS record carrying ``body`` (an S3 notification, as S3 sends it to a queue)."""
+    return sqs_record(json.dumps(body), message_id=message_id)
+
+
+def test_behind_a_queue_each_upload_imports_once_and_failures_name_the_message(
+    deployment: Deployment, imports: list[tuple[str, str]]
+) -> None:
+    """S3 -> SQS -> Lambda, the same handler: S3's test message is acknowledged, one
+    notification S3 sent twice (two messages) imports once, under the same lock key as the direct
+    wiring, and the malformed file is reported by its SQS message id; the redelivery of the batch
+    imports nothing again and reports the malformed file again."""
+    good = deployment.upload("incoming/new users (1).csv", USERS)
+    bad = deployment.upload("bad.csv", "name,country,age\nDan,US,forty\n")
+    event = {
+        "Records": [
+            sqs_message("test", S3_TEST_EVENT),
+            sqs_message("m-1", good.event),
+            sqs_message("m-2", good.event),
+            sqs_message("m-3", bad.event),
+        ]
+    }
+
+    outcome = handler.handler.process(event, LambdaContext())
+
+    assert [r.status for r in outcome.records] == [
+        RecordStatus.ACKNOWLEDGED,
+        RecordStatus.COMPLETED,
+        RecordStatus.DUPLICATE,
+        RecordStatus.FAILED,
+    ]
+    assert outcome.response() == {"batchItemFailures": [{"itemIdentifier": "m-3"}]}
+    lock = deployment.lock(good)  # keyed from the direct notification
+    assert lock is not None
+    assert lock.status is Status.COMPLETED
+    assert deployment.lock(bad) is None
+    assert set(deployment.users()) == {"JP#Alice", "FR#Bob"}
+
+    assert handler.handler(event, LambdaContext()) == {
+        "batchItemFailures": [{"itemIdentifier": "m-3"}]
+    }
+    assert imports == [
+        (deployment.bucket, "incoming/new users (1).csv"),
+        (deployment.bucket, "bad.csv"),
+        (deployment.bucket, "bad.csv"),
+    ]
+
+
+def test_the_sqs_template_wires_bucket_queue_and_function() -> None:
+    """template-sqs.yaml: the same handler and environment as template.yaml; the bucket notifies
+    the queue (which only that bucket may send to), and the function consumes the queue,
+    reporting item failures."""
+    template = yaml.load((HERE / "template-sqs.yaml").read_text(), Loader=yaml.SafeLoader)
+    resources = template["Resources"]
+    function = resources["ImportFunction"]["Properties"]
+    module, _, name = function["Handler"].rpartition(".")
+    assert getattr(importlib.import_module(module), name) is handler.handler
+    assert function["Environment"]["Variables"] == {
+        "IDEMLOCK_TABLE": {"Ref": "IdemlockTable"},
+        dao.TABLE_ENV: {"Ref": "UsersTable"},
+        handler.KEY_ENV: {"Ref": "ImportKey"},
+    }
+    [trigger] = function["Events"].values()
+    assert trigger["Type"] == "SQS"
+    assert trigger["Properties"]["Queue"] == {"Fn::GetAtt": ["UploadsQueue", "Arn"]}
+    assert trigger["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+    bucket = resources["UploadBucket"]
+    [notification] = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Queue"] == {"Fn::GetAtt": ["UploadsQueue", "Arn"]}
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    assert bucket["DependsOn"] == "UploadsQueuePolicy"
+    [statement] = resources["UploadsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::${UploadBucketName}"
+    }

@@ -88,6 +88,21 @@ def parse_json(text: str | bytes, *, what: str, path: str, source: str) -> Any:
         raise EventError(f"{what} is not JSON: {exc}", path=path, source=source) from exc
 
 
+SNS = "aws:sns"
+"""The one source whose records spell the field ``EventSource``, with a capital E."""
+
+
+def source_field(source: str) -> str:
+    """The name of the field that says which source a record comes from."""
+    return "EventSource" if source == SNS else "eventSource"
+
+
+def event_source(record: Mapping[str, Any]) -> object:
+    """What a record says it comes from: its ``eventSource``, else its ``EventSource`` (SNS)."""
+    found = record.get("eventSource")
+    return record.get("EventSource") if found is None else found
+
+
 def check_record(record: object, source: str, *, root: str = "") -> Mapping[str, Any]:
     """``record`` if it is a mapping whose ``eventSource``, when present, is ``source``.
 
@@ -95,14 +110,15 @@ def check_record(record: object, source: str, *, root: str = "") -> Mapping[str,
     record it may be left out, so that tests and callers can build minimal records.
     """
     record = as_mapping(record, path=root, source=source)
-    path = join(root, "eventSource")
-    found = record.get("eventSource", _MISSING)
+    name = source_field(source)
+    path = join(root, name)
+    found = record.get(name, _MISSING)
     if found is _MISSING and not root:
         return record
     if found != source:
         got = "none" if found is _MISSING else repr(found)
         raise EventError(
-            f"expected a record from {source!r}, got eventSource {got}", path=path, source=source
+            f"expected a record from {source!r}, got {name} {got}", path=path, source=source
         )
     return record
 

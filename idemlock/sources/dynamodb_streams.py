@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from idemlock.errors import ConfigurationError, EventError
@@ -27,6 +28,15 @@ logger = logging.getLogger("idemlock")
 
 EVENT_SOURCE = "aws:dynamodb"
 """The ``eventSource`` of a DynamoDB Streams record."""
+
+TTL_IDENTITY: Mapping[str, str] = MappingProxyType(
+    {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+)
+"""The ``userIdentity`` of a REMOVE that DynamoDB's time to live made."""
+
+_NEEDS_OLD = frozenset({"MODIFY", "REMOVE"})
+_NEEDS_NEW = frozenset({"INSERT", "MODIFY"})
+"""The images an event name needs before :attr:`StreamRecord.changed` can compare."""
 
 
 def event_id(event_or_record: Mapping[str, Any], context: object = None) -> str:
@@ -73,6 +83,8 @@ class StreamRecord:
 
     event_id: str
     """Our key for the record: ``streamARN#sequenceNumber`` (see :func:`event_id`)."""
+    source_arn: str
+    """The table's stream ARN (``eventSourceARN``)."""
     event_name: str
     """``INSERT``, ``MODIFY`` or ``REMOVE``."""
     sequence_number: str
@@ -87,20 +99,27 @@ class StreamRecord:
     created_at: datetime | None
     """``ApproximateCreationDateTime``, aware UTC."""
     size_bytes: int | None
+    ttl_expired: bool
+    """Whether DynamoDB's time to live deleted the item (a REMOVE by ``dynamodb.amazonaws.com``)."""
     raw: Mapping[str, Any] = field(repr=False, compare=False)
     """The record as delivered."""
 
     @property
-    def changed(self) -> dict[str, Change]:
+    def changed(self) -> dict[str, Change] | None:
         """The attributes whose value differs between old and new, added and removed included.
 
-        Empty when either image is missing (an INSERT, a REMOVE, or a view type without both).
+        An INSERT added every attribute of the new image, a REMOVE removed every attribute of
+        the old one; ``{}`` means nothing changed. ``None`` means this stream cannot tell: its
+        view type (``KEYS_ONLY``, or ``NEW_IMAGE`` for a MODIFY) does not carry the images the
+        event needs.
         """
-        if self.old is None or self.new is None:
-            return {}
+        old = self.old if self.event_name in _NEEDS_OLD else {}
+        new = self.new if self.event_name in _NEEDS_NEW else {}
+        if old is None or new is None:
+            return None
         changes = {}
-        for name in [*self.new, *(name for name in self.old if name not in self.new)]:
-            before, after = self.old.get(name, ABSENT), self.new.get(name, ABSENT)
+        for name in [*new, *(name for name in old if name not in new)]:
+            before, after = old.get(name, ABSENT), new.get(name, ABSENT)
             if not _same(before, after):
                 changes[name] = Change(before, after)
         return changes
@@ -130,6 +149,7 @@ def _parse(record: Mapping[str, Any], root: str) -> StreamRecord:
     )
     return StreamRecord(
         event_id=_event_id_at(record, root),
+        source_arn=_event.text(record, "eventSourceARN", root=root, source=src),
         event_name=_event.text(record, "eventName", root=root, source=src),
         sequence_number=_sequence_number(record, root),
         keys=_deserialize_map(keys, _event.join(data_root, "Keys")),
@@ -140,6 +160,8 @@ def _parse(record: Mapping[str, Any], root: str) -> StreamRecord:
             data, "ApproximateCreationDateTime", root=data_root, source=src
         ),
         size_bytes=_event.optional_int(data, "SizeBytes", root=data_root, source=src),
+        ttl_expired=_event.optional_mapping(record, "userIdentity", root=root, source=src)
+        == TTL_IDENTITY,
         raw=record,
     )
 

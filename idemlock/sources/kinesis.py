@@ -1,7 +1,8 @@
 """Kinesis Data Streams records delivered to Lambda: the key and a parsed view.
 
-The key is the ``eventID``, ``shardId-...:sequenceNumber``: unique within the stream and the
-same on every retry of the record.
+The key is the stream's ARN and the ``eventID`` (``shardId-...:sequenceNumber``): the eventID is
+the same on every retry of the record, but unique only within its stream (shard ids and sequence
+numbers repeat across streams).
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ EVENT_SOURCE = "aws:kinesis"
 
 
 def event_id(event_or_record: Mapping[str, Any], context: object = None) -> str:
-    """The ``eventID`` (``shard:sequence``) of a whole single-record event or of one record.
+    """``streamARN#shardId:sequenceNumber``, of a whole single-record event or of one record.
 
     ``context`` is ignored, so this can be the key function of a ``handler(event, context)``.
     """
-    record, root = _event.one_record_at(event_or_record, EVENT_SOURCE)
-    return _event.text(record, "eventID", root=root, source=EVENT_SOURCE)
+    return _event_id_at(*_event.one_record_at(event_or_record, EVENT_SOURCE))
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,9 @@ class KinesisRecord:
     """One Kinesis record, with its data base64-decoded."""
 
     event_id: str
-    """``shardId-...:sequenceNumber``."""
+    """Our key for the record: ``streamARN#shardId-...:sequenceNumber`` (see :func:`event_id`)."""
+    source_arn: str
+    """The stream's ARN (``eventSourceARN``)."""
     partition_key: str
     sequence_number: str
     data: bytes
@@ -63,7 +65,8 @@ def _parse(record: Mapping[str, Any], root: str) -> KinesisRecord:
     src = EVENT_SOURCE
     data_path = _event.join(root, "kinesis.data")
     return KinesisRecord(
-        event_id=_event.text(record, "eventID", root=root, source=src),
+        event_id=_event_id_at(record, root),
+        source_arn=_event.text(record, "eventSourceARN", root=root, source=src),
         partition_key=_event.text(record, "kinesis.partitionKey", root=root, source=src),
         sequence_number=_event.text(record, "kinesis.sequenceNumber", root=root, source=src),
         data=_event.base64_bytes(
@@ -74,3 +77,9 @@ def _parse(record: Mapping[str, Any], root: str) -> KinesisRecord:
         ),
         raw=record,
     )
+
+
+def _event_id_at(record: Mapping[str, Any], root: str) -> str:
+    """:func:`event_id` of a record found at ``root``."""
+    arn = _event.text(record, "eventSourceARN", root=root, source=EVENT_SOURCE)
+    return f"{arn}#{_event.text(record, 'eventID', root=root, source=EVENT_SOURCE)}"

@@ -69,7 +69,11 @@ def audit_insert(record: StreamRecord) -> None:
 @dispatcher.on_modify
 def audit_modify(record: StreamRecord) -> None:
     """An item changed: log the attributes that changed, before and after."""
-    changes = {name: change_entry(change) for name, change in record.changed.items()}
+    changed = record.changed
+    if changed is None:  # a stream without both images cannot say: log the item as it is now
+        put_entry(record, item=record.new)
+        return
+    changes = {name: change_entry(change) for name, change in changed.items()}
     put_entry(record, changes=changes)
 
 
