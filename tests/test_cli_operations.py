@@ -1,0 +1,88 @@
+"""``idemlock purge`` and ``release``: nothing is deleted without a yes, foreign items included."""
+
+from __future__ import annotations
+
+import time
+
+from idemlock import DynamoDBStore, idempotent
+from idemlock.testing import ManualClock
+from tests.cli_helpers import Run, as_json, hold
+
+
+def _completed_long_ago(store: DynamoDBStore, *keys: str) -> None:
+    """Completed items whose retention (a minute) ended three hours ago."""
+    long_ago = ManualClock(start=time.time() - 3 * 3600)
+    done = idempotent(lambda k: k, store=store, namespace="old", clock=long_ago, retention=60)
+    for key in keys:
+        done(str)(key)
+
+
+def test_purge_without_a_unit_deletes_nothing(store: DynamoDBStore, idemlock: Run) -> None:
+    """`purge --older-than 7` used to mean seven seconds and delete every completed lock: it is
+    a usage error now, and the items stay."""
+    idempotent(lambda k: k, store=store, namespace="new")(str)("z")
+
+    done = idemlock("purge", "--older-than", "7", "--yes")
+
+    assert done.returncode == 2
+    assert "7d" in done.stderr
+    assert store.get("new#z") is not None
+
+
+def test_purge_shows_the_count_and_asks_first(store: DynamoDBStore, idemlock: Run) -> None:
+    """Without --yes, purge says how many items it will delete and asks; no answer (no stdin)
+    or anything but y deletes nothing and exits 1."""
+    _completed_long_ago(store, "a", "b")
+
+    for answer in (None, "", "n\n"):
+        refused = idemlock("purge", stdin=answer)
+        assert refused.returncode == 1, refused.stderr
+        assert "2 completed items" in refused.stderr
+        assert "[y/N]" in refused.stderr
+        assert "nothing deleted" in refused.stderr
+        assert {r.key for r in store.scan()} == {"old#a", "old#b"}
+
+    agreed = idemlock("purge", stdin="y\n")
+    assert agreed.returncode == 0, agreed.stderr
+    assert "deleted 2 completed items" in agreed.stdout
+    assert list(store.scan()) == []
+
+
+def test_purge_yes_skips_the_question(store: DynamoDBStore, idemlock: Run) -> None:
+    """--yes (or -y) deletes without asking; the JSON lists what was due and deleted."""
+    _completed_long_ago(store, "a")
+    assert as_json(idemlock("purge", "-y", "--output", "json")) == {
+        "dry_run": False,
+        "due": ["old#a"],
+        "deleted": ["old#a"],
+    }
+
+    _completed_long_ago(store, "b")
+    done = idemlock("purge", "--yes")
+    assert done.returncode == 0
+    assert "[y/N]" not in done.stderr
+    assert store.get("old#b") is None
+
+
+def test_purge_dry_run_never_asks_and_never_deletes(store: DynamoDBStore, idemlock: Run) -> None:
+    """--dry-run lists what is due, without a question, and deletes nothing."""
+    _completed_long_ago(store, "a")
+
+    done = idemlock("purge", "--dry-run")
+
+    assert done.returncode == 0
+    assert "[y/N]" not in done.stderr
+    assert "old#a" in done.stdout
+    assert "1 completed item would be deleted (dry run)" in done.stdout
+    assert store.get("old#a") is not None
+
+
+def test_purge_with_nothing_due_does_not_ask(store: DynamoDBStore, idemlock: Run) -> None:
+    """Nothing to delete: no question, exit 0."""
+    hold(store, "jobs#live", ManualClock(), lease=600, age=0)
+
+    done = idemlock("purge")
+
+    assert done.returncode == 0, done.stderr
+    assert "[y/N]" not in done.stderr
+    assert "nothing to purge" in done.stdout
