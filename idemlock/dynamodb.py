@@ -676,12 +676,12 @@ def _key_of(item: Mapping[str, Any], name: str) -> object:
 
 def _what_is_wrong(item: Mapping[str, Any], names: AttributeNames, exc: Exception) -> str:
     """Why ``item`` is not a record, for a person: a missing attribute, or a foreign status."""
+    status = _key_of(item, names.status)
+    if names.status in item and status not in _STATUSES:
+        return f"status {status!r} is not {' or '.join(_STATUSES)}"
     for name in (names.key, names.status, names.owner, names.fence, names.claimed_at_ms):
         if name not in item:
             return f"no {name!r} attribute"
-    status = _key_of(item, names.status)
-    if status not in _STATUSES:
-        return f"status {status!r} is not {' or '.join(_STATUSES)}"
     return f"an attribute has the wrong type: {exc!r}"
 
 

@@ -7,6 +7,7 @@ import time
 from idemlock import DynamoDBStore, idempotent
 from idemlock.testing import ManualClock
 from tests.cli_helpers import Run, as_json, hold
+from tests.test_cli_listing import POWERTOOLS_KEY, put_powertools_item
 
 
 def _completed_long_ago(store: DynamoDBStore, *keys: str) -> None:
@@ -86,3 +87,35 @@ def test_purge_with_nothing_due_does_not_ask(store: DynamoDBStore, idemlock: Run
     assert done.returncode == 0, done.stderr
     assert "[y/N]" not in done.stderr
     assert "nothing to purge" in done.stdout
+
+
+def test_purge_leaves_foreign_items_alone(store: DynamoDBStore, idemlock: Run) -> None:
+    """A Powertools item in the table neither stops purge nor is deleted by it."""
+    _completed_long_ago(store, "a")
+    put_powertools_item(store)
+
+    done = idemlock("purge", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert "deleted 1 completed item; 1 foreign item left alone" in done.stdout
+    assert store.get("old#a") is None
+    assert store.get_item(POWERTOOLS_KEY) is not None
+
+
+def test_release_deletes_a_foreign_item_only_with_force(
+    store: DynamoDBStore, idemlock: Run
+) -> None:
+    """release of an item idemlock did not write: refused without --force (naming why), and
+    with --force --yes deleted."""
+    put_powertools_item(store)
+
+    refused = idemlock("release", POWERTOOLS_KEY, "--yes")
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1
+    assert "not an idemlock record" in refused.stderr
+    assert "--force" in refused.stderr
+    assert store.get_item(POWERTOOLS_KEY) is not None
+
+    forced = idemlock("release", POWERTOOLS_KEY, "--force", "--yes", "--output", "json")
+    assert as_json(forced) == {"key": POWERTOOLS_KEY, "released": True, "was": "INPROGRESS"}
+    assert store.get_item(POWERTOOLS_KEY) is None

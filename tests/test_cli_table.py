@@ -85,7 +85,8 @@ def test_a_namespace_iam_would_read_as_a_pattern_is_refused(namespace: str, idem
 
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert "--namespace" in done.stderr
+    assert "argument --namespace: " in done.stderr
+    assert "without *, ? or $" in done.stderr
 
 
 def test_template_uses_the_attribute_names_given(idemlock: Run) -> None:
