@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
@@ -11,7 +14,7 @@ import pytest
 from idemlock import DynamoDBStore
 from idemlock.dynamodb import AttributeNames
 from idemlock.testing import ManualClock
-from tests.cli_helpers import Run, as_json, hold, populate
+from tests.cli_helpers import Run, as_json, command_env, hold, populate
 from tests.conftest import fresh_table, make_client
 
 POWERTOOLS_KEY = "orders-fn.lambda_handler#9f86d081884c7d659a2feaa0c55ad015"
@@ -222,3 +225,41 @@ def test_a_table_with_another_key_schema_is_one_line(
     assert "key schema" in done.stderr
     assert "'pk'" in done.stderr
     assert "--table" in done.stderr
+
+
+# -- item 9: one way to print a time -------------------------------------------------------------
+
+_HOLDER = """\
+import sys
+from idemlock import DynamoDBStore, idempotent
+from idemlock.errors import InProgressError
+
+process = idempotent(lambda key: key, store=DynamoDBStore(sys.argv[1]), namespace="jobs")(str)
+try:
+    process("live")
+except InProgressError as exc:
+    print(exc)
+"""
+
+
+def test_times_print_the_same_in_errors_and_in_the_command(
+    store: DynamoDBStore, idemlock: Run, dynamodb_local: str
+) -> None:
+    """A program that meets a live claim gets an InProgressError whose lease time is written
+    as `show` writes it: ISO 8601 UTC with milliseconds and a Z."""
+    hold(store, "jobs#live", ManualClock(), lease=600, age=0)
+
+    done = subprocess.run(
+        [sys.executable, "-c", _HOLDER, store.table_name],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=command_env(AWS_ENDPOINT_URL_DYNAMODB=dynamodb_local),
+    )
+    assert done.returncode == 0, done.stderr
+
+    lease = as_json(idemlock("show", "jobs#live", "--output", "json"))["lease_expires_at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", lease)
+    assert f"its lease expires at {lease}" in done.stdout
+    assert lease in idemlock("show", "jobs#live").stdout

@@ -10,14 +10,13 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import fields
-from datetime import datetime, timezone
 from typing import Any, Final, TextIO, TypeVar
 from urllib.parse import urlsplit
 
 from idemlock._options import TABLE_ENV
 from idemlock.dynamodb import AttributeNames, DynamoDBStore
 from idemlock.errors import ConfigurationError
-from idemlock.record import Record, Status
+from idemlock.record import Record, Status, utc_text
 
 T = TypeVar("T")
 
@@ -249,11 +248,8 @@ def human_duration(milliseconds: float) -> str:
 
 
 def iso(epoch_ms: int | None) -> str | None:
-    """Epoch milliseconds as an ISO 8601 UTC time."""
-    if epoch_ms is None:
-        return None
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Epoch milliseconds as an ISO 8601 UTC time (``None`` stays ``None``)."""
+    return None if epoch_ms is None else utc_text(epoch_ms)
 
 
 def is_stale(record: Record, at_ms: int) -> bool:
