@@ -128,7 +128,7 @@ def test_every_subcommand_is_in_the_parser() -> None:
     """The commands the docs name all exist."""
     parser = build_parser()
     text = parser.format_help()
-    commands = "create-table ls show release purge stats doctor template demo"
+    commands = "create-table ls show release purge stats doctor template local demo"
     for command in commands.split():
         assert command in text
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from idemlock import __version__
-from idemlock.cli import demo, doctor, listing, operations, table
+from idemlock.cli import demo, doctor, listing, local, operations, table
 from idemlock.cli.common import Refused, UsageError
 from idemlock.errors import IdemlockError
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.register(commands)
     operations.register(commands)
     doctor.register(commands)
+    local.register(commands)
     demo.register(commands)
     for subparser in commands.choices.values():
         # A usage error found after parsing shows the subcommand's usage, as argparse's own do.

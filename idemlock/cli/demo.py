@@ -10,15 +10,14 @@ one: it never mixes its items with anyone's locks.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from idemlock import DynamoDBStore, idempotent
+from idemlock.cli import embedded
 from idemlock.cli.common import (
     Refused,
     UsageError,
@@ -27,7 +26,7 @@ from idemlock.cli.common import (
     endpoint_for,
     print_json,
 )
-from idemlock.errors import ConfigurationError, TableNotFoundError
+from idemlock.errors import TableNotFoundError
 from idemlock.sources import s3
 
 BUCKET = "uploads"
@@ -185,38 +184,5 @@ def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str, Any, bool]]:
             False,
         )
         return
-    session = botocore.session.Session()
-    try:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415  (an optional extra)
-    except ImportError as exc:
-        raise ConfigurationError(
-            "the embedded DynamoDB needs the demo extra: pip install 'idemlock[demo]' "
-            "(or pass --endpoint-url)"
-        ) from exc
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log over the story
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    embedded_url = f"http://127.0.0.1:{port}"
-    try:
-        # moto's server accepts any credentials, but botocore will not sign without some.
-        yield (
-            embedded_url,
-            session.create_client(
-                "dynamodb",
-                endpoint_url=embedded_url,
-                region_name="us-east-1",
-                aws_access_key_id="demo",
-                aws_secret_access_key="demo",
-            ),
-            True,
-        )
-    finally:
-        server.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    with embedded.serve() as server:
+        yield server.url, server.client, True
