@@ -45,9 +45,12 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     add_output_flag(parser)
 
 
-def add_table_flags(parser: argparse.ArgumentParser) -> None:
+def add_table_flags(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
     """--table and --attribute: which table, and the attribute names its items use."""
-    parser.add_argument("--table", help=f"lock table name (default: ${TABLE_ENV})", default=None)
+    fallback = f", else {default}" if default else ""
+    parser.add_argument(
+        "--table", help=f"lock table name (default: ${TABLE_ENV}{fallback})", default=None
+    )
     parser.add_argument(
         "--attribute",
         metavar="FIELD=NAME",
@@ -159,9 +162,16 @@ def attribute_names(args: argparse.Namespace) -> AttributeNames:
         raise UsageError(f"--attribute: {exc}") from exc
 
 
-def table_name(args: argparse.Namespace, explicit: str | None = None) -> str:
-    """The table from the command line, else IDEMLOCK_TABLE; a usage error without either."""
-    name = explicit or getattr(args, "table", None) or os.environ.get(TABLE_ENV, "").strip()
+def table_name(
+    args: argparse.Namespace, explicit: str | None = None, *, default: str | None = None
+) -> str:
+    """The table from the command line, else IDEMLOCK_TABLE, else ``default``.
+
+    A usage error without any of them.
+    """
+    name = (
+        explicit or getattr(args, "table", None) or os.environ.get(TABLE_ENV, "").strip() or default
+    )
     if not name:
         raise UsageError(f"no table: pass --table NAME or set {TABLE_ENV}")
     return str(name)
@@ -287,6 +297,7 @@ def record_json(record: Record, at_ms: int) -> dict[str, Any]:
         "result": None if record.result is None else json.loads(record.result),
         "result_stored": record.result is not None,
         "fingerprint": record.fingerprint,
+        "foreign": False,
     }
 
 

@@ -129,7 +129,7 @@ def _newest_first(item: Item) -> tuple[int, int, str]:
 def _item_json(item: Item, at: int) -> dict[str, Any]:
     if isinstance(item, Foreign):
         return items.foreign_json(item)
-    return {**record_json(item, at), "foreign": False}
+    return record_json(item, at)
 
 
 def _row(item: Item, at: int) -> tuple[str, ...]:
@@ -166,7 +166,7 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     record = item
     if args.output == "json":
-        print_json({**record_json(record, at), "foreign": False})
+        print_json(record_json(record, at))
         return 0
     rows = [
         ("key", record.key),

@@ -9,7 +9,6 @@ not atomic under thread switches; DynamoDB Local is, see docs/operating.md).
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import time
@@ -18,7 +17,13 @@ from typing import Any
 
 from idemlock._options import TABLE_ENV
 from idemlock.cli import embedded
-from idemlock.cli.common import DEFAULT_TABLE, add_table_flags, attribute_names, count
+from idemlock.cli.common import (
+    DEFAULT_TABLE,
+    add_table_flags,
+    attribute_names,
+    count,
+    table_name,
+)
 from idemlock.dynamodb import DynamoDBStore
 
 
@@ -31,13 +36,13 @@ def register(commands: Any) -> None:
     local.add_argument(
         "--port", type=count(0), default=8000, help="port on 127.0.0.1 (default: 8000; 0: any)"
     )
-    add_table_flags(local)
+    add_table_flags(local, default=DEFAULT_TABLE)
     local.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted (Ctrl-C or SIGTERM); 0 when stopped that way."""
-    table = args.table or os.environ.get(TABLE_ENV, "").strip() or DEFAULT_TABLE
+    table = table_name(args, default=DEFAULT_TABLE)
     names = attribute_names(args)
     signal.signal(signal.SIGTERM, _interrupt)
     with embedded.serve(args.port) as server:

@@ -154,7 +154,7 @@ def run_purge(args: argparse.Namespace) -> int:
         )
         return 0
     if due and not (args.dry_run or args.yes) and not _confirm_purge(store, due, at):
-        raise Refused(f"not purged: nothing deleted ({_completed_items(len(due))} were due)")
+        raise Refused(f"not purged: nothing deleted (due: {_completed_items(len(due))})")
     deleted = [] if args.dry_run else [r for r in due if store.delete(r.key, expected=r)]
     if args.output == "json":
         print_json(

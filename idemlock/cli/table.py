@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from idemlock._options import TABLE_ENV
 from idemlock.cli.common import (
     DEFAULT_TABLE,
     add_common_flags,
@@ -17,6 +15,7 @@ from idemlock.cli.common import (
     attribute_names,
     print_json,
     store_for,
+    table_name,
 )
 from idemlock.dynamodb import OPERATOR_ACTIONS, RUNTIME_ACTIONS, SETUP_ACTIONS, AttributeNames
 from idemlock.keys import SEPARATOR
@@ -46,7 +45,7 @@ def register(commands: Any) -> None:
         "dynamodb:LeadingKeys condition (repeatable)",
     )
     # No endpoint, region or profile: a template is made here, without calling AWS.
-    add_table_flags(template)
+    add_table_flags(template, default=DEFAULT_TABLE)
     add_output_flag(template)
     template.set_defaults(run=run_template)
 
@@ -80,7 +79,7 @@ def run_create_table(args: argparse.Namespace) -> int:
 def run_template(args: argparse.Namespace) -> int:
     """Print the infrastructure code for the chosen tool."""
     spec = Spec(
-        args.table or os.environ.get(TABLE_ENV) or DEFAULT_TABLE,
+        table_name(args, default=DEFAULT_TABLE),
         attribute_names(args),
         tuple(args.namespace),
     )
