@@ -489,6 +489,14 @@ def test_every_permission_is_scoped_to_resources_of_the_stack(
         assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= actions_on(log_group, declared)
 
 
+def test_every_sam_function_has_its_own_role() -> None:
+    """No SAM template leaves the role to SAM: its generated role carries AWS managed policies
+    (logs on every group, every stream or queue of the account) beside the file's statements."""
+    for example in EXAMPLES:
+        declared = sam_stack(example)
+        assert declared.own_role, f"{declared.path}: give the function its own Role"
+
+
 def test_app_tables_get_exactly_the_actions_their_code_declares(
     stack: tuple[Example, Stack],
 ) -> None:

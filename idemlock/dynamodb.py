@@ -353,14 +353,7 @@ class DynamoDBStore:
 
     def get(self, key: str) -> Record | None:
         """Read the key's record with a strongly consistent GetItem."""
-        response = self._call(
-            "get_item",
-            key,
-            TableName=self.table_name,
-            Key={self.attributes.key: {"S": key}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        item = self.get_item(key)
         return self._record(item) if item else None
 
     def scan(self, *, prefix: str | None = None, page_size: int | None = None) -> Iterator[Record]:
@@ -368,6 +361,29 @@ class DynamoDBStore:
 
         ``page_size`` caps the items DynamoDB reads per request (its ``Limit``).
         """
+        for item in self.scan_items(prefix=prefix, page_size=page_size):
+            yield self._record(item)
+
+    # -- raw items, for operators' tools --------------------------------------------------
+    # The table may hold items idemlock did not write (another library's, a hand-made one):
+    # a tool that lists or deletes them needs the item itself, and ``record`` to tell them apart.
+
+    def get_item(self, key: str) -> dict[str, Any] | None:
+        """The key's item as DynamoDB returns it (typed values), strongly consistent."""
+        response = self._call(
+            "get_item",
+            key,
+            TableName=self.table_name,
+            Key={self.attributes.key: {"S": key}},
+            ConsistentRead=True,
+        )
+        item: dict[str, Any] | None = response.get("Item")
+        return item or None
+
+    def scan_items(
+        self, *, prefix: str | None = None, page_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every item as DynamoDB returns it, as :meth:`scan` reads them."""
         params: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
         if page_size is not None:
             params["Limit"] = page_size
@@ -377,11 +393,28 @@ class DynamoDBStore:
             params["ExpressionAttributeValues"] = {":prefix": {"S": prefix}}
         while True:
             page = self._call("scan", None, **params)
-            for item in page.get("Items", []):
-                yield self._record(item)
+            yield from page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def record(self, item: Mapping[str, Any]) -> Record:
+        """An item read by :meth:`get_item` or :meth:`scan_items`, as a record.
+
+        Raises :class:`StoreError` saying what is wrong if it is not an idemlock record.
+        """
+        return self._record(item)
+
+    def check_table(self) -> dict[str, Any]:
+        """The table's description (DescribeTable), once its key schema is checked.
+
+        Raises :class:`TableMismatchError` if the key schema is not this store's, and
+        :class:`TableNotFoundError` if there is no such table.
+        """
+        response = self._call("describe_table", None, TableName=self.table_name)
+        description: dict[str, Any] = response["Table"]
+        self._check_schema(description)
+        return description
 
     # -- table setup ----------------------------------------------------------------------
 
@@ -571,7 +604,7 @@ class DynamoDBStore:
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(
                 f"item {_key_of(item, names.key)!r} in table {self.table_name!r} is not an "
-                f"idemlock record (bad or missing attribute: {exc})",
+                f"idemlock record ({_what_is_wrong(item, names, exc)})",
                 operation="read",
             ) from exc
 
@@ -655,6 +688,17 @@ def _key_of(item: Mapping[str, Any], name: str) -> object:
     """The item's key for a message: its string value when it has one, else what is there."""
     value = item.get(name)
     return value.get("S", value) if isinstance(value, Mapping) else value
+
+
+def _what_is_wrong(item: Mapping[str, Any], names: AttributeNames, exc: Exception) -> str:
+    """Why ``item`` is not a record, for a person: a missing attribute, or a foreign status."""
+    status = _key_of(item, names.status)
+    if names.status in item and status not in _STATUSES:
+        return f"status {status!r} is not {' or '.join(_STATUSES)}"
+    for name in (names.key, names.status, names.owner, names.fence, names.claimed_at_ms):
+        if name not in item:
+            return f"no {name!r} attribute"
+    return f"an attribute has the wrong type: {exc!r}"
 
 
 def _api_name(operation: str) -> str:

@@ -28,6 +28,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from idemlock.record import utc_text
+
 if TYPE_CHECKING:
     from idemlock.batch import BatchOutcome
 
@@ -88,7 +90,7 @@ class InProgressError(IdemlockError):
         self.lease_expires_at_ms = lease_expires_at_ms
         super().__init__(
             f"key {key!r} is being processed by another invocation; "
-            f"its lease expires at {self.lease_expires_at.isoformat()}"
+            f"its lease expires at {utc_text(lease_expires_at_ms)}"
         )
 
     @property

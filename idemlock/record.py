@@ -63,5 +63,15 @@ class Record(NamedTuple):
         return datetime.fromtimestamp(self.claimed_at_ms / 1000, tz=timezone.utc)
 
 
+def utc_text(epoch_ms: int) -> str:
+    """Epoch milliseconds as ISO 8601 UTC with milliseconds: ``2026-11-23T17:03:39.540Z``.
+
+    Every time idemlock prints, in errors and in the ``idemlock`` command alike, is written this
+    one way.
+    """
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _utc(epoch_ms: int | None) -> datetime | None:
     return None if epoch_ms is None else datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)

@@ -13,6 +13,8 @@ The servers themselves (``dynamodb_local``, ``dynalite``) are session fixtures o
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from botocore.config import Config
 
 from idemlock import DynamoDBStore, LockStore
 from idemlock.testing import ManualClock, MemoryStore
+from tests.cli_helpers import Run, command_env
 from tests.round_trips import RoundTrips
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,3 +137,36 @@ def clock() -> ManualClock:
 def namespace() -> str:
     """A namespace no other test uses, so tests share tables without sharing keys."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+# -- the idemlock command ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(dynamodb_local: str) -> DynamoDBStore:
+    """A fresh lock table on DynamoDB Local, for the command's tests."""
+    return fresh_table(dynamodb_local)
+
+
+@pytest.fixture
+def idemlock(dynamodb_local: str, store: DynamoDBStore) -> Run:
+    """Run ``python -m idemlock ARGS`` on the fresh table through the environment."""
+
+    def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "idemlock", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=command_env(
+                **{
+                    "IDEMLOCK_TABLE": store.table_name,
+                    "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_local,
+                    **env,  # a test may override these
+                }
+            ),
+        )
+
+    return run

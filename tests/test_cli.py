@@ -7,7 +7,11 @@ import sys
 
 import pytest
 
+from idemlock import DynamoDBStore
 from idemlock.cli import main
+from idemlock.testing import ManualClock
+from tests.cli_helpers import Run, as_json, command_env, hold
+from tests.conftest import make_client
 
 
 def test_demo_runs_the_story_on_the_embedded_server(capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,3 +72,49 @@ def test_demo_and_template_speak_json_for_scripts(
     template = json.loads(capsys.readouterr().out)
     assert (template["format"], template["table"]) == ("sam", "from-env")
     assert "TableName: from-env" in template["template"]
+
+
+def _tables(endpoint_url: str) -> set[str]:
+    pages = make_client(endpoint_url).get_paginator("list_tables").paginate()
+    return {name for page in pages for name in page["TableNames"]}
+
+
+def test_demo_deletes_the_table_it_made_on_an_endpoint(dynamodb_local: str) -> None:
+    """With --endpoint-url the demo makes its own table, and deletes it when done."""
+    before = _tables(dynamodb_local)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "idemlock", "demo", "--endpoint-url", dynamodb_local],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=command_env(),
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "every step behaved as described" in done.stdout
+    assert "deleted the demo's table 'idemlock-demo-" in done.stdout
+    assert _tables(dynamodb_local) == before
+
+
+def test_demo_refuses_a_table_holding_other_items(store: DynamoDBStore, idemlock: Run) -> None:
+    """demo --table NAME on a table with someone's locks: exit 1, and nothing written."""
+    hold(store, "jobs#live", ManualClock(), lease=600, age=0)
+
+    done = idemlock("demo", "--table", store.table_name)
+
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "holds items already" in done.stderr
+    assert [record.key for record in store.scan()] == ["jobs#live"]
+
+
+def test_demo_runs_in_an_empty_table_and_keeps_it(store: DynamoDBStore, idemlock: Run) -> None:
+    """demo --table NAME on an empty table runs the story there; the table stays (it was not
+    the demo's to delete)."""
+    done = idemlock("demo", "--table", store.table_name, "--output", "json")
+
+    report = as_json(done)
+    assert (report["ok"], report["table_deleted"]) == (True, False)
+    assert store.check_table()["TableName"] == store.table_name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,83 +19,8 @@ from idemlock.dynamodb import RUNTIME_ACTIONS
 from idemlock.errors import AccessDeniedError, LockLostError
 from idemlock.record import Status
 from idemlock.testing import ManualClock
-from tests.conftest import fresh_table, make_client
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_REGION": "us-east-1",
-}
-
-
-def command_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "IDEMLOCK_"))}
-    return {**env, **CREDENTIALS, **extra}
-
-
-@pytest.fixture
-def store(dynamodb_local: str) -> DynamoDBStore:
-    """A fresh lock table on DynamoDB Local."""
-    return fresh_table(dynamodb_local)
-
-
-@pytest.fixture
-def idemlock(dynamodb_local: str, store: DynamoDBStore) -> Run:
-    """Run ``python -m idemlock ARGS`` on the fresh table through the environment."""
-
-    def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "idemlock", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env=command_env(
-                IDEMLOCK_TABLE=store.table_name, AWS_ENDPOINT_URL_DYNAMODB=dynamodb_local, **env
-            ),
-        )
-
-    return run
-
-
-def as_json(done: subprocess.CompletedProcess[str]) -> Any:
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def populate(store: DynamoDBStore, clock: ManualClock) -> None:
-    """Two completed keys, one released after a failure, one stale and one live claim."""
-    done = idempotent(lambda key: key, store=store, namespace="import", clock=clock)
-    done(lambda key: {"rows": 3})("a.csv")
-    done(lambda key: {"rows": 5})("b.csv")
-    with pytest.raises(ValueError, match="bad"):
-        done(_fail)("bad.csv")
-    hold(store, "jobs#stale", clock, lease=1, age=10)
-    hold(store, "jobs#live", clock, lease=600, age=0)
-
-
-def _fail(key: str) -> None:
-    raise ValueError("bad")
-
-
-def hold(store: DynamoDBStore, key: str, clock: ManualClock, *, lease: float, age: float) -> None:
-    """Leave ``key`` IN_PROGRESS as a crashed (or still running) invocation would."""
-    from idemlock.store import Claim  # noqa: PLC0415
-
-    now_ms = int((clock() - age) * 1000)
-    store.claim(
-        Claim(
-            key=key,
-            owner=uuid.uuid4().hex,
-            now_ms=now_ms,
-            fence_base=now_ms * 1000,
-            lease_expires_at_ms=now_ms + int(lease * 1000),
-            expires_at_s=now_ms // 1000 + 3600,
-        )
-    )
+from tests.cli_helpers import Run, as_json, command_env, hold, populate
+from tests.conftest import make_client
 
 
 def test_create_table_creates_waits_and_accepts_a_matching_table(
@@ -333,8 +257,8 @@ def test_purge_deletes_completed_items_past_retention_or_older_than(
     assert dry == {"dry_run": True, "due": ["old#x"], "deleted": []}
     assert store.get("old#x") is not None
 
-    assert as_json(idemlock("purge", "--output", "json"))["deleted"] == ["old#x"]
-    purged = as_json(idemlock("purge", "--older-than", "2h", "--output", "json"))
+    assert as_json(idemlock("purge", "--yes", "--output", "json"))["deleted"] == ["old#x"]
+    purged = as_json(idemlock("purge", "--older-than", "2h", "--yes", "--output", "json"))
     assert purged["deleted"] == ["kept#y"]
     assert {r.key for r in store.scan()} == {"new#z", "jobs#stale"}
 
@@ -405,12 +329,17 @@ def test_missing_credentials_are_one_actionable_line(idemlock: Run, tmp_path: An
 def test_access_denied_is_one_line_listing_the_actions(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """IAM refusing the Scan: exit 1 and one line naming the actions the role needs."""
+    """IAM refusing the Scan: exit 1 and one line naming the actions the role needs (a caller
+    without DescribeTable skips the key schema check)."""
 
-    def denied(self: DynamoDBStore, **_: Any) -> Any:
-        raise AccessDeniedError(self.table_name, ("dynamodb:Scan",), operation="scan")
+    def denied(operation: str, action: str) -> Callable[..., Any]:
+        def call(self: DynamoDBStore, **_: Any) -> Any:
+            raise AccessDeniedError(self.table_name, (action,), operation=operation)
 
-    monkeypatch.setattr(DynamoDBStore, "scan", denied)
+        return call
+
+    monkeypatch.setattr(DynamoDBStore, "check_table", denied("describe_table", "dynamodb:Describe"))
+    monkeypatch.setattr(DynamoDBStore, "scan_items", denied("scan", "dynamodb:Scan"))
     assert main(["ls", "--table", "locks", "--region", "us-east-1"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1

@@ -274,10 +274,26 @@ def state_s3_imports(env: DocsEnvironment) -> None:
     time.sleep(0.01)  # the lease is over
 
 
+def state_s3_imports_and_powertools(env: DocsEnvironment) -> None:
+    """The S3 imports, and an item Powertools' idempotency wrote into the same table."""
+    state_s3_imports(env)
+    now = int(time.time())
+    env.client.put_item(
+        TableName=TABLE,
+        Item={
+            "id": {"S": "orders-fn.lambda_handler#9f86d081884c7d659a2feaa0c55ad015"},
+            "status": {"S": "INPROGRESS"},
+            "expiration": {"N": str(now + 3600)},
+            "in_progress_expiration": {"N": str((now + 60) * 1000)},
+        },
+    )
+
+
 STATES: dict[str, Callable[[DocsEnvironment], None]] = {
     "none": state_none,
     "empty": state_empty,
     "s3-imports": state_s3_imports,
+    "s3-imports-and-powertools": state_s3_imports_and_powertools,
 }
 """What ``console state=NAME`` puts the lock table into before the transcript runs."""
 

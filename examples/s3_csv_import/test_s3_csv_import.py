@@ -556,9 +556,10 @@ def _statements(statements: list[dict[str, Any]]) -> dict[str, tuple[list[str], 
 
 
 def test_the_sam_template_grants_the_function_exactly_what_the_code_calls() -> None:
-    """template.yaml: the handler string is this handler; the role may do the lock actions on
-    the lock table, the dao's actions on the users table, GetObject on the upload bucket's
-    objects, and nothing else; the key choice defaults as the code does."""
+    """template.yaml: the handler string is this handler; its own role may do the lock actions
+    on the lock table, the dao's actions on the users table, GetObject on the upload bucket's
+    objects, send to the on-failure queue and write its log group, and nothing else; the key
+    choice defaults as the code does."""
     template = yaml.safe_load((HERE / "template.yaml").read_text())
     resources = template["Resources"]
     function = resources["ImportFunction"]["Properties"]
@@ -566,14 +567,24 @@ def test_the_sam_template_grants_the_function_exactly_what_the_code_calls() -> N
     assert getattr(importlib.import_module(module), name) is handler.handler
     assert function["CodeUri"] == "."
 
-    [policy] = function["Policies"]
-    granted = _statements(policy["Statement"])
+    assert "Policies" not in function  # SAM's generated role would add managed policies
+    assert function["Role"] == {"Fn::GetAtt": ["ImportFunctionRole", "Arn"]}
+    [policy] = resources["ImportFunctionRole"]["Properties"]["Policies"]
+    granted = _statements(policy["PolicyDocument"]["Statement"])
     assert granted == {
         "IdemlockLockTable": (list(RUNTIME_ACTIONS), {"Fn::GetAtt": ["IdemlockTable", "Arn"]}),
         "WriteUsers": (list(dao.IAM_ACTIONS), {"Fn::GetAtt": ["UsersTable", "Arn"]}),
         "ReadUploads": (
             ["s3:GetObject"],
             {"Fn::Sub": "arn:${AWS::Partition}:s3:::${UploadBucketName}/*"},
+        ),
+        "ReportFailedImports": (
+            ["sqs:SendMessage"],
+            {"Fn::GetAtt": ["FailedImportsQueue", "Arn"]},
+        ),
+        "WriteLogs": (
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            {"Fn::GetAtt": ["ImportLogGroup", "Arn"]},
         ),
     }
     assert resources["UploadBucket"]["Properties"]["BucketName"] == {"Ref": "UploadBucketName"}
@@ -593,8 +604,8 @@ def test_the_sam_template_grants_the_function_exactly_what_the_code_calls() -> N
 
 
 def test_serverless_yml_grants_the_function_exactly_what_the_code_calls() -> None:
-    """serverless.yml: the same handler, environment and grants as template.yaml, plus
-    sqs:SendMessage for the on-failure queue (SAM adds that one itself)."""
+    """serverless.yml: the same handler, environment and grants as template.yaml (the log group
+    is the framework's)."""
     config = yaml.safe_load((HERE / "serverless.yml").read_text())
     provider = config["provider"]
     [function] = config["functions"].values()

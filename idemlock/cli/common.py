@@ -8,13 +8,17 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timezone
-from typing import Any, Final, TextIO
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import fields
+from typing import Any, Final, TextIO, TypeVar
+from urllib.parse import urlsplit
 
 from idemlock._options import TABLE_ENV
-from idemlock.dynamodb import DynamoDBStore
-from idemlock.record import Record, Status
+from idemlock.dynamodb import AttributeNames, DynamoDBStore
+from idemlock.errors import ConfigurationError
+from idemlock.record import Record, Status, utc_text
+
+T = TypeVar("T")
 
 DEFAULT_TABLE: Final = "idemlock"
 """The table name templates use when neither --table nor IDEMLOCK_TABLE is given."""
@@ -28,18 +32,50 @@ class Refused(Exception):
     """Not found, not confirmed, or refused for safety; exit code 1 with this message."""
 
 
-def add_connection_flags(parser: argparse.ArgumentParser, *, table: bool = True) -> None:
-    """--table, --endpoint-url, --region, --profile and --output, on every subcommand."""
-    if table:
-        parser.add_argument(
-            "--table", help=f"lock table name (default: ${TABLE_ENV})", default=None
-        )
+ENDPOINT_ENVS: Final = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
+"""Where botocore finds an endpoint when --endpoint-url is not given, most specific first."""
+
+_FIELDS: Final = tuple(field.name for field in fields(AttributeNames))
+
+
+def add_common_flags(parser: argparse.ArgumentParser) -> None:
+    """What every command on a table takes: which table, where, who asks, and the output."""
+    add_table_flags(parser)
+    add_connection_flags(parser)
+    add_output_flag(parser)
+
+
+def add_table_flags(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
+    """--table and --attribute: which table, and the attribute names its items use."""
+    fallback = f", else {default}" if default else ""
+    parser.add_argument(
+        "--table", help=f"lock table name (default: ${TABLE_ENV}{fallback})", default=None
+    )
+    parser.add_argument(
+        "--attribute",
+        metavar="FIELD=NAME",
+        type=attribute_pair,
+        action="append",
+        default=[],
+        help="an attribute name the table's DynamoDBStore was given, e.g. key=pk or "
+        f"expires_at_s=ttl (repeatable; fields: {', '.join(_FIELDS)})",
+    )
+
+
+def add_connection_flags(parser: argparse.ArgumentParser, *, note: str = "") -> None:
+    """--endpoint-url, --region and --profile: where the table is and who asks."""
     parser.add_argument(
         "--endpoint-url",
-        help="DynamoDB endpoint, e.g. DynamoDB Local (default: $AWS_ENDPOINT_URL_DYNAMODB)",
+        type=endpoint_url,
+        help="DynamoDB endpoint, e.g. http://127.0.0.1:8000 for DynamoDB Local "
+        f"(default: ${ENDPOINT_ENVS[0]}){note}",
     )
-    parser.add_argument("--region", help="AWS region (default: the AWS configuration)")
-    parser.add_argument("--profile", help="AWS profile (default: the AWS configuration)")
+    parser.add_argument("--region", help=f"AWS region (default: the AWS configuration){note}")
+    parser.add_argument("--profile", help=f"AWS profile (default: the AWS configuration){note}")
+
+
+def add_output_flag(parser: argparse.ArgumentParser) -> None:
+    """--output table|json."""
     parser.add_argument(
         "--output",
         choices=("table", "json"),
@@ -48,22 +84,131 @@ def add_connection_flags(parser: argparse.ArgumentParser, *, table: bool = True)
     )
 
 
-def table_name(args: argparse.Namespace, explicit: str | None = None) -> str:
-    """The table from the command line, else IDEMLOCK_TABLE; a usage error without either."""
-    name = explicit or getattr(args, "table", None) or os.environ.get(TABLE_ENV, "").strip()
+def add_scan_flags(parser: argparse.ArgumentParser) -> None:
+    """--page-size and --progress, for the commands that scan the table."""
+    parser.add_argument(
+        "--page-size", type=count(1), default=None, help="items per Scan request (>= 1)"
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="count scanned items on stderr (default: when stderr is a terminal)",
+    )
+
+
+def count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def item_key(text: str) -> str:
+    """An argparse type: a key, never empty (DynamoDB refuses an empty key)."""
+    if not text:
+        raise argparse.ArgumentTypeError(
+            "KEY is empty: pass the stored key (namespace#key), or the key with --namespace"
+        )
+    return text
+
+
+def endpoint_url(text: str) -> str:
+    """An argparse type: an http(s) URL with a host; the message shows the fix."""
+    stripped = text.strip()
+    if not stripped:
+        raise argparse.ArgumentTypeError(
+            "empty: leave --endpoint-url out to use AWS, or pass a URL such as "
+            "http://127.0.0.1:8000"
+        )
+    try:
+        parts = urlsplit(stripped)
+        parts.port  # noqa: B018  (raises ValueError on a port that is not a number)
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        example = stripped if "://" in stripped else f"http://{stripped}"
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http(s) URL with a host: write it as {example}"
+        )
+    return stripped
+
+
+def attribute_pair(text: str) -> tuple[str, str]:
+    """An argparse type: ``FIELD=NAME`` for one of :class:`AttributeNames`' fields."""
+    field_name, equals, name = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FIELD=NAME, e.g. key=pk")
+    if field_name not in _FIELDS:
+        raise argparse.ArgumentTypeError(
+            f"no attribute field {field_name!r}; the fields are {', '.join(_FIELDS)}"
+        )
+    return field_name, name
+
+
+def attribute_names(args: argparse.Namespace) -> AttributeNames:
+    """The attribute names --attribute gives (idemlock's defaults for the others)."""
+    try:
+        return AttributeNames(**dict(getattr(args, "attribute", [])))
+    except ConfigurationError as exc:
+        raise UsageError(f"--attribute: {exc}") from exc
+
+
+def table_name(
+    args: argparse.Namespace, explicit: str | None = None, *, default: str | None = None
+) -> str:
+    """The table from the command line, else IDEMLOCK_TABLE, else ``default``.
+
+    A usage error without any of them.
+    """
+    name = (
+        explicit or getattr(args, "table", None) or os.environ.get(TABLE_ENV, "").strip() or default
+    )
     if not name:
         raise UsageError(f"no table: pass --table NAME or set {TABLE_ENV}")
     return str(name)
+
+
+def endpoint_for(args: argparse.Namespace) -> str | None:
+    """--endpoint-url, else the environment's endpoint, checked as the flag is."""
+    if args.endpoint_url:
+        return str(args.endpoint_url)
+    for variable in ENDPOINT_ENVS:
+        value = os.environ.get(variable)
+        if value:
+            try:
+                return endpoint_url(value)
+            except argparse.ArgumentTypeError as exc:
+                raise UsageError(f"{variable}: {exc}") from exc
+    return None
 
 
 def store_for(args: argparse.Namespace, explicit_table: str | None = None) -> DynamoDBStore:
     """The store the flags describe; the client is made on its first call."""
     return DynamoDBStore(
         table_name(args, explicit_table),
-        endpoint_url=args.endpoint_url,
+        endpoint_url=endpoint_for(args),
         region_name=args.region,
         profile_name=args.profile,
+        attributes=attribute_names(args),
     )
+
+
+def confirm(question: str) -> bool:
+    """Ask on stderr; only ``y`` or ``yes`` on stdin agrees (no stdin at all refuses)."""
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline() if sys.stdin is not None else ""
+    if not answer.endswith("\n"):
+        print(file=sys.stderr)  # nobody pressed Enter: end the prompt's line
+    return answer.strip().lower() in ("y", "yes")
 
 
 def now_ms() -> int:
@@ -72,15 +217,23 @@ def now_ms() -> int:
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNIT_SECONDS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``15m``, ``12h``, ``7d`` or ``2w`` as seconds (argparse type)."""
+    """``90s``, ``15m``, ``12h``, ``7d`` or ``2w`` as seconds (argparse type).
+
+    A bare number is refused: ``--older-than 7`` meant seven seconds once, and deleted every
+    completed lock of a table whose owner meant seven days.
+    """
     match = _DURATION.match(text)
     if match is None:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration: use a number with s, m, h, d or w (e.g. 7d)"
+        )
+    if not match.group(2):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no unit: say {match.group(1)}d for days (or s, m, h, w)"
         )
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
@@ -105,11 +258,8 @@ def human_duration(milliseconds: float) -> str:
 
 
 def iso(epoch_ms: int | None) -> str | None:
-    """Epoch milliseconds as an ISO 8601 UTC time."""
-    if epoch_ms is None:
-        return None
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Epoch milliseconds as an ISO 8601 UTC time (``None`` stays ``None``)."""
+    return None if epoch_ms is None else utc_text(epoch_ms)
 
 
 def is_stale(record: Record, at_ms: int) -> bool:
@@ -147,6 +297,7 @@ def record_json(record: Record, at_ms: int) -> dict[str, Any]:
         "result": None if record.result is None else json.loads(record.result),
         "result_stored": record.result is not None,
         "fingerprint": record.fingerprint,
+        "foreign": False,
     }
 
 
@@ -169,13 +320,13 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
         )
 
 
-def with_progress(records: Iterator[Record], *, enabled: bool | None) -> Iterator[Record]:
-    """Count scanned records on stderr as they arrive (by default only on a terminal)."""
+def with_progress(records: Iterator[T], *, enabled: bool | None) -> Iterator[T]:
+    """Count scanned items on stderr as they arrive (by default only on a terminal)."""
     show = sys.stderr.isatty() if enabled is None else enabled
-    count = 0
-    for count, record in enumerate(records, start=1):
-        if show and count % 500 == 0:
-            print(f"\rscanned {count} items…", end="", file=sys.stderr, flush=True)
+    scanned = 0
+    for scanned, record in enumerate(records, start=1):
+        if show and scanned % 500 == 0:
+            print(f"\rscanned {scanned} items…", end="", file=sys.stderr, flush=True)
         yield record
     if show:
-        print(f"\rscanned {count} items", file=sys.stderr, flush=True)
+        print(f"\rscanned {scanned} items", file=sys.stderr, flush=True)

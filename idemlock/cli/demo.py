@@ -3,23 +3,30 @@
 An S3 upload is processed, the same notification delivered again is skipped, a failing file leaves
 no lock, and its re-upload is processed. The embedded default is moto's DynamoDB-protocol server
 in a thread (the ``demo`` extra); ``--endpoint-url`` points the demo at any other endpoint, such
-as DynamoDB Local.
+as DynamoDB Local. The demo writes only to a table it creates (and deletes again) or to an empty
+one: it never mixes its items with anyone's locks.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from idemlock import DynamoDBStore, idempotent
-from idemlock.cli.common import add_connection_flags, print_json
-from idemlock.errors import ConfigurationError
+from idemlock.cli import embedded
+from idemlock.cli.common import (
+    Refused,
+    UsageError,
+    add_connection_flags,
+    add_output_flag,
+    endpoint_for,
+    print_json,
+)
+from idemlock.errors import TableNotFoundError
 from idemlock.sources import s3
 
 BUCKET = "uploads"
@@ -30,23 +37,64 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "demo", help="run the S3 story on an embedded DynamoDB (or --endpoint-url)"
     )
-    add_connection_flags(parser)  # --endpoint-url: default an embedded server; --table: fresh
+    parser.add_argument(
+        "--table",
+        help="an empty or new table to run in (default: a new table idemlock-demo-XXXXXXXX, "
+        "deleted afterwards)",
+    )
+    add_connection_flags(parser, note="; only with --endpoint-url")
+    add_output_flag(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 when every step behaved as told."""
+    if not endpoint_for(args) and (args.region or args.profile):
+        raise UsageError(
+            "--region and --profile apply only with --endpoint-url: the embedded server "
+            "needs neither"
+        )
     say: Callable[..., None] = print if args.output == "table" else _silent
-    with _endpoint(args) as (endpoint_url, client):
+    with _endpoint(args) as (endpoint_url, client, embedded):
         table = args.table or f"idemlock-demo-{uuid.uuid4().hex[:8]}"
         store = DynamoDBStore(table, client=client)
-        store.create_table()
-        say(f"lock table {table!r} at {endpoint_url}\n")
-        outcomes = _story(store, say)
+        _refuse_a_table_in_use(store)
+        created = store.create_table()
+        try:
+            say(f"lock table {table!r} at {endpoint_url}\n")
+            outcomes = _story(store, say)
+        finally:
+            # A table the demo made on someone's endpoint is not left behind; the embedded
+            # server's tables go with it.
+            deleted = created and not embedded
+            if deleted:
+                client.delete_table(TableName=table)
+                say(f"deleted the demo's table {table!r}")
     ok = outcomes == EXPECTED
     if args.output == "json":
-        print_json({"table": table, "endpoint_url": endpoint_url, "steps": outcomes, "ok": ok})
+        print_json(
+            {
+                "table": table,
+                "endpoint_url": endpoint_url,
+                "steps": outcomes,
+                "ok": ok,
+                "table_deleted": deleted,
+            }
+        )
     return 0 if ok else 1
+
+
+def _refuse_a_table_in_use(store: DynamoDBStore) -> None:
+    """The demo writes and lists its own items: in a table with others it would mix them."""
+    try:
+        first = next(store.scan_items(page_size=1), None)
+    except TableNotFoundError:
+        return
+    if first is not None:
+        raise Refused(
+            f"table {store.table_name!r} holds items already, and the demo runs only in an empty "
+            "or new table: leave --table out (the demo then makes a table and deletes it after)"
+        )
 
 
 EXPECTED = ["processed", "skipped", "failed", "processed"]
@@ -122,49 +170,19 @@ def _region() -> str:
 
 
 @contextmanager
-def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str, Any]]:
-    """The endpoint and a client for it: the given one, or an embedded server's."""
+def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str, Any, bool]]:
+    """The endpoint, a client for it, and whether it is the embedded server."""
     import botocore.session  # noqa: PLC0415  (deferred like the store's own client)
 
-    session = botocore.session.Session(profile=args.profile)
-    endpoint_url = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    endpoint_url = endpoint_for(args)
     if endpoint_url:
+        session = botocore.session.Session(profile=args.profile)
         region = args.region or _region()
         yield (
             endpoint_url,
             session.create_client("dynamodb", endpoint_url=endpoint_url, region_name=region),
+            False,
         )
         return
-    try:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415  (an optional extra)
-    except ImportError as exc:
-        raise ConfigurationError(
-            "the embedded DynamoDB needs the demo extra: pip install 'idemlock[demo]' "
-            "(or pass --endpoint-url)"
-        ) from exc
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log over the story
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    embedded_url = f"http://127.0.0.1:{port}"
-    try:
-        # moto's server accepts any credentials, but botocore will not sign without some.
-        yield (
-            embedded_url,
-            session.create_client(
-                "dynamodb",
-                endpoint_url=embedded_url,
-                region_name="us-east-1",
-                aws_access_key_id="demo",
-                aws_secret_access_key="demo",
-            ),
-        )
-    finally:
-        server.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    with embedded.serve() as server:
+        yield server.url, server.client, True

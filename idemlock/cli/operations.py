@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from idemlock.cli import items
 from idemlock.cli.common import (
     Refused,
-    add_connection_flags,
+    add_common_flags,
+    add_scan_flags,
+    confirm,
     human_duration,
     is_stale,
+    item_key,
     lease_left_ms,
     now_ms,
     parse_duration,
     print_json,
     print_table,
     store_for,
-    with_progress,
 )
+from idemlock.cli.items import Foreign, Item
+from idemlock.dynamodb import DynamoDBStore
 from idemlock.keys import storage_key
 from idemlock.record import Record, Status
 
@@ -26,21 +30,24 @@ from idemlock.record import Record, Status
 def register(commands: Any) -> None:
     """Add ``release`` and ``purge``."""
     release = commands.add_parser("release", help="free a key so its event can run again")
-    add_connection_flags(release)
-    release.add_argument("key", metavar="KEY", help="the stored key (namespace#key), or the key")
+    add_common_flags(release)
+    release.add_argument(
+        "key", metavar="KEY", type=item_key, help="the stored key (namespace#key), or the key"
+    )
     release.add_argument("--namespace", help="KEY is a key of this namespace")
     release.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     release.add_argument(
         "--force",
         action="store_true",
-        help="release even a live claim, or an item that changed since it was read",
+        help="release even a live claim, an item that changed since it was read, or an item "
+        "idemlock did not write",
     )
     release.set_defaults(run=run_release)
 
     purge = commands.add_parser(
         "purge", help="delete completed items past their retention (for tables without TTL)"
     )
-    add_connection_flags(purge)
+    add_common_flags(purge)
     purge.add_argument(
         "--older-than",
         type=parse_duration,
@@ -49,21 +56,22 @@ def register(commands: Any) -> None:
     )
     purge.add_argument("--prefix", help="only keys starting with this")
     purge.add_argument("--dry-run", action="store_true", help="list what would be deleted")
-    purge.add_argument("--page-size", type=int, default=None, help="items per Scan request")
-    purge.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=None, help="scan progress"
-    )
+    purge.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    add_scan_flags(purge)
     purge.set_defaults(run=run_purge)
 
 
 def run_release(args: argparse.Namespace) -> int:
     """Delete one item, conditioned on it not having changed since it was read."""
     store = store_for(args)
+    items.check_table(store)
     key = storage_key(args.namespace, args.key) if args.namespace else args.key
-    record = store.get(key)
-    if record is None:
+    item = items.get(store, key)
+    if item is None:
         raise Refused(f"no item with key {key!r} in table {store.table_name!r}: nothing to release")
-    at = now_ms()
+    if isinstance(item, Foreign):
+        return _release_foreign(store, item, args)
+    record, at = item, now_ms()
     left = lease_left_ms(record, at)
     if left is not None and left > 0 and not args.force:
         raise Refused(
@@ -75,44 +83,78 @@ def run_release(args: argparse.Namespace) -> int:
         raise Refused("not released")
     released = store.delete(key, expected=None if args.force else record)
     if not released:
-        current = store.get(key)
-        now_status = "gone" if current is None else f"now {current.status.value}"
+        current = items.get(store, key)
+        now_status = "gone" if current is None else f"now {_status(current)}"
         raise Refused(
             f"{key!r} changed since it was read ({now_status}); not released. "
             "Look again with `idemlock show`, or pass --force"
         )
-    if args.output == "json":
-        print_json({"key": key, "released": True, "was": record.status.value})
-    else:
-        print(f"released {key!r} (was {record.status.value}): its next delivery runs the body")
+    _released(key, record.status.value, args.output)
     return 0
+
+
+def _release_foreign(store: DynamoDBStore, item: Foreign, args: argparse.Namespace) -> int:
+    """An item idemlock did not write: deleted only when asked to with --force."""
+    if not args.force:
+        raise Refused(
+            f"{item.problem}; whatever wrote it may still need it: pass --force to delete it anyway"
+        )
+    if not args.yes and not confirm(
+        f"delete {item.key!r} (status {item.status or '-'}, not written by idemlock)?"
+    ):
+        raise Refused("not released")
+    if not store.delete(item.key):
+        raise Refused(f"{item.key!r} is gone already; nothing released")
+    _released(item.key, item.status, args.output)
+    return 0
+
+
+def _released(key: str, was: str | None, output: str) -> None:
+    if output == "json":
+        print_json({"key": key, "released": True, "was": was})
+    else:
+        print(f"released {key!r} (was {was or '-'}): its next delivery runs the body")
+
+
+def _status(item: Item) -> str:
+    return f"{item.status or '-'} (foreign)" if isinstance(item, Foreign) else item.status.value
 
 
 def _confirm(record: Record, at: int) -> bool:
     what = record.status.value + (" (stale)" if is_stale(record, at) else "")
-    print(
+    return confirm(
         f"release {record.key!r} ({what}, claimed {human_duration(at - record.claimed_at_ms)} "
-        "ago)? Its next delivery will run the body again. [y/N] ",
-        end="",
-        file=sys.stderr,
-        flush=True,
+        "ago)? Its next delivery will run the body again."
     )
-    answer = sys.stdin.readline()
-    return answer.strip().lower() in ("y", "yes")
 
 
 def run_purge(args: argparse.Namespace) -> int:
-    """Delete COMPLETED items whose retention is over (or completed before --older-than)."""
+    """Delete COMPLETED items whose retention is over (or completed before --older-than).
+
+    Items idemlock did not write are never purged: nothing here knows what they mean.
+    """
     store = store_for(args)
+    items.check_table(store)
     at = now_ms()
     cutoff = None if args.older_than is None else at - int(args.older_than * 1000)
-    due = [
-        record
-        for record in with_progress(
-            store.scan(prefix=args.prefix, page_size=args.page_size), enabled=args.progress
+    due: list[Record] = []
+    foreign = 0
+    for item in items.scan(
+        store, prefix=args.prefix, page_size=args.page_size, progress=args.progress
+    ):
+        if isinstance(item, Foreign):
+            foreign += 1
+        elif _purgeable(item, at, cutoff):
+            due.append(item)
+    if not due and args.output == "table":
+        print(
+            "nothing to purge: no completed item is past its retention"
+            + ("" if cutoff is None else " or completed before the --older-than cutoff")
+            + _foreign(foreign)
         )
-        if _purgeable(record, at, cutoff)
-    ]
+        return 0
+    if due and not (args.dry_run or args.yes) and not _confirm_purge(store, due, at):
+        raise Refused(f"not purged: nothing deleted (due: {_completed_items(len(due))})")
     deleted = [] if args.dry_run else [r for r in due if store.delete(r.key, expected=r)]
     if args.output == "json":
         print_json(
@@ -128,10 +170,24 @@ def run_purge(args: argparse.Namespace) -> int:
             ("WOULD DELETE", "COMPLETED"),
             ((r.key, f"{human_duration(at - (r.completed_at_ms or at))} ago") for r in due),
         )
-        print(f"{_completed_items(len(due))} would be deleted (dry run)")
+        print(f"{_completed_items(len(due))} would be deleted (dry run){_foreign(foreign)}")
     else:
-        print(f"deleted {_completed_items(len(deleted))}" + _skipped(len(due) - len(deleted)))
+        print(
+            f"deleted {_completed_items(len(deleted))}"
+            + _skipped(len(due) - len(deleted))
+            + _foreign(foreign)
+        )
     return 0
+
+
+def _confirm_purge(store: DynamoDBStore, due: list[Record], at: int) -> bool:
+    """Say how many items go, and how old they are, before asking."""
+    ages = sorted({human_duration(at - (record.completed_at_ms or at)) for record in due})
+    span = ages[0] if len(ages) == 1 else f"between {ages[0]} and {ages[-1]}"
+    return confirm(
+        f"delete {_completed_items(len(due))} from table {store.table_name!r}, completed {span} "
+        "ago? Their next deliveries will run the body again."
+    )
 
 
 def _purgeable(record: Record, at: int, cutoff: int | None) -> bool:
@@ -152,3 +208,7 @@ def _completed_items(count: int) -> str:
 
 def _skipped(count: int) -> str:
     return f"; {count} changed while purging and were left alone" if count else ""
+
+
+def _foreign(count: int) -> str:
+    return f"; {count} foreign item{'' if count == 1 else 's'} left alone" if count else ""

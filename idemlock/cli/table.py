@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
-from idemlock._options import TABLE_ENV
-from idemlock.cli.common import DEFAULT_TABLE, add_connection_flags, print_json, store_for
+from idemlock.cli.common import (
+    DEFAULT_TABLE,
+    add_common_flags,
+    add_output_flag,
+    add_table_flags,
+    attribute_names,
+    print_json,
+    store_for,
+    table_name,
+)
 from idemlock.dynamodb import OPERATOR_ACTIONS, RUNTIME_ACTIONS, SETUP_ACTIONS, AttributeNames
+from idemlock.keys import SEPARATOR
 
 FORMATS = ("cloudformation", "sam", "serverless", "terraform")
 
@@ -21,15 +29,35 @@ def register(commands: Any) -> None:
         "create-table", help="create the lock table (on-demand, TTL on), wait until ACTIVE"
     )
     create.add_argument("name", metavar="NAME", nargs="?", help="table name (default: --table)")
-    add_connection_flags(create)
+    add_common_flags(create)
     create.set_defaults(run=run_create_table)
 
     template = commands.add_parser(
         "template", help="the lock table and its least-privilege IAM policy, as code"
     )
     template.add_argument("--format", choices=FORMATS, required=True)
-    add_connection_flags(template)  # for uniform scripts; only --table and --output matter
+    template.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        type=namespace,
+        help="let the functions touch only keys of this namespace (NAMESPACE#...), with IAM's "
+        "dynamodb:LeadingKeys condition (repeatable)",
+    )
+    # No endpoint, region or profile: a template is made here, without calling AWS.
+    add_table_flags(template, default=DEFAULT_TABLE)
+    add_output_flag(template)
     template.set_defaults(run=run_template)
+
+
+def namespace(text: str) -> str:
+    """An argparse type: a namespace IAM matches literally (no wildcard, no policy variable)."""
+    if not text or any(char in text for char in "*?$"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} cannot be matched literally by IAM: give the namespace your functions "
+            "pass to @idempotent(namespace=...), without *, ? or $"
+        )
+    return text
 
 
 def run_create_table(args: argparse.Namespace) -> int:
@@ -50,8 +78,13 @@ def run_create_table(args: argparse.Namespace) -> int:
 
 def run_template(args: argparse.Namespace) -> int:
     """Print the infrastructure code for the chosen tool."""
-    table = args.table or os.environ.get(TABLE_ENV) or DEFAULT_TABLE
-    text = TEMPLATES[args.format](table)
+    spec = Spec(
+        table_name(args, default=DEFAULT_TABLE),
+        attribute_names(args),
+        tuple(args.namespace),
+    )
+    table = spec.table
+    text = TEMPLATES[args.format](spec)
     if args.output == "json":
         print_json({"format": args.format, "table": table, "template": text})
     else:
@@ -59,12 +92,30 @@ def run_template(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table_resource(table: str) -> dict[str, Any]:
-    names = AttributeNames()
+class Spec(NamedTuple):
+    """What a template is made of: the table, its attribute names, the functions' namespaces."""
+
+    table: str
+    names: AttributeNames = AttributeNames()
+    namespaces: Sequence[str] = ()
+
+    @property
+    def leading_keys(self) -> list[str]:
+        """The key patterns the functions may touch (IAM ``StringLike``), one per namespace."""
+        return [f"{each}{SEPARATOR}*" for each in self.namespaces]
+
+
+LEADING_KEYS_TEST = "ForAllValues:StringLike"
+"""Every partition key a request touches must match a pattern. Item actions (the only ones
+idemlock's functions use) always name one key, so the condition never passes vacuously."""
+
+
+def _table_resource(spec: Spec) -> dict[str, Any]:
+    names = spec.names
     return {
         "Type": "AWS::DynamoDB::Table",
         "Properties": {
-            "TableName": table,
+            "TableName": spec.table,
             "BillingMode": "PAY_PER_REQUEST",
             "AttributeDefinitions": [{"AttributeName": names.key, "AttributeType": "S"}],
             "KeySchema": [{"AttributeName": names.key, "KeyType": "HASH"}],
@@ -73,42 +124,49 @@ def _table_resource(table: str) -> dict[str, Any]:
     }
 
 
-def _statement() -> dict[str, Any]:
-    return {
+def _statement(spec: Spec) -> dict[str, Any]:
+    statement: dict[str, Any] = {
         "Effect": "Allow",
         "Action": list(RUNTIME_ACTIONS),
         "Resource": {"Fn::GetAtt": ["IdemlockTable", "Arn"]},
     }
+    if spec.namespaces:
+        statement["Condition"] = {
+            LEADING_KEYS_TEST: {"dynamodb:LeadingKeys": spec.leading_keys},
+        }
+    return statement
 
 
 _HEADER = (
-    "# idemlock lock table (TTL on expires_at_s) and the least-privilege policy its functions\n"
-    "# need: {runtime}.\n"
+    "# idemlock lock table (TTL on {ttl}) and the least-privilege policy its functions\n"
+    "# need: {runtime}{scope}.\n"
     "# Operators running `idemlock ls`, `stats` or `purge` also need {operator};\n"
     "# `idemlock create-table` needs {setup}.\n"
 )
 
 
-def _header() -> str:
+def _header(spec: Spec) -> str:
     return _HEADER.format(
+        ttl=spec.names.expires_at_s,
         runtime=", ".join(RUNTIME_ACTIONS),
+        scope=f",\n# only on keys {', '.join(spec.leading_keys)}" if spec.namespaces else "",
         operator=", ".join(OPERATOR_ACTIONS),
         setup=", ".join(SETUP_ACTIONS),
     )
 
 
-def cloudformation(table: str) -> str:
+def cloudformation(spec: Spec) -> str:
     """A CloudFormation template: the table and a managed policy to attach to functions."""
     document = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "idemlock lock table and the policy its functions need",
         "Resources": {
-            "IdemlockTable": _table_resource(table),
+            "IdemlockTable": _table_resource(spec),
             "IdemlockPolicy": {
                 "Type": "AWS::IAM::ManagedPolicy",
                 "Properties": {
                     "Description": "What @idempotent does on the idemlock lock table",
-                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [_statement()]},
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [_statement(spec)]},
                 },
             },
         },
@@ -117,17 +175,17 @@ def cloudformation(table: str) -> str:
             "LockTablePolicyArn": {"Value": {"Ref": "IdemlockPolicy"}},
         },
     }
-    return _header() + to_yaml(document)
+    return _header(spec) + to_yaml(document)
 
 
-def sam(table: str) -> str:
+def sam(spec: Spec) -> str:
     """A SAM template: the table, and a function with the statement and IDEMLOCK_TABLE."""
     document = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
         "Description": "idemlock lock table and a function using it",
         "Resources": {
-            "IdemlockTable": _table_resource(table),
+            "IdemlockTable": _table_resource(spec),
             "HandlerFunction": {
                 "Type": "AWS::Serverless::Function",
                 "Properties": {
@@ -136,37 +194,46 @@ def sam(table: str) -> str:
                     "Runtime": "python3.12",
                     "Timeout": 60,
                     "Environment": {"Variables": {"IDEMLOCK_TABLE": {"Ref": "IdemlockTable"}}},
-                    "Policies": [{"Statement": [_statement()]}],
+                    "Policies": [{"Statement": [_statement(spec)]}],
                 },
             },
         },
     }
-    return _header() + to_yaml(document)
+    return _header(spec) + to_yaml(document)
 
 
-def serverless(table: str) -> str:
+def serverless(spec: Spec) -> str:
     """serverless.yml fragments: the provider's statement and environment, and the table."""
     document = {
         "provider": {
-            "environment": {"IDEMLOCK_TABLE": table},
-            "iam": {"role": {"statements": [_statement()]}},
+            "environment": {"IDEMLOCK_TABLE": spec.table},
+            "iam": {"role": {"statements": [_statement(spec)]}},
         },
         "resources": {
             "Resources": {
-                "IdemlockTable": _table_resource(table),
+                "IdemlockTable": _table_resource(spec),
             }
         },
     }
-    return _header() + to_yaml(document)
+    return _header(spec) + to_yaml(document)
 
 
-def terraform(table: str) -> str:
+def terraform(spec: Spec) -> str:
     """Terraform: the table, the policy document and a policy to attach to function roles."""
-    names = AttributeNames()
+    names = spec.names
     actions = ", ".join(json.dumps(action) for action in RUNTIME_ACTIONS)
-    return _header() + (
+    condition = (
+        f"\n    condition {{\n"
+        f"      test     = {json.dumps(LEADING_KEYS_TEST)}\n"
+        f'      variable = "dynamodb:LeadingKeys"\n'
+        f"      values   = {json.dumps(spec.leading_keys)}\n"
+        f"    }}\n"
+        if spec.namespaces
+        else ""
+    )
+    return _header(spec) + (
         f'resource "aws_dynamodb_table" "idemlock" {{\n'
-        f"  name         = {json.dumps(table)}\n"
+        f"  name         = {json.dumps(spec.table)}\n"
         f'  billing_mode = "PAY_PER_REQUEST"\n'
         f"  hash_key     = {json.dumps(names.key)}\n\n"
         f"  attribute {{\n"
@@ -183,16 +250,17 @@ def terraform(table: str) -> str:
         f'    effect    = "Allow"\n'
         f"    actions   = [{actions}]\n"
         f"    resources = [aws_dynamodb_table.idemlock.arn]\n"
+        f"{condition}"
         f"  }}\n"
         f"}}\n\n"
         f'resource "aws_iam_policy" "idemlock" {{\n'
-        f"  name   = {json.dumps(table + '-lock-table')}\n"
+        f"  name   = {json.dumps(spec.table + '-lock-table')}\n"
         f"  policy = data.aws_iam_policy_document.idemlock.json\n"
         f"}}\n"
     )
 
 
-TEMPLATES: dict[str, Callable[[str], str]] = {
+TEMPLATES: dict[str, Callable[[Spec], str]] = {
     "cloudformation": cloudformation,
     "sam": sam,
     "serverless": serverless,

@@ -1,0 +1,70 @@
+"""Helpers of the ``idemlock`` command's tests: its environment, and lock items to look at.
+
+The fixtures that run the command (``store``, ``idemlock``) are in ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from idemlock import DynamoDBStore, idempotent
+from idemlock.store import Claim
+from idemlock.testing import ManualClock
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+"""``idemlock(*args, stdin=None, **env)``: the command, run as a subprocess."""
+
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def command_env(**extra: str) -> dict[str, str]:
+    """The environment without the developer's AWS and idemlock settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "IDEMLOCK_"))}
+    return {**env, **CREDENTIALS, **extra}
+
+
+def as_json(done: subprocess.CompletedProcess[str]) -> Any:
+    """The command's JSON output; it must have succeeded."""
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def populate(store: DynamoDBStore, clock: ManualClock) -> None:
+    """Two completed keys, one released after a failure, one stale and one live claim."""
+    done = idempotent(lambda key: key, store=store, namespace="import", clock=clock)
+    done(lambda key: {"rows": 3})("a.csv")
+    done(lambda key: {"rows": 5})("b.csv")
+    with pytest.raises(ValueError, match="bad"):
+        done(_fail)("bad.csv")
+    hold(store, "jobs#stale", clock, lease=1, age=10)
+    hold(store, "jobs#live", clock, lease=600, age=0)
+
+
+def _fail(key: str) -> None:
+    raise ValueError("bad")
+
+
+def hold(store: DynamoDBStore, key: str, clock: ManualClock, *, lease: float, age: float) -> None:
+    """Leave ``key`` IN_PROGRESS as a crashed (or still running) invocation would."""
+    now_ms = int((clock() - age) * 1000)
+    store.claim(
+        Claim(
+            key=key,
+            owner=uuid.uuid4().hex,
+            now_ms=now_ms,
+            fence_base=now_ms * 1000,
+            lease_expires_at_ms=now_ms + int(lease * 1000),
+            expires_at_s=now_ms // 1000 + 3600,
+        )
+    )

@@ -1,0 +1,151 @@
+"""What every ``idemlock`` subcommand shares: usage errors, flags, the version, no tracebacks."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+import idemlock
+from idemlock.cli import build_parser, main
+from idemlock.cli.common import parse_duration
+from tests.cli_helpers import Run, command_env
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["ls", "--endpoint-url", "localhost:8000"], "http://localhost:8000"),
+        (["ls", "--endpoint-url", ""], "leave --endpoint-url out"),
+        (["ls", "--limit", "-1"], "argument --limit: must be a whole number >= 0"),
+        (["stats", "--page-size", "0"], "argument --page-size: must be a whole number >= 1"),
+        (["show", ""], "KEY is empty"),
+        (["release", "", "--yes"], "KEY is empty"),
+        (["purge", "--older-than", "7"], "'7' has no unit"),
+        (["ls", "--attribute", "colour=blue"], "no attribute field 'colour'"),
+        (["ls", "--attribute", "key"], "FIELD=NAME"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(idemlock: Run, argv: list[str], problem: str) -> None:
+    """Each of these is a usage error: exit 2, the subcommand's usage, then one line naming
+    the problem and the fix; never a traceback, and nothing is read or deleted."""
+    done = idemlock(*argv)
+
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    usage, error = done.stderr.strip().split("\n", 1)[0], done.stderr.strip().splitlines()[-1]
+    assert usage.startswith(f"usage: idemlock {argv[0]} ")
+    assert error.startswith(f"idemlock {argv[0]}: error: ")
+    assert problem in error
+
+
+def test_a_bad_endpoint_in_the_environment_is_named(idemlock: Run) -> None:
+    """AWS_ENDPOINT_URL_DYNAMODB without a scheme: exit 2, naming the variable and the fix."""
+    done = idemlock("ls", AWS_ENDPOINT_URL_DYNAMODB="127.0.0.1:8000")
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "AWS_ENDPOINT_URL_DYNAMODB" in done.stderr
+    assert "http://127.0.0.1:8000" in done.stderr
+
+
+def test_an_extra_argument_shows_the_subcommands_usage(idemlock: Run) -> None:
+    """`idemlock ls extra-arg`: exit 2 with ls's usage, not the top-level one."""
+    done = idemlock("ls", "extra-arg")
+
+    assert done.returncode == 2
+    assert done.stderr.startswith("usage: idemlock ls ")
+    assert "unrecognized arguments: extra-arg" in done.stderr
+
+
+def test_version() -> None:
+    """`idemlock --version` prints the installed version and exits 0."""
+    done = subprocess.run(
+        [sys.executable, "-m", "idemlock", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=command_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"idemlock {idemlock.__version__}"
+
+
+def _options(command: str) -> set[str]:
+    """The options ``idemlock COMMAND --help`` lists."""
+    done = subprocess.run(
+        [sys.executable, "-m", "idemlock", command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=command_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", done.stdout))
+
+
+def test_template_lists_only_the_flags_it_reads() -> None:
+    """template makes no AWS call: it has no endpoint, region or profile flags."""
+    options = _options("template")
+
+    assert {"--format", "--table", "--namespace", "--attribute", "--output"} <= options
+    assert not options & {"--endpoint-url", "--region", "--profile"}
+
+
+def test_demo_names_its_real_table_default() -> None:
+    """demo's --table help says what it does without one: a fresh table, deleted afterwards."""
+    done = subprocess.run(
+        [sys.executable, "-m", "idemlock", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=command_env(),
+    )
+    text = " ".join(done.stdout.split())
+    assert "IDEMLOCK_TABLE" not in text
+    assert "default: a new table idemlock-demo-" in text
+    assert "--attribute" not in text
+
+
+@pytest.mark.parametrize("flag", [["--region", "eu-west-1"], ["--profile", "prod"]])
+def test_demo_refuses_connection_flags_it_would_ignore(
+    flag: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --endpoint-url the demo runs on its embedded server: a region or a profile
+    would be ignored, so it is a usage error saying so."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+
+    assert main(["demo", *flag]) == 2
+    assert "only with --endpoint-url" in capsys.readouterr().err
+
+
+def test_every_subcommand_is_in_the_parser() -> None:
+    """The commands the docs name all exist."""
+    parser = build_parser()
+    text = parser.format_help()
+    commands = "create-table ls show release purge stats doctor template local demo"
+    for command in commands.split():
+        assert command in text
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("15m", 900), ("12h", 43200), ("7d", 604800), ("2w", 1209600), ("1.5h", 5400)],
+)
+def test_durations_carry_their_unit(text: str, seconds: float) -> None:
+    """Durations take s, m, h, d or w."""
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["7", "90", "", "7 days", "-1d", "soon"])
+def test_a_duration_without_a_unit_is_refused(text: str) -> None:
+    """A bare number could mean seconds or days: it is refused rather than guessed."""
+    import argparse  # noqa: PLC0415
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_duration(text)

@@ -1,0 +1,91 @@
+"""``idemlock local``: an endpoint with the lock table, and the lines that point a shell at it."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+
+from idemlock import DynamoDBStore, idempotent
+from tests.cli_helpers import command_env
+from tests.conftest import make_client
+from tests.servers import free_port
+
+
+def _exports(text: str) -> dict[str, str]:
+    """The variables of the ``export A=1 B=2`` lines of ``text``."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("export "):
+            found.update(re.findall(r"(\w+)=(\S+)", line))
+    return found
+
+
+def test_local_serves_the_table_until_interrupted() -> None:
+    """`idemlock local` starts an endpoint in the foreground, creates the table, and prints
+    export lines; in a shell with them set, the command and @idempotent work; Ctrl-C (SIGINT)
+    stops it with exit 0."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "idemlock", "local", "--port", str(port), "--table", "dev-locks"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=command_env(),
+    )
+    try:
+        assert server.stdout is not None
+        printed = ""
+        while "Ctrl-C" not in printed:  # blocks until the server has said it is ready
+            line = server.stdout.readline()
+            assert line, f"idemlock local ended early: {server.communicate(timeout=60)}"
+            printed += line
+        exports = _exports(printed)
+        assert exports["AWS_ENDPOINT_URL_DYNAMODB"] == f"http://127.0.0.1:{port}"
+        assert exports["IDEMLOCK_TABLE"] == "dev-locks"
+        assert {"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= exports.keys()
+
+        shell = {**command_env(), **exports}
+        ls = subprocess.run(
+            [sys.executable, "-m", "idemlock", "ls", "--output", "json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=shell,
+        )
+        assert (ls.returncode, ls.stdout.strip()) == (0, "[]"), ls.stderr
+        client = make_client(exports["AWS_ENDPOINT_URL_DYNAMODB"])
+        store = DynamoDBStore("dev-locks", client=client)
+        runs: list[str] = []
+        once = idempotent(lambda key: key, store=store, namespace="dev")(runs.append)
+        once("a")
+        once("a")
+        assert runs == ["a"]
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=60)
+    assert server.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def test_a_port_in_use_is_one_line() -> None:
+    """A taken port: exit 1 and one line saying how to pick another."""
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "idemlock", "local", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=command_env(),
+        )
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "--port" in done.stderr

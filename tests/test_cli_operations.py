@@ -1,0 +1,121 @@
+"""``idemlock purge`` and ``release``: nothing is deleted without a yes, foreign items included."""
+
+from __future__ import annotations
+
+import time
+
+from idemlock import DynamoDBStore, idempotent
+from idemlock.testing import ManualClock
+from tests.cli_helpers import Run, as_json, hold
+from tests.test_cli_listing import POWERTOOLS_KEY, put_powertools_item
+
+
+def _completed_long_ago(store: DynamoDBStore, *keys: str) -> None:
+    """Completed items whose retention (a minute) ended three hours ago."""
+    long_ago = ManualClock(start=time.time() - 3 * 3600)
+    done = idempotent(lambda k: k, store=store, namespace="old", clock=long_ago, retention=60)
+    for key in keys:
+        done(str)(key)
+
+
+def test_purge_without_a_unit_deletes_nothing(store: DynamoDBStore, idemlock: Run) -> None:
+    """`purge --older-than 7` used to mean seven seconds and delete every completed lock: it is
+    a usage error now, and the items stay."""
+    idempotent(lambda k: k, store=store, namespace="new")(str)("z")
+
+    done = idemlock("purge", "--older-than", "7", "--yes")
+
+    assert done.returncode == 2
+    assert "7d" in done.stderr
+    assert store.get("new#z") is not None
+
+
+def test_purge_shows_the_count_and_asks_first(store: DynamoDBStore, idemlock: Run) -> None:
+    """Without --yes, purge says how many items it will delete and asks; no answer (no stdin)
+    or anything but y deletes nothing and exits 1."""
+    _completed_long_ago(store, "a", "b")
+
+    for answer in ("", "n\n"):  # "": stdin at its end at once, as under cron
+        refused = idemlock("purge", stdin=answer)
+        assert refused.returncode == 1, refused.stderr
+        assert "2 completed items" in refused.stderr
+        assert "[y/N]" in refused.stderr
+        assert "nothing deleted" in refused.stderr
+        assert {r.key for r in store.scan()} == {"old#a", "old#b"}
+
+    agreed = idemlock("purge", stdin="y\n")
+    assert agreed.returncode == 0, agreed.stderr
+    assert "deleted 2 completed items" in agreed.stdout
+    assert list(store.scan()) == []
+
+
+def test_purge_yes_skips_the_question(store: DynamoDBStore, idemlock: Run) -> None:
+    """--yes (or -y) deletes without asking; the JSON lists what was due and deleted."""
+    _completed_long_ago(store, "a")
+    assert as_json(idemlock("purge", "-y", "--output", "json")) == {
+        "dry_run": False,
+        "due": ["old#a"],
+        "deleted": ["old#a"],
+    }
+
+    _completed_long_ago(store, "b")
+    done = idemlock("purge", "--yes")
+    assert done.returncode == 0
+    assert "[y/N]" not in done.stderr
+    assert store.get("old#b") is None
+
+
+def test_purge_dry_run_never_asks_and_never_deletes(store: DynamoDBStore, idemlock: Run) -> None:
+    """--dry-run lists what is due, without a question, and deletes nothing."""
+    _completed_long_ago(store, "a")
+
+    done = idemlock("purge", "--dry-run")
+
+    assert done.returncode == 0
+    assert "[y/N]" not in done.stderr
+    assert "old#a" in done.stdout
+    assert "1 completed item would be deleted (dry run)" in done.stdout
+    assert store.get("old#a") is not None
+
+
+def test_purge_with_nothing_due_does_not_ask(store: DynamoDBStore, idemlock: Run) -> None:
+    """Nothing to delete: no question, exit 0."""
+    hold(store, "jobs#live", ManualClock(), lease=600, age=0)
+
+    done = idemlock("purge")
+
+    assert done.returncode == 0, done.stderr
+    assert "[y/N]" not in done.stderr
+    assert "nothing to purge" in done.stdout
+
+
+def test_purge_leaves_foreign_items_alone(store: DynamoDBStore, idemlock: Run) -> None:
+    """A Powertools item in the table neither stops purge nor is deleted by it."""
+    _completed_long_ago(store, "a")
+    put_powertools_item(store)
+
+    done = idemlock("purge", "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert "deleted 1 completed item; 1 foreign item left alone" in done.stdout
+    assert store.get("old#a") is None
+    assert store.get_item(POWERTOOLS_KEY) is not None
+
+
+def test_release_deletes_a_foreign_item_only_with_force(
+    store: DynamoDBStore, idemlock: Run
+) -> None:
+    """release of an item idemlock did not write: refused without --force (naming why), and
+    with --force --yes deleted."""
+    put_powertools_item(store)
+
+    refused = idemlock("release", POWERTOOLS_KEY, "--yes")
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1
+    assert "not an idemlock record" in refused.stderr
+    assert "--force" in refused.stderr
+    assert store.get_item(POWERTOOLS_KEY) is not None
+
+    forced = idemlock("release", POWERTOOLS_KEY, "--force", "--yes", "--output", "json")
+    assert as_json(forced) == {"key": POWERTOOLS_KEY, "released": True, "was": "INPROGRESS"}
+    assert store.get_item(POWERTOOLS_KEY) is None

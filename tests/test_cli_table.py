@@ -1,0 +1,101 @@
+"""``idemlock template``: the policy can be held to the functions' own namespaces."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from idemlock.dynamodb import RUNTIME_ACTIONS
+from tests.cli_helpers import Run
+
+
+def _statements(fmt: str, text: str) -> list[dict[str, Any]]:
+    """The IAM statements a template grants its functions, read back from its text."""
+    if fmt == "terraform":
+        return [
+            _terraform_statement(block)
+            for block in re.findall(r"statement \{.*?\n  \}", text, re.S)
+        ]
+    document = yaml.safe_load(text)
+    if fmt == "serverless":
+        return list(document["provider"]["iam"]["role"]["statements"])
+    resources = document["Resources"]
+    if fmt == "sam":
+        return list(resources["HandlerFunction"]["Properties"]["Policies"][0]["Statement"])
+    return list(resources["IdemlockPolicy"]["Properties"]["PolicyDocument"]["Statement"])
+
+
+def _terraform_statement(block: str) -> dict[str, Any]:
+    """A Terraform ``statement { ... }`` block as an IAM statement (its values are JSON)."""
+
+    def value(name: str, text: str) -> Any:
+        found = re.search(rf"^\s*{name}\s*=\s*(.+)$", text, re.M)
+        assert found, f"no {name} in {text}"
+        return found[1] if name == "resources" else json.loads(found[1])
+
+    statement: dict[str, Any] = {
+        "Effect": value("effect", block),
+        "Action": value("actions", block),
+        "Resource": value("resources", block),
+    }
+    for condition in re.findall(r"condition \{.*?\}", block, re.S):
+        test, variable = value("test", condition), value("variable", condition)
+        statement.setdefault("Condition", {}).setdefault(test, {})[variable] = value(
+            "values", condition
+        )
+    return statement
+
+
+@pytest.mark.parametrize("fmt", ["cloudformation", "sam", "serverless", "terraform"])
+def test_namespaces_restrict_the_policy_to_their_keys(fmt: str, idemlock: Run) -> None:
+    """--namespace NS (repeatable) adds IAM's dynamodb:LeadingKeys condition: the functions may
+    touch only items whose key starts with NS#, on the lock table, with the runtime actions."""
+    done = idemlock(
+        "template", "--format", fmt, "--namespace", "orders", "--namespace", "import-users"
+    )
+    assert done.returncode == 0, done.stderr
+
+    [statement] = _statements(fmt, done.stdout)
+
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == list(RUNTIME_ACTIONS)
+    assert statement["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["orders#*", "import-users#*"]}
+    }
+    assert "*" not in json.dumps(statement["Resource"])
+
+
+@pytest.mark.parametrize("fmt", ["cloudformation", "sam", "serverless", "terraform"])
+def test_without_a_namespace_the_policy_has_no_condition(fmt: str, idemlock: Run) -> None:
+    """Without --namespace the statement covers the whole table, as before."""
+    [statement] = _statements(fmt, idemlock("template", "--format", fmt).stdout)
+
+    assert "Condition" not in statement
+    assert statement["Action"] == list(RUNTIME_ACTIONS)
+
+
+@pytest.mark.parametrize("namespace", ["", "orders*", "a?b", "${aws:username}"])
+def test_a_namespace_iam_would_read_as_a_pattern_is_refused(namespace: str, idemlock: Run) -> None:
+    """An empty namespace, or one with IAM's wildcards or policy variables, is a usage error."""
+    done = idemlock("template", "--format", "sam", "--namespace", namespace)
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "argument --namespace: " in done.stderr
+    assert "without *, ? or $" in done.stderr
+
+
+def test_template_uses_the_attribute_names_given(idemlock: Run) -> None:
+    """--attribute key=pk --attribute expires_at_s=ttl: the table's key and TTL use them."""
+    done = idemlock(
+        "template", "--format", "cloudformation", "--attribute", "key=pk",
+        "--attribute", "expires_at_s=ttl",
+    )  # fmt: skip
+    table = yaml.safe_load(done.stdout)["Resources"]["IdemlockTable"]["Properties"]
+
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
