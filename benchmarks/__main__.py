@@ -18,13 +18,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from benchmarks import batches, cold_start, contention, overhead, report, round_trips
+from benchmarks import (
+    batches,
+    capacity,
+    cold_start,
+    contention,
+    endtoend,
+    overhead,
+    report,
+    round_trips,
+)
 from benchmarks.common import RESULTS, ROOT, machine
 from tests.servers import Server, start_dynalite, start_dynamodb_local
 
 T = TypeVar("T")
 
-SECTIONS = ("round_trips", "overhead", "cold_start", "batches", "contention")
+SECTIONS = (
+    "round_trips",
+    "overhead",
+    "cold_start",
+    "batches",
+    "contention",
+    "endtoend",
+    "capacity",
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,8 @@ class Sizes:
     race_processes: int
     race_keys: int
     race_repeats: int
+    e2e_calls: int
+    e2e_rounds: int
 
 
 FULL = Sizes(
@@ -56,6 +75,8 @@ FULL = Sizes(
     race_processes=4,
     race_keys=25,
     race_repeats=5,
+    e2e_calls=40,
+    e2e_rounds=7,
 )
 QUICK = Sizes(
     overhead_calls=100,
@@ -69,6 +90,8 @@ QUICK = Sizes(
     race_processes=2,
     race_keys=5,
     race_repeats=2,
+    e2e_calls=5,
+    e2e_rounds=2,
 )
 LATENCY_S = 0.005
 
@@ -144,6 +167,15 @@ def run(quick: bool, output: Path) -> dict[str, Any]:
                 keys=sizes.race_keys,
                 repeats=sizes.race_repeats,
             ),
+        )
+        results["endtoend"] = _step(
+            "6. end to end on DynamoDB Local",
+            lambda: endtoend.measure(
+                local.endpoint_url, calls=sizes.e2e_calls, rounds=sizes.e2e_rounds
+            ),
+        )
+        results["capacity"] = _step(
+            "7. capacity units per call", lambda: capacity.measure(local.endpoint_url)
         )
     finally:
         for server in servers:

@@ -24,6 +24,7 @@ def plots(results: dict[str, Any], directory: Path) -> list[Path]:
         _overhead_plot(results["overhead"], directory / "overhead.png"),
         _cold_start_plot(results["cold_start"], directory / "cold_start.png"),
         _batches_plot(results["batches"], directory / "batches.png"),
+        _endtoend_plot(results["endtoend"], directory / "endtoend.png"),
     ]
     plt.close("all")
     return written
@@ -115,6 +116,29 @@ def _batches_plot(batches: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def _endtoend_plot(endtoend: dict[str, Any], path: Path) -> Path:
+    figure, axes = plt.subplots(figsize=(8, 4))
+    width = 0.2
+    series = [(setup, measure) for setup in endtoend["setups"] for measure in ("cpu_us", "wall_us")]
+    for offset, (setup, measure) in enumerate(series):
+        ratios = [endtoend["setups"][setup][p][f"{measure}_ratio"] for p in PATHS]
+        axes.bar(
+            [i + (offset - 1.5) * width for i in range(len(PATHS))],
+            ratios,
+            width,
+            label=f"{'client CPU' if measure == 'cpu_us' else 'wall'}, {setup} client",
+        )
+    axes.axhline(1.0, color="#333333", linewidth=1)
+    axes.set_xticks(range(len(PATHS)), [PATH_LABELS[p].replace(" of ", "\nof ") for p in PATHS])
+    axes.tick_params(axis="x", labelsize=8)
+    axes.set_ylabel("idemlock ÷ Powertools per call (below 1: idemlock ahead)")
+    axes.set_title("End to end on DynamoDB Local, per call")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    return path
+
+
 # -- Markdown ----------------------------------------------------------------------------------
 
 
@@ -138,6 +162,10 @@ def markdown(results: dict[str, Any]) -> str:
         *_batches_table(results["batches"]),
         "",
         *_contention_table(results["contention"]),
+        "",
+        *_endtoend_table(results["endtoend"]),
+        "",
+        *_capacity_table(results["capacity"]),
     ]
     return "\n".join(lines)
 
@@ -263,6 +291,70 @@ def _contention_table(contention: dict[str, Any]) -> list[str]:
                 f"{_spread(row['keys_per_s'], '{:.1f}')} | {row['racing_calls']} | "
                 f"{row['executions']} | **{row['double_executions']}** | {outcomes} |"
             )
+    return lines
+
+
+def _endtoend_table(endtoend: dict[str, Any]) -> list[str]:
+    lines = [
+        f"**6. End to end per call** on DynamoDB Local (no proxy): µs of this process's CPU "
+        f"(`process_time`: library and botocore) and of wall time, median over "
+        f"{endtoend['rounds']} interleaved rounds of {endtoend['calls_per_round']} calls "
+        "[min–max of the rounds' medians]; *shared*: one botocore client passed to both, "
+        "*default*: each library's own client",
+        "",
+        "| client | path | idemlock CPU µs | Powertools CPU µs | CPU ratio "
+        "| idemlock wall µs | Powertools wall µs | wall ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for setup, rows in endtoend["setups"].items():
+        for path in PATHS:
+            row = rows[path]
+            cpu = [_spread(row[name]["cpu_us"], "{:.0f}") for name in LIBRARIES]
+            wall = [_spread(row[name]["wall_us"], "{:.0f}") for name in LIBRARIES]
+            ratios = f"{row['cpu_us_ratio']:.2f}", f"{row['wall_us_ratio']:.2f}"
+            lines.append(
+                f"| {setup} | {PATH_LABELS[path]} | {cpu[0]} | {cpu[1]} | {ratios[0]} "
+                f"| {wall[0]} | {wall[1]} | {ratios[1]} |"
+            )
+    return lines
+
+
+def _capacity_table(capacity: dict[str, Any]) -> list[str]:
+    price = capacity["price"]
+    lines = [
+        "**7. Capacity units per call** (DynamoDB's `ConsumedCapacity`; a failed conditional "
+        "write counted by DynamoDB's rule from the item it returned), and the on-demand price "
+        f"per million calls in {price['region']} (${price['write_per_million_usd']} per million "
+        f"write units, ${price['read_per_million_usd']} per million read units, rates since "
+        f"{price['since']})",
+        "",
+        "| path | result | idemlock WCU / RCU | Powertools WCU / RCU "
+        "| idemlock $ / million | Powertools $ / million |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in capacity["paths"].items():
+        path, size = name.split(":")
+        units = [f"{row[lib]['wcu']:g} / {row[lib]['rcu']:g}" for lib in LIBRARIES]
+        usd = [f"{row[lib]['usd_per_million']:.3f}" for lib in LIBRARIES]
+        result = "none" if size == "0" else f"{int(size) // 1024} KB"
+        lines.append(
+            f"| {PATH_LABELS[path]} | {result} | {units[0]} | {units[1]} | {usd[0]} | {usd[1]} |"
+        )
+    lines += [
+        "",
+        "Hot key: 100 concurrent duplicates of one completed key with a 1 KB result "
+        "(16 threads), write units in all:",
+        "",
+        "| | idemlock | Powertools |",
+        "|---|---|---|",
+    ]
+    for variant, label in (("no_cache", "no local cache"), ("local_cache", "local cache on")):
+        cells = [
+            f"{capacity['hot_key'][lib][variant]['wcu']:g} "
+            f"({capacity['hot_key'][lib][variant]['failed_writes']} failed conditional writes)"
+            for lib in LIBRARIES
+        ]
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     return lines
 
 

@@ -82,6 +82,9 @@ class Subject:
     slot: BodySlot
     in_progress_error: type[BaseException]
     dialect: Dialect
+    client: Any
+    """The botocore client the library talks through: ours, or the one it made itself."""
+    table: str
 
 
 def context(remaining_ms: int = 300_000) -> LambdaContext:
@@ -89,38 +92,63 @@ def context(remaining_ms: int = 300_000) -> LambdaContext:
     return LambdaContext(remaining_ms=remaining_ms)
 
 
-def idemlock_subject(client: Any, table: str, namespace: str) -> Subject:
-    """``@idempotent`` with a key function and a ``DynamoDBStore`` on ``client``."""
+def idemlock_subject(client: Any, table: str, namespace: str, *, local_cache: int = 0) -> Subject:
+    """``@idempotent`` with a key function and a ``DynamoDBStore`` on ``client``.
+
+    ``client=None``: the store makes its own client, as for a user who passes none.
+    """
     slot = BodySlot()
     store = idemlock.DynamoDBStore(table, client=client)
 
-    @idemlock.idempotent(lambda event, context: event["order_id"], store=store, namespace=namespace)
+    @idemlock.idempotent(
+        lambda event, context: event["order_id"],
+        store=store,
+        namespace=namespace,
+        local_cache=local_cache,
+    )
     def handler(event: dict[str, Any], context: Any) -> Any:
         return slot(event)
 
-    return Subject("idemlock", handler, slot, InProgressError, IDEMLOCK_DIALECT)
+    return Subject(
+        "idemlock", handler, slot, InProgressError, IDEMLOCK_DIALECT, store.client, table
+    )
 
 
-def powertools_subject(client: Any, table: str) -> Subject:
-    """Powertools' ``@idempotent``: ``event_key_jmespath`` and a DynamoDB layer on ``client``."""
+def powertools_subject(client: Any, table: str, *, local_cache: int = 0) -> Subject:
+    """Powertools' ``@idempotent``: ``event_key_jmespath`` and a DynamoDB layer on ``client``.
+
+    ``client=None``: the layer makes its own client, as for a user who passes none.
+    """
     slot = BodySlot()
     layer = DynamoDBPersistenceLayer(table_name=table, boto3_client=client)
-    config = IdempotencyConfig(event_key_jmespath="order_id")
+    config = IdempotencyConfig(
+        event_key_jmespath="order_id",
+        use_local_cache=local_cache > 0,
+        local_cache_max_items=max(local_cache, 1),
+    )
 
     @powertools_idempotent(config=config, persistence_store=layer)
     def handler(event: dict[str, Any], context: Any) -> Any:
         return slot(event)
 
     return Subject(
-        "powertools", handler, slot, IdempotencyAlreadyInProgressError, POWERTOOLS_DIALECT
+        "powertools",
+        handler,
+        slot,
+        IdempotencyAlreadyInProgressError,
+        POWERTOOLS_DIALECT,
+        layer.client,
+        table,
     )
 
 
-def make_subject(name: str, client: Any, table: str, namespace: str) -> Subject:
+def make_subject(
+    name: str, client: Any, table: str, namespace: str, *, local_cache: int = 0
+) -> Subject:
     """The named library's subject."""
     if name == "idemlock":
-        return idemlock_subject(client, table, namespace)
-    return powertools_subject(client, table)
+        return idemlock_subject(client, table, namespace, local_cache=local_cache)
+    return powertools_subject(client, table, local_cache=local_cache)
 
 
 def set_state(client: Any, table: str, key: str, dialect: Dialect, *, expired: bool) -> None:

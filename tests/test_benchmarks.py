@@ -16,7 +16,16 @@ import pytest
 from tests.servers import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("meta", "round_trips", "overhead", "cold_start", "batches", "contention")
+SECTIONS = (
+    "meta",
+    "round_trips",
+    "overhead",
+    "cold_start",
+    "batches",
+    "contention",
+    "endtoend",
+    "capacity",
+)
 
 
 @pytest.mark.timeout(240)
@@ -44,7 +53,7 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
     for section in SECTIONS:
         assert section in results, section
     assert results["meta"]["quick"] is True
-    for name in ("overhead.png", "cold_start.png", "batches.png"):
+    for name in ("overhead.png", "cold_start.png", "batches.png", "endtoend.png"):
         assert (tmp_path / name).stat().st_size > 0
     local = results["round_trips"]["dynamodb-local"]["idemlock"]
     assert [local[path]["calls"] for path in local] == [2, 1, 1, 2, 2]
@@ -57,3 +66,14 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
                 race["executions"]
                 == results["contention"]["keys"] * results["contention"]["repeats"]
             ), (mode, library)
+    for setup in ("shared", "default"):
+        assert set(results["endtoend"]["setups"][setup]) == set(local)
+    cost = results["capacity"]
+    # A first run with no result: one claim, one complete; a duplicate: one failed write.
+    assert cost["paths"]["first_run:0"]["idemlock"]["wcu"] == 2
+    assert cost["paths"]["duplicate_completed:0"]["idemlock"]["failed_writes"] == 1
+    # A failed conditional write is billed by the stored item's size: a 10 KB result's duplicate.
+    assert cost["paths"]["duplicate_completed:10240"]["idemlock"]["wcu"] >= 10
+    hot = cost["hot_key"]["idemlock"]
+    assert hot["no_cache"]["failed_writes"] == 100
+    assert hot["local_cache"]["wcu"] == 0  # every duplicate answered from the warm cache

@@ -1,0 +1,192 @@
+"""7. Capacity units per call: what DynamoDB bills each path, for both libraries.
+
+Every request carries ``ReturnConsumedCapacity=TOTAL`` (added by a botocore hook, so neither
+library is changed) and the units each response reports are summed per call. DynamoDB Local
+reports them for requests that succeed, not for a conditional write whose condition failed; a
+failed conditional write is billed all the same, so it is counted by DynamoDB's documented rule
+(Amazon DynamoDB Developer Guide, "DynamoDB read and write operations", capacity unit
+consumption for writes: a write whose condition fails consumes write units by the size of the
+existing item, at least one) from the item the failure returns (``ALL_OLD``; both libraries ask
+for it). Item sizes follow the guide's rule too: attribute names plus values, numbers by their
+significant digits.
+
+Results are 0 (``None``), 1 KB, 10 KB and 100 KB strings. The price per million calls uses
+on-demand rates in us-east-1: $0.625 per million write request units and $0.125 per million
+read request units (AWS's DynamoDB pricing page; the rates since the price reduction of
+2024-11-01). Hot keys: 100 concurrent duplicates of one completed key, with and without each
+library's local cache.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from benchmarks.common import LIBRARIES, PATHS, create_table, make_client, unique
+from benchmarks.paths import call, check, setup
+from benchmarks.subjects import LastKey, Subject, context, make_subject
+
+RESULT_SIZES = (0, 1024, 10 * 1024, 100 * 1024)
+WRITE_PRICE_PER_MILLION = 0.625
+READ_PRICE_PER_MILLION = 0.125
+PRICE_DATE = "2024-11-01"
+HOT_KEY_CALLS = 100
+HOT_KEY_THREADS = 16
+
+
+class CapacityMeter:
+    """Sums the write and read units a client's requests consume (a botocore hook pair)."""
+
+    def __init__(self, client: Any) -> None:
+        self.write = 0.0
+        self.read = 0.0
+        self.failed_writes = 0
+        self._lock = threading.Lock()
+        events = client.meta.events
+        for operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
+            events.register(f"provide-client-params.dynamodb.{operation}", self._ask)
+            events.register(f"after-call.dynamodb.{operation}", self._count)
+
+    @contextmanager
+    def measuring(self) -> Iterator[CapacityMeter]:
+        """Zero the counts, then count what the block consumes."""
+        with self._lock:
+            self.write = self.read = 0.0
+            self.failed_writes = 0
+        yield self
+
+    def _ask(self, params: dict[str, Any], **_: Any) -> None:
+        params.setdefault("ReturnConsumedCapacity", "TOTAL")
+
+    def _count(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        consumed = parsed.get("ConsumedCapacity")
+        error = parsed.get("Error", {}).get("Code")
+        with self._lock:
+            if isinstance(consumed, dict):
+                self.write += float(consumed.get("WriteCapacityUnits", 0.0))
+                self.read += float(consumed.get("ReadCapacityUnits", 0.0))
+                if "WriteCapacityUnits" not in consumed and "ReadCapacityUnits" not in consumed:
+                    units = float(consumed.get("CapacityUnits", 0.0))
+                    if model.name == "GetItem":
+                        self.read += units
+                    else:
+                        self.write += units
+            elif error == "ConditionalCheckFailedException":
+                self.failed_writes += 1
+                self.write += write_units(parsed.get("Item") or {})
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size in bytes by DynamoDB's rule: attribute names plus their values."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    """One value's size; both libraries write only strings and numbers (and flags)."""
+    ((kind, data),) = value.items()
+    if kind == "N":
+        digits = str(data).lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("S", "B"):
+        return len(data.encode() if isinstance(data, str) else data)
+    raise ValueError(f"no size rule here for a {kind} value")
+
+
+def write_units(item: dict[str, Any]) -> float:
+    """Write units of a write on ``item``: one per KB, at least one."""
+    return float(max(1, math.ceil(item_size(item) / 1024)))
+
+
+def _body_returning(size: int) -> Any:
+    value = None if size == 0 else "x" * size
+    return lambda event: value
+
+
+def _per_call(subject: Subject, path: str, admin: Any, meter: CapacityMeter, size: int) -> Any:
+    last_key = LastKey(subject.client)
+    subject_body = _body_returning(size)
+    event = setup(subject, path, admin, subject.table, last_key.get)
+    if path not in ("body_raises",):
+        subject.slot.body = subject_body
+    if path == "duplicate_completed":
+        # The key was completed with the no-op body: complete it again with this size's result.
+        event = {"order_id": unique("order"), "amount": 42}
+        call(subject, event, context())
+    with meter.measuring():
+        outcome = call(subject, event, context())
+    check(subject, path, outcome)
+    return {"wcu": meter.write, "rcu": meter.read, "failed_writes": meter.failed_writes}
+
+
+def _price(wcu: float, rcu: float) -> float:
+    """Dollars per million calls at on-demand rates."""
+    return wcu * WRITE_PRICE_PER_MILLION + rcu * READ_PRICE_PER_MILLION
+
+
+def measure(endpoint_url: str) -> dict[str, Any]:
+    """Per library, path and result size: WCU and RCU per call, $ per million calls; hot keys."""
+    client = make_client(endpoint_url)
+    try:
+        meter = CapacityMeter(client)
+        subjects = {
+            name: make_subject(name, client, create_table(client, f"cost-{name}"), unique("ns"))
+            for name in LIBRARIES
+        }
+        paths: dict[str, Any] = {}
+        for path in PATHS:
+            sizes = RESULT_SIZES if path in ("first_run", "duplicate_completed") else (0,)
+            for size in sizes:
+                row: dict[str, Any] = {}
+                for name in LIBRARIES:
+                    units = _per_call(subjects[name], path, client, meter, size)
+                    units["usd_per_million"] = _price(units["wcu"], units["rcu"])
+                    row[name] = units
+                paths[f"{path}:{size}"] = row
+        hot = {name: _hot_key(client, meter, name) for name in LIBRARIES}
+    finally:
+        client.close()
+    return {
+        "price": {
+            "write_per_million_usd": WRITE_PRICE_PER_MILLION,
+            "read_per_million_usd": READ_PRICE_PER_MILLION,
+            "region": "us-east-1",
+            "since": PRICE_DATE,
+        },
+        "paths": paths,
+        "hot_key": hot,
+    }
+
+
+def _hot_key(client: Any, meter: CapacityMeter, name: str) -> dict[str, Any]:
+    """100 concurrent duplicates of one completed 1 KB key: units in all, without and with cache."""
+    results: dict[str, Any] = {}
+    for cache in (0, 256):
+        subject = make_subject(
+            name, client, create_table(client, f"hot-{name}"), unique("ns"), local_cache=cache
+        )
+        subject.slot.body = _body_returning(1024)
+        event = {"order_id": unique("order"), "amount": 42}
+        call(subject, event, context())  # completes the key (and warms the cache, if any)
+        with meter.measuring():
+            outcomes = _concurrently(subject, event)
+        if set(outcomes) != {"returned"}:
+            raise AssertionError(f"{name}: hot-key duplicates ended {set(outcomes)}")
+        results["local_cache" if cache else "no_cache"] = {
+            "calls": HOT_KEY_CALLS,
+            "wcu": meter.write,
+            "rcu": meter.read,
+            "failed_writes": meter.failed_writes,
+        }
+    return results
+
+
+def _concurrently(subject: Subject, event: dict[str, Any]) -> list[str]:
+    """``HOT_KEY_CALLS`` calls with ``event`` from ``HOT_KEY_THREADS`` threads at once."""
+    with ThreadPoolExecutor(HOT_KEY_THREADS) as pool:
+        return list(pool.map(lambda _: call(subject, event, context()), range(HOT_KEY_CALLS)))
