@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
 
-from idemlock._lock import drive_async, drive_sync, new_owner_token, protocol
+import wrapt
+
+from idemlock._lock import Steps, claim_steps, drive_async, drive_sync, new_owner_token
 from idemlock._options import (
     DEFAULT_CONCURRENCY,
     DEFAULT_LOCAL_CACHE_TTL,
@@ -94,60 +95,83 @@ def idempotent(
     )
 
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
-        if isinstance(function, (classmethod, staticmethod)):
-            # Written above @classmethod/@staticmethod: protect the function inside and wrap it
-            # back, so it still binds as written (key_fn gets `cls` first on a classmethod).
-            inner: Callable[..., Any] = function.__func__
-            return cast(Callable[P, R], type(function)(decorate(inner)))
-        if not callable(function):
+        # Above @classmethod/@staticmethod, the function inside names and keys the calls; wrapt
+        # binds the descriptor as written (key_fn gets `cls` first on a classmethod).
+        inner = function.__func__ if isinstance(function, (classmethod, staticmethod)) else function
+        if not callable(inner):
             raise ConfigurationError(f"@idempotent decorates a callable, got {function!r}")
-        refuse_generator_function("@idempotent", function)
-        prefix = namespace or default_namespace(function)
+        refuse_generator_function("@idempotent", inner)
+        prefix = namespace or default_namespace(inner)
 
-        def steps(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            """The protocol for one call, or ``None`` when the body should run unprotected."""
+        def steps(own_args: tuple[Any, ...], kwargs: dict[str, Any]) -> Steps | None:
+            """The claim steps of one call, or ``None`` when the body should run unprotected.
+
+            ``own_args`` are the arguments as the function itself receives them: ``self`` or
+            ``cls`` first for a method.
+            """
             if is_disabled(disabled):
                 return None
             try:
-                key = call_key_fn(key_fn, function, args, kwargs)
+                key = call_key_fn(key_fn, inner, own_args, kwargs)
             except MissingKeyError:
                 if on_missing_key == "run":
                     return None
                 raise
-            return protocol(
+            return claim_steps(
                 store if store is not None else default_store(),
                 policy,
                 key=storage_key(prefix, key),
                 owner=new_owner_token(),
-                lease_ms=policy.lease_ms_for(args, kwargs),
+                lease_ms=policy.lease_ms_for(own_args, kwargs),
                 fingerprint=(
-                    None if fingerprint is None else payload_fingerprint(fingerprint, args, kwargs)
+                    None
+                    if fingerprint is None
+                    else payload_fingerprint(fingerprint, own_args, kwargs)
                 ),
             )
 
-        # Plain closures rather than a wrapper library: a function defined in a class body binds
-        # `self` (so key_fn gets it first) as any method does, `functools.wraps` keeps the name,
-        # docstring and `__wrapped__` (which `inspect.signature` follows), and importing nothing
-        # keeps `import idemlock` within a few milliseconds of a Lambda cold start.
-        if inspect.iscoroutinefunction(function):
+        if inspect.iscoroutinefunction(inner):
 
-            @functools.wraps(function)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                run = steps(args, kwargs)
+            async def call_async(
+                wrapped: Callable[..., Any],
+                own_args: tuple[Any, ...],
+                args: tuple[Any, ...],
+                kwargs: dict[str, Any],
+            ) -> Any:
+                run = steps(own_args, kwargs)  # at the await, as the function's own code runs
                 if run is None:
-                    return await function(*args, **kwargs)
-                return await drive_async(run, lambda: function(*args, **kwargs))
+                    return await wrapped(*args, **kwargs)
+                return await drive_async(run, lambda: wrapped(*args, **kwargs))
 
-            return cast(Callable[P, R], async_wrapper)
+            def async_wrapper(
+                wrapped: Callable[..., Any],
+                instance: object,
+                args: tuple[Any, ...],
+                kwargs: dict[str, Any],
+            ) -> Any:
+                own_args = args if instance is None else (instance, *args)
+                return call_async(wrapped, own_args, args, kwargs)
 
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            run = steps(args, kwargs)
+            return cast(Callable[P, R], wrapt.FunctionWrapper(function, async_wrapper))
+
+        def wrapper(
+            wrapped: Callable[..., Any],
+            instance: object,
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+        ) -> Any:
+            # wrapt hands a method's `self` (a classmethod's `cls`) apart from its arguments;
+            # `wrapped` is already bound to it. key_fn and the lease see it first, as written.
+            own_args = args if instance is None else (instance, *args)
+            run = steps(own_args, kwargs)
             if run is None:
-                return function(*args, **kwargs)
-            return drive_sync(run, lambda: function(*args, **kwargs))
+                return wrapped(*args, **kwargs)
+            return drive_sync(run, lambda: wrapped(*args, **kwargs))
 
-        return cast(Callable[P, R], wrapper)
+        # A wrapt.FunctionWrapper: a transparent proxy (name, docstring, `__wrapped__`,
+        # `inspect.signature`) that binds as the function it wraps does, whether a function, a
+        # method, a classmethod, a staticmethod or a callable object.
+        return cast(Callable[P, R], wrapt.FunctionWrapper(function, wrapper))
 
     return decorate
 

@@ -204,7 +204,7 @@ def _remaining_ms(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | Non
     return None
 
 
-def protocol(
+def claim_steps(
     store: LockStore,
     policy: Policy,
     *,
