@@ -32,7 +32,7 @@ from idemlock.errors import (
     StoreError,
     UnstorableResultError,
 )
-from idemlock.record import Status
+from idemlock.item import LockStatus
 from idemlock.store import Claim, ClaimResult, LockStore
 
 logger = logging.getLogger("idemlock")
@@ -296,7 +296,7 @@ def _outcome(claim: Claim, outcome: ClaimResult, policy: Policy) -> Lock | _Repl
         and record.fingerprint != claim.fingerprint
     ):
         raise PayloadMismatchError(claim.key)
-    if record.status is Status.IN_PROGRESS:
+    if record.status is LockStatus.IN_PROGRESS:
         raise InProgressError(claim.key, record.lease_expires_at_ms or claim.now_ms)
     if policy.cache is not None:
         cache_key = _cache_key(claim.key, claim.fingerprint)

@@ -26,7 +26,7 @@ from idemlock.errors import (
     TableMismatchError,
     TableNotFoundError,
 )
-from idemlock.record import Record, Status
+from idemlock.item import LockItem, LockStatus
 from idemlock.store import Claim, ClaimResult
 
 if TYPE_CHECKING:
@@ -136,11 +136,11 @@ _COMPLETE_UPDATES: Final = {
 }
 """The complete's update, by whether it stores a result and whether retention ends."""
 
-_IN_PROGRESS: Final = {"S": Status.IN_PROGRESS.value}
-_COMPLETED: Final = {"S": Status.COMPLETED.value}
+_IN_PROGRESS: Final = {"S": LockStatus.IN_PROGRESS.value}
+_COMPLETED: Final = {"S": LockStatus.COMPLETED.value}
 _ZERO: Final = {"N": "0"}
 _ONE: Final = {"N": "1"}
-_STATUSES: Final = {status.value: status for status in Status}
+_STATUSES: Final = {status.value: status for status in LockStatus}
 
 
 class _ConditionFailed(Exception):
@@ -197,7 +197,7 @@ class DynamoDBStore:
     def claim(self, claim: Claim) -> ClaimResult:
         """Take the key if it is free, in one UpdateItem.
 
-        The condition admits exactly the free states (:meth:`Record.is_free_at`)::
+        The condition admits exactly the free states (:meth:`LockItem.is_free_at`)::
 
             absent ──────────────────────────────▶ attribute_not_exists(#key)
             IN_PROGRESS, lease over ─────────────▶ #status = :in_progress
@@ -245,9 +245,9 @@ class DynamoDBStore:
             return ClaimResult(True, self._record(new))  # says what is wrong with the item
         return ClaimResult(
             True,
-            Record(
+            LockItem(
                 claim.key,
-                Status.IN_PROGRESS,
+                LockStatus.IN_PROGRESS,
                 claim.owner,
                 fence,
                 claim.now_ms,
@@ -319,7 +319,7 @@ class DynamoDBStore:
             return current is None
         return True
 
-    def delete(self, key: str, *, expected: Record | None = None) -> bool:
+    def delete(self, key: str, *, expected: LockItem | None = None) -> bool:
         """Delete the key for an operator; ``False`` if it changed or is gone.
 
         With ``expected``, only if the item is still that record (same status, owner and
@@ -351,12 +351,14 @@ class DynamoDBStore:
             return False
         return True
 
-    def get(self, key: str) -> Record | None:
+    def get(self, key: str) -> LockItem | None:
         """Read the key's record with a strongly consistent GetItem."""
         item = self.get_item(key)
         return self._record(item) if item else None
 
-    def scan(self, *, prefix: str | None = None, page_size: int | None = None) -> Iterator[Record]:
+    def scan(
+        self, *, prefix: str | None = None, page_size: int | None = None
+    ) -> Iterator[LockItem]:
         """Yield every record, paginating the Scan; ``prefix`` filters on the stored key.
 
         ``page_size`` caps the items DynamoDB reads per request (its ``Limit``).
@@ -398,7 +400,7 @@ class DynamoDBStore:
                 return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def record(self, item: Mapping[str, Any]) -> Record:
+    def record(self, item: Mapping[str, Any]) -> LockItem:
         """An item read by :meth:`get_item` or :meth:`scan_items`, as a record.
 
         Raises :class:`StoreError` saying what is wrong if it is not an idemlock record.
@@ -575,7 +577,7 @@ class DynamoDBStore:
             key=key,
         )
 
-    def _record(self, item: Mapping[str, Any]) -> Record:
+    def _record(self, item: Mapping[str, Any]) -> LockItem:
         names = self.attributes
         get = item.get  # optional attributes: absent, or one {"N"|"S": ...} value
         try:
@@ -588,7 +590,7 @@ class DynamoDBStore:
                 get(names.fingerprint),
             )
             # Positional, in Record's field order: this runs on every claim.
-            return Record(
+            return LockItem(
                 item[names.key]["S"],
                 _STATUSES[item[names.status]["S"]],
                 item[names.owner]["S"],

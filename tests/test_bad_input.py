@@ -42,8 +42,8 @@ from idemlock.errors import (
     PayloadMismatchError,
     UnstorableResultError,
 )
+from idemlock.item import LockItem, LockStatus
 from idemlock.keys import MAX_KEY_BYTES, storage_key
-from idemlock.record import Record, Status
 from idemlock.sources import s3
 from idemlock.sources.dynamodb_streams import StreamRecord
 from idemlock.sources.sqs import SqsMessage
@@ -117,7 +117,7 @@ class Harness:
         """The stored form of ``key`` in this namespace."""
         return storage_key(self.namespace, key)
 
-    def records(self) -> list[Record]:
+    def records(self) -> list[LockItem]:
         """Every record of this case (the table may be shared with other cases)."""
         return list(self.store.scan(prefix=f"{self.namespace}#"))
 
@@ -139,7 +139,7 @@ class Harness:
         now_ms = int(self.clock() * 1000)
         held = []
         for record in self.records():
-            if record.status is Status.COMPLETED:
+            if record.status is LockStatus.COMPLETED:
                 continue
             lease_end = record.lease_expires_at_ms
             assert lease_end is not None, f"IN_PROGRESS without a lease: {record}"
@@ -165,7 +165,7 @@ class Harness:
             # Not free: acceptable only if a complete still in flight has landed meanwhile.
             now = self.store.get(record.key)
             assert now is not None, f"{record.key!r} vanished"
-            assert now.status is Status.COMPLETED, f"lease did not free {record.key!r}: {now}"
+            assert now.status is LockStatus.COMPLETED, f"lease did not free {record.key!r}: {now}"
 
 
 @pytest.fixture
@@ -387,7 +387,7 @@ def test_s3_unusual_key_runs_once_then_replays(harness: Harness, raw: str, decod
         assert re.search(r"#sha256:[0-9a-f]{64}$", stored)
     record = harness.store.get(stored)
     assert record is not None
-    assert record.status is Status.COMPLETED
+    assert record.status is LockStatus.COMPLETED
     assert [r.key for r in harness.records()] == [stored]
 
 
@@ -536,7 +536,7 @@ def test_accepted_key_runs_once_then_replays(
     expected = stored(harness.namespace)
     assert len(expected.encode("utf-8")) <= MAX_KEY_BYTES
     assert [r.key for r in harness.records()] == [expected]
-    assert [r.status for r in harness.records()] == [Status.COMPLETED]
+    assert [r.status for r in harness.records()] == [LockStatus.COMPLETED]
 
 
 @single("key-forged-hash-form")
@@ -748,7 +748,7 @@ def test_unstorable_result_with_omit_completes_without_it(
     assert body.runs == 1
     record = harness.store.get(harness.key("r"))
     assert record is not None
-    assert (record.status, record.result) == (Status.COMPLETED, None)
+    assert (record.status, record.result) == (LockStatus.COMPLETED, None)
 
 
 REPLAYED = [
@@ -964,7 +964,7 @@ def test_a_10000_message_batch_runs_each_once(
     assert set(statuses(second)) == {RecordStatus.DUPLICATE.value}
     assert second.response() == {"batchItemFailures": []}
     assert len(memory.records()) == 10_000
-    assert {r.status for r in memory.records()} == {Status.COMPLETED}
+    assert {r.status for r in memory.records()} == {LockStatus.COMPLETED}
 
 
 def sqs_parsing_handle(record: dict[str, Any], context: object) -> object:
@@ -1025,7 +1025,7 @@ def test_a_message_with_a_malformed_arn_fails_alone(harness: Harness, case_id: s
     )
     assert statuses(outcome[0]) == ["completed"] * 2 + ["failed"] + ["completed"] * 2
     assert type(outcome[0].records[2].error) is EventError
-    assert not [r for r in harness.records() if r.status is Status.IN_PROGRESS], left
+    assert not [r for r in harness.records() if r.status is LockStatus.IN_PROGRESS], left
     assert unraisable == []
 
 
@@ -1075,7 +1075,7 @@ def test_a_batch_body_raising_systemexit_releases_its_claims(
     unraisable = collect_unraisable(caught)
 
     assert caught is stop
-    assert [r for r in harness.records() if r.status is Status.IN_PROGRESS] == [], (
+    assert [r for r in harness.records() if r.status is LockStatus.IN_PROGRESS] == [], (
         f"claims left: {left}; abandoned protocols: {unraisable}"
     )
     assert [r.key for r in harness.records()] == [harness.key("m-0")]
@@ -1125,7 +1125,7 @@ def test_a_stream_record_without_a_sequence_number(harness: Harness, case_id: st
     assert type(outcome.records[2].error) is EventError
 
     assert_typed(raised(lambda: handler(copy.deepcopy(event), None)), EventError, harness)
-    assert [r.status for r in harness.records()] == [Status.COMPLETED] * 2
+    assert [r.status for r in harness.records()] == [LockStatus.COMPLETED] * 2
     harness.assert_no_permanent_lock()
 
 
@@ -1147,7 +1147,7 @@ def test_a_stream_image_with_an_unknown_type_tag(harness: Harness, case_id: str)
     assert type(error) is EventError
     assert error.path == "dynamodb.NewImage.v"
     assert outcome.response() == {"batchItemFailures": [{"itemIdentifier": "102"}]}
-    assert [r.status for r in harness.records()] == [Status.COMPLETED] * 2
+    assert [r.status for r in harness.records()] == [LockStatus.COMPLETED] * 2
 
 
 @single("batch-kinesis-no-sequence-number")
@@ -1162,7 +1162,7 @@ def test_a_kinesis_record_without_a_sequence_number_still_runs(
     handler = harness.records_handler(lambda record, context: "ok")
 
     assert handler(event, None) == {"batchItemFailures": []}
-    assert [r.status for r in harness.records()] == [Status.COMPLETED] * 3
+    assert [r.status for r in harness.records()] == [LockStatus.COMPLETED] * 3
 
 
 def mixed_sources() -> Event:
@@ -1320,7 +1320,7 @@ def check_first_and_duplicate(h: Harness) -> None:
     assert_typed(raised(lambda: handler({"id": "first", "x": 1})), PayloadMismatchError, h)
     record = h.store.get(h.key("first"))
     assert record is not None
-    assert (record.status, record.result) == (Status.COMPLETED, '{"charged":12}')
+    assert (record.status, record.result) == (LockStatus.COMPLETED, '{"charged":12}')
     assert record.fingerprint is not None
     assert [r.key for r in h.store.scan(prefix=h.key("first"))] == [h.key("first")]
 
@@ -1369,7 +1369,7 @@ def check_takeover_after_the_lease(h: Harness) -> None:
     after = h.store.get(h.key("stale"))
     assert after is not None
     assert (after.status, after.fence, after.attempts) == (
-        Status.COMPLETED,
+        LockStatus.COMPLETED,
         before.fence + 1,
         2,
     )

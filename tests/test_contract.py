@@ -19,8 +19,8 @@ from idemlock.errors import (
     PayloadMismatchError,
     UnstorableResultError,
 )
+from idemlock.item import LockStatus
 from idemlock.keys import MAX_KEY_BYTES
-from idemlock.record import Status
 from idemlock.store import Claim
 from idemlock.testing import LambdaContext, ManualClock
 from tests.conftest import Backend
@@ -67,7 +67,7 @@ def test_first_call_claims_runs_and_completes(
     assert len(body.runs) == 1
     record = backend.store.get(stored_key(namespace, "order-1"))
     assert record is not None
-    assert record.status is Status.COMPLETED
+    assert record.status is LockStatus.COMPLETED
     assert record.result == '{"charged":10}'
     assert record.lease_expires_at_ms is None
 
@@ -146,7 +146,7 @@ def test_expired_lease_is_taken_over_and_the_stale_owner_is_refused(
     record = backend.store.get(stored_key(namespace, "k"))
     assert record is not None
     assert (record.status, record.owner, record.result) == (
-        Status.COMPLETED,
+        LockStatus.COMPLETED,
         new.owner,
         '"new owner"',
     )
@@ -205,7 +205,7 @@ def test_store_refuses_complete_and_release_by_a_stale_owner(
     assert not backend.store.release(key, "old")
     record = backend.store.get(key)
     assert record is not None
-    assert (record.owner, record.status, record.attempts) == ("new", Status.IN_PROGRESS, 2)
+    assert (record.owner, record.status, record.attempts) == ("new", LockStatus.IN_PROGRESS, 2)
     assert first.record is not None
     assert second.record is not None
     assert second.record.fence == first.record.fence + 1
@@ -441,7 +441,7 @@ def test_unstorable_result_can_be_omitted(
     assert handler({"id": "k", "result": "again"}) is None
     record = backend.store.get(stored_key(namespace, "k"))
     assert record is not None
-    assert (record.status, record.result) == (Status.COMPLETED, None)
+    assert (record.status, record.result) == (LockStatus.COMPLETED, None)
     assert len(body.runs) == 1
 
 

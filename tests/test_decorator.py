@@ -18,7 +18,7 @@ from typing_extensions import assert_type
 
 from idemlock import current_lock, idempotent, idempotent_records
 from idemlock.errors import ConfigurationError, InvalidKeyError, MissingKeyError
-from idemlock.record import Record
+from idemlock.item import LockItem
 from idemlock.store import Claim, ClaimResult
 from idemlock.testing import ManualClock, MemoryStore
 
@@ -447,7 +447,7 @@ class ThreadRecordingStore(MemoryStore):
         self.threads.add(threading.get_ident())
         return super().complete(key, owner, now_ms=now_ms, result=result, expires_at_s=expires_at_s)
 
-    def get(self, key: str) -> Record | None:
+    def get(self, key: str) -> LockItem | None:
         self.threads.add(threading.get_ident())
         return super().get(key)
 

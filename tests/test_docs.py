@@ -58,7 +58,7 @@ import pytest
 import yaml
 
 import idemlock.errors
-from idemlock import Claim, DynamoDBStore, Status, idempotent
+from idemlock import Claim, DynamoDBStore, LockStatus, idempotent
 from idemlock.sources import s3
 from tests.cloudformation import CloudFormationLoader
 from tests.conftest import make_client, use_local_aws
@@ -753,7 +753,7 @@ def check_mermaid(block: Block, run: FileRun) -> None:
             assert _STATE_NAME.fullmatch(name), f"{block.id}: {name!r} is not a state name"
             states.add(name)
     states.discard("[*]")
-    expected = {status.name for status in Status} | {"absent"}
+    expected = {status.name for status in LockStatus} | {"absent"}
     assert states == expected, f"{block.id}: states {sorted(states)}, expected {sorted(expected)}"
 
 
