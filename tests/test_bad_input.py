@@ -49,8 +49,8 @@ from idemlock.sources.dynamodb_streams import StreamRecord
 from idemlock.sources.sqs import SqsMessage
 from idemlock.store import Claim
 from idemlock.testing import LambdaContext, ManualClock, MemoryStore
+from tests.aws import ROOT, fresh_table, make_client
 from tests.batch_events import kinesis_event, s3_event, sqs_event, stream_event
-from tests.conftest import ROOT, fresh_table, make_client
 
 LEASE_S = 60
 LEASE_MS = LEASE_S * 1000

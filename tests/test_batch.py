@@ -18,8 +18,8 @@ from idemlock.errors import BatchFailedError, EventError, InProgressError, Missi
 from idemlock.item import LockStatus
 from idemlock.store import Claim, ClaimResult
 from idemlock.testing import LambdaContext, MemoryStore
+from tests.aws import fresh_table, make_client
 from tests.batch_events import kinesis_event, number, s3_event, sqs_event, stream_event
-from tests.conftest import fresh_table, make_client
 from tests.proxy import TcpProxy
 from tests.round_trips import RoundTrips
 

@@ -14,7 +14,7 @@ from idemlock.errors import BatchFailedError, EventError
 from idemlock.item import LockStatus
 from idemlock.sources import s3, s3_batch
 from idemlock.testing import LambdaContext, MemoryStore
-from tests.conftest import fresh_table
+from tests.aws import fresh_table
 from tests.delivered_events import (
     BOOTSTRAP,
     MSK_ARN,

@@ -19,8 +19,8 @@ from idemlock.dynamodb import RUNTIME_ACTIONS
 from idemlock.errors import AccessDeniedError, LockLostError
 from idemlock.item import LockStatus
 from idemlock.testing import ManualClock
+from tests.aws import make_client
 from tests.cli_helpers import Run, as_json, command_env, hold, populate
-from tests.conftest import make_client
 
 
 def test_create_table_creates_waits_and_accepts_a_matching_table(

@@ -60,8 +60,8 @@ import yaml
 import idemlock.errors
 from idemlock import Claim, DynamoDBStore, LockStatus, idempotent
 from idemlock.sources import s3
+from tests.aws import make_client, use_local_aws
 from tests.cloudformation import CloudFormationLoader
-from tests.conftest import make_client, use_local_aws
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -27,7 +27,7 @@ from idemlock.errors import (
 )
 from idemlock.item import LockStatus
 from idemlock.testing import ManualClock
-from tests.conftest import fresh_table, make_client
+from tests.aws import fresh_table, make_client
 from tests.proxy import TcpProxy
 from tests.round_trips import RoundTrips
 

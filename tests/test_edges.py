@@ -23,8 +23,8 @@ from idemlock.errors import ConfigurationError, EventError, StoreError, Unstorab
 from idemlock.item import LockStatus
 from idemlock.store import Claim, ClaimResult
 from idemlock.testing import LambdaContext, ManualClock
+from tests.aws import fresh_table
 from tests.batch_events import kinesis_event, number, sqs_event, stream_event
-from tests.conftest import fresh_table
 
 LockItem = dict[str, Any]
 

@@ -306,3 +306,15 @@ def test_stream_record_event_id_is_a_deprecated_sequence_key() -> None:
     )
     with pytest.warns(DeprecationWarning, match="use StreamRecord.sequence_key"):
         assert record.event_id == record.sequence_key == f"{record.source_arn}#7"
+
+
+def test_testing_does_not_import_pytest_or_hypothesis() -> None:
+    """``import idemlock.testing`` loads neither pytest nor hypothesis: only the contract does."""
+    code = (
+        "import sys, idemlock.testing\n"
+        "print(sorted(m for m in ('pytest', 'hypothesis', '_pytest') if m in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip() == "[]"

@@ -33,7 +33,7 @@ from hypothesis.stateful import (
 from idemlock.item import LockItem, LockStatus
 from idemlock.store import Claim, ClaimResult, LockStore
 from idemlock.testing import MemoryStore
-from tests.conftest import fresh_table
+from tests.aws import fresh_table
 from tests.servers import in_ci
 
 CI = in_ci()

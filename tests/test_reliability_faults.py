@@ -27,7 +27,7 @@ from idemlock import DynamoDBStore, _lock, idempotent
 from idemlock.errors import InProgressError, LockLostError, StoreError
 from idemlock.item import LockStatus
 from idemlock.testing import ManualClock
-from tests.conftest import fresh_table, make_client
+from tests.aws import fresh_table, make_client
 from tests.proxy import TcpProxy
 
 SOAK = int(os.environ.get("IDEMLOCK_SOAK", "1"))

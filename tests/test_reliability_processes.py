@@ -20,7 +20,7 @@ import pytest
 from idemlock import DynamoDBStore, current_lock, idempotent
 from idemlock.errors import InProgressError
 from idemlock.item import LockStatus
-from tests.conftest import fresh_table
+from tests.aws import fresh_table
 
 LEASE_S = 2.0
 

@@ -34,7 +34,7 @@ from idemlock.testing import LambdaContext
 from s3_csv_import import dao, handler, service
 from s3_csv_import.dao import User
 from s3_csv_import.service import MalformedCsvError
-from tests.conftest import REGION, create_app_table, fresh_table, make_client, use_local_aws
+from tests.aws import REGION, create_app_table, fresh_table, make_client, use_local_aws
 from tests.delivered_events import S3_TEST_EVENT, sqs_record
 
 HERE = Path(__file__).resolve().parent

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 import scheduled_job.handler as app
 from idemlock import DynamoDBStore, LockStatus
 from idemlock.testing import LambdaContext
-from tests.conftest import create_app_table, fresh_table, make_client, use_local_aws
+from tests.aws import create_app_table, fresh_table, make_client, use_local_aws
 from tests.sources_helpers import load_event
 
 RULE = "arn:aws:events:us-east-1:123456789012:rule/hourly-report"

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 import sqs_orders.handler as app
 from idemlock import DynamoDBStore, Lock, LockStatus, current_lock
 from idemlock.testing import LambdaContext
-from tests.conftest import create_app_table, fresh_table, make_client, use_local_aws
+from tests.aws import create_app_table, fresh_table, make_client, use_local_aws
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:orders"
 CHARGE = "before-parameter-build.dynamodb.UpdateItem"
