@@ -17,6 +17,7 @@ from typing import Any, Final, Literal, TypedDict
 
 from idemlock._cache import CompletedCache
 from idemlock._lock import Policy
+from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
 from idemlock.errors import ConfigurationError
 from idemlock.store import LockStore
 
@@ -37,8 +38,6 @@ DEFAULT_CONCURRENCY: Final = 32
 """Store calls of one batch in flight at once (botocore's default pool holds 10 connections;
 idemlock's own clients hold 32)."""
 
-TABLE_ENV: Final = "IDEMLOCK_TABLE"
-"""The environment variable naming the lock table when no store is passed."""
 DISABLED_ENV: Final = "IDEMLOCK_DISABLED"
 """The environment variable that switches idempotency off (``1``/``true``) by default."""
 
@@ -164,7 +163,5 @@ def default_store() -> LockStore:
     with _default_stores_lock:
         store = _default_stores.get(table)
         if store is None:
-            from idemlock.dynamodb import DynamoDBStore  # noqa: PLC0415  (only when needed)
-
             store = _default_stores[table] = DynamoDBStore(table)
         return store

@@ -36,6 +36,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("idemlock")
 
+TABLE_ENV: Final = "IDEMLOCK_TABLE"
+"""The environment variable naming the lock table when no store is passed."""
+
+ITEM_LIMIT_BYTES: Final = 400 * 1024
+"""DynamoDB's item size limit."""
+
+RESULT_LIMIT_BYTES: Final = ITEM_LIMIT_BYTES - 4 * 1024
+"""The largest stored result: the item limit less room for the key and the other attributes."""
+
 RUNTIME_ACTIONS: Final = ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem")
 """The IAM actions ``@idempotent`` uses on the lock table: a least-privilege policy needs these."""
 
@@ -159,6 +168,9 @@ class DynamoDBStore:
     ``profile_name`` and the usual AWS environment (``AWS_ENDPOINT_URL_DYNAMODB`` included).
     """
 
+    max_result_bytes: Final = RESULT_LIMIT_BYTES
+    """The largest result text (UTF-8) an item can hold; a larger one is unstorable."""
+
     def __init__(
         self,
         table_name: str,
@@ -237,28 +249,8 @@ class DynamoDBStore:
             # passes the condition), so read what stopped us.
             old = self._record(failed.item) if failed.item else self.get(claim.key)
             return ClaimResult(False, old)
-        # The item as our update wrote it: what we sent, with the counts DynamoDB worked out.
-        new, names = response["Attributes"], self.attributes
-        try:
-            fence, attempts = int(new[names.fence]["N"]), int(new[names.attempts]["N"])
-        except (KeyError, TypeError, ValueError):
-            return ClaimResult(True, self._record(new))  # says what is wrong with the item
-        return ClaimResult(
-            True,
-            LockItem(
-                claim.key,
-                LockStatus.IN_PROGRESS,
-                claim.owner,
-                fence,
-                claim.now_ms,
-                claim.lease_expires_at_ms,
-                claim.expires_at_s,
-                None,
-                attempts,
-                None,
-                claim.fingerprint,
-            ),
-        )
+        # ALL_NEW: the item as our update wrote it, read by the one item parser.
+        return ClaimResult(True, self._record(response["Attributes"]))
 
     def complete(
         self,
@@ -589,19 +581,18 @@ class DynamoDBStore:
                 get(names.result),
                 get(names.fingerprint),
             )
-            # Positional, in Record's field order: this runs on every claim.
             return LockItem(
-                item[names.key]["S"],
-                _STATUSES[item[names.status]["S"]],
-                item[names.owner]["S"],
-                int(item[names.fence]["N"]),
-                int(item[names.claimed_at_ms]["N"]),
-                None if lease is None else int(lease["N"]),
-                None if expires is None else int(expires["N"]),
-                None if completed is None else int(completed["N"]),
-                1 if attempts is None else int(attempts["N"]),
-                None if result is None else str(result["S"]),
-                None if fingerprint is None else str(fingerprint["S"]),
+                key=item[names.key]["S"],
+                status=_STATUSES[item[names.status]["S"]],
+                owner=item[names.owner]["S"],
+                fence=int(item[names.fence]["N"]),
+                claimed_at_ms=int(item[names.claimed_at_ms]["N"]),
+                lease_expires_at_ms=None if lease is None else int(lease["N"]),
+                expires_at_s=None if expires is None else int(expires["N"]),
+                completed_at_ms=None if completed is None else int(completed["N"]),
+                attempts=1 if attempts is None else int(attempts["N"]),
+                result=None if result is None else str(result["S"]),
+                fingerprint=None if fingerprint is None else str(fingerprint["S"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(

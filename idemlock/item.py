@@ -25,9 +25,7 @@ class LockItem(NamedTuple):
     stored (still running, or completed with ``store_result=False`` or
     ``on_unstorable_result="omit"``).
 
-    An immutable named tuple: every claim's answer is read into one, and a tuple is made
-    several times faster than a frozen dataclass. ``record._replace(status=...)`` makes a
-    changed copy.
+    Immutable: ``item._replace(status=...)`` makes a changed copy.
     """
 
     key: str

@@ -21,9 +21,6 @@ class Claim(NamedTuple):
     (see :meth:`LockItem.is_free_at`). Its fence is the stored fence plus one when the item exists
     (takeover, retention over), else ``fence_base`` plus one: the caller's strictly increasing
     time in microseconds, above every fence a deleted item can have held.
-
-    A named tuple, as :class:`ClaimResult` is: both are made on every call (a tuple is made
-    several times faster than a frozen dataclass), and both are immutable.
     """
 
     key: str
@@ -48,7 +45,12 @@ class ClaimResult(NamedTuple):
 
 @runtime_checkable
 class LockStore(Protocol):
-    """Storage for lock records with conditional writes."""
+    """Storage for lock items with conditional writes.
+
+    A store with a size limit states it as a ``max_result_bytes`` attribute (an ``int``): the
+    claim steps refuse (or omit) a result whose JSON is larger. Without one, any result is
+    stored.
+    """
 
     def claim(self, claim: Claim) -> ClaimResult:
         """Atomically take the key if it is free; otherwise return the record that holds it."""

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 
 from idemlock import AttributeNames, DynamoDBStore, LockStore, idempotent, idempotent_records
-from idemlock._lock import RESULT_LIMIT_BYTES
 from idemlock.batch import BatchOutcome, RecordsHandler, RecordStatus
+from idemlock.dynamodb import RESULT_LIMIT_BYTES
 from idemlock.errors import (
     BatchFailedError,
     ConfigurationError,

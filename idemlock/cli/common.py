@@ -13,8 +13,7 @@ from dataclasses import fields
 from typing import Any, Final, TextIO, TypeVar
 from urllib.parse import urlsplit
 
-from idemlock._options import TABLE_ENV
-from idemlock.dynamodb import AttributeNames, DynamoDBStore
+from idemlock.dynamodb import TABLE_ENV, AttributeNames, DynamoDBStore
 from idemlock.errors import ConfigurationError
 from idemlock.item import LockItem, LockStatus, utc_text
 

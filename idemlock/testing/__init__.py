@@ -24,7 +24,9 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Final
 
+from idemlock.dynamodb import RESULT_LIMIT_BYTES
 from idemlock.item import LockItem, LockStatus
 from idemlock.store import Claim, ClaimResult
 
@@ -33,6 +35,9 @@ __all__ = ["LambdaContext", "ManualClock", "MemoryStore"]
 
 class MemoryStore:
     """An in-process :class:`~idemlock.store.LockStore`; ``calls`` counts requests by operation."""
+
+    max_result_bytes: Final = RESULT_LIMIT_BYTES
+    """DynamoDB's limit: a test double that stored more would pass what production refuses."""
 
     def __init__(self) -> None:
         self._records: dict[str, LockItem] = {}
