@@ -16,6 +16,9 @@ from tests.servers import Server, ServerUnavailable, in_ci, start_dynalite, star
 
 ROOT = Path(__file__).resolve().parent
 
+# pytester: tests/test_contract.py runs the contract suite on deliberately broken stores.
+pytest_plugins = ["pytester"]
+
 
 def _server(request: pytest.FixtureRequest, start: Callable[[Path], Server]) -> Iterator[str]:
     try:

@@ -65,13 +65,20 @@ VARIANTS: dict[str, tuple[str, str]] = {
         "import boto3",
         _POWERTOOLS_HANDLER,
     ),
+    "wrapt import, boto3 already imported": ("import boto3", "import wrapt"),
+    "idemlock's own modules: store + decorated handler, boto3 and wrapt already imported": (
+        "import boto3, wrapt",
+        _IDEMLOCK_HANDLER,
+    ),
 }
 """What each fresh interpreter runs: ``(untimed setup, timed statement)``. Powertools makes its
 boto3 client in the layer's constructor; idemlock makes its botocore client on first use, so it is
 shown both ways. The last two rows are the cost on top of a handler that already uses boto3, as
 most Lambda handlers do (idemlock's client then reuses the service models boto3 loaded). The
 "decorated handler" rows are the issue's target: what the library adds to ``import boto3`` at a
-handler module's import, before the first call."""
+handler module's import, before the first call. The wrapt rows split that figure: what the
+decorator library costs (wrapt 2 imports asyncio and importlib.metadata), and what idemlock's own
+modules add once boto3 and wrapt are loaded."""
 
 _CHILD = """
 import json, sys, time

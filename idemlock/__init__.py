@@ -6,27 +6,54 @@ result for duplicates, or released on failure so the event can run again. See th
 
 import typing
 
-from idemlock._decorator import idempotent, idempotent_records
-from idemlock._lock import Lock, current_lock
-from idemlock._options import DEFAULT_LEASE, DEFAULT_RETENTION
-from idemlock.dynamodb import AttributeNames, DynamoDBStore
-from idemlock.record import Record, Status
-from idemlock.store import Claim, ClaimResult, LockStore
-
 if typing.TYPE_CHECKING:
-    from idemlock.sources.dynamodb_streams import StreamDispatcher, StreamRecord
+    from idemlock._decorator import idempotent, idempotent_records
+    from idemlock._lock import Lock, current_lock
+    from idemlock._options import DEFAULT_LEASE, DEFAULT_RETENTION
+    from idemlock.dispatch import StreamDispatcher
+    from idemlock.dynamodb import AttributeNames, DynamoDBStore
+    from idemlock.item import LockItem, LockStatus
+    from idemlock.sources.dynamodb_streams import StreamRecord
+    from idemlock.store import Claim, ClaimResult, LockStore
 
 __version__ = "0.1.0"
 
-# Names whose modules load on first use (PEP 562), so `import idemlock` stays light for a handler
-# that never touches event sources: cold start is paid by every Lambda container.
+# Every name loads its module on first use (PEP 562). A handler pays at cold start only for what
+# it uses (no event sources without a batch), and `import idemlock.sources.s3` -- which runs
+# this file first -- loads no lock module: the event sources stay a layer of their own.
 _LAZY = {
-    "StreamDispatcher": "idemlock.sources.dynamodb_streams",
+    "DEFAULT_LEASE": "idemlock._options",
+    "DEFAULT_RETENTION": "idemlock._options",
+    "AttributeNames": "idemlock.dynamodb",
+    "Claim": "idemlock.store",
+    "ClaimResult": "idemlock.store",
+    "DynamoDBStore": "idemlock.dynamodb",
+    "Lock": "idemlock._lock",
+    "LockItem": "idemlock.item",
+    "LockStatus": "idemlock.item",
+    "LockStore": "idemlock.store",
+    "StreamDispatcher": "idemlock.dispatch",
     "StreamRecord": "idemlock.sources.dynamodb_streams",
+    "current_lock": "idemlock._lock",
+    "idempotent": "idemlock._decorator",
+    "idempotent_records": "idemlock._decorator",
 }
+
+# Old names kept for one release (0.1.x): each warns, then resolves to its new name.
+_DEPRECATED = {"Record": "LockItem", "Status": "LockStatus"}
 
 
 def __getattr__(name: str) -> object:
+    new_name = _DEPRECATED.get(name)
+    if new_name is not None:
+        import warnings  # noqa: PLC0415  (only a deprecated name pays for it)
+
+        warnings.warn(
+            f"idemlock.{name} is deprecated: use idemlock.{new_name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return __getattr__(new_name)
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'idemlock' has no attribute {name!r}")
@@ -49,9 +76,9 @@ __all__ = [
     "ClaimResult",
     "DynamoDBStore",
     "Lock",
+    "LockItem",
+    "LockStatus",
     "LockStore",
-    "Record",
-    "Status",
     "StreamDispatcher",
     "StreamRecord",
     "__version__",

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
 
-from idemlock._lock import drive_async, drive_sync, new_owner_token, protocol
+import wrapt
+
+from idemlock._lock import Steps, claim_steps, drive_async, drive_sync, new_owner_token
 from idemlock._options import (
-    DEFAULT_CONCURRENCY,
     DEFAULT_LOCAL_CACHE_TTL,
     DEFAULT_RETENTION,
     Duration,
-    build_policy,
-    check_namespace,
+    RecordsOptions,
     default_store,
     is_disabled,
+    validate,
 )
 from idemlock.errors import ConfigurationError, MissingKeyError
 from idemlock.keys import call_key_fn, default_namespace, payload_fingerprint, storage_key
 from idemlock.store import LockStore
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
+
     from idemlock.batch import RecordsHandler
 
 P = ParamSpec("P")
@@ -76,78 +78,102 @@ def idempotent(
             ``IDEMLOCK_DISABLED`` (``1``/``true``) at each call.
 
     """
-    if not callable(key_fn):
-        raise ConfigurationError(f"key_fn must be callable, got {type(key_fn).__name__}")
-    if fingerprint is not None and not callable(fingerprint):
-        raise ConfigurationError(f"fingerprint must be callable, got {type(fingerprint).__name__}")
-    check_namespace(namespace)
-    if on_missing_key not in ("raise", "run"):
-        raise ConfigurationError(f'on_missing_key must be "raise" or "run", got {on_missing_key!r}')
-    policy = build_policy(
+    options = validate(
+        key_fn=key_fn,
+        store=store,
+        namespace=namespace,
         lease=lease,
         retention=retention,
+        fingerprint=fingerprint,
         clock=clock,
         local_cache=local_cache,
         local_cache_ttl=local_cache_ttl,
         store_result=store_result,
         on_unstorable_result=on_unstorable_result,
+        on_missing_key=on_missing_key,
+        disabled=disabled,
+        require_key_fn=True,
     )
+    policy = options.policy
 
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
-        if isinstance(function, (classmethod, staticmethod)):
-            # Written above @classmethod/@staticmethod: protect the function inside and wrap it
-            # back, so it still binds as written (key_fn gets `cls` first on a classmethod).
-            inner: Callable[..., Any] = function.__func__
-            return cast(Callable[P, R], type(function)(decorate(inner)))
-        if not callable(function):
+        # Above @classmethod/@staticmethod, the function inside names and keys the calls; wrapt
+        # binds the descriptor as written (key_fn gets `cls` first on a classmethod).
+        inner = function.__func__ if isinstance(function, (classmethod, staticmethod)) else function
+        if not callable(inner):
             raise ConfigurationError(f"@idempotent decorates a callable, got {function!r}")
-        refuse_generator_function("@idempotent", function)
-        prefix = namespace or default_namespace(function)
+        refuse_generator_function("@idempotent", inner)
+        prefix = namespace or default_namespace(inner)
 
-        def steps(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            """The protocol for one call, or ``None`` when the body should run unprotected."""
+        def steps(own_args: tuple[Any, ...], kwargs: dict[str, Any]) -> Steps | None:
+            """The claim steps of one call, or ``None`` when the body should run unprotected.
+
+            ``own_args`` are the arguments as the function itself receives them: ``self`` or
+            ``cls`` first for a method.
+            """
             if is_disabled(disabled):
                 return None
             try:
-                key = call_key_fn(key_fn, function, args, kwargs)
+                key = call_key_fn(key_fn, inner, own_args, kwargs)
             except MissingKeyError:
                 if on_missing_key == "run":
                     return None
                 raise
-            return protocol(
+            return claim_steps(
                 store if store is not None else default_store(),
                 policy,
                 key=storage_key(prefix, key),
                 owner=new_owner_token(),
-                lease_ms=policy.lease_ms_for(args, kwargs),
+                lease_ms=policy.lease_ms_for(own_args, kwargs),
                 fingerprint=(
-                    None if fingerprint is None else payload_fingerprint(fingerprint, args, kwargs)
+                    None
+                    if fingerprint is None
+                    else payload_fingerprint(fingerprint, own_args, kwargs)
                 ),
             )
 
-        # Plain closures rather than a wrapper library: a function defined in a class body binds
-        # `self` (so key_fn gets it first) as any method does, `functools.wraps` keeps the name,
-        # docstring and `__wrapped__` (which `inspect.signature` follows), and importing nothing
-        # keeps `import idemlock` within a few milliseconds of a Lambda cold start.
-        if inspect.iscoroutinefunction(function):
+        if inspect.iscoroutinefunction(inner):
 
-            @functools.wraps(function)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                run = steps(args, kwargs)
+            async def call_async(
+                wrapped: Callable[..., Any],
+                own_args: tuple[Any, ...],
+                args: tuple[Any, ...],
+                kwargs: dict[str, Any],
+            ) -> Any:
+                run = steps(own_args, kwargs)  # at the await, as the function's own code runs
                 if run is None:
-                    return await function(*args, **kwargs)
-                return await drive_async(run, lambda: function(*args, **kwargs))
+                    return await wrapped(*args, **kwargs)
+                return await drive_async(run, lambda: wrapped(*args, **kwargs))
 
-            return cast(Callable[P, R], async_wrapper)
+            def async_wrapper(
+                wrapped: Callable[..., Any],
+                instance: object,
+                args: tuple[Any, ...],
+                kwargs: dict[str, Any],
+            ) -> Any:
+                own_args = args if instance is None else (instance, *args)
+                return call_async(wrapped, own_args, args, kwargs)
 
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            run = steps(args, kwargs)
+            return cast(Callable[P, R], wrapt.FunctionWrapper(function, async_wrapper))
+
+        def wrapper(
+            wrapped: Callable[..., Any],
+            instance: object,
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+        ) -> Any:
+            # wrapt hands a method's `self` (a classmethod's `cls`) apart from its arguments;
+            # `wrapped` is already bound to it. key_fn and the lease see it first, as written.
+            own_args = args if instance is None else (instance, *args)
+            run = steps(own_args, kwargs)
             if run is None:
-                return function(*args, **kwargs)
-            return drive_sync(run, lambda: function(*args, **kwargs))
+                return wrapped(*args, **kwargs)
+            return drive_sync(run, lambda: wrapped(*args, **kwargs))
 
-        return cast(Callable[P, R], wrapper)
+        # A wrapt.FunctionWrapper: a transparent proxy (name, docstring, `__wrapped__`,
+        # `inspect.signature`) that binds as the function it wraps does, whether a function, a
+        # method, a classmethod, a staticmethod or a callable object.
+        return cast(Callable[P, R], wrapt.FunctionWrapper(function, wrapper))
 
     return decorate
 
@@ -165,17 +191,8 @@ def refuse_generator_function(decorator: str, function: Callable[..., object]) -
 def idempotent_records(
     key_fn: Callable[[Any], object] | None = None,
     *,
-    store: LockStore | None = None,
     namespace: str | None = None,
-    lease: Duration | None = None,
-    retention: Duration | None = DEFAULT_RETENTION,
-    clock: Callable[[], float] = time.time,
-    local_cache: int = 0,
-    local_cache_ttl: Duration = DEFAULT_LOCAL_CACHE_TTL,
-    store_result: bool = True,
-    on_unstorable_result: Literal["raise", "omit"] = "raise",
-    concurrency: int = DEFAULT_CONCURRENCY,
-    disabled: bool | None = None,
+    **options: Unpack[RecordsOptions],
 ) -> Callable[[Callable[[Any, Any], object]], RecordsHandler]:
     """Turn ``handle(record, context)`` into a Lambda handler idempotent per record.
 
@@ -187,34 +204,15 @@ def idempotent_records(
 
     Args:
         key_fn: called with one record dict; default: the source's natural record id
-            (S3 object, SQS message id, stream event id, Kinesis event id).
-        store: as for :func:`idempotent`.
-        namespace: as for :func:`idempotent`; default: the identity of ``handle``.
-        lease: as for :func:`idempotent` (one lease for every record of the invocation).
-        retention: as for :func:`idempotent`.
-        clock: as for :func:`idempotent`.
-        local_cache: as for :func:`idempotent`.
-        local_cache_ttl: as for :func:`idempotent`.
-        store_result: as for :func:`idempotent`.
-        on_unstorable_result: as for :func:`idempotent`.
-        concurrency: store calls of one batch in flight at once.
-        disabled: as for :func:`idempotent`.
+            (S3 object, SQS message id, stream sequence key, Kinesis event id).
+        namespace: as on :func:`idempotent`; default: the identity of ``handle``.
+        options: ``store``, ``lease`` (one lease for every record of the invocation),
+            ``retention``, ``clock``, ``local_cache``, ``local_cache_ttl``, ``store_result``,
+            ``on_unstorable_result`` and ``disabled``, as on :func:`idempotent`; and
+            ``concurrency``: store calls of one batch in flight at once (default 32).
 
     """
-    if key_fn is not None and not callable(key_fn):
-        raise ConfigurationError(f"key_fn must be callable, got {type(key_fn).__name__}")
-    check_namespace(namespace)
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigurationError(f"concurrency must be a count >= 1, got {concurrency!r}")
-    policy = build_policy(
-        lease=lease,
-        retention=retention,
-        clock=clock,
-        local_cache=local_cache,
-        local_cache_ttl=local_cache_ttl,
-        store_result=store_result,
-        on_unstorable_result=on_unstorable_result,
-    )
+    checked = validate(key_fn=key_fn, namespace=namespace, **options)
 
     def decorate(handle: Callable[[Any, Any], object]) -> RecordsHandler:
         # idemlock.batch (and every event source with it) loads when a batch handler is made,
@@ -225,12 +223,12 @@ def idempotent_records(
             raise ConfigurationError(f"@idempotent_records decorates a callable, got {handle!r}")
         refuse_generator_function("@idempotent_records", handle)
         runner = BatchRunner(
-            store=store,
-            namespace=namespace or default_namespace(handle),
+            store=checked.store,
+            namespace=checked.namespace or default_namespace(handle),
             key_fn=key_fn,
-            policy=policy,
-            concurrency=concurrency,
-            disabled=disabled,
+            policy=checked.policy,
+            concurrency=checked.concurrency,
+            disabled=checked.disabled,
         )
         return RecordsHandler(handle, runner)
 

@@ -32,7 +32,7 @@ from idemlock.errors import (
     StoreError,
     UnstorableResultError,
 )
-from idemlock.record import Status
+from idemlock.item import LockStatus
 from idemlock.store import Claim, ClaimResult, LockStore
 
 logger = logging.getLogger("idemlock")
@@ -40,12 +40,6 @@ logger = logging.getLogger("idemlock")
 R = TypeVar("R")
 
 Step = Callable[[], Any]
-
-ITEM_LIMIT_BYTES: Final = 400 * 1024
-"""DynamoDB's item size limit."""
-
-RESULT_LIMIT_BYTES: Final = ITEM_LIMIT_BYTES - 4 * 1024
-"""The largest stored result: the item limit less room for the key and the other attributes."""
 
 LAMBDA_LEASE_GRACE_MS: Final = 2_000
 """Added to a Lambda invocation's remaining time: its lease outlives it by this much, which must
@@ -63,8 +57,7 @@ class Lock(NamedTuple):
     """The claim a running body holds; read it with :func:`idemlock.current_lock`.
 
     ``fence`` strictly increases across successive claims of one key (also across a takeover and
-    a failure), so a downstream write conditioned on ``fence`` rejects a stale owner. An
-    immutable named tuple, made on every protected call.
+    a failure), so a downstream write conditioned on ``fence`` rejects a stale owner. Immutable.
     """
 
     key: str
@@ -102,10 +95,7 @@ class RunBody(NamedTuple):
 
 
 class _Holding:
-    """The context manager of :meth:`RunBody.holding`.
-
-    A class, being on every call's path, is cheaper than a ``@contextmanager`` generator.
-    """
+    """The context manager of :meth:`RunBody.holding` (a class: see benchmarks/README.md)."""
 
     __slots__ = ("_lock", "_token")
 
@@ -204,7 +194,7 @@ def _remaining_ms(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | Non
     return None
 
 
-def protocol(
+def claim_steps(
     store: LockStore,
     policy: Policy,
     *,
@@ -264,7 +254,7 @@ def protocol(
             "the async def (or the function doing the work) itself, or return a plain result"
         )
 
-    result = _encode(value, policy, held.key)
+    result = _encode(value, policy, held.key, getattr(store, "max_result_bytes", None))
     if isinstance(result, UnstorableResultError):
         if not policy.omit_unstorable:
             yield from _release(store, held)
@@ -296,7 +286,7 @@ def _outcome(claim: Claim, outcome: ClaimResult, policy: Policy) -> Lock | _Repl
         and record.fingerprint != claim.fingerprint
     ):
         raise PayloadMismatchError(claim.key)
-    if record.status is Status.IN_PROGRESS:
+    if record.status is LockStatus.IN_PROGRESS:
         raise InProgressError(claim.key, record.lease_expires_at_ms or claim.now_ms)
     if policy.cache is not None:
         cache_key = _cache_key(claim.key, claim.fingerprint)
@@ -353,7 +343,10 @@ def _release(store: LockStore, held: Lock) -> Generator[Step | RunBody, Any, Non
         )
 
 
-def _encode(value: object, policy: Policy, key: str) -> str | UnstorableResultError | None:
+def _encode(
+    value: object, policy: Policy, key: str, limit: int | None
+) -> str | UnstorableResultError | None:
+    """The result as stored, or why it cannot be; ``limit``: the store's, if it states one."""
     if not policy.store_result:
         return None
     if value is None:
@@ -365,10 +358,8 @@ def _encode(value: object, policy: Policy, key: str) -> str | UnstorableResultEr
         error = UnstorableResultError(key, f"it is not JSON-serialisable ({exc})")
         error.__cause__ = exc
         return error
-    if size > RESULT_LIMIT_BYTES:
-        return UnstorableResultError(
-            key, f"its JSON is {size} bytes, over the {RESULT_LIMIT_BYTES}-byte limit"
-        )
+    if limit is not None and size > limit:
+        return UnstorableResultError(key, f"its JSON is {size} bytes, over the {limit}-byte limit")
     if isinstance(value, _CONTAINERS):
         bad = _non_str_key(value)
         if bad is not _NO_KEY:
@@ -497,14 +488,11 @@ def drive_sync(steps: Steps, body: Callable[[], R]) -> R:
             break
         error = None
         if isinstance(step, RunBody):
-            # RunBody.holding() inlined: this loop runs on every protected call.
-            token = _current_lock.set(step.lock)
-            try:
-                sent = body()
-            except BaseException as exc:
-                sent, error = None, BodyFailed(exc)
-            finally:
-                _current_lock.reset(token)
+            with step.holding():
+                try:
+                    sent = body()
+                except BaseException as exc:
+                    sent, error = None, BodyFailed(exc)
         else:
             try:
                 sent = step()

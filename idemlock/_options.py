@@ -1,18 +1,23 @@
-"""Options shared by ``@idempotent``, ``@idempotent_records`` and the stream dispatcher.
+"""The options of ``@idempotent``, ``@idempotent_records`` and the stream dispatcher.
 
-They are validated once, at decoration time, into a :class:`~idemlock._lock.Policy`.
+Each option is documented once, on :func:`idemlock.idempotent` (``concurrency`` on
+:func:`idemlock.idempotent_records`), typed once in :class:`RecordsOptions` for the batch entry
+points, and checked once, at decoration time, by :func:`validate`, into :class:`Options`.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final, Literal
+from typing import Any, Final, Literal, TypedDict
 
 from idemlock._cache import CompletedCache
 from idemlock._lock import Policy
+from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
 from idemlock.errors import ConfigurationError
 from idemlock.store import LockStore
 
@@ -33,33 +38,78 @@ DEFAULT_CONCURRENCY: Final = 32
 """Store calls of one batch in flight at once (botocore's default pool holds 10 connections;
 idemlock's own clients hold 32)."""
 
-TABLE_ENV: Final = "IDEMLOCK_TABLE"
 DISABLED_ENV: Final = "IDEMLOCK_DISABLED"
+"""The environment variable that switches idempotency off (``1``/``true``) by default."""
 
 _TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
 
 
-def build_policy(
+class RecordsOptions(TypedDict, total=False):
+    """The keyword options of ``@idempotent_records`` and ``StreamDispatcher``.
+
+    Each means what it means on :func:`idemlock.idempotent`; ``concurrency`` is the number of
+    store calls of one batch in flight at once.
+    """
+
+    store: LockStore | None
+    lease: Duration | None
+    retention: Duration | None
+    clock: Callable[[], float]
+    local_cache: int
+    local_cache_ttl: Duration
+    store_result: bool
+    on_unstorable_result: Literal["raise", "omit"]
+    concurrency: int
+    disabled: bool | None
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every option of one decorated function, checked."""
+
+    store: LockStore | None
+    namespace: str | None
+    policy: Policy
+    disabled: bool | None
+    fingerprint: Callable[..., object] | None
+    on_missing_key: Literal["raise", "run"]
+    concurrency: int
+
+
+def validate(
     *,
-    lease: Duration | None,
-    retention: Duration | None,
-    clock: Callable[[], float],
-    local_cache: int,
-    local_cache_ttl: Duration,
-    store_result: bool,
-    on_unstorable_result: Literal["raise", "omit"],
-) -> Policy:
-    """Validate the options every idempotent entry point shares; ConfigurationError if wrong."""
-    if not callable(clock):
-        raise ConfigurationError(f"clock must be callable, got {type(clock).__name__}")
-    if isinstance(local_cache, bool) or not isinstance(local_cache, int) or local_cache < 0:
-        raise ConfigurationError(f"local_cache must be a count >= 0, got {local_cache!r}")
+    key_fn: Callable[..., object] | None,
+    store: LockStore | None = None,
+    namespace: str | None = None,
+    lease: Duration | None = None,
+    retention: Duration | None = DEFAULT_RETENTION,
+    fingerprint: Callable[..., object] | None = None,
+    clock: Callable[[], float] = time.time,
+    local_cache: int = 0,
+    local_cache_ttl: Duration = DEFAULT_LOCAL_CACHE_TTL,
+    store_result: bool = True,
+    on_unstorable_result: Literal["raise", "omit"] = "raise",
+    on_missing_key: Literal["raise", "run"] = "raise",
+    concurrency: int = DEFAULT_CONCURRENCY,
+    disabled: bool | None = None,
+    require_key_fn: bool = False,
+) -> Options:
+    """Check the options of any entry point (defaults here); ConfigurationError if wrong."""
+    for name, value in (("key_fn", key_fn), ("fingerprint", fingerprint), ("clock", clock)):
+        if (value is not None or (name == "key_fn" and require_key_fn)) and not callable(value):
+            raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
+    if namespace is not None and (not isinstance(namespace, str) or not namespace):
+        raise ConfigurationError("namespace must be a non-empty string")
+    if on_missing_key not in ("raise", "run"):
+        raise ConfigurationError(f'on_missing_key must be "raise" or "run", got {on_missing_key!r}')
+    _check_count("concurrency", concurrency, least=1)
+    _check_count("local_cache", local_cache, least=0)
     if on_unstorable_result not in ("raise", "omit"):
         raise ConfigurationError(
             f'on_unstorable_result must be "raise" or "omit", got {on_unstorable_result!r}'
         )
     cache_ttl_ms = milliseconds("local_cache_ttl", local_cache_ttl)
-    return Policy(
+    policy = Policy(
         clock_us=lambda: int(clock() * 1_000_000),
         lease_ms=None if lease is None else milliseconds("lease", lease),
         default_lease_ms=milliseconds("lease", DEFAULT_LEASE),
@@ -68,12 +118,12 @@ def build_policy(
         omit_unstorable=on_unstorable_result == "omit",
         cache=CompletedCache(local_cache, cache_ttl_ms) if local_cache else None,
     )
+    return Options(store, namespace, policy, disabled, fingerprint, on_missing_key, concurrency)
 
 
-def check_namespace(namespace: str | None) -> None:
-    """A namespace, when given, is a non-empty string."""
-    if namespace is not None and (not isinstance(namespace, str) or not namespace):
-        raise ConfigurationError("namespace must be a non-empty string")
+def _check_count(option: str, value: Any, *, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigurationError(f"{option} must be a count >= {least}, got {value!r}")
 
 
 def milliseconds(option: str, value: Duration) -> int:
@@ -113,7 +163,5 @@ def default_store() -> LockStore:
     with _default_stores_lock:
         store = _default_stores.get(table)
         if store is None:
-            from idemlock.dynamodb import DynamoDBStore  # noqa: PLC0415  (only when needed)
-
             store = _default_stores[table] = DynamoDBStore(table)
         return store

@@ -1,6 +1,6 @@
 """Per-record idempotency for batch events, with Lambda's partial batch response.
 
-Each record goes through the same protocol as ``@idempotent`` (:func:`idemlock._lock.protocol`),
+Each record goes through the same protocol as ``@idempotent`` (:func:`idemlock._lock.claim_steps`),
 but the records' protocols are interleaved: every claim is sent at once (on a bounded thread
 pool), bodies run one at a time in record order as their claims come back, and each complete or
 release is sent as soon as its body ends, while the next body runs. A batch of N records costs a
@@ -38,17 +38,19 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+import wrapt
 
 from idemlock._lock import (
     BodyFailed,
     Policy,
     RunBody,
     Steps,
+    claim_steps,
     close_unrun,
     extend_lease,
     new_owner_token,
-    protocol,
 )
 from idemlock._options import default_store, is_disabled
 from idemlock.errors import BatchFailedError, ConfigurationError, EventError
@@ -378,7 +380,7 @@ class BatchRunner:
             return None, _unprotected()
         key_fn = self._key_fn or source.record_key
         key = storage_key(self._namespace, call_key_fn(key_fn, key_fn, (record,), {}))
-        steps = protocol(
+        steps = claim_steps(
             store,
             self._policy,
             key=key,
@@ -399,27 +401,43 @@ class BatchRunner:
         return self._executor
 
 
-class RecordsHandler:
+class RecordsHandler(wrapt.FunctionWrapper[[Any, Any], object]):
     """The Lambda handler ``@idempotent_records`` makes of ``handle(record, context)``.
 
     Call it as ``handler(event, context)`` for the partial batch response, or use
-    :meth:`process` for every record's outcome (status, stored result, error).
+    :meth:`process` for every record's outcome (status, stored result, error). A wrapt proxy of
+    ``handle``: its name, docstring and ``__wrapped__`` are ``handle``'s.
     """
 
     def __init__(self, handle: Callable[[Any, Any], object], runner: BatchRunner) -> None:
-        self.handle = handle
-        self.runner = runner
-        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
-            if hasattr(handle, name):
-                setattr(self, name, getattr(handle, name))
+        def respond(
+            wrapped: Callable[[Any, Any], object],
+            instance: object,
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+        ) -> dict[str, Any]:
+            return _process(runner, wrapped, *args, **kwargs).response()
+
+        super().__init__(handle, respond)
+        self._self_runner = runner  # wrapt keeps `_self_` attributes on the proxy itself
 
     def __call__(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """Process the batch; Lambda's ``{"batchItemFailures": [...]}``."""
-        return self.process(event, context).response()
+        # wrapt types the proxy by handle(record, context); respond() answers for the batch.
+        return cast(dict[str, Any], super().__call__(event, context))
 
     def process(self, event: Mapping[str, Any], context: Any = None) -> BatchOutcome:
         """Process the batch and return every record's outcome."""
-        return self.runner.run(event, context, lambda record: self.handle(record, context))
+        return _process(self._self_runner, self.__wrapped__, event, context)
+
+
+def _process(
+    runner: BatchRunner,
+    handle: Callable[[Any, Any], object],
+    event: Mapping[str, Any],
+    context: Any = None,
+) -> BatchOutcome:
+    return runner.run(event, context, lambda record: handle(record, context))
 
 
 class _OrderedCompletes:

@@ -26,7 +26,7 @@ from idemlock.errors import (
     TableMismatchError,
     TableNotFoundError,
 )
-from idemlock.record import Record, Status
+from idemlock.item import LockItem, LockStatus
 from idemlock.store import Claim, ClaimResult
 
 if TYPE_CHECKING:
@@ -35,6 +35,15 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 logger = logging.getLogger("idemlock")
+
+TABLE_ENV: Final = "IDEMLOCK_TABLE"
+"""The environment variable naming the lock table when no store is passed."""
+
+ITEM_LIMIT_BYTES: Final = 400 * 1024
+"""DynamoDB's item size limit."""
+
+RESULT_LIMIT_BYTES: Final = ITEM_LIMIT_BYTES - 4 * 1024
+"""The largest stored result: the item limit less room for the key and the other attributes."""
 
 RUNTIME_ACTIONS: Final = ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem")
 """The IAM actions ``@idempotent`` uses on the lock table: a least-privilege policy needs these."""
@@ -136,11 +145,11 @@ _COMPLETE_UPDATES: Final = {
 }
 """The complete's update, by whether it stores a result and whether retention ends."""
 
-_IN_PROGRESS: Final = {"S": Status.IN_PROGRESS.value}
-_COMPLETED: Final = {"S": Status.COMPLETED.value}
+_IN_PROGRESS: Final = {"S": LockStatus.IN_PROGRESS.value}
+_COMPLETED: Final = {"S": LockStatus.COMPLETED.value}
 _ZERO: Final = {"N": "0"}
 _ONE: Final = {"N": "1"}
-_STATUSES: Final = {status.value: status for status in Status}
+_STATUSES: Final = {status.value: status for status in LockStatus}
 
 
 class _ConditionFailed(Exception):
@@ -158,6 +167,9 @@ class DynamoDBStore:
     standard retries and short timeouts, honouring ``endpoint_url``, ``region_name``,
     ``profile_name`` and the usual AWS environment (``AWS_ENDPOINT_URL_DYNAMODB`` included).
     """
+
+    max_result_bytes: Final = RESULT_LIMIT_BYTES
+    """The largest result text (UTF-8) an item can hold; a larger one is unstorable."""
 
     def __init__(
         self,
@@ -197,7 +209,7 @@ class DynamoDBStore:
     def claim(self, claim: Claim) -> ClaimResult:
         """Take the key if it is free, in one UpdateItem.
 
-        The condition admits exactly the free states (:meth:`Record.is_free_at`)::
+        The condition admits exactly the free states (:meth:`LockItem.is_free_at`)::
 
             absent ──────────────────────────────▶ attribute_not_exists(#key)
             IN_PROGRESS, lease over ─────────────▶ #status = :in_progress
@@ -237,28 +249,8 @@ class DynamoDBStore:
             # passes the condition), so read what stopped us.
             old = self._record(failed.item) if failed.item else self.get(claim.key)
             return ClaimResult(False, old)
-        # The item as our update wrote it: what we sent, with the counts DynamoDB worked out.
-        new, names = response["Attributes"], self.attributes
-        try:
-            fence, attempts = int(new[names.fence]["N"]), int(new[names.attempts]["N"])
-        except (KeyError, TypeError, ValueError):
-            return ClaimResult(True, self._record(new))  # says what is wrong with the item
-        return ClaimResult(
-            True,
-            Record(
-                claim.key,
-                Status.IN_PROGRESS,
-                claim.owner,
-                fence,
-                claim.now_ms,
-                claim.lease_expires_at_ms,
-                claim.expires_at_s,
-                None,
-                attempts,
-                None,
-                claim.fingerprint,
-            ),
-        )
+        # ALL_NEW: the item as our update wrote it, read by the one item parser.
+        return ClaimResult(True, self._record(response["Attributes"]))
 
     def complete(
         self,
@@ -319,7 +311,7 @@ class DynamoDBStore:
             return current is None
         return True
 
-    def delete(self, key: str, *, expected: Record | None = None) -> bool:
+    def delete(self, key: str, *, expected: LockItem | None = None) -> bool:
         """Delete the key for an operator; ``False`` if it changed or is gone.
 
         With ``expected``, only if the item is still that record (same status, owner and
@@ -351,12 +343,14 @@ class DynamoDBStore:
             return False
         return True
 
-    def get(self, key: str) -> Record | None:
+    def get(self, key: str) -> LockItem | None:
         """Read the key's record with a strongly consistent GetItem."""
         item = self.get_item(key)
         return self._record(item) if item else None
 
-    def scan(self, *, prefix: str | None = None, page_size: int | None = None) -> Iterator[Record]:
+    def scan(
+        self, *, prefix: str | None = None, page_size: int | None = None
+    ) -> Iterator[LockItem]:
         """Yield every record, paginating the Scan; ``prefix`` filters on the stored key.
 
         ``page_size`` caps the items DynamoDB reads per request (its ``Limit``).
@@ -398,7 +392,7 @@ class DynamoDBStore:
                 return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def record(self, item: Mapping[str, Any]) -> Record:
+    def record(self, item: Mapping[str, Any]) -> LockItem:
         """An item read by :meth:`get_item` or :meth:`scan_items`, as a record.
 
         Raises :class:`StoreError` saying what is wrong if it is not an idemlock record.
@@ -575,7 +569,7 @@ class DynamoDBStore:
             key=key,
         )
 
-    def _record(self, item: Mapping[str, Any]) -> Record:
+    def _record(self, item: Mapping[str, Any]) -> LockItem:
         names = self.attributes
         get = item.get  # optional attributes: absent, or one {"N"|"S": ...} value
         try:
@@ -587,19 +581,18 @@ class DynamoDBStore:
                 get(names.result),
                 get(names.fingerprint),
             )
-            # Positional, in Record's field order: this runs on every claim.
-            return Record(
-                item[names.key]["S"],
-                _STATUSES[item[names.status]["S"]],
-                item[names.owner]["S"],
-                int(item[names.fence]["N"]),
-                int(item[names.claimed_at_ms]["N"]),
-                None if lease is None else int(lease["N"]),
-                None if expires is None else int(expires["N"]),
-                None if completed is None else int(completed["N"]),
-                1 if attempts is None else int(attempts["N"]),
-                None if result is None else str(result["S"]),
-                None if fingerprint is None else str(fingerprint["S"]),
+            return LockItem(
+                key=item[names.key]["S"],
+                status=_STATUSES[item[names.status]["S"]],
+                owner=item[names.owner]["S"],
+                fence=int(item[names.fence]["N"]),
+                claimed_at_ms=int(item[names.claimed_at_ms]["N"]),
+                lease_expires_at_ms=None if lease is None else int(lease["N"]),
+                expires_at_s=None if expires is None else int(expires["N"]),
+                completed_at_ms=None if completed is None else int(completed["N"]),
+                attempts=1 if attempts is None else int(attempts["N"]),
+                result=None if result is None else str(result["S"]),
+                fingerprint=None if fingerprint is None else str(fingerprint["S"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(

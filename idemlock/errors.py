@@ -28,7 +28,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from idemlock.record import utc_text
+from idemlock.item import utc_text
 
 if TYPE_CHECKING:
     from idemlock.batch import BatchOutcome

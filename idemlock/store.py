@@ -11,19 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from idemlock.record import Record
+from idemlock.item import LockItem
 
 
 class Claim(NamedTuple):
     """A request to take ``key`` for ``owner`` at ``now_ms``.
 
     The store writes an ``IN_PROGRESS`` item if and only if the key is free at ``now_ms``
-    (see :meth:`Record.is_free_at`). Its fence is the stored fence plus one when the item exists
+    (see :meth:`LockItem.is_free_at`). Its fence is the stored fence plus one when the item exists
     (takeover, retention over), else ``fence_base`` plus one: the caller's strictly increasing
     time in microseconds, above every fence a deleted item can have held.
-
-    A named tuple, as :class:`ClaimResult` is: both are made on every call (a tuple is made
-    several times faster than a frozen dataclass), and both are immutable.
     """
 
     key: str
@@ -43,12 +40,17 @@ class ClaimResult(NamedTuple):
     """
 
     acquired: bool
-    record: Record | None
+    record: LockItem | None
 
 
 @runtime_checkable
 class LockStore(Protocol):
-    """Storage for lock records with conditional writes."""
+    """Storage for lock items with conditional writes.
+
+    A store with a size limit states it as a ``max_result_bytes`` attribute (an ``int``): the
+    claim steps refuse (or omit) a result whose JSON is larger. Without one, any result is
+    stored.
+    """
 
     def claim(self, claim: Claim) -> ClaimResult:
         """Atomically take the key if it is free; otherwise return the record that holds it."""
@@ -77,11 +79,11 @@ class LockStore(Protocol):
         """
         ...
 
-    def get(self, key: str) -> Record | None:
+    def get(self, key: str) -> LockItem | None:
         """Read the record for ``key`` with a strongly consistent read."""
         ...
 
-    def delete(self, key: str, *, expected: Record | None = None) -> bool:
+    def delete(self, key: str, *, expected: LockItem | None = None) -> bool:
         """Delete ``key`` for an operator; ``False`` if it changed or was not there.
 
         With ``expected``, only while the item is still that record (status, owner, fence);
@@ -89,7 +91,9 @@ class LockStore(Protocol):
         """
         ...
 
-    def scan(self, *, prefix: str | None = None, page_size: int | None = None) -> Iterator[Record]:
+    def scan(
+        self, *, prefix: str | None = None, page_size: int | None = None
+    ) -> Iterator[LockItem]:
         """Yield every record (whose key starts with ``prefix``), in no particular order.
 
         ``page_size`` bounds the records read per request where the store pages.

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 
 from idemlock import AttributeNames, DynamoDBStore, LockStore, idempotent, idempotent_records
-from idemlock._lock import RESULT_LIMIT_BYTES
 from idemlock.batch import BatchOutcome, RecordsHandler, RecordStatus
+from idemlock.dynamodb import RESULT_LIMIT_BYTES
 from idemlock.errors import (
     BatchFailedError,
     ConfigurationError,
@@ -42,15 +42,16 @@ from idemlock.errors import (
     PayloadMismatchError,
     UnstorableResultError,
 )
+from idemlock.item import LockItem, LockStatus
 from idemlock.keys import MAX_KEY_BYTES, storage_key
-from idemlock.record import Record, Status
 from idemlock.sources import s3
 from idemlock.sources.dynamodb_streams import StreamRecord
 from idemlock.sources.sqs import SqsMessage
 from idemlock.store import Claim
 from idemlock.testing import LambdaContext, ManualClock, MemoryStore
+from idemlock.testing.contract import Body
+from tests.aws import ROOT, fresh_table, make_client
 from tests.batch_events import kinesis_event, s3_event, sqs_event, stream_event
-from tests.conftest import ROOT, fresh_table, make_client
 
 LEASE_S = 60
 LEASE_MS = LEASE_S * 1000
@@ -117,7 +118,7 @@ class Harness:
         """The stored form of ``key`` in this namespace."""
         return storage_key(self.namespace, key)
 
-    def records(self) -> list[Record]:
+    def records(self) -> list[LockItem]:
         """Every record of this case (the table may be shared with other cases)."""
         return list(self.store.scan(prefix=f"{self.namespace}#"))
 
@@ -139,7 +140,7 @@ class Harness:
         now_ms = int(self.clock() * 1000)
         held = []
         for record in self.records():
-            if record.status is Status.COMPLETED:
+            if record.status is LockStatus.COMPLETED:
                 continue
             lease_end = record.lease_expires_at_ms
             assert lease_end is not None, f"IN_PROGRESS without a lease: {record}"
@@ -165,7 +166,7 @@ class Harness:
             # Not free: acceptable only if a complete still in flight has landed meanwhile.
             now = self.store.get(record.key)
             assert now is not None, f"{record.key!r} vanished"
-            assert now.status is Status.COMPLETED, f"lease did not free {record.key!r}: {now}"
+            assert now.status is LockStatus.COMPLETED, f"lease did not free {record.key!r}: {now}"
 
 
 @pytest.fixture
@@ -182,18 +183,6 @@ def memory(clock: ManualClock, namespace: str) -> Iterator[Harness]:
     h = Harness(MemoryStore(), clock, namespace)
     yield h
     h.assert_no_permanent_lock()
-
-
-class Body:
-    """A body that counts its runs and returns (or raises) what it is given."""
-
-    def __init__(self, result: Callable[[], object] = lambda: {"ok": True}) -> None:
-        self.result = result
-        self.runs = 0
-
-    def __call__(self, *args: object, **kwargs: object) -> object:
-        self.runs += 1
-        return self.result()
 
 
 def raised(call: Callable[[], object]) -> Exception | None:
@@ -339,7 +328,7 @@ S3_MALFORMED = [
 @pytest.mark.parametrize(("event", "path"), S3_MALFORMED)
 def test_s3_malformed_event_is_an_event_error(harness: Harness, event: object, path: str) -> None:
     """EventError at ``path``; the body does not run; nothing is claimed."""
-    body = Body()
+    body = Body(lambda: {"ok": True})
     handler = harness.decorate(s3.object_key, body)
 
     error = raised(lambda: handler(copy.deepcopy(event), None))
@@ -347,7 +336,7 @@ def test_s3_malformed_event_is_an_event_error(harness: Harness, event: object, p
     assert_typed(error, EventError, harness)
     assert isinstance(error, EventError)
     assert error.path == path
-    assert body.runs == 0
+    assert len(body.runs) == 0
     harness.assert_nothing_claimed()
 
 
@@ -380,27 +369,27 @@ def test_s3_unusual_key_runs_once_then_replays(harness: Harness, raw: str, decod
     assert handler(event, None) == {"done": True}
     assert handler(copy.deepcopy(event), None) == {"done": True}
 
-    assert body.runs == 1
+    assert len(body.runs) == 1
     stored = harness.key(f"{BUCKET}/{decoded}")
     assert len(stored.encode("utf-8")) <= MAX_KEY_BYTES
     if len(f"{harness.namespace}#{BUCKET}/{decoded}".encode()) > MAX_KEY_BYTES:
         assert re.search(r"#sha256:[0-9a-f]{64}$", stored)
     record = harness.store.get(stored)
     assert record is not None
-    assert record.status is Status.COMPLETED
+    assert record.status is LockStatus.COMPLETED
     assert [r.key for r in harness.records()] == [stored]
 
 
 @single("s3-key-nul-distinct")
 def test_keys_differing_only_after_a_nul_are_distinct(harness: Harness, case_id: str) -> None:
     """``a%00b`` and ``a%00c`` are two objects: two runs, two items (no C-string truncation)."""
-    body = Body()
+    body = Body(lambda: {"ok": True})
     handler = harness.decorate(s3.object_key, body)
 
     handler(s3_event("a%00b", bucket=BUCKET), None)
     handler(s3_event("a%00c", bucket=BUCKET), None)
 
-    assert body.runs == 2
+    assert len(body.runs) == 2
     assert sorted(r.key for r in harness.records()) == sorted(
         [harness.key(f"{BUCKET}/a\x00b"), harness.key(f"{BUCKET}/a\x00c")]
     )
@@ -454,7 +443,7 @@ def test_refused_key_raises_a_typed_error_before_claiming(
     cause: type[Exception] | None,
 ) -> None:
     """The exact typed error (original as ``__cause__``); body not run; nothing claimed."""
-    body = Body()
+    body = Body(lambda: {"ok": True})
     handler = harness.decorate(key_fn, body)
 
     error = raised(lambda: handler({"list": [], "obj": object()}))
@@ -463,7 +452,7 @@ def test_refused_key_raises_a_typed_error_before_claiming(
     assert error is not None
     if cause is not None:
         assert type(error.__cause__) is cause
-    assert body.runs == 0
+    assert len(body.runs) == 0
     harness.assert_nothing_claimed()
 
 
@@ -478,13 +467,13 @@ def test_key_fn_exception_outside_lookups_propagates_unchanged(
     harness: Harness, error: Exception
 ) -> None:
     """Only lookup errors mean "no key": any other exception is the caller's, re-raised as is."""
-    body = Body()
+    body = Body(lambda: {"ok": True})
     handler = harness.decorate(raiser(error), body)
 
     got = raised(lambda: handler({}))
 
     assert got is error
-    assert body.runs == 0
+    assert len(body.runs) == 0
     harness.assert_nothing_claimed()
 
 
@@ -532,11 +521,11 @@ def test_accepted_key_runs_once_then_replays(
     assert handler({}) == "done"
     assert handler({}) == "done"
 
-    assert body.runs == 1
+    assert len(body.runs) == 1
     expected = stored(harness.namespace)
     assert len(expected.encode("utf-8")) <= MAX_KEY_BYTES
     assert [r.key for r in harness.records()] == [expected]
-    assert [r.status for r in harness.records()] == [Status.COMPLETED]
+    assert [r.status for r in harness.records()] == [LockStatus.COMPLETED]
 
 
 @single("key-forged-hash-form")
@@ -548,13 +537,13 @@ def test_a_short_key_spelling_a_long_keys_hash_is_another_key(
     """
     long_key = "a" * 3000
     forged = harness.key(long_key)[len(f"{harness.namespace}#") :]
-    body = Body()
+    body = Body(lambda: {"ok": True})
     handler = harness.decorate(lambda event: event, body)
 
     handler(forged)
     handler(long_key)
 
-    assert body.runs == 2, (
+    assert len(body.runs) == 2, (
         f"the long key was treated as a duplicate of {forged[-72:]!r}: both are stored as "
         f"{harness.key(forged)[-72:]!r}"
     )
@@ -716,7 +705,7 @@ def test_unstorable_result_releases_the_key(
     assert error.key == harness.key("r")
     assert harness.records() == [], harness.describe()
     assert_typed(raised(lambda: handler({})), UnstorableResultError, harness)
-    assert body.runs == 2
+    assert len(body.runs) == 2
     harness.assert_no_permanent_lock()
 
 
@@ -745,10 +734,10 @@ def test_unstorable_result_with_omit_completes_without_it(
     assert error is None, f"{type(error).__name__}: {error}; records: {harness.describe()}"
     assert first[0] is value
     assert handler({}) is None
-    assert body.runs == 1
+    assert len(body.runs) == 1
     record = harness.store.get(harness.key("r"))
     assert record is not None
-    assert (record.status, record.result) == (Status.COMPLETED, None)
+    assert (record.status, record.result) == (LockStatus.COMPLETED, None)
 
 
 REPLAYED = [
@@ -791,7 +780,7 @@ def test_unusual_json_result_replays_exactly(harness: Harness, value: Any, repla
     again = handler({})
 
     assert same_json(again, replayed)
-    assert body.runs == 1
+    assert len(body.runs) == 1
 
 
 @single("result-at-limit-longest-key")
@@ -805,7 +794,7 @@ def test_result_at_the_limit_fits_with_the_longest_key(harness: Harness, case_id
     assert handler({}) is value
     assert handler({}) == value
 
-    assert body.runs == 1
+    assert len(body.runs) == 1
     record = harness.store.get(f"{harness.namespace}#{key}")
     assert record is not None
     assert record.result is not None
@@ -878,13 +867,13 @@ def test_unusable_fingerprint_is_a_fingerprint_error(
     harness: Harness, fingerprint: Callable[[Any], object]
 ) -> None:
     """FingerprintError before anything is claimed; the body does not run."""
-    body = Body()
+    body = Body(lambda: {"ok": True})
     handler = harness.decorate(lambda event: "f", body, fingerprint=fingerprint)
 
     error = raised(lambda: handler({}))
 
     assert_typed(error, FingerprintError, harness)
-    assert body.runs == 0
+    assert len(body.runs) == 0
     harness.assert_nothing_claimed()
 
 
@@ -896,18 +885,18 @@ def test_fingerprint_custom_exception_propagates_unchanged(harness: Harness, cas
     the code wraps only LookupError, TypeError, AttributeError and ValueError.)
     """
     problem = CustomKeyProblem("fingerprint service down")
-    body = Body()
+    body = Body(lambda: {"ok": True})
     handler = harness.decorate(lambda event: "f", body, fingerprint=raiser(problem))
 
     assert raised(lambda: handler({})) is problem
-    assert body.runs == 0
+    assert len(body.runs) == 0
     harness.assert_nothing_claimed()
 
 
 @single("fp-non-json-event-types")
 def test_fingerprint_accepts_the_types_events_carry(harness: Harness, case_id: str) -> None:
     """Decimal, sets and bytes (what deserialized stream images hold) fingerprint canonically."""
-    body = Body()
+    body = Body(lambda: {"ok": True})
     handler = harness.decorate(
         lambda event: "f",
         body,
@@ -917,7 +906,7 @@ def test_fingerprint_accepts_the_types_events_carry(harness: Harness, case_id: s
     handler({})
     handler({})
 
-    assert body.runs == 1
+    assert len(body.runs) == 1
     record = harness.store.get(harness.key("f"))
     assert record is not None
     assert record.fingerprint is not None
@@ -964,7 +953,7 @@ def test_a_10000_message_batch_runs_each_once(
     assert set(statuses(second)) == {RecordStatus.DUPLICATE.value}
     assert second.response() == {"batchItemFailures": []}
     assert len(memory.records()) == 10_000
-    assert {r.status for r in memory.records()} == {Status.COMPLETED}
+    assert {r.status for r in memory.records()} == {LockStatus.COMPLETED}
 
 
 def sqs_parsing_handle(record: dict[str, Any], context: object) -> object:
@@ -1025,7 +1014,7 @@ def test_a_message_with_a_malformed_arn_fails_alone(harness: Harness, case_id: s
     )
     assert statuses(outcome[0]) == ["completed"] * 2 + ["failed"] + ["completed"] * 2
     assert type(outcome[0].records[2].error) is EventError
-    assert not [r for r in harness.records() if r.status is Status.IN_PROGRESS], left
+    assert not [r for r in harness.records() if r.status is LockStatus.IN_PROGRESS], left
     assert unraisable == []
 
 
@@ -1075,7 +1064,7 @@ def test_a_batch_body_raising_systemexit_releases_its_claims(
     unraisable = collect_unraisable(caught)
 
     assert caught is stop
-    assert [r for r in harness.records() if r.status is Status.IN_PROGRESS] == [], (
+    assert [r for r in harness.records() if r.status is LockStatus.IN_PROGRESS] == [], (
         f"claims left: {left}; abandoned protocols: {unraisable}"
     )
     assert [r.key for r in harness.records()] == [harness.key("m-0")]
@@ -1125,7 +1114,7 @@ def test_a_stream_record_without_a_sequence_number(harness: Harness, case_id: st
     assert type(outcome.records[2].error) is EventError
 
     assert_typed(raised(lambda: handler(copy.deepcopy(event), None)), EventError, harness)
-    assert [r.status for r in harness.records()] == [Status.COMPLETED] * 2
+    assert [r.status for r in harness.records()] == [LockStatus.COMPLETED] * 2
     harness.assert_no_permanent_lock()
 
 
@@ -1147,7 +1136,7 @@ def test_a_stream_image_with_an_unknown_type_tag(harness: Harness, case_id: str)
     assert type(error) is EventError
     assert error.path == "dynamodb.NewImage.v"
     assert outcome.response() == {"batchItemFailures": [{"itemIdentifier": "102"}]}
-    assert [r.status for r in harness.records()] == [Status.COMPLETED] * 2
+    assert [r.status for r in harness.records()] == [LockStatus.COMPLETED] * 2
 
 
 @single("batch-kinesis-no-sequence-number")
@@ -1162,7 +1151,7 @@ def test_a_kinesis_record_without_a_sequence_number_still_runs(
     handler = harness.records_handler(lambda record, context: "ok")
 
     assert handler(event, None) == {"batchItemFailures": []}
-    assert [r.status for r in harness.records()] == [Status.COMPLETED] * 3
+    assert [r.status for r in harness.records()] == [LockStatus.COMPLETED] * 3
 
 
 def mixed_sources() -> Event:
@@ -1316,11 +1305,11 @@ def check_first_and_duplicate(h: Harness) -> None:
     handler = h.decorate(lambda event: event["id"], body, fingerprint=lambda event: event)
     assert handler({"id": "first"}) == {"charged": 12}
     assert handler({"id": "first"}) == {"charged": 12}
-    assert body.runs == 1
+    assert len(body.runs) == 1
     assert_typed(raised(lambda: handler({"id": "first", "x": 1})), PayloadMismatchError, h)
     record = h.store.get(h.key("first"))
     assert record is not None
-    assert (record.status, record.result) == (Status.COMPLETED, '{"charged":12}')
+    assert (record.status, record.result) == (LockStatus.COMPLETED, '{"charged":12}')
     assert record.fingerprint is not None
     assert [r.key for r in h.store.scan(prefix=h.key("first"))] == [h.key("first")]
 
@@ -1369,7 +1358,7 @@ def check_takeover_after_the_lease(h: Harness) -> None:
     after = h.store.get(h.key("stale"))
     assert after is not None
     assert (after.status, after.fence, after.attempts) == (
-        Status.COMPLETED,
+        LockStatus.COMPLETED,
         before.fence + 1,
         2,
     )

@@ -10,8 +10,8 @@ import pytest
 from idemlock import DynamoDBStore
 from idemlock.cli import main
 from idemlock.testing import ManualClock
+from tests.aws import make_client
 from tests.cli_helpers import Run, as_json, command_env, hold
-from tests.conftest import make_client
 
 
 def test_demo_runs_the_story_on_the_embedded_server(capsys: pytest.CaptureFixture[str]) -> None:

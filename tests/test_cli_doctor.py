@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from idemlock import DynamoDBStore
+from tests.aws import make_client
 from tests.cli_helpers import Run, as_json
-from tests.conftest import make_client
 from tests.dynamodb_proxy import DynamoDBProxy
 from tests.test_cli_listing import POWERTOOLS_KEY, put_powertools_item
 

@@ -14,8 +14,8 @@ import pytest
 from idemlock import DynamoDBStore
 from idemlock.dynamodb import AttributeNames
 from idemlock.testing import ManualClock
+from tests.aws import fresh_table, make_client
 from tests.cli_helpers import Run, as_json, command_env, hold, populate
-from tests.conftest import fresh_table, make_client
 
 POWERTOOLS_KEY = "orders-fn.lambda_handler#9f86d081884c7d659a2feaa0c55ad015"
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 from idemlock import DynamoDBStore, idempotent
+from tests.aws import make_client
 from tests.cli_helpers import command_env
-from tests.conftest import make_client
 from tests.servers import free_port
 
 

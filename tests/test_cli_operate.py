@@ -17,10 +17,10 @@ from idemlock import DynamoDBStore, current_lock, idempotent
 from idemlock.cli import main
 from idemlock.dynamodb import RUNTIME_ACTIONS
 from idemlock.errors import AccessDeniedError, LockLostError
-from idemlock.record import Status
+from idemlock.item import LockStatus
 from idemlock.testing import ManualClock
+from tests.aws import make_client
 from tests.cli_helpers import Run, as_json, command_env, hold, populate
-from tests.conftest import make_client
 
 
 def test_create_table_creates_waits_and_accepts_a_matching_table(
@@ -223,7 +223,7 @@ def test_release_racing_a_new_owner_is_refused(store: DynamoDBStore, idemlock: R
     redelivery("k")
     record = store.get("jobs#k")
     assert record is not None
-    assert (record.status, record.owner) == (Status.COMPLETED, new_owner[0])
+    assert (record.status, record.owner) == (LockStatus.COMPLETED, new_owner[0])
 
 
 def test_forced_release_of_a_live_owner_makes_its_complete_fail(

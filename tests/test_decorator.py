@@ -13,11 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import wrapt
 from typing_extensions import assert_type
 
-from idemlock import current_lock, idempotent
+from idemlock import current_lock, idempotent, idempotent_records
 from idemlock.errors import ConfigurationError, InvalidKeyError, MissingKeyError
-from idemlock.record import Record
+from idemlock.item import LockItem
 from idemlock.store import Claim, ClaimResult
 from idemlock.testing import ManualClock, MemoryStore
 
@@ -142,6 +143,79 @@ def test_class_and_static_methods_keep_binding_when_decorated_above() -> None:
     assert Jobs().run_static("a") == "A"
     assert runs == ["class 1", "static a"]
     assert {record.key for record in store.scan()} == {"c#jobs/1", "s#a"}
+
+
+def _proxy_base() -> type:
+    """What every wrapt proxy is: ``BaseObjectProxy`` in wrapt 2 (``ObjectProxy`` in wrapt 1)."""
+    return getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
+
+
+def test_decorated_functions_are_wrapt_proxies() -> None:
+    """@idempotent gives a wrapt proxy of the function, sync or async, with ``__wrapped__``."""
+    store = MemoryStore()
+
+    def handler(event: dict[str, Any]) -> int:
+        return 1
+
+    async def async_handler(event: dict[str, Any]) -> int:
+        return 1
+
+    for function in (handler, async_handler):
+        decorated = idempotent(lambda event: event["id"], store=store)(function)
+        assert isinstance(decorated, _proxy_base())
+        assert inspect.unwrap(decorated) is function  # through __wrapped__
+    assert inspect.iscoroutinefunction(idempotent(lambda e: e["id"], store=store)(async_handler))
+
+
+def test_records_handlers_are_wrapt_proxies_with_process() -> None:
+    """@idempotent_records gives a proxy of ``handle`` that is called ``(event, context)`` and
+    has ``.process``."""
+
+    def handle(record: dict[str, Any], context: object) -> None:
+        """Handle one message."""
+
+    handler = idempotent_records(store=MemoryStore())(handle)
+    event = {"Records": [{"eventSource": "aws:sqs", "messageId": "m1", "body": "{}"}]}
+    assert isinstance(handler, _proxy_base())
+    assert inspect.unwrap(handler) is handle
+    assert handler.__doc__ == "Handle one message."
+    assert handler(event, None) == {"batchItemFailures": []}
+    assert [outcome.status.value for outcome in handler.process(event).records] == ["duplicate"]
+
+
+def test_methods_bind_as_written_on_instances_classes_and_callables() -> None:
+    """A decorated method called on an instance or through its class gets ``self`` first in
+    key_fn; a decorated callable object keeps working; classmethods decorated *below*
+    @classmethod bind too."""
+    store = MemoryStore()
+    runs: list[str] = []
+
+    class Orders:
+        @idempotent(lambda self, order_id: order_id, store=store, namespace="m")
+        def charge(self, order_id: str) -> str:
+            runs.append(f"charge {order_id}")
+            return order_id
+
+        @classmethod
+        @idempotent(lambda cls, order_id: f"{cls.__name__}/{order_id}", store=store, namespace="c")
+        def refund(cls, order_id: str) -> str:
+            runs.append(f"refund {order_id}")
+            return order_id
+
+    class Counter:
+        def __call__(self, order_id: str) -> str:
+            runs.append(f"call {order_id}")
+            return order_id
+
+    counted = idempotent(lambda order_id: order_id, store=store, namespace="k")(Counter())
+    orders = Orders()
+    assert orders.charge("1") == "1"
+    assert Orders.charge(orders, "1") == "1"  # through the class: self passed explicitly
+    assert Orders.refund("2") == orders.refund("2") == "2"
+    assert counted("3") == counted("3") == "3"
+    assert runs == ["charge 1", "refund 2", "call 3"]
+    assert {record.key for record in store.scan()} == {"m#1", "c#Orders/2", "k#3"}
+    assert str(inspect.signature(Orders.charge)) == "(self, order_id: 'str') -> 'str'"
 
 
 def test_keyword_arguments_reach_the_key_function() -> None:
@@ -373,7 +447,7 @@ class ThreadRecordingStore(MemoryStore):
         self.threads.add(threading.get_ident())
         return super().complete(key, owner, now_ms=now_ms, result=result, expires_at_s=expires_at_s)
 
-    def get(self, key: str) -> Record | None:
+    def get(self, key: str) -> LockItem | None:
         self.threads.add(threading.get_ident())
         return super().get(key)
 

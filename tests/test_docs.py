@@ -58,10 +58,10 @@ import pytest
 import yaml
 
 import idemlock.errors
-from idemlock import Claim, DynamoDBStore, Status, idempotent
+from idemlock import Claim, DynamoDBStore, LockStatus, idempotent
 from idemlock.sources import s3
+from tests.aws import make_client, use_local_aws
 from tests.cloudformation import CloudFormationLoader
-from tests.conftest import make_client, use_local_aws
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -753,12 +753,38 @@ def check_mermaid(block: Block, run: FileRun) -> None:
             assert _STATE_NAME.fullmatch(name), f"{block.id}: {name!r} is not a state name"
             states.add(name)
     states.discard("[*]")
-    expected = {status.name for status in Status} | {"absent"}
+    expected = {status.name for status in LockStatus} | {"absent"}
     assert states == expected, f"{block.id}: states {sorted(states)}, expected {sorted(expected)}"
 
 
+def _idemlock_imports(module: str) -> set[str]:
+    """The ``idemlock`` modules (first name under ``idemlock``) that ``module`` imports anywhere."""
+    base = ROOT / "idemlock" / module
+    paths = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    found: set[str] = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found |= {n.split(".")[1] for n in names if n.startswith("idemlock.")}
+    return found - {module}
+
+
+def check_layers(block: Block) -> None:
+    """``text layers``: each ``module → imports`` line lists every idemlock module it imports."""
+    for line in block.source.splitlines():
+        module, _, imports = line.partition("→")
+        drawn = {name.strip() for name in imports.split(",") if name.strip()}
+        assert _idemlock_imports(module.strip()) == drawn, f"{block.id}: {line!r}"
+
+
 def check_text(block: Block, run: FileRun) -> None:
-    """Plain text must say what it is: ``text errors-tree`` is the exception tree."""
+    """Plain text must say what it is: ``text errors-tree`` is the exception tree, ``text layers``
+    the import diagram."""
+    if block.options == ("layers",):
+        check_layers(block)
+        return
     if block.options != ("errors-tree",):
         pytest.fail(f"{block.id}: a text block needs an option saying what to check it against")
     parents: list[str] = []

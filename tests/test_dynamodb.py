@@ -25,9 +25,9 @@ from idemlock.errors import (
     TableMismatchError,
     TableNotFoundError,
 )
-from idemlock.record import Status
+from idemlock.item import LockStatus
 from idemlock.testing import ManualClock
-from tests.conftest import fresh_table, make_client
+from tests.aws import fresh_table, make_client
 from tests.proxy import TcpProxy
 from tests.round_trips import RoundTrips
 
@@ -81,7 +81,7 @@ def test_lost_claim_response_is_recognised_by_its_owner_token(
     assert trips.operations == ["UpdateItem", "UpdateItem", *fallback, "UpdateItem"]
     record = store.get("lost#k")
     assert record is not None
-    assert (record.status, record.result) == (Status.COMPLETED, '"done"')
+    assert (record.status, record.result) == (LockStatus.COMPLETED, '"done"')
 
 
 def test_lost_release_response_still_releases_and_reraises(
@@ -122,7 +122,7 @@ def test_lost_complete_response_is_retried_to_success(
     assert proxy.dropped == 1
     record = store.get("lost#k")
     assert record is not None
-    assert (record.status, record.result) == (Status.COMPLETED, '"stored"')
+    assert (record.status, record.result) == (LockStatus.COMPLETED, '"stored"')
 
 
 def test_reserved_word_attribute_names_work_end_to_end(endpoint: str, clock: ManualClock) -> None:

@@ -20,13 +20,13 @@ import pytest
 from idemlock import DynamoDBStore, StreamDispatcher, current_lock, idempotent, idempotent_records
 from idemlock.batch import RecordStatus
 from idemlock.errors import ConfigurationError, EventError, StoreError, UnstorableResultError
-from idemlock.record import Status
+from idemlock.item import LockStatus
 from idemlock.store import Claim, ClaimResult
 from idemlock.testing import LambdaContext, ManualClock
+from tests.aws import fresh_table
 from tests.batch_events import kinesis_event, number, sqs_event, stream_event
-from tests.conftest import fresh_table
 
-Record = dict[str, Any]
+LockItem = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def store(dynamodb_local: str) -> DynamoDBStore:
     return fresh_table(dynamodb_local)
 
 
-def by_key(store: DynamoDBStore, key: str) -> Status | None:
+def by_key(store: DynamoDBStore, key: str) -> LockStatus | None:
     """The stored status of ``key``, ``None`` when there is no item."""
     record = store.get(key)
     return None if record is None else record.status
@@ -65,7 +65,7 @@ def test_the_invocation_deadline_caps_the_lease(
     stored = []
 
     @idempotent(lambda event, context: event["id"], store=store, namespace=namespace, lease=lease)
-    def handler(event: Record, context: object) -> None:
+    def handler(event: LockItem, context: object) -> None:
         lock = current_lock()
         assert lock is not None
         stored.append(store.get(lock.key))
@@ -118,7 +118,7 @@ def test_a_batch_records_stop_iteration_as_the_records_error(
 ) -> None:
     """In a batch, the failed record's outcome carries the body's StopIteration itself."""
 
-    def handle(record: Record, context: object) -> None:
+    def handle(record: LockItem, context: object) -> None:
         if number(record) == 1:
             raise StopIteration("empty")
 
@@ -352,7 +352,7 @@ def test_ordered_batch_completes_nothing_after_a_failed_complete(
     }[source]()
     keys: list[str] = []
 
-    def handle(record: Record, context: object) -> None:
+    def handle(record: LockItem, context: object) -> None:
         lock = current_lock()
         assert lock is not None
         keys.append(lock.key)
@@ -362,7 +362,7 @@ def test_ordered_batch_completes_nothing_after_a_failed_complete(
 
     ran: list[int] = []
 
-    def counted(record: Record, context: object) -> None:
+    def counted(record: LockItem, context: object) -> None:
         ran.append(number(record))
         handle(record, context)
 
@@ -383,7 +383,7 @@ def test_ordered_batch_completes_nothing_after_a_failed_complete(
     assert statuses[2] == RecordStatus.FAILED
     assert statuses[3:] == [RecordStatus.NOT_RUN] * 2
     for key in keys[3:]:
-        assert by_key(store, key) is not Status.COMPLETED
+        assert by_key(store, key) is not LockStatus.COMPLETED
     assert outcome.response()["batchItemFailures"]  # the redelivery comes back from record 2
 
     ran.clear()
@@ -406,7 +406,7 @@ def test_a_record_whose_lease_ran_out_is_not_run_again_after_a_takeover(
     runs: list[int] = []
     event = sqs_event(2)
 
-    def handle(record: Record, context: object) -> None:
+    def handle(record: LockItem, context: object) -> None:
         runs.append(number(record))
         if number(record) == 0:
             time.sleep(1.3)  # record 1's one-second lease runs out meanwhile
@@ -429,7 +429,7 @@ def test_a_waiting_records_lease_is_extended_before_its_body(
     """A body starts with its lease still ours for a safe margin: extended when it ran low."""
     seen: list[int] = []
 
-    def handle(record: Record, context: object) -> None:
+    def handle(record: LockItem, context: object) -> None:
         lock = current_lock()
         assert lock is not None
         stored = store.get(lock.key)
@@ -457,7 +457,7 @@ def test_async_record_handlers_are_awaited_in_record_order(
     ran: list[int] = []
 
     @idempotent_records(store=store, namespace=namespace)
-    async def handle(record: Record, context: object) -> int:
+    async def handle(record: LockItem, context: object) -> int:
         await asyncio.sleep(0.001 * (5 - number(record)))
         assert current_lock() is not None
         ran.append(number(record))
@@ -477,7 +477,7 @@ def test_an_async_handlers_failure_is_the_records_failure(
     """An async handler that raises fails its record (released), as a sync one does."""
 
     @idempotent_records(store=store, namespace=namespace)
-    async def handle(record: Record, context: object) -> None:
+    async def handle(record: LockItem, context: object) -> None:
         if number(record) == 1:
             raise ValueError("bad order")
 
@@ -509,7 +509,7 @@ def test_every_failed_record_is_logged_with_its_key_id_and_traceback(
 ) -> None:
     """A body's exception inside a batch: a WARNING on `idemlock` with key, id and traceback."""
 
-    def handle(record: Record, context: object) -> None:
+    def handle(record: LockItem, context: object) -> None:
         if number(record) == 1:
             raise ValueError("bad order 1")
 
@@ -573,7 +573,7 @@ def test_an_ordered_batch_with_a_repeated_key_shares_the_first_records_outcome(
     """Ordered completes: a later record with an earlier one's key waits for its complete."""
     ran: list[int] = []
 
-    def handle(record: Record, context: object) -> int:
+    def handle(record: LockItem, context: object) -> int:
         ran.append(number(record))
         return number(record)
 

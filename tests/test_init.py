@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 import subprocess
@@ -227,24 +228,93 @@ def test_lambda_context_reports_remaining_ms() -> None:
 
 def test_import_stays_light() -> None:
     """``import idemlock`` plus a store and a decorated handler loads neither the event sources,
-    nor batches, nor asyncio, nor botocore: a Lambda cold start pays only for what it uses."""
+    nor batches, nor botocore: a Lambda cold start pays only for what it uses. asyncio loads
+    only when wrapt itself loads it (wrapt 2 does; wrapt 1 does not)."""
     code = (
         "import sys, idemlock\n"
         "store = idemlock.DynamoDBStore('t')\n"
         "idemlock.idempotent(lambda e, c: e['id'], store=store)(lambda e, c: None)\n"
-        "heavy = ('idemlock.batch', 'idemlock.sources', 'asyncio', 'botocore', 'wrapt')\n"
+        "heavy = ('idemlock.batch', 'idemlock.sources', 'idemlock.dispatch', 'botocore')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
+        "print('asyncio' in sys.modules)\n"
+    )
+    wrapt_alone = "import sys, wrapt; print('asyncio' in sys.modules)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    wrapt_loads_asyncio = subprocess.run(
+        [sys.executable, "-c", wrapt_alone], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded[0] == "[]"
+    assert loaded[1] == wrapt_loads_asyncio
+
+
+def test_lazy_names_load_on_first_use() -> None:
+    """``idemlock.StreamDispatcher`` loads its module on first access and is the real class."""
+    from idemlock.dispatch import StreamDispatcher  # noqa: PLC0415
+
+    assert idemlock.StreamDispatcher is StreamDispatcher
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        _ = idemlock.nonexistent
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new"),
+    [
+        ("idemlock", "Record", "idemlock.item.LockItem"),
+        ("idemlock", "Status", "idemlock.item.LockStatus"),
+        ("idemlock.record", "Record", "idemlock.item.LockItem"),
+        ("idemlock.record", "Status", "idemlock.item.LockStatus"),
+        ("idemlock.record", "utc_text", "idemlock.item.utc_text"),
+        (
+            "idemlock.sources.dynamodb_streams",
+            "event_id",
+            "idemlock.sources.dynamodb_streams.sequence_key",
+        ),
+        (
+            "idemlock.sources.dynamodb_streams",
+            "StreamDispatcher",
+            "idemlock.dispatch.StreamDispatcher",
+        ),
+        ("idemlock.sources.dynamodb_streams", "HandlerList", "idemlock.dispatch.HandlerList"),
+    ],
+)
+def test_deprecated_names_still_import_with_a_warning(module: str, old: str, new: str) -> None:
+    """The names renamed in 0.1 still resolve, for one release, to the new object, and warn."""
+    new_module, _, new_name = new.rpartition(".")
+    with pytest.warns(DeprecationWarning, match=rf"{old} is deprecated: use .*{new_name}"):
+        value = getattr(importlib.import_module(module), old)
+    assert value is getattr(importlib.import_module(new_module), new_name)
+
+
+def test_deprecated_names_stay_out_of_the_public_namespace() -> None:
+    """``Record`` and ``Status`` are neither in ``__all__`` nor in ``dir(idemlock)``."""
+    assert {"Record", "Status"}.isdisjoint({*idemlock.__all__, *dir(idemlock)})
+
+
+def test_stream_record_event_id_is_a_deprecated_sequence_key() -> None:
+    """``StreamRecord.event_id`` still answers, with a warning, the record's ``sequence_key``."""
+    from idemlock.sources.dynamodb_streams import StreamRecord  # noqa: PLC0415
+
+    record = StreamRecord.from_record(
+        {
+            "eventSource": "aws:dynamodb",
+            "eventSourceARN": "arn:aws:dynamodb:eu-west-1:1:table/t/stream/s",
+            "eventName": "INSERT",
+            "dynamodb": {"Keys": {"id": {"S": "1"}}, "SequenceNumber": "7"},
+        }
+    )
+    with pytest.warns(DeprecationWarning, match="use StreamRecord.sequence_key"):
+        assert record.event_id == record.sequence_key == f"{record.source_arn}#7"
+
+
+def test_testing_does_not_import_pytest_or_hypothesis() -> None:
+    """``import idemlock.testing`` loads neither pytest nor hypothesis: only the contract does."""
+    code = (
+        "import sys, idemlock.testing\n"
+        "print(sorted(m for m in ('pytest', 'hypothesis', '_pytest') if m in sys.modules))\n"
     )
     completed = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert completed.stdout.strip() == "[]"
-
-
-def test_lazy_names_load_on_first_use() -> None:
-    """``idemlock.StreamDispatcher`` loads its module on first access and is the real class."""
-    from idemlock.sources.dynamodb_streams import StreamDispatcher  # noqa: PLC0415
-
-    assert idemlock.StreamDispatcher is StreamDispatcher
-    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
-        _ = idemlock.nonexistent

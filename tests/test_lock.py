@@ -12,9 +12,9 @@ import pytest
 
 from idemlock import _lock, idempotent
 from idemlock._lock import FenceBase
-from idemlock._options import build_policy
+from idemlock._options import validate
 from idemlock.errors import StoreError
-from idemlock.record import Status
+from idemlock.item import LockStatus
 from idemlock.store import Claim, ClaimResult
 from idemlock.testing import LambdaContext, ManualClock, MemoryStore
 
@@ -81,7 +81,7 @@ def test_a_retried_claim_that_finds_its_own_item_proceeds() -> None:
     assert runs == ["k"]
     record = store.get("ns#k")
     assert record is not None
-    assert record.status is Status.COMPLETED
+    assert record.status is LockStatus.COMPLETED
 
 
 def test_a_claim_that_raced_a_release_claims_again() -> None:
@@ -104,7 +104,7 @@ def test_complete_is_retried_after_a_store_error() -> None:
     assert handler("k") == "value"
     record = store.get("ns#k")
     assert record is not None
-    assert record.status is Status.COMPLETED
+    assert record.status is LockStatus.COMPLETED
 
 
 def test_complete_that_keeps_failing_raises_and_stays_lease_bounded() -> None:
@@ -124,7 +124,7 @@ def test_complete_that_keeps_failing_raises_and_stays_lease_bounded() -> None:
     assert caught.value.key == "ns#k"
     record = store.get("ns#k")
     assert record is not None
-    assert record.status is Status.IN_PROGRESS
+    assert record.status is LockStatus.IN_PROGRESS
     assert record.lease_expires_at_ms == int(clock() * 1000) + 30_000
 
     clock.advance(31)
@@ -172,15 +172,7 @@ def test_fence_base_strictly_increases_even_when_time_stands_still() -> None:
 
 
 def default_policy() -> _lock.Policy:
-    return build_policy(
-        lease=None,
-        retention=None,
-        clock=ManualClock(),
-        local_cache=0,
-        local_cache_ttl=60,
-        store_result=True,
-        on_unstorable_result="raise",
-    )
+    return validate(key_fn=None, retention=None, clock=ManualClock()).policy
 
 
 def test_lease_from_a_context_passed_by_keyword() -> None:

@@ -30,10 +30,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from idemlock.record import Record, Status
+from idemlock.item import LockItem, LockStatus
 from idemlock.store import Claim, ClaimResult, LockStore
 from idemlock.testing import MemoryStore
-from tests.conftest import fresh_table
+from tests.aws import fresh_table
 from tests.servers import in_ci
 
 CI = in_ci()
@@ -65,14 +65,14 @@ class Model:
     """The protocol in a few lines: key → record; no record means the key is free."""
 
     def __init__(self) -> None:
-        self.records: dict[str, Record] = {}
+        self.records: dict[str, LockItem] = {}
 
     @staticmethod
-    def free(record: Record | None, now_ms: int) -> bool:
-        """Whether a claim at ``now_ms`` may take the key (restates ``Record.is_free_at``)."""
+    def free(record: LockItem | None, now_ms: int) -> bool:
+        """Whether a claim at ``now_ms`` may take the key (restates ``LockItem.is_free_at``)."""
         if record is None:
             return True  # No item: nobody holds the key.
-        if record.status is Status.IN_PROGRESS:
+        if record.status is LockStatus.IN_PROGRESS:
             # The owner keeps the key through the last millisecond of its lease; after that it
             # may have crashed, so anyone may take the key over.
             assert record.lease_expires_at_ms is not None
@@ -85,9 +85,9 @@ class Model:
         if not self.free(old, claim.now_ms):
             # Refused: the caller learns who holds the key, to wait or to replay the result.
             return ClaimResult(acquired=False, record=old)
-        new = Record(
+        new = LockItem(
             key=claim.key,
-            status=Status.IN_PROGRESS,
+            status=LockStatus.IN_PROGRESS,
             owner=claim.owner,
             # Continue from the item's fence (takeover, retention over); with no item, start
             # above any fence a deleted item had: the caller's increasing time in µs.
@@ -112,7 +112,7 @@ class Model:
         if old is None or old.owner != owner:
             return False
         self.records[key] = old._replace(
-            status=Status.COMPLETED,
+            status=LockStatus.COMPLETED,
             lease_expires_at_ms=None,  # Nothing is running any more.
             completed_at_ms=now_ms,
             expires_at_s=expires_at_s,  # The retention replaces the in-progress expiry.
@@ -128,7 +128,7 @@ class Model:
         self.records.pop(key, None)
         return True
 
-    def delete(self, key: str, expected: Record | None) -> bool:
+    def delete(self, key: str, expected: LockItem | None) -> bool:
         old = self.records.get(key)
         if old is None:
             return False  # Nothing to delete.
@@ -165,7 +165,7 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
             # The last fence granted per key, kept when the item is deleted.
             self.fences: dict[str, int] = {}
             # What the operator last read of each key.
-            self.snapshots: dict[str, Record] = {}
+            self.snapshots: dict[str, LockItem] = {}
             # The owner the store last granted each key to.
             self.granted: dict[str, str] = {}
 
@@ -183,7 +183,7 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
             record = self.model.records.get(key)
             if record is None:
                 return
-            if record.status is Status.IN_PROGRESS:
+            if record.status is LockStatus.IN_PROGRESS:
                 assert record.lease_expires_at_ms is not None
                 first_free_ms = record.lease_expires_at_ms + 1
             elif record.expires_at_s is not None:
@@ -321,7 +321,7 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
                 if holders:
                     record = self.model.records.get(key)
                     assert record is not None
-                    assert record.status is Status.IN_PROGRESS
+                    assert record.status is LockStatus.IN_PROGRESS
                     assert record.owner == self.tokens[holders[0], key]
 
     return LockMachine

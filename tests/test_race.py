@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import fresh_table
+from tests.aws import fresh_table
 from tests.race_worker import Race, main
 
 PROCESSES = 4

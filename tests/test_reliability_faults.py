@@ -25,9 +25,9 @@ import pytest
 
 from idemlock import DynamoDBStore, _lock, idempotent
 from idemlock.errors import InProgressError, LockLostError, StoreError
-from idemlock.record import Status
+from idemlock.item import LockStatus
 from idemlock.testing import ManualClock
-from tests.conftest import fresh_table, make_client
+from tests.aws import fresh_table, make_client
 from tests.proxy import TcpProxy
 
 SOAK = int(os.environ.get("IDEMLOCK_SOAK", "1"))
@@ -167,7 +167,7 @@ def test_every_call_completes_once_or_fails_typed_leaving_the_key_bounded(
     for n in range(KEYS):
         record = store.get(f"faults#k{n}")
         assert record is not None
-        assert (record.status, record.result) == (Status.COMPLETED, f'"result of k{n}"')
+        assert (record.status, record.result) == (LockStatus.COMPLETED, f'"result of k{n}"')
     # The campaign really injected the faults it drew.
     assert proxy.dropped + proxy.resets + proxy.errors_sent > 0
 
@@ -175,7 +175,7 @@ def test_every_call_completes_once_or_fails_typed_leaving_the_key_bounded(
 def assert_bounded(store: DynamoDBStore, key: str, clock: ManualClock) -> None:
     """The key is free, completed, or held no longer than a lease from now."""
     record = store.get(key)
-    if record is None or record.status is Status.COMPLETED:
+    if record is None or record.status is LockStatus.COMPLETED:
         return
     assert record.lease_expires_at_ms is not None
     assert record.lease_expires_at_ms <= int(clock() * 1000) + LEASE_S * 1000

@@ -19,8 +19,8 @@ import pytest
 
 from idemlock import DynamoDBStore, current_lock, idempotent
 from idemlock.errors import InProgressError
-from idemlock.record import Status
-from tests.conftest import fresh_table
+from idemlock.item import LockStatus
+from tests.aws import fresh_table
 
 LEASE_S = 2.0
 
@@ -75,7 +75,7 @@ def test_a_killed_worker_blocks_its_key_only_until_its_lease_ends(
         retry("file.csv")
     record = store.get("reliability#file.csv")
     assert record is not None
-    assert record.status is Status.IN_PROGRESS
+    assert record.status is LockStatus.IN_PROGRESS
     lease_ends_in = blocked.value.lease_expires_at.timestamp() - time.time()
     assert 0 < lease_ends_in <= LEASE_S
 
@@ -100,7 +100,7 @@ def test_a_killed_worker_blocks_its_key_only_until_its_lease_ends(
     assert "retried" in outcomes
     record = store.get("reliability#file.csv")
     assert record is not None
-    assert (record.status, record.result) == (Status.COMPLETED, '"retried"')
+    assert (record.status, record.result) == (LockStatus.COMPLETED, '"retried"')
     assert [line.split()[0] for line in ledger.read_text().splitlines()] == ["started"]
 
 
@@ -132,7 +132,7 @@ def test_a_paused_owner_is_refused_after_a_takeover(dynamodb_local: str, tmp_pat
     record = store.get("reliability#job")
     assert record is not None
     assert (record.status, record.result, record.fence) == (
-        Status.COMPLETED,
+        LockStatus.COMPLETED,
         '"new owner"',
         fences[0],
     )

@@ -61,7 +61,7 @@ def edited(event: Any, path: str, value: Any) -> Any:
         ("s3-put", "s3", "aws:s3", s3.notification),
         ("sqs", "sqs", "aws:sqs", sqs.message_id),
         ("sqs-fifo", "sqs", "aws:sqs", sqs.message_id),
-        ("dynamodb-stream", "dynamodb", "aws:dynamodb", dynamodb_streams.event_id),
+        ("dynamodb-stream", "dynamodb", "aws:dynamodb", dynamodb_streams.sequence_key),
         ("kinesis", "kinesis", "aws:kinesis", kinesis.event_id),
     ],
 )
@@ -338,7 +338,7 @@ MALFORMED: list[tuple[str, Callable[..., Any], Any, str]] = [
     # Two records given to a single-event key function.
     ("s3-two", s3.object_key, _S3_TWO, "Records"),
     ("sqs-two", sqs.message_id, _SQS_TWO, "Records"),
-    ("stream-three", dynamodb_streams.event_id, _STREAM_ALL, "Records"),
+    ("stream-three", dynamodb_streams.sequence_key, _STREAM_ALL, "Records"),
     # The wrong source.
     # An SQS message may carry an S3 notification: this one's body is an order, not one.
     ("s3-given-sqs", s3.object_key, _SQS, "Records[0].body"),
@@ -346,7 +346,7 @@ MALFORMED: list[tuple[str, Callable[..., Any], Any, str]] = [
     ("kinesis-given-stream", kinesis.event_id, _STREAM, "Records[0].eventSource"),
     (
         "stream-given-kinesis-record",
-        dynamodb_streams.event_id,
+        dynamodb_streams.sequence_key,
         _KINESIS["Records"][0],
         "eventSource",
     ),
@@ -404,13 +404,13 @@ MALFORMED: list[tuple[str, Callable[..., Any], Any, str]] = [
     ),
     (
         "stream-no-dynamodb",
-        dynamodb_streams.event_id,
+        dynamodb_streams.sequence_key,
         edited(_STREAM, "Records.0.dynamodb", DELETE),
         "Records[0].dynamodb.SequenceNumber",
     ),
     (
         "stream-no-arn",
-        dynamodb_streams.event_id,
+        dynamodb_streams.sequence_key,
         edited(_STREAM, "Records.0.eventSourceARN", DELETE),
         "Records[0].eventSourceARN",
     ),
@@ -521,7 +521,7 @@ MALFORMED: list[tuple[str, Callable[..., Any], Any, str]] = [
     ),
     (
         "stream-dynamodb-list",
-        dynamodb_streams.event_id,
+        dynamodb_streams.sequence_key,
         edited(_STREAM, "Records.0.dynamodb", []),
         "Records[0].dynamodb.SequenceNumber",
     ),
@@ -662,7 +662,7 @@ def test_malformed_corpus_covers_every_parser() -> None:
         s3.objects,
         sqs.message_id,
         sqs.messages,
-        dynamodb_streams.event_id,
+        dynamodb_streams.sequence_key,
         dynamodb_streams.stream_records,
         kinesis.event_id,
         kinesis.kinesis_records,

@@ -47,23 +47,23 @@ def _record(
     }
 
 
-# --- event_id ----------------------------------------------------------------------------------
+# --- sequence_key ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("index", "sequence"),
     [(0, "111"), (1, "222"), (2, "333")],
 )
-def test_event_id_of_event_and_of_record(index: int, sequence: str) -> None:
-    """event_id is streamARN#SequenceNumber, for a single-record event and for its record."""
-    assert ds.event_id(record_of("dynamodb-stream", index)) == f"{ARN}#{sequence}"
-    assert ds.event_id(single("dynamodb-stream", index), None) == f"{ARN}#{sequence}"
+def test_sequence_key_of_event_and_of_record(index: int, sequence: str) -> None:
+    """sequence_key is streamARN#SequenceNumber, for a single-record event and for its record."""
+    assert ds.sequence_key(record_of("dynamodb-stream", index)) == f"{ARN}#{sequence}"
+    assert ds.sequence_key(single("dynamodb-stream", index), None) == f"{ARN}#{sequence}"
 
 
-def test_event_id_refuses_a_batch() -> None:
-    """The three-record sample given to event_id is an EventError pointing to per-record use."""
+def test_sequence_key_refuses_a_batch() -> None:
+    """The three-record sample given to sequence_key is an EventError pointing to per-record use."""
     with pytest.raises(EventError) as caught:
-        ds.event_id(load_event("dynamodb-stream"))
+        ds.sequence_key(load_event("dynamodb-stream"))
     assert "3 records" in str(caught.value)
     assert caught.value.source == "aws:dynamodb"
 
@@ -187,7 +187,7 @@ def test_change_is_a_named_pair() -> None:
 def test_insert_record() -> None:
     """The INSERT sample: keys, a new image with sets, maps, NULL, BOOL, Decimal; no old image."""
     record = ds.StreamRecord.from_record(record_of("dynamodb-stream", 0))
-    assert record.event_id == f"{ARN}#111"
+    assert record.sequence_key == f"{ARN}#111"
     assert record.event_name == "INSERT"
     assert record.sequence_number == "111"
     assert record.keys == {"Id": Decimal("101")}
@@ -237,7 +237,7 @@ def test_stream_records_parses_every_record_in_order() -> None:
     records = ds.stream_records(load_event("dynamodb-stream"))
     assert [r.event_name for r in records] == ["INSERT", "MODIFY", "REMOVE"]
     assert [r.sequence_number for r in records] == ["111", "222", "333"]
-    assert [r.event_id for r in records] == [f"{ARN}#{n}" for n in ("111", "222", "333")]
+    assert [r.sequence_key for r in records] == [f"{ARN}#{n}" for n in ("111", "222", "333")]
 
 
 def test_changed_includes_added_and_removed_attributes() -> None:

@@ -11,8 +11,8 @@ import pytest
 from idemlock import StreamDispatcher, StreamRecord
 from idemlock.errors import ConfigurationError
 from idemlock.testing import LambdaContext, MemoryStore
+from tests.aws import fresh_table
 from tests.batch_events import stream_event
-from tests.conftest import fresh_table
 from tests.sources_helpers import load_event
 
 

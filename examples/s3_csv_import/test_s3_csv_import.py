@@ -25,7 +25,7 @@ import yaml
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from moto.server import ThreadedMotoServer
 
-from idemlock import DynamoDBStore, Record, Status
+from idemlock import DynamoDBStore, LockItem, LockStatus
 from idemlock.batch import RecordStatus
 from idemlock.dynamodb import RUNTIME_ACTIONS
 from idemlock.errors import BatchFailedError
@@ -34,7 +34,7 @@ from idemlock.testing import LambdaContext
 from s3_csv_import import dao, handler, service
 from s3_csv_import.dao import User
 from s3_csv_import.service import MalformedCsvError
-from tests.conftest import REGION, create_app_table, fresh_table, make_client, use_local_aws
+from tests.aws import REGION, create_app_table, fresh_table, make_client, use_local_aws
 from tests.delivered_events import S3_TEST_EVENT, sqs_record
 
 HERE = Path(__file__).resolve().parent
@@ -102,7 +102,7 @@ class Deployment:
             for item in items
         }
 
-    def lock(self, upload: Upload) -> Record | None:
+    def lock(self, upload: Upload) -> LockItem | None:
         """The lock item of an upload's notification, under the current key choice."""
         [record] = upload.event["Records"]
         return self.locks.get(storage_key(handler.NAMESPACE, handler.import_key(record)))
@@ -219,7 +219,7 @@ def test_an_upload_imports_its_rows_and_completes_its_lock(deployment: Deploymen
     assert lock.key == (
         f"s3-csv-import#{deployment.bucket}/incoming/new users (1).csv@{upload.version_id}"
     )
-    assert lock.status is Status.COMPLETED
+    assert lock.status is LockStatus.COMPLETED
     assert lock.result is not None
     report = json.loads(lock.result)
     assert report["imported"] == 2
@@ -277,7 +277,7 @@ def test_a_malformed_file_fails_leaves_no_lock_and_its_corrected_upload_imports_
     assert set(deployment.users()) == {"JP#Alice", "FR#Bob"}
     lock = deployment.lock(fixed)
     assert lock is not None
-    assert lock.status is Status.COMPLETED
+    assert lock.status is LockStatus.COMPLETED
 
 
 class ConnectionLost(Exception):
@@ -312,7 +312,7 @@ def test_an_import_that_failed_half_way_is_finished_by_the_retry_without_duplica
     assert users["JP#User 29"]["age"] == "49"
     lock = deployment.lock(upload)
     assert lock is not None
-    assert lock.status is Status.COMPLETED
+    assert lock.status is LockStatus.COMPLETED
 
 
 def _unprocessed_for(calls: int) -> Any:
@@ -402,7 +402,7 @@ def test_object_version_imports_a_changed_file_under_the_same_name(
         "DE#Carol": "25",
     }
     locks = [deployment.lock(first), deployment.lock(changed)]
-    assert [lock.status if lock else None for lock in locks] == [Status.COMPLETED] * 2
+    assert [lock.status if lock else None for lock in locks] == [LockStatus.COMPLETED] * 2
     assert first.version_id != changed.version_id
 
 
@@ -674,7 +674,7 @@ def test_behind_a_queue_each_upload_imports_once_and_failures_name_the_message(
     assert outcome.response() == {"batchItemFailures": [{"itemIdentifier": "m-3"}]}
     lock = deployment.lock(good)  # keyed from the direct notification
     assert lock is not None
-    assert lock.status is Status.COMPLETED
+    assert lock.status is LockStatus.COMPLETED
     assert deployment.lock(bad) is None
     assert set(deployment.users()) == {"JP#Alice", "FR#Bob"}
 

@@ -17,9 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 import scheduled_job.handler as app
-from idemlock import DynamoDBStore, Status
+from idemlock import DynamoDBStore, LockStatus
 from idemlock.testing import LambdaContext
-from tests.conftest import create_app_table, fresh_table, make_client, use_local_aws
+from tests.aws import create_app_table, fresh_table, make_client, use_local_aws
 from tests.sources_helpers import load_event
 
 RULE = "arn:aws:events:us-east-1:123456789012:rule/hourly-report"
@@ -113,7 +113,7 @@ def test_a_failed_run_leaves_no_lock_and_its_redelivery_runs(tables: Tables) -> 
 
     assert reports_by_period_end(tables) == {"2026-11-20T03:00:00+00:00": 1}
     [lock] = tables.locks.scan()
-    assert lock.status is Status.COMPLETED
+    assert lock.status is LockStatus.COMPLETED
     assert lock.key == f"{app.NAMESPACE}#{RULE}#2026-11-20T03:00:00Z"
     assert lock.attempts == 1
     assert app.handler(scheduled_event("2026-11-20T03:00:00Z"), LambdaContext()) == report

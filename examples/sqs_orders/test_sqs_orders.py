@@ -20,9 +20,9 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 import sqs_orders.handler as app
-from idemlock import DynamoDBStore, Lock, Status, current_lock
+from idemlock import DynamoDBStore, Lock, LockStatus, current_lock
 from idemlock.testing import LambdaContext
-from tests.conftest import create_app_table, fresh_table, make_client, use_local_aws
+from tests.aws import create_app_table, fresh_table, make_client, use_local_aws
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:orders"
 CHARGE = "before-parameter-build.dynamodb.UpdateItem"
@@ -195,5 +195,5 @@ def test_an_invocation_whose_lease_was_taken_over_cannot_charge(tables: Tables) 
     [charge] = charges_by_order(tables)["o-1"]
     assert charge["fence"] > held[0].fence
     [lock] = tables.locks.scan()
-    assert lock.status is Status.COMPLETED
+    assert lock.status is LockStatus.COMPLETED
     assert lock.fence == charge["fence"]

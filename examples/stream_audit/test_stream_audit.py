@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 import stream_audit.handler as app
 from idemlock.testing import LambdaContext
-from tests.conftest import REGION, fresh_table, make_client, use_local_aws
+from tests.aws import REGION, fresh_table, make_client, use_local_aws
 
 
 @dataclass

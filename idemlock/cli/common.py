@@ -13,10 +13,9 @@ from dataclasses import fields
 from typing import Any, Final, TextIO, TypeVar
 from urllib.parse import urlsplit
 
-from idemlock._options import TABLE_ENV
-from idemlock.dynamodb import AttributeNames, DynamoDBStore
+from idemlock.dynamodb import TABLE_ENV, AttributeNames, DynamoDBStore
 from idemlock.errors import ConfigurationError
-from idemlock.record import Record, Status, utc_text
+from idemlock.item import LockItem, LockStatus, utc_text
 
 T = TypeVar("T")
 
@@ -262,19 +261,19 @@ def iso(epoch_ms: int | None) -> str | None:
     return None if epoch_ms is None else utc_text(epoch_ms)
 
 
-def is_stale(record: Record, at_ms: int) -> bool:
+def is_stale(record: LockItem, at_ms: int) -> bool:
     """IN_PROGRESS past its lease: the invocation crashed or timed out."""
-    return record.status is Status.IN_PROGRESS and record.is_free_at(at_ms)
+    return record.status is LockStatus.IN_PROGRESS and record.is_free_at(at_ms)
 
 
-def lease_left_ms(record: Record, at_ms: int) -> int | None:
+def lease_left_ms(record: LockItem, at_ms: int) -> int | None:
     """Milliseconds until the lease ends (negative once over); ``None`` once completed."""
-    if record.status is not Status.IN_PROGRESS or record.lease_expires_at_ms is None:
+    if record.status is not LockStatus.IN_PROGRESS or record.lease_expires_at_ms is None:
         return None
     return record.lease_expires_at_ms - at_ms
 
 
-def record_json(record: Record, at_ms: int) -> dict[str, Any]:
+def record_json(record: LockItem, at_ms: int) -> dict[str, Any]:
     """A record as stable JSON fields for scripts; times in epoch units and ISO 8601."""
     expires_ms = None if record.expires_at_s is None else record.expires_at_s * 1000
     return {

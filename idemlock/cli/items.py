@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from idemlock.cli.common import Refused, with_progress
 from idemlock.dynamodb import DynamoDBStore
 from idemlock.errors import AccessDeniedError, StoreError, TableMismatchError
-from idemlock.record import Record
+from idemlock.item import LockItem
 
 
 class Foreign(NamedTuple):
@@ -32,7 +32,7 @@ class Foreign(NamedTuple):
     """The item as DynamoDB returned it."""
 
 
-Item = Record | Foreign
+Item = LockItem | Foreign
 
 
 def read(store: DynamoDBStore, item: Mapping[str, Any]) -> Item:

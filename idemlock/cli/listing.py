@@ -27,8 +27,8 @@ from idemlock.cli.common import (
     store_for,
 )
 from idemlock.cli.items import Foreign, Item
+from idemlock.item import LockItem, LockStatus
 from idemlock.keys import SEPARATOR, storage_key
-from idemlock.record import Record, Status
 
 TABLE_LIMIT: Final = 100
 """Rows ``ls`` prints for people by default; scripts (``--output json``) get every item."""
@@ -39,7 +39,7 @@ def register(commands: Any) -> None:
     ls = commands.add_parser("ls", help="list lock items, newest claim first")
     add_common_flags(ls)
     ls.add_argument(
-        "--status", type=str.upper, choices=[s.value for s in Status], help="only this status"
+        "--status", type=str.upper, choices=[s.value for s in LockStatus], help="only this status"
     )
     ls.add_argument(
         "--stale", action="store_true", help="only IN_PROGRESS items past their lease (crashed)"
@@ -145,7 +145,7 @@ def _row(item: Item, at: int) -> tuple[str, ...]:
     )
 
 
-def _lease_left(record: Record, at: int) -> str:
+def _lease_left(record: LockItem, at: int) -> str:
     left = lease_left_ms(record, at)
     if left is None:
         return "-"
@@ -252,20 +252,20 @@ def run_stats(args: argparse.Namespace) -> int:
 def _summary(table: str, found: Iterable[Item], at: int) -> dict[str, Any]:
     counts: Counter[str] = Counter()
     foreign = stale = 0
-    oldest: Record | None = None
+    oldest: LockItem | None = None
     for item in found:
         if isinstance(item, Foreign):
             foreign += 1
             continue
         counts[item.status.value] += 1
-        if item.status is Status.IN_PROGRESS:
+        if item.status is LockStatus.IN_PROGRESS:
             stale += is_stale(item, at)
             if oldest is None or item.claimed_at_ms < oldest.claimed_at_ms:
                 oldest = item
     return {
         "table": table,
         "total": sum(counts.values()) + foreign,
-        "by_status": {status.value: counts[status.value] for status in Status},
+        "by_status": {status.value: counts[status.value] for status in LockStatus},
         "foreign": foreign,
         "stale": stale,
         "oldest_in_progress": None

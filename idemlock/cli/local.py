@@ -15,7 +15,6 @@ import time
 from types import FrameType
 from typing import Any
 
-from idemlock._options import TABLE_ENV
 from idemlock.cli import embedded
 from idemlock.cli.common import (
     DEFAULT_TABLE,
@@ -24,7 +23,7 @@ from idemlock.cli.common import (
     count,
     table_name,
 )
-from idemlock.dynamodb import DynamoDBStore
+from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
 
 
 def register(commands: Any) -> None:

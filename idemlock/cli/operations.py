@@ -23,8 +23,8 @@ from idemlock.cli.common import (
 )
 from idemlock.cli.items import Foreign, Item
 from idemlock.dynamodb import DynamoDBStore
+from idemlock.item import LockItem, LockStatus
 from idemlock.keys import storage_key
-from idemlock.record import Record, Status
 
 
 def register(commands: Any) -> None:
@@ -120,7 +120,7 @@ def _status(item: Item) -> str:
     return f"{item.status or '-'} (foreign)" if isinstance(item, Foreign) else item.status.value
 
 
-def _confirm(record: Record, at: int) -> bool:
+def _confirm(record: LockItem, at: int) -> bool:
     what = record.status.value + (" (stale)" if is_stale(record, at) else "")
     return confirm(
         f"release {record.key!r} ({what}, claimed {human_duration(at - record.claimed_at_ms)} "
@@ -137,7 +137,7 @@ def run_purge(args: argparse.Namespace) -> int:
     items.check_table(store)
     at = now_ms()
     cutoff = None if args.older_than is None else at - int(args.older_than * 1000)
-    due: list[Record] = []
+    due: list[LockItem] = []
     foreign = 0
     for item in items.scan(
         store, prefix=args.prefix, page_size=args.page_size, progress=args.progress
@@ -180,7 +180,7 @@ def run_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _confirm_purge(store: DynamoDBStore, due: list[Record], at: int) -> bool:
+def _confirm_purge(store: DynamoDBStore, due: list[LockItem], at: int) -> bool:
     """Say how many items go, and how old they are, before asking."""
     ages = sorted({human_duration(at - (record.completed_at_ms or at)) for record in due})
     span = ages[0] if len(ages) == 1 else f"between {ages[0]} and {ages[-1]}"
@@ -190,8 +190,8 @@ def _confirm_purge(store: DynamoDBStore, due: list[Record], at: int) -> bool:
     )
 
 
-def _purgeable(record: Record, at: int, cutoff: int | None) -> bool:
-    if record.status is not Status.COMPLETED:
+def _purgeable(record: LockItem, at: int, cutoff: int | None) -> bool:
+    if record.status is not LockStatus.COMPLETED:
         return False
     if record.is_free_at(at):  # retention over
         return True

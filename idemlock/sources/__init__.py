@@ -204,7 +204,7 @@ _SOURCES: dict[str, Source] = {
         Source(
             "dynamodb",
             dynamodb_streams.EVENT_SOURCE,
-            dynamodb_streams.event_id,
+            dynamodb_streams.sequence_key,
             _stream_item,
             _always,
             checkpointed=True,

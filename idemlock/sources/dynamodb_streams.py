@@ -10,21 +10,15 @@ binary approximation and could not hold DynamoDB's 38 significant digits), binar
 from __future__ import annotations
 
 import enum
-import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-from idemlock.errors import ConfigurationError, EventError
+from idemlock.errors import EventError
 from idemlock.sources import _event
-
-if TYPE_CHECKING:
-    from idemlock.batch import BatchOutcome
-
-logger = logging.getLogger("idemlock")
 
 EVENT_SOURCE = "aws:dynamodb"
 """The ``eventSource`` of a DynamoDB Streams record."""
@@ -39,12 +33,13 @@ _NEEDS_NEW = frozenset({"INSERT", "MODIFY"})
 """The images an event name needs before :attr:`StreamRecord.changed` can compare."""
 
 
-def event_id(event_or_record: Mapping[str, Any], context: object = None) -> str:
+def sequence_key(event_or_record: Mapping[str, Any], context: object = None) -> str:
     """``streamARN#sequenceNumber``: unique across tables and shards, stable across retries.
 
-    Takes a whole single-record event or one record; ``context`` is ignored.
+    Takes a whole single-record event or one record; ``context`` is ignored. (Not the record's
+    ``eventID``: every ``event_id`` in :mod:`idemlock.sources` is built on that field.)
     """
-    return _event_id_at(*_event.one_record_at(event_or_record, EVENT_SOURCE))
+    return _sequence_key_at(*_event.one_record_at(event_or_record, EVENT_SOURCE))
 
 
 def deserialize(value: Mapping[str, Any]) -> Any:
@@ -81,8 +76,8 @@ class Change(NamedTuple):
 class StreamRecord:
     """One DynamoDB Streams record, with its images deserialized."""
 
-    event_id: str
-    """Our key for the record: ``streamARN#sequenceNumber`` (see :func:`event_id`)."""
+    sequence_key: str
+    """Our key for the record: ``streamARN#sequenceNumber`` (see :func:`sequence_key`)."""
     source_arn: str
     """The table's stream ARN (``eventSourceARN``)."""
     event_name: str
@@ -103,6 +98,12 @@ class StreamRecord:
     """Whether DynamoDB's time to live deleted the item (a REMOVE by ``dynamodb.amazonaws.com``)."""
     raw: Mapping[str, Any] = field(repr=False, compare=False)
     """The record as delivered."""
+
+    @property
+    def event_id(self) -> str:
+        """Deprecated: :attr:`sequence_key` (which it always was, not the record's eventID)."""
+        _deprecated("StreamRecord.event_id", "StreamRecord.sequence_key")
+        return self.sequence_key
 
     @property
     def changed(self) -> dict[str, Change] | None:
@@ -148,7 +149,7 @@ def _parse(record: Mapping[str, Any], root: str) -> StreamRecord:
         source=src,
     )
     return StreamRecord(
-        event_id=_event_id_at(record, root),
+        sequence_key=_sequence_key_at(record, root),
         source_arn=_event.text(record, "eventSourceARN", root=root, source=src),
         event_name=_event.text(record, "eventName", root=root, source=src),
         sequence_number=_sequence_number(record, root),
@@ -166,8 +167,8 @@ def _parse(record: Mapping[str, Any], root: str) -> StreamRecord:
     )
 
 
-def _event_id_at(record: Mapping[str, Any], root: str) -> str:
-    """:func:`event_id` of a record found at ``root``."""
+def _sequence_key_at(record: Mapping[str, Any], root: str) -> str:
+    """:func:`sequence_key` of a record found at ``root``."""
     arn = _event.text(record, "eventSourceARN", root=root, source=EVENT_SOURCE)
     return f"{arn}#{_sequence_number(record, root)}"
 
@@ -306,129 +307,29 @@ _READERS: dict[str, _Reader] = {
 """The reader of each DynamoDB type tag."""
 
 
-# -- the dispatcher -------------------------------------------------------------------------
-# The one place that composes a source with per-record processing (idemlock.batch); batch is
-# imported when a dispatcher is made, since idemlock.batch itself imports this package.
-
-StreamHandler = Callable[[StreamRecord], object]
-"""A handler of one stream record."""
+_MOVED = frozenset({"HandlerList", "StreamDispatcher", "StreamHandler"})
+"""The dispatcher's names, which moved to :mod:`idemlock.dispatch`."""
 
 
-class HandlerList(list[StreamHandler]):
-    """The handlers of one event name, run in order: ``.append`` them, or decorate with the list.
+def __getattr__(name: str) -> object:
+    """Deprecated names, still found here for one release.
 
-    ::
-
-        @dispatcher.on_insert
-        def audit(record: StreamRecord) -> None: ...
-
-        dispatcher.on_remove.append(lambda record: print("removed", record.keys))
+    The dispatcher's load on first use, by name rather than by an import statement: this
+    package parses events and never imports the lock machinery (the dispatcher composes the
+    two, above them).
     """
+    if name == "event_id":
+        _deprecated(f"{__name__}.event_id", f"{__name__}.sequence_key")
+        return sequence_key
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module  # noqa: PLC0415  (only a deprecated name pays for it)
 
-    def __call__(self, handler: StreamHandler) -> StreamHandler:
-        """Append ``handler`` and return it unchanged (decorator use)."""
-        if not callable(handler):
-            raise ConfigurationError(f"a stream handler must be callable, got {handler!r}")
-        self.append(handler)
-        return handler
-
-
-class StreamDispatcher:
-    """Route DynamoDB Streams records to handlers by event name, idempotent per record.
-
-    ``dispatch(event, context)`` is a Lambda handler: each record becomes a :class:`StreamRecord`
-    and goes to every handler of its event name (``on_insert``, ``on_modify``, ``on_remove``), in
-    order, as one unit: the record completes when all of them returned, and a failure releases it
-    so that the redelivery runs all of them again. It returns the partial batch response (the
-    first failed record's sequence number; the records after it are not run). A record of another
-    event name goes to ``on_unknown`` handlers, and is logged when there are none: it is
-    reported, never a crash.
-
-    Records are keyed by :func:`event_id` under ``namespace``: two functions that consume the
-    same stream with one lock table need distinct namespaces. ``idempotent=False`` dispatches
-    without any lock. The other options are those of :func:`idemlock.idempotent_records`.
-    """
-
-    def __init__(
-        self,
-        *,
-        store: Any = None,
-        namespace: str = "StreamDispatcher",
-        idempotent: bool = True,
-        **options: Any,
-    ) -> None:
-        from idemlock._decorator import idempotent_records  # noqa: PLC0415  (see above)
-
-        self.on_insert = HandlerList()
-        self.on_modify = HandlerList()
-        self.on_remove = HandlerList()
-        self.on_unknown = HandlerList()
-        if not idempotent:
-            options["disabled"] = True
-        self._handler = idempotent_records(store=store, namespace=namespace, **options)(
-            self._handle
-        )
-
-    def dispatch(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-        """The Lambda handler: dispatch every record, return ``{"batchItemFailures": [...]}``."""
-        return self.process(event, context).response()
-
-    def process(self, event: Mapping[str, Any], context: Any = None) -> BatchOutcome:
-        """Dispatch every record and return each one's outcome."""
-        _check_trigger(event)
-        return self._handler.process(event, context)
-
-    def _handle(self, record: Mapping[str, Any], context: object) -> Awaitable[None] | None:
-        """Run the record's handlers in order; an awaitable when one of them is async."""
-        stream_record = StreamRecord.from_record(record)
-        handlers = {
-            "INSERT": self.on_insert,
-            "MODIFY": self.on_modify,
-            "REMOVE": self.on_remove,
-        }.get(stream_record.event_name)
-        if handlers is None:
-            handlers = self.on_unknown
-            if not handlers:
-                logger.warning(
-                    "no handler for stream event %r (record %s); skipped",
-                    stream_record.event_name,
-                    stream_record.event_id,
-                )
-        for position, handler in enumerate(handlers):
-            result = handler(stream_record)
-            if isinstance(result, Awaitable):
-                # The batch awaits it under the record's lock; the rest run after it, in order.
-                return _finish(result, handlers[position + 1 :], stream_record)
-        return None
+    _deprecated(f"{__name__}.{name}", f"idemlock.dispatch.{name}")
+    return getattr(import_module("idemlock.dispatch"), name)
 
 
-async def _finish(
-    running: Awaitable[object], handlers: list[StreamHandler], record: StreamRecord
-) -> None:
-    """Await an async handler's result, then run (and await) the handlers after it."""
-    await running
-    for handler in handlers:
-        result = handler(record)
-        if isinstance(result, Awaitable):
-            await result
+def _deprecated(old: str, new: str) -> None:
+    import warnings  # noqa: PLC0415  (only a deprecated name pays for it)
 
-
-def _check_trigger(event: object) -> None:
-    """A dispatcher wired to another trigger fails at once, naming both sources.
-
-    Record by record, each would fail to parse and be retried forever, with the reason visible
-    only in the outcomes.
-    """
-    records = event.get(_event.RECORDS) if isinstance(event, Mapping) else None
-    first = records[0] if _event.is_list(records) and records else None
-    found = (
-        first.get("eventSource", first.get("EventSource")) if isinstance(first, Mapping) else None
-    )
-    if isinstance(found, str) and found != EVENT_SOURCE:
-        raise EventError(
-            f"StreamDispatcher handles DynamoDB Streams records ({EVENT_SOURCE!r}), but this "
-            f"event's records come from {found!r}: wire the dispatcher to a table's stream, or "
-            "use idempotent_records for this source",
-            path="Records[0].eventSource",
-            source=EVENT_SOURCE,
-        )
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)

@@ -24,8 +24,10 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Final
 
-from idemlock.record import Record, Status
+from idemlock.dynamodb import RESULT_LIMIT_BYTES
+from idemlock.item import LockItem, LockStatus
 from idemlock.store import Claim, ClaimResult
 
 __all__ = ["LambdaContext", "ManualClock", "MemoryStore"]
@@ -34,8 +36,11 @@ __all__ = ["LambdaContext", "ManualClock", "MemoryStore"]
 class MemoryStore:
     """An in-process :class:`~idemlock.store.LockStore`; ``calls`` counts requests by operation."""
 
+    max_result_bytes: Final = RESULT_LIMIT_BYTES
+    """DynamoDB's limit: a test double that stored more would pass what production refuses."""
+
     def __init__(self) -> None:
-        self._records: dict[str, Record] = {}
+        self._records: dict[str, LockItem] = {}
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
 
@@ -49,9 +54,9 @@ class MemoryStore:
             old = self._records.get(claim.key)
             if old is not None and not old.is_free_at(claim.now_ms):
                 return ClaimResult(acquired=False, record=old)
-            new = Record(
+            new = LockItem(
                 key=claim.key,
-                status=Status.IN_PROGRESS,
+                status=LockStatus.IN_PROGRESS,
                 owner=claim.owner,
                 fence=(claim.fence_base if old is None else old.fence) + 1,
                 claimed_at_ms=claim.now_ms,
@@ -79,7 +84,7 @@ class MemoryStore:
             if old is None or old.owner != owner:
                 return False
             self._records[key] = old._replace(
-                status=Status.COMPLETED,
+                status=LockStatus.COMPLETED,
                 lease_expires_at_ms=None,
                 completed_at_ms=now_ms,
                 expires_at_s=expires_at_s,
@@ -102,14 +107,14 @@ class MemoryStore:
         with self._lock:
             self.calls["extend"] += 1
             old = self._records.get(key)
-            if old is None or old.owner != owner or old.status is not Status.IN_PROGRESS:
+            if old is None or old.owner != owner or old.status is not LockStatus.IN_PROGRESS:
                 return False
             self._records[key] = old._replace(
                 lease_expires_at_ms=lease_expires_at_ms, expires_at_s=expires_at_s
             )
             return True
 
-    def delete(self, key: str, *, expected: Record | None = None) -> bool:
+    def delete(self, key: str, *, expected: LockItem | None = None) -> bool:
         """Delete ``key`` if it is still ``expected`` (status, owner, fence), or at all."""
         with self._lock:
             self.calls["delete"] += 1
@@ -125,13 +130,15 @@ class MemoryStore:
             del self._records[key]
             return True
 
-    def get(self, key: str) -> Record | None:
+    def get(self, key: str) -> LockItem | None:
         """The record for ``key``, if any."""
         with self._lock:
             self.calls["get"] += 1
             return self._records.get(key)
 
-    def scan(self, *, prefix: str | None = None, page_size: int | None = None) -> Iterator[Record]:
+    def scan(
+        self, *, prefix: str | None = None, page_size: int | None = None
+    ) -> Iterator[LockItem]:
         """Every record (whose key starts with ``prefix``), from a snapshot (one page)."""
         with self._lock:
             self.calls["scan"] += 1

@@ -1,4 +1,4 @@
-"""Unit tests for :mod:`idemlock.record`: when a lock item is free, and its time accessors."""
+"""Unit tests for :mod:`idemlock.item`: when a lock item is free, and its time accessors."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from idemlock import Lock
-from idemlock.record import Record, Status
+from idemlock.item import LockItem, LockStatus
 
 LEASE_MS = 1_800_000_000_000
 EXPIRES_S = 1_800_000_600
 
 
-def _in_progress(lease_expires_at_ms: int | None = LEASE_MS) -> Record:
-    return Record(
+def _in_progress(lease_expires_at_ms: int | None = LEASE_MS) -> LockItem:
+    return LockItem(
         key="orders#1",
-        status=Status.IN_PROGRESS,
+        status=LockStatus.IN_PROGRESS,
         owner="owner-a",
         fence=1,
         claimed_at_ms=LEASE_MS - 30_000,
@@ -25,10 +25,10 @@ def _in_progress(lease_expires_at_ms: int | None = LEASE_MS) -> Record:
     )
 
 
-def _completed(expires_at_s: int | None = EXPIRES_S) -> Record:
-    return Record(
+def _completed(expires_at_s: int | None = EXPIRES_S) -> LockItem:
+    return LockItem(
         key="orders#1",
-        status=Status.COMPLETED,
+        status=LockStatus.COMPLETED,
         owner="owner-a",
         fence=1,
         claimed_at_ms=LEASE_MS - 30_000,
@@ -94,8 +94,8 @@ def test_lease_expires_at_is_none_without_lease() -> None:
 
 def test_claimed_at_is_aware_utc_datetime() -> None:
     """``claimed_at`` is the claim time as an aware UTC datetime, to the millisecond."""
-    record = Record(
-        key="k", status=Status.IN_PROGRESS, owner="o", fence=1, claimed_at_ms=1_800_000_000_456
+    record = LockItem(
+        key="k", status=LockStatus.IN_PROGRESS, owner="o", fence=1, claimed_at_ms=1_800_000_000_456
     )
     _assert_aware_utc(record.claimed_at)
     assert record.claimed_at == datetime(2027, 1, 15, 8, 0, 0, 456_000, tzinfo=timezone.utc)
@@ -103,21 +103,21 @@ def test_claimed_at_is_aware_utc_datetime() -> None:
 
 def test_status_values_are_the_stored_strings() -> None:
     """Status members have the string values stored in the table, and parse back from them."""
-    assert Status.IN_PROGRESS.value == "IN_PROGRESS"
-    assert Status.COMPLETED.value == "COMPLETED"
-    assert {status.value for status in Status} == {"IN_PROGRESS", "COMPLETED"}
-    assert Status("IN_PROGRESS") is Status.IN_PROGRESS
-    assert Status("COMPLETED") is Status.COMPLETED
-    assert Status.IN_PROGRESS == "IN_PROGRESS"
+    assert LockStatus.IN_PROGRESS.value == "IN_PROGRESS"
+    assert LockStatus.COMPLETED.value == "COMPLETED"
+    assert {status.value for status in LockStatus} == {"IN_PROGRESS", "COMPLETED"}
+    assert LockStatus("IN_PROGRESS") is LockStatus.IN_PROGRESS
+    assert LockStatus("COMPLETED") is LockStatus.COMPLETED
+    assert LockStatus.IN_PROGRESS == "IN_PROGRESS"
 
 
 def test_records_and_locks_are_immutable() -> None:
     """Values handed to callers cannot be changed in place; _replace makes a changed copy."""
-    record = Record(key="k", status=Status.IN_PROGRESS, owner="o", fence=1, claimed_at_ms=0)
+    record = LockItem(key="k", status=LockStatus.IN_PROGRESS, owner="o", fence=1, claimed_at_ms=0)
     lock = Lock(key="k", owner="o", fence=1, lease_expires_at_ms=5)
     with pytest.raises(AttributeError):
-        record.status = Status.COMPLETED  # type: ignore[misc]
+        record.status = LockStatus.COMPLETED  # type: ignore[misc]
     with pytest.raises(AttributeError):
         lock.fence = 2  # type: ignore[misc]
-    completed = record._replace(status=Status.COMPLETED)
-    assert (record.status, completed.status) == (Status.IN_PROGRESS, Status.COMPLETED)
+    completed = record._replace(status=LockStatus.COMPLETED)
+    assert (record.status, completed.status) == (LockStatus.IN_PROGRESS, LockStatus.COMPLETED)

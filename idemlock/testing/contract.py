@@ -1,0 +1,659 @@
+"""``LockStoreContract``: the behaviour every lock store must have, as a test suite to subclass.
+
+A store -- idemlock's own, or a third party's (Redis, Postgres, an in-house wrapper) -- proves
+that the claim steps can rely on it by passing this suite in its own tests::
+
+    from idemlock.testing.contract import LockStoreContract
+
+    class TestMyStore(LockStoreContract):
+        def make_store(self):
+            return MyStore()
+
+pytest collects every ``test_*`` method of the subclass: free states and their boundaries,
+owner-conditioned complete, release and extend, fences, a lost claim response recognised by its
+owner, retention, replayed results, operator deletes and scans, end to end through
+``@idempotent`` and call by call. ``make_store()`` is called once per test; keys are namespaced
+per test, so one table may serve them all. Override :meth:`round_trips` to also check the round
+trips each call costs. This module imports pytest and hypothesis: import it from tests only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from idemlock._decorator import idempotent
+from idemlock._lock import Lock, current_lock
+from idemlock.errors import (
+    InProgressError,
+    LockLostError,
+    PayloadMismatchError,
+    UnstorableResultError,
+)
+from idemlock.item import LockStatus
+from idemlock.keys import MAX_KEY_BYTES
+from idemlock.store import Claim, LockStore
+from idemlock.testing import LambdaContext, ManualClock
+
+__all__ = ["Body", "LockStoreContract", "claim_with_1s_lease", "key_of", "stored_key"]
+
+Event = dict[str, Any]
+
+
+def key_of(event: Event, context: object = None) -> str:
+    """The key function of the contract's handlers: the event's ``id``."""
+    return str(event["id"])
+
+
+class Body:
+    """A handler body that records its runs (and locks) and returns what it is told.
+
+    With ``result``, every call returns ``result()``. Without, the first argument (the event)
+    may carry ``result`` (returned), ``raise`` (raised) and ``hook`` (called first).
+    """
+
+    def __init__(self, result: Callable[[], object] | None = None) -> None:
+        self.result = result
+        self.runs: list[Any] = []
+        self.locks: list[Lock | None] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run once: record the event and the lock held, then answer."""
+        event = args[0] if args else None
+        self.runs.append(event)
+        self.locks.append(current_lock())
+        if self.result is not None:
+            return self.result()
+        if not isinstance(event, dict):
+            return None
+        hook: Callable[[], Any] | None = event.get("hook")
+        if hook is not None:
+            hook()
+        if "raise" in event:
+            raise event["raise"]
+        return event.get("result")
+
+
+def stored_key(namespace: str, key: str) -> str:
+    """A key as ``@idempotent`` stores it (short keys)."""
+    return f"{namespace}#{key}"
+
+
+def claim_with_1s_lease(key: str, owner: str, now_ms: int, fingerprint: str | None = None) -> Claim:
+    """A store-level claim of ``key`` at ``now_ms`` whose lease ends a second later."""
+    return Claim(
+        key=key,
+        owner=owner,
+        now_ms=now_ms,
+        fence_base=now_ms * 1000,
+        lease_expires_at_ms=now_ms + 1000,
+        expires_at_s=now_ms // 1000 + 3600,
+        fingerprint=fingerprint,
+    )
+
+
+class LockStoreContract:
+    """Subclass with ``make_store()`` (and a name starting ``Test``) to run the contract."""
+
+    returns_old_item: bool = True
+    """Whether a refused claim returns the item in the same call (DynamoDB's ALL_OLD); a store
+    that must read it after (dynalite) sets ``False``: a duplicate then costs two round trips."""
+
+    def make_store(self) -> LockStore:
+        """A store to test; called once per test."""
+        raise NotImplementedError("a LockStoreContract subclass defines make_store()")
+
+    def round_trips(self) -> int | None:
+        """Requests sent to the backend since the store was made (or the last reset).
+
+        ``None`` (the default): not counted, and the contract checks no round trips.
+        """
+        return None
+
+    def reset_round_trips(self) -> None:
+        """Count round trips from zero again (when :meth:`round_trips` counts)."""
+
+    @pytest.fixture(autouse=True)
+    def _contract_state(self) -> None:
+        self.clock = ManualClock(start=1_800_000_000.0)
+        self.namespace = f"contract-{uuid.uuid4().hex[:12]}"
+        self._store: LockStore | None = None
+
+    @property
+    def store(self) -> LockStore:
+        """The store under test, made on first use (after every fixture of the subclass ran)."""
+        if self._store is None:
+            self._store = self.make_store()
+        return self._store
+
+    def assert_round_trips(self, expected: int) -> None:
+        """The round trips counted since the last reset are ``expected``, where counted."""
+        seen = self.round_trips()
+        if seen is not None:
+            assert seen == expected
+
+    # -- end to end: through @idempotent ---------------------------------------------------------
+
+    def test_first_call_claims_runs_and_completes(self) -> None:
+        """One claim, the body, one complete: 2 round trips, the item COMPLETED with the result."""
+        body = Body()
+        handler = idempotent(key_of, store=self.store, namespace=self.namespace, clock=self.clock)(
+            body
+        )
+
+        assert handler({"id": "order-1", "result": {"charged": 10}}) == {"charged": 10}
+
+        self.assert_round_trips(2)
+        assert len(body.runs) == 1
+        record = self.store.get(stored_key(self.namespace, "order-1"))
+        assert record is not None
+        assert record.status is LockStatus.COMPLETED
+        assert record.result == '{"charged":10}'
+        assert record.lease_expires_at_ms is None
+
+    @pytest.mark.parametrize(
+        "result", [0, "", [], {}, False, None, 0.5, "ünïcødé", {"a": [1, None, True, "x"]}]
+    )
+    def test_duplicate_replays_the_stored_result_exactly(self, result: object) -> None:
+        """A completed key returns its stored result, falsy ones included, without running."""
+        body = Body()
+        handler = idempotent(key_of, store=self.store, namespace=self.namespace, clock=self.clock)(
+            body
+        )
+        handler({"id": "k", "result": result})
+        self.reset_round_trips()
+
+        replayed = handler({"id": "k", "result": "something else"})
+
+        assert replayed == result
+        assert type(replayed) is type(result)
+        assert len(body.runs) == 1
+        # One conditional write that brings the item back; dynalite ignores ALL_OLD: + one GetItem.
+        self.assert_round_trips(1 if self.returns_old_item else 2)
+
+    def test_duplicate_while_in_progress_raises_in_progress(self) -> None:
+        """A second invocation inside the holder's lease gets InProgressError and does not run."""
+        body = Body()
+        handler = idempotent(
+            key_of, store=self.store, namespace=self.namespace, clock=self.clock, lease=60
+        )(body)
+        seen: list[InProgressError] = []
+        trips: list[int | None] = []
+
+        def duplicate() -> None:
+            self.reset_round_trips()
+            with pytest.raises(InProgressError) as caught:
+                handler({"id": "k"})
+            trips.append(self.round_trips())
+            seen.append(caught.value)
+
+        handler({"id": "k", "hook": duplicate, "result": "done"})
+
+        assert len(body.runs) == 1
+        assert seen[0].key == stored_key(self.namespace, "k")
+        assert seen[0].lease_expires_at_ms == int(self.clock() * 1000) + 60_000
+        assert seen[0].lease_expires_at.timestamp() == pytest.approx(self.clock() + 60)
+        if trips[0] is not None:  # where the subclass counts round trips
+            assert trips == [1 if self.returns_old_item else 2]
+
+    def test_expired_lease_is_taken_over_and_the_stale_owner_is_refused(self) -> None:
+        """Past the lease the next call runs; the stale owner's complete raises LockLostError."""
+        body = Body()
+        handler = idempotent(
+            key_of, store=self.store, namespace=self.namespace, clock=self.clock, lease=30
+        )(body)
+        takeover_result: list[object] = []
+
+        def takeover() -> None:
+            self.clock.advance(31)
+            takeover_result.append(handler({"id": "k", "result": "new owner"}))
+
+        with pytest.raises(LockLostError) as caught:
+            handler({"id": "k", "hook": takeover, "result": "stale owner"})
+
+        assert takeover_result == ["new owner"]
+        assert len(body.runs) == 2
+        stale, new = body.locks
+        assert stale is not None
+        assert new is not None
+        assert caught.value.owner == stale.owner
+        record = self.store.get(stored_key(self.namespace, "k"))
+        assert record is not None
+        assert (record.status, record.owner, record.result) == (
+            LockStatus.COMPLETED,
+            new.owner,
+            '"new owner"',
+        )
+        assert new.fence > stale.fence
+
+    def test_stale_owner_cannot_release_the_new_owners_item(self) -> None:
+        """A failing stale owner re-raises its error and leaves the new owner's item alone."""
+        body = Body()
+        handler = idempotent(
+            key_of, store=self.store, namespace=self.namespace, clock=self.clock, lease=30
+        )(body)
+        failure = RuntimeError("stale owner failed")
+
+        def takeover() -> None:
+            self.clock.advance(31)
+            handler({"id": "k", "result": "new owner"})
+
+        with pytest.raises(RuntimeError) as caught:
+            handler({"id": "k", "hook": takeover, "raise": failure})
+
+        assert caught.value is failure
+        record = self.store.get(stored_key(self.namespace, "k"))
+        assert record is not None
+        assert record.result == '"new owner"'
+
+    def test_store_refuses_complete_and_release_by_a_stale_owner(self) -> None:
+        """Store level: after a takeover, the old owner's complete and release return False."""
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+
+        first = self.store.claim(claim_with_1s_lease(key, "old", now))
+        second = self.store.claim(claim_with_1s_lease(key, "new", now + 1001))
+
+        assert first.acquired
+        assert second.acquired
+        assert not self.store.complete(key, "old", now_ms=now + 1002, result="1", expires_at_s=None)
+        assert not self.store.release(key, "old")
+        record = self.store.get(key)
+        assert record is not None
+        assert (record.owner, record.status, record.attempts) == ("new", LockStatus.IN_PROGRESS, 2)
+        assert first.record is not None
+        assert second.record is not None
+        assert second.record.fence == first.record.fence + 1
+
+    def test_extend_moves_only_the_owners_lease_and_keeps_the_fence(self) -> None:
+        """extend(): the owner's IN_PROGRESS lease and TTL move; a stranger or completed key:
+        False.
+        """
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        claimed = self.store.claim(claim_with_1s_lease(key, "me", now)).record
+        assert claimed is not None
+
+        assert not self.store.extend(
+            key, "stranger", lease_expires_at_ms=now + 9000, expires_at_s=9
+        )
+        assert self.store.extend(
+            key, "me", lease_expires_at_ms=now + 5000, expires_at_s=now // 1000 + 7200
+        )
+        record = self.store.get(key)
+        assert record == claimed._replace(
+            lease_expires_at_ms=now + 5000, expires_at_s=now // 1000 + 7200
+        )
+        # The extended lease holds: a claim after the first lease but within the new one is refused.
+        assert not self.store.claim(claim_with_1s_lease(key, "other", now + 1001)).acquired
+
+        assert self.store.complete(key, "me", now_ms=now + 2000, result="1", expires_at_s=None)
+        assert not self.store.extend(key, "me", lease_expires_at_ms=now + 9000, expires_at_s=9)
+        assert not self.store.extend(
+            stored_key(self.namespace, "absent"),
+            "me",
+            lease_expires_at_ms=now + 9000,
+            expires_at_s=9,
+        )
+
+    def test_an_acquired_claims_record_is_the_stored_item(self) -> None:
+        """The record a claim answers with equals the item read back, fresh and after a takeover."""
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        for owner, now_ms, fingerprint in (("first", now, None), ("second", now + 1001, "f" * 64)):
+            result = self.store.claim(claim_with_1s_lease(key, owner, now_ms, fingerprint))
+            record = result.record
+            assert result.acquired
+            assert record is not None
+            assert record == self.store.get(key)
+            assert (record.owner, record.fingerprint, record.attempts) == (
+                owner,
+                fingerprint,
+                1 if owner == "first" else 2,
+            )
+
+    def test_body_failure_releases_and_reraises_the_same_exception(self) -> None:
+        """The item is deleted (2 round trips), the exception object is re-raised, a retry runs."""
+        body = Body()
+        handler = idempotent(key_of, store=self.store, namespace=self.namespace, clock=self.clock)(
+            body
+        )
+        failure = ValueError("file is malformed")
+
+        with pytest.raises(ValueError, match="malformed") as caught:
+            handler({"id": "k", "raise": failure})
+
+        assert caught.value is failure
+        self.assert_round_trips(2)
+        assert self.store.get(stored_key(self.namespace, "k")) is None
+        assert handler({"id": "k", "result": "fixed"}) == "fixed"
+        assert len(body.runs) == 2
+
+    def test_fence_strictly_increases_across_failure_takeover_and_retention(self) -> None:
+        """Fences grow after a failure (item deleted), a takeover and an expired retention."""
+        body = Body()
+        handler = idempotent(
+            key_of,
+            store=self.store,
+            namespace=self.namespace,
+            clock=self.clock,
+            lease=10,
+            retention=60,
+        )(body)
+
+        with pytest.raises(KeyError):
+            handler(
+                {"id": "k", "raise": KeyError("first attempt fails")}
+            )  # the clock does not move
+
+        def takeover() -> None:
+            self.clock.advance(11)
+            handler({"id": "k"})
+
+        with pytest.raises(LockLostError):
+            handler({"id": "k", "hook": takeover})
+        self.clock.advance(61)
+        handler({"id": "k"})
+
+        fences = [lock.fence for lock in body.locks if lock is not None]
+        assert len(fences) == 4
+        assert fences == sorted(set(fences)), fences
+
+    def test_current_lock_is_the_running_claim_and_none_outside(self) -> None:
+        """Inside the body current_lock() names the stored key, our owner token and the fence."""
+        body = Body()
+        handler = idempotent(key_of, store=self.store, namespace=self.namespace, clock=self.clock)(
+            body
+        )
+        handler({"id": "k"})
+
+        lock = body.locks[0]
+        assert lock is not None
+        record = self.store.get(stored_key(self.namespace, "k"))
+        assert record is not None
+        assert (lock.key, lock.owner, lock.fence) == (record.key, record.owner, record.fence)
+        assert current_lock() is None
+
+    def test_lease_follows_the_lambda_context(self) -> None:
+        """With a Lambda context the lease is its remaining time plus 2 s; lease= overrides it."""
+        seen: list[int] = []
+
+        def body(event: Event, context: object) -> None:
+            lock = current_lock()
+            assert lock is not None
+            seen.append(lock.lease_expires_at_ms)
+
+        now_ms = int(self.clock() * 1000)
+        idempotent(key_of, store=self.store, namespace=self.namespace, clock=self.clock)(body)(
+            {"id": "lambda"}, LambdaContext(remaining_ms=45_000)
+        )
+        idempotent(key_of, store=self.store, namespace=self.namespace, clock=self.clock, lease=7.5)(
+            body
+        )({"id": "explicit"}, LambdaContext(remaining_ms=45_000))
+        idempotent(key_of, store=self.store, namespace=self.namespace, clock=self.clock)(body)(
+            {"id": "default"}, None
+        )
+
+        assert seen == [now_ms + 47_000, now_ms + 7_500, now_ms + 300_000]
+
+    def test_retention_window_then_the_key_runs_again(self) -> None:
+        """Duplicates replay until retention ends (TTL attribute in epoch seconds), then run."""
+        body = Body()
+        handler = idempotent(
+            key_of, store=self.store, namespace=self.namespace, clock=self.clock, retention=100
+        )(body)
+        handler({"id": "k", "result": 1})
+        record = self.store.get(stored_key(self.namespace, "k"))
+        assert record is not None
+        assert record.expires_at_s == math.ceil(self.clock() + 100)
+
+        self.clock.advance(99)
+        assert handler({"id": "k", "result": 2}) == 1
+        self.clock.advance(2)
+        assert handler({"id": "k", "result": 3}) == 3
+        assert len(body.runs) == 2
+
+    def test_retention_none_keeps_the_key_forever(self) -> None:
+        """With retention=None no expiry is stored and the key never runs again."""
+        body = Body()
+        handler = idempotent(
+            key_of, store=self.store, namespace=self.namespace, clock=self.clock, retention=None
+        )(body)
+        handler({"id": "k", "result": "once"})
+        record = self.store.get(stored_key(self.namespace, "k"))
+        assert record is not None
+        assert record.expires_at_s is None
+
+        self.clock.advance(10 * 365 * 86400)
+        assert handler({"id": "k", "result": "twice"}) == "once"
+        assert len(body.runs) == 1
+
+    def test_payload_fingerprint_mismatch(self) -> None:
+        """Same key, same payload replays; same key, different payload raises
+        PayloadMismatchError.
+        """
+        body = Body()
+        handler = idempotent(
+            key_of,
+            store=self.store,
+            namespace=self.namespace,
+            clock=self.clock,
+            fingerprint=lambda event, context=None: event["amount"],
+        )(body)
+        handler({"id": "k", "amount": 10, "result": "charged 10"})
+
+        assert handler({"id": "k", "amount": 10}) == "charged 10"
+        with pytest.raises(PayloadMismatchError) as caught:
+            handler({"id": "k", "amount": 99})
+        assert caught.value.key == stored_key(self.namespace, "k")
+        assert len(body.runs) == 1
+
+    @pytest.mark.parametrize(
+        ("result", "reason"),
+        [
+            ({"not json": {1, 2}}, "not JSON-serialisable"),
+            (float("nan"), "not JSON-serialisable"),
+            ("x" * (400 * 1024), "over the"),
+        ],
+    )
+    def test_unstorable_result_releases_the_key_and_raises(
+        self, result: object, reason: str
+    ) -> None:
+        """A non-JSON or oversized result: UnstorableResultError, key released, next call runs."""
+        body = Body()
+        handler = idempotent(key_of, store=self.store, namespace=self.namespace, clock=self.clock)(
+            body
+        )
+
+        with pytest.raises(UnstorableResultError, match=reason) as caught:
+            handler({"id": "k", "result": result})
+
+        assert caught.value.key == stored_key(self.namespace, "k")
+        assert self.store.get(stored_key(self.namespace, "k")) is None
+        assert handler({"id": "k", "result": "small"}) == "small"
+        assert len(body.runs) == 2
+
+    def test_unstorable_result_can_be_omitted(self) -> None:
+        """With on_unstorable_result="omit" the key completes without a result; duplicates get
+        None.
+        """
+        body = Body()
+        handler = idempotent(
+            key_of,
+            store=self.store,
+            namespace=self.namespace,
+            clock=self.clock,
+            on_unstorable_result="omit",
+        )(body)
+        big = "x" * (400 * 1024)
+
+        assert handler({"id": "k", "result": big}) == big
+        assert handler({"id": "k", "result": "again"}) is None
+        record = self.store.get(stored_key(self.namespace, "k"))
+        assert record is not None
+        assert (record.status, record.result) == (LockStatus.COMPLETED, None)
+        assert len(body.runs) == 1
+
+    def test_large_result_under_the_limit_round_trips(self) -> None:
+        """A 390 KB result is stored and replayed intact."""
+        body = Body()
+        handler = idempotent(key_of, store=self.store, namespace=self.namespace, clock=self.clock)(
+            body
+        )
+        big = "y" * (390 * 1024)
+
+        handler({"id": "k", "result": big})
+        assert handler({"id": "k"}) == big
+
+    def test_over_long_keys_are_hashed_and_stay_distinct(self) -> None:
+        """Keys past 2048 bytes work: stored hashed under the limit, distinct keys stay distinct."""
+        body = Body()
+        handler = idempotent(key_of, store=self.store, namespace=self.namespace, clock=self.clock)(
+            body
+        )
+        long_a = "é" * 3000 + "a"
+        long_b = "é" * 3000 + "b"
+
+        assert handler({"id": long_a, "result": "a"}) == "a"
+        assert handler({"id": long_b, "result": "b"}) == "b"
+        assert handler({"id": long_a}) == "a"
+        assert len(body.runs) == 2
+        lock = body.locks[0]
+        assert lock is not None
+        assert len(lock.key.encode()) <= MAX_KEY_BYTES
+        assert lock.key.startswith(f"{self.namespace}#éé")
+
+    def test_operator_delete_is_conditioned_on_the_record_read(self) -> None:
+        """delete(expected=record) refuses once the item changed; without expected it always
+        works.
+        """
+        body = Body()
+        handler = idempotent(key_of, store=self.store, namespace=self.namespace, clock=self.clock)(
+            body
+        )
+        key = stored_key(self.namespace, "k")
+        read_while_running: list[Any] = []
+        handler({"id": "k", "hook": lambda: read_while_running.append(self.store.get(key))})
+
+        assert not self.store.delete(key, expected=read_while_running[0])  # completed since
+        current = self.store.get(key)
+        assert current is not None
+        assert self.store.delete(key, expected=current)
+        assert self.store.get(key) is None
+        assert not self.store.delete(key)
+
+        handler({"id": "k"})
+        assert self.store.delete(key)
+        assert self.store.get(key) is None
+
+    # -- store level: what the claim steps rely on, call by call ---------------------------------
+
+    def test_a_lost_claim_response_is_recognised_by_its_owner(self) -> None:
+        """The same claim sent twice (a retry after a lost response) is refused the second time
+        with the item the first wrote: the owner token in it tells the caller the key is its own.
+        """
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        first = self.store.claim(claim_with_1s_lease(key, "me", now))
+        retried = self.store.claim(claim_with_1s_lease(key, "me", now))
+        assert first.acquired
+        assert not retried.acquired
+        assert retried.record is not None
+        assert retried.record == first.record
+
+    def test_lease_and_retention_end_exactly_at_their_boundaries(self) -> None:
+        """An IN_PROGRESS key is held through its last lease millisecond and free one after; a
+        COMPLETED key is free from its retention second on and held one millisecond before.
+        """
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        lease_end = now + 1000
+        assert self.store.claim(claim_with_1s_lease(key, "a", now)).acquired
+        assert not self.store.claim(claim_with_1s_lease(key, "b", lease_end)).acquired
+        assert self.store.claim(claim_with_1s_lease(key, "b", lease_end + 1)).acquired
+        expires_s = (lease_end + 1) // 1000 + 60
+        assert self.store.complete(
+            key, "b", now_ms=lease_end + 2, result="1", expires_at_s=expires_s
+        )
+        assert not self.store.claim(claim_with_1s_lease(key, "c", expires_s * 1000 - 1)).acquired
+        assert self.store.claim(claim_with_1s_lease(key, "c", expires_s * 1000)).acquired
+
+    def test_release_frees_only_the_owners_key(self) -> None:
+        """release() by a stranger is refused and keeps the item; by the owner it deletes it;
+        a key already gone counts as released.
+        """
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        assert self.store.claim(claim_with_1s_lease(key, "me", now)).acquired
+        assert not self.store.release(key, "stranger")
+        assert self.store.get(key) is not None
+        assert self.store.release(key, "me")
+        assert self.store.get(key) is None
+        assert self.store.release(key, "me")
+
+    def test_complete_stores_the_result_for_its_owner_only(self) -> None:
+        """complete() by a stranger is refused; by the owner it stores status, result, times."""
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        claimed = self.store.claim(claim_with_1s_lease(key, "me", now)).record
+        assert claimed is not None
+        assert not self.store.complete(key, "stranger", now_ms=now + 1, result="1", expires_at_s=9)
+        assert self.store.complete(key, "me", now_ms=now + 2, result='"ok"', expires_at_s=None)
+        item = self.store.get(key)
+        assert item is not None
+        assert (item.status, item.result, item.completed_at_ms) == (
+            LockStatus.COMPLETED,
+            '"ok"',
+            now + 2,
+        )
+        assert (item.owner, item.fence, item.expires_at_s) == ("me", claimed.fence, None)
+
+    def test_scan_yields_every_item_and_filters_by_prefix(self) -> None:
+        """scan() yields each item once, across pages; ``prefix`` keeps the keys that start so."""
+        now = int(self.clock() * 1000)
+        keys = [stored_key(self.namespace, f"k{i}") for i in range(5)]
+        other = stored_key(f"{self.namespace}-other", "k")
+        for key in (*keys, other):
+            assert self.store.claim(claim_with_1s_lease(key, "me", now)).acquired
+        scanned = [item.key for item in self.store.scan(prefix=f"{self.namespace}#", page_size=2)]
+        assert sorted(scanned) == sorted(keys)
+        assert other in {item.key for item in self.store.scan()}
+
+    def test_fences_increase_across_any_sequence_of_claims(self) -> None:
+        """Property: whatever the order of claims, completes and releases, each acquired claim
+        of a key has a fence above every earlier one (the fence base is the caller's time).
+        """
+        from hypothesis import HealthCheck, given, settings  # noqa: PLC0415
+        from hypothesis import strategies as st  # noqa: PLC0415
+
+        steps = st.lists(st.sampled_from(["claim", "complete", "release", "wait"]), max_size=12)
+
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(steps)
+        def run(actions: list[str]) -> None:
+            key = stored_key(self.namespace, os.urandom(8).hex())
+            now, base, fences, owner = int(self.clock() * 1000), 0, [0], None
+            for action in actions:
+                now += 1
+                if action == "wait":
+                    now += 5000
+                elif action == "claim":
+                    base += 1  # the caller's strictly increasing time
+                    claim = claim_with_1s_lease(key, os.urandom(4).hex(), now)
+                    result = self.store.claim(claim._replace(fence_base=base, expires_at_s=1))
+                    if result.acquired:
+                        assert result.record is not None
+                        assert result.record.fence > fences[-1]
+                        fences.append(result.record.fence)
+                        owner = claim.owner
+                elif owner is not None and action == "complete":
+                    self.store.complete(key, owner, now_ms=now, result=None, expires_at_s=1)
+                elif owner is not None:
+                    self.store.release(key, owner)
+
+        run()

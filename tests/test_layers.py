@@ -1,0 +1,83 @@
+"""The layers point one way: event sources know nothing of locks.
+
+``idemlock.sources`` parses events and builds keys; it imports only ``idemlock.errors`` and its
+own modules. Per-record processing (``batch``), the decorators, the lock's state machine
+(``_lock``), the dispatcher and the stores sit above it.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import idemlock.sources
+
+SOURCES = Path(idemlock.sources.__file__).parent
+ABOVE_SOURCES = (
+    "idemlock.batch",
+    "idemlock._decorator",
+    "idemlock._lock",
+    "idemlock._options",
+    "idemlock.dispatch",
+    "idemlock.store",
+    "idemlock.dynamodb",
+    "idemlock.testing",
+)
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """Every module an import statement of ``path`` names (at any depth, under any ``if``)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path.name}:{node.lineno}: relative import"
+            module = node.module or ""
+            found += [(node.lineno, module)]
+            found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(SOURCES.glob("*.py")), ids=lambda path: path.name)
+def test_sources_import_nothing_above_them(path: Path) -> None:
+    """No module of idemlock.sources imports batch, the decorators, the claim steps, the
+    dispatcher or a store: not at the top, not in a function, not for type checking."""
+    wrong = [
+        f"{path.name}:{line}: {name}"
+        for line, name in _imports(path)
+        if any(name == above or name.startswith(f"{above}.") for above in ABOVE_SOURCES)
+    ]
+    assert wrong == []
+
+
+def test_the_walk_sees_a_forbidden_import(tmp_path: Path) -> None:
+    """The walk above finds imports inside functions and under TYPE_CHECKING."""
+    module = tmp_path / "bad.py"
+    module.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from idemlock.batch import BatchOutcome\n"
+        "def f():\n    import idemlock._lock\n"
+    )
+    names = [name for _, name in _imports(module)]
+    assert "idemlock.batch" in names
+    assert "idemlock._lock" in names
+
+
+def test_importing_a_source_loads_no_lock_module() -> None:
+    """``import idemlock.sources.s3`` loads none of the lock machinery (nor wrapt). (It loads
+    ``idemlock.errors``, and with it ``idemlock.item``, whose ``utc_text`` writes the times in
+    error messages: data and formatting, no lock logic.)"""
+    code = (
+        "import sys, idemlock.sources.s3\n"
+        f"above = {ABOVE_SOURCES!r} + ('idemlock._cache', 'wrapt')\n"
+        "print(sorted(m for m in sys.modules if m in above))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip() == "[]"
