@@ -1,17 +1,16 @@
 """``idemlock demo``: the whole story on an embedded DynamoDB, no AWS account needed.
 
 An S3 upload is processed, the same notification delivered again is skipped, a failing file leaves
-no lock, and its re-upload is processed. The embedded default is moto's DynamoDB-protocol server
-in a thread (the ``demo`` extra); ``--endpoint-url`` points the demo at any other endpoint, such
-as DynamoDB Local.
+no lock, and its re-upload is processed. The embedded default is moto's DynamoDB, in process
+(``mock_aws``: the ``demo`` extra, moto without its server extra, which would pull in Flask, Docker
+and cfn-lint for nothing); ``--endpoint-url`` points the demo at any other endpoint, such as
+DynamoDB Local.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,9 @@ from idemlock.errors import ConfigurationError
 from idemlock.sources import s3
 
 BUCKET = "uploads"
+
+EMBEDDED = "moto's in-process DynamoDB"
+"""Where the demo runs when no endpoint is given."""
 
 
 def register(commands: Any) -> None:
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         table = args.table or f"idemlock-demo-{uuid.uuid4().hex[:8]}"
         store = DynamoDBStore(table, client=client)
         store.create_table()
-        say(f"lock table {table!r} at {endpoint_url}\n")
+        say(f"lock table {table!r} at {endpoint_url or EMBEDDED}\n")
         outcomes = _story(store, say)
     ok = outcomes == EXPECTED
     if args.output == "json":
@@ -122,49 +124,37 @@ def _region() -> str:
 
 
 @contextmanager
-def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str, Any]]:
-    """The endpoint and a client for it: the given one, or an embedded server's."""
+def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str | None, Any]]:
+    """The endpoint and a client for it: the given one, or ``None`` and an embedded DynamoDB's."""
     import botocore.session  # noqa: PLC0415  (deferred like the store's own client)
 
-    session = botocore.session.Session(profile=args.profile)
     endpoint_url = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
     if endpoint_url:
         region = args.region or _region()
+        session = botocore.session.Session(profile=args.profile)
         yield (
             endpoint_url,
             session.create_client("dynamodb", endpoint_url=endpoint_url, region_name=region),
         )
         return
     try:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415  (an optional extra)
+        from moto import mock_aws  # noqa: PLC0415  (an optional extra)
     except ImportError as exc:
         raise ConfigurationError(
             "the embedded DynamoDB needs the demo extra: pip install 'idemlock[demo]' "
             "(or pass --endpoint-url)"
         ) from exc
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log over the story
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    embedded_url = f"http://127.0.0.1:{port}"
-    try:
-        # moto's server accepts any credentials, but botocore will not sign without some.
+    # In process: botocore's requests are answered by moto's DynamoDB inside this interpreter,
+    # so no port, thread or HTTP server is needed. The session is made after moto's import,
+    # which adds its request hook to the handlers every new session starts with. The
+    # credentials are never checked, but botocore will not sign without some.
+    with mock_aws():
         yield (
-            embedded_url,
-            session.create_client(
+            None,
+            botocore.session.Session(profile=args.profile).create_client(
                 "dynamodb",
-                endpoint_url=embedded_url,
                 region_name="us-east-1",
                 aws_access_key_id="demo",
                 aws_secret_access_key="demo",
             ),
         )
-    finally:
-        server.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
