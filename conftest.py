@@ -1,8 +1,9 @@
-"""Session fixtures shared by ``tests/`` and ``examples/``: the servers tests talk to.
+"""Session fixtures shared by ``tests/`` and ``examples/``: servers, and a wheel of the checkout.
 
-The real DynamoDB-protocol servers, and moto's server for S3. They live at the root so that one
-DynamoDB Local (a JVM) and one dynalite serve the whole run, whichever folder a test is in. A
-server that cannot start fails the run in CI (``CI`` set) and skips locally, with the reason.
+The real DynamoDB-protocol servers, moto's server for S3, and a wheel of this checkout for the
+packaging tests (built once: pip builds it in an isolated environment). They live at the root so
+that one DynamoDB Local (a JVM) and one dynalite serve the whole run, whichever folder a test is
+in. A server that cannot start fails the run in CI (``CI`` set) and skips locally, with the reason.
 """
 
 from __future__ import annotations
@@ -61,3 +62,11 @@ def s3_endpoint() -> Iterator[str]:
     finally:
         server.stop()
         werkzeug.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel of this checkout, built once for the session."""
+    from tools.lambda_packaging import build_wheel  # noqa: PLC0415  (only packaging tests)
+
+    return build_wheel(tmp_path_factory.mktemp("wheel"))

@@ -35,7 +35,7 @@ from tests.conftest import REGION, fresh_table, make_client
 from tests.delivered_events import s3_record, sqs_record
 from tests.sources_helpers import load_event
 from tools.build_layer import LAYER_ROOT, build_layer
-from tools.lambda_packaging import Platform, build_wheel, install
+from tools.lambda_packaging import Platform, install
 from tools.package_example import EXAMPLES_DIR, package_example
 
 RUN_TIMEOUT_S = 120
@@ -163,12 +163,6 @@ def test_every_example_has_a_scenario() -> None:
 
 
 # -- building ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A wheel of this checkout, built once for the module."""
-    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 def template_setting(function_dir: Path, name: str) -> str:

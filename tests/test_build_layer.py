@@ -19,13 +19,7 @@ import pytest
 
 import idemlock
 from tools.build_layer import LAYER_ROOT, build_layer, layer_name, layer_requirements, main
-from tools.lambda_packaging import ARCHITECTURES, Platform, build_wheel
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A wheel of this checkout, built once for the module."""
-    return build_wheel(tmp_path_factory.mktemp("wheel"))
+from tools.lambda_packaging import ARCHITECTURES, Platform
 
 
 @pytest.fixture(scope="module")

@@ -7,31 +7,15 @@ check --strict`` and runs this suite from the unpacked sdist.
 from __future__ import annotations
 
 import zipfile
-from email.message import Message
-from email.parser import Parser
 from pathlib import Path
 
-import pytest
-
 import idemlock
-from tools.lambda_packaging import build_wheel
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A wheel of this checkout."""
-    return build_wheel(tmp_path_factory.mktemp("wheel"))
-
-
-def _metadata(wheel: Path) -> Message:
-    with zipfile.ZipFile(wheel) as archive:
-        [name] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
-        return Parser().parsestr(archive.read(name).decode("utf-8"))
+from tools.lambda_packaging import wheel_metadata
 
 
 def test_the_version_has_one_source(wheel: Path) -> None:
     """The wheel's version is ``idemlock.__version__`` (hatch reads it from the package)."""
-    assert _metadata(wheel)["Version"] == idemlock.__version__
+    assert wheel_metadata(wheel)["Version"] == idemlock.__version__
     assert wheel.name.startswith(f"idemlock-{idemlock.__version__}-py3-none-any")
 
 
@@ -49,7 +33,7 @@ def test_the_wheel_holds_the_package_only(wheel: Path) -> None:
 def test_runtime_dependencies_and_a_slim_demo_extra(wheel: Path) -> None:
     """boto3, botocore and wrapt at run time; the demo extra is moto alone, without the server
     extra that would bring Flask, Docker and cfn-lint."""
-    requirements = _metadata(wheel).get_all("Requires-Dist") or []
+    requirements = wheel_metadata(wheel).get_all("Requires-Dist") or []
     runtime = {r.split(">")[0] for r in requirements if ";" not in r}
     demo = [r.split(";")[0].strip() for r in requirements if "extra == 'demo'" in r]
     assert runtime == {"boto3", "botocore", "wrapt"}

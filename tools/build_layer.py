@@ -19,7 +19,6 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Sequence
-from email.parser import Parser
 from pathlib import Path
 
 from tools.lambda_packaging import (
@@ -30,6 +29,7 @@ from tools.lambda_packaging import (
     Platform,
     build_wheel,
     install,
+    wheel_metadata,
 )
 
 LAYER_ROOT = "python"
@@ -51,11 +51,8 @@ def wheel_version(wheel: Path) -> str:
 
 def layer_requirements(wheel: Path) -> list[str]:
     """The wheel's unconditional requirements, less what the Lambda runtime ships."""
-    with zipfile.ZipFile(wheel) as archive:
-        [metadata] = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
-        message = Parser().parsestr(archive.read(metadata).decode("utf-8"))
     requirements = []
-    for requirement in message.get_all("Requires-Dist") or []:
+    for requirement in wheel_metadata(wheel).get_all("Requires-Dist") or []:
         if ";" in requirement:  # an extra's, or for another Python: not the layer's
             continue
         name = requirement.split("[")[0].split("<")[0].split(">")[0].split("=")[0].split("!")[0]

@@ -12,7 +12,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
+from email.message import Message
+from email.parser import Parser
 from pathlib import Path
 from typing import Final
 
@@ -84,6 +87,13 @@ def build_wheel(out_dir: Path) -> Path:
         target.unlink(missing_ok=True)
         wheel.rename(target)
     return target
+
+
+def wheel_metadata(wheel: Path) -> Message:
+    """A wheel's ``METADATA`` (``Version``, ``Requires-Dist``...)."""
+    with zipfile.ZipFile(wheel) as archive:
+        [name] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        return Parser().parsestr(archive.read(name).decode("utf-8"))
 
 
 def install(
