@@ -576,6 +576,19 @@ def _pyproject_extras() -> set[str]:
     return set(re.findall(r"^([\w-]+)\s*=", section, flags=re.MULTILINE))
 
 
+VENV = ".venv"
+"""The virtualenv the docs' commands make and use (git-ignored)."""
+
+
+def _requirements(extra: str) -> set[str]:
+    """The distribution names an extra of pyproject.toml lists."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    section = text.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
+    found = re.search(rf"^{extra} = \[(.*?)\]$", section, flags=re.MULTILINE | re.DOTALL)
+    assert found, f"no extra {extra!r} in pyproject.toml"
+    return set(re.findall(r'"([\w-]+)', found[1]))
+
+
 def _read_by_the_code(variable: str) -> bool:
     """Whether the library or its tests read this environment variable."""
     sources = [*ROOT.glob("idemlock/**/*.py"), *ROOT.glob("tests/*.py")]
@@ -612,12 +625,35 @@ def check_repository_command(command: Command) -> None:
     elif words[0] in ("ruff", "mypy"):
         pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
         assert f"[tool.{words[0]}]" in pyproject, f"{command.text!r}: not configured in pyproject"
-    elif words[:3] == ["python", "-m", "benchmarks"]:
-        assert (ROOT / "benchmarks" / "__main__.py").is_file()
     elif words[0] == "bash":
         assert (ROOT / words[1]).is_file(), f"{command.text!r}: {words[1]} does not exist"
-    else:
+    elif not _checked_setup_command(command):
         pytest.fail(f"{command.text!r}: the docs test does not know how to check {words[0]!r}")
+
+
+def _checked_setup_command(command: Command) -> bool:
+    """Check a virtualenv, packaging or docs command; ``False`` if it is none of those."""
+    words = command.words
+    if words[:3] == ["python3", "-m", "venv"]:
+        assert words[3:] == [VENV], f"{command.text!r}: the virtualenv is {VENV}"
+        assert f"{VENV}/" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    elif words[0] in (".", "source"):
+        assert words[1:] == [f"{VENV}/bin/activate"], f"{command.text!r}: not the virtualenv"
+    elif words[:2] == ["python", "-m"]:
+        module = ROOT.joinpath(*words[2].split("."))
+        assert (
+            (module / "__main__.py").is_file()
+            or module.with_suffix(".py").is_file()
+            or words[2] in _requirements("dev")
+        ), f"{command.text!r}: no module {words[2]} here or in the dev extra"
+    elif words[0] == "twine":
+        assert "twine" in _requirements("dev"), f"{command.text!r}: twine is not in the dev extra"
+    elif words[0] == "mkdocs":
+        assert "mkdocs-material" in _requirements("docs"), f"{command.text!r}: no docs extra"
+        assert (ROOT / "mkdocs.yml").is_file(), f"{command.text!r}: no mkdocs.yml"
+    else:
+        return False
+    return True
 
 
 def check_bash(block: Block, run: FileRun) -> None:
@@ -960,12 +996,16 @@ def test_commands_are_read_as_a_shell_reads_them() -> None:
 
 def test_commands_that_are_not_run_must_name_what_exists() -> None:
     """An unknown command fails; a command naming a missing extra, path or variable fails."""
-    check_repository_command(parse_commands("pip install -e '.[dev,demo]'")[0])
+    for line in ("pip install -e '.[dev,demo]'", "python3 -m venv .venv", "python -m build"):
+        check_repository_command(parse_commands(line)[0])
     for line, error in (
         ("docker run amazon/dynamodb-local", pytest.fail.Exception),
         ("pip install -e '.[nope]'", AssertionError),
         ("python -m pytest tests/test_nothing_here.py", AssertionError),
         ("NOBODY_READS_THIS=1 python -m pytest", AssertionError),
+        ("python3 -m venv env", AssertionError),
+        (". env/bin/activate", AssertionError),
+        ("python -m no_such_module", AssertionError),
     ):
         with pytest.raises(error):
             check_repository_command(parse_commands(line)[0])

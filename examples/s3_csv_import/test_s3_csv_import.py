@@ -1,9 +1,10 @@
 """examples/s3_csv_import end to end: DynamoDB Local for both tables, moto's server for S3.
 
-S3 is moto's ``ThreadedMotoServer``: a real HTTP endpoint on 127.0.0.1, so the example's boto3
-S3 client runs its whole code path (signing, XML parsing, streamed bodies) as it does in Lambda;
-DynamoDB Local has no S3. The handler is configured only through the environment, as in a
-deployment, and is called with S3 notifications built from the real PutObject responses.
+S3 is moto's ``ThreadedMotoServer`` (the session's ``s3_endpoint``, from the root conftest): a
+real HTTP endpoint on 127.0.0.1, so the example's boto3 S3 client runs its whole code path
+(signing, XML parsing, streamed bodies) as it does in Lambda; DynamoDB Local has no S3. The
+handler is configured only through the environment, as in a deployment, and is called with S3
+notifications built from the real PutObject responses.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import importlib
 import itertools
 import json
-import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +23,6 @@ import boto3
 import pytest
 import yaml
 from botocore.awsrequest import AWSResponse, HTTPHeaders
-from moto.server import ThreadedMotoServer
 
 from idemlock import DynamoDBStore, LockItem, LockStatus
 from idemlock.batch import RecordStatus
@@ -43,22 +42,6 @@ USERS = "name,country,age\nAlice,JP,30\nBob,FR,41\n"
 CHANGED_USERS = "name,country,age\nAlice,JP,31\nCarol,DE,25\n"
 
 _sequencer = itertools.count(0x0055AED6DCD90281E5)
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server on a free port of 127.0.0.1, for this module."""
-    werkzeug = logging.getLogger("werkzeug")
-    level = werkzeug.level
-    werkzeug.setLevel(logging.WARNING)  # else one INFO line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        werkzeug.setLevel(level)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """``idemlock demo``: the whole story on an embedded DynamoDB, no AWS account needed.
 
 An S3 upload is processed, the same notification delivered again is skipped, a failing file leaves
-no lock, and its re-upload is processed. The embedded default is moto's DynamoDB-protocol server
-in a thread (the ``demo`` extra); ``--endpoint-url`` points the demo at any other endpoint, such
-as DynamoDB Local. The demo writes only to a table it creates (and deletes again) or to an empty
+no lock, and its re-upload is processed. The embedded default is moto's DynamoDB, in process
+(``mock_aws``: the ``demo`` extra, moto without its server extra, which would pull in Flask, Docker
+and cfn-lint for nothing); ``--endpoint-url`` points the demo at any other endpoint, such as
+DynamoDB Local. The demo writes only to a table it creates (and deletes again) or to an empty
 one: it never mixes its items with anyone's locks.
 """
 
@@ -17,7 +18,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from idemlock import DynamoDBStore, idempotent
-from idemlock.cli import embedded
 from idemlock.cli.common import (
     Refused,
     UsageError,
@@ -26,11 +26,14 @@ from idemlock.cli.common import (
     endpoint_for,
     print_json,
 )
-from idemlock.errors import TableNotFoundError
+from idemlock.errors import ConfigurationError, TableNotFoundError
 from idemlock.sources import s3
 
 BUCKET = "uploads"
 
+
+EMBEDDED = "moto's in-process DynamoDB"
+"""Where the demo runs when no endpoint is given."""
 
 def register(commands: Any) -> None:
     """Add the ``demo`` subcommand."""
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         _refuse_a_table_in_use(store)
         created = store.create_table()
         try:
-            say(f"lock table {table!r} at {endpoint_url}\n")
+            say(f"lock table {table!r} at {endpoint_url or EMBEDDED}\n")
             outcomes = _story(store, say)
         finally:
             # A table the demo made on someone's endpoint is not left behind; the embedded
@@ -170,8 +173,8 @@ def _region() -> str:
 
 
 @contextmanager
-def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str, Any, bool]]:
-    """The endpoint, a client for it, and whether it is the embedded server."""
+def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str | None, Any, bool]]:
+    """The endpoint (``None``: the embedded DynamoDB), a client for it, and whether embedded."""
     import botocore.session  # noqa: PLC0415  (deferred like the store's own client)
 
     endpoint_url = endpoint_for(args)
@@ -184,5 +187,25 @@ def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str, Any, bool]]:
             False,
         )
         return
-    with embedded.serve() as server:
-        yield server.url, server.client, True
+    try:
+        from moto import mock_aws  # noqa: PLC0415  (an optional extra)
+    except ImportError as exc:
+        raise ConfigurationError(
+            "the embedded DynamoDB needs the demo extra: pip install 'idemlock[demo]' "
+            "(or pass --endpoint-url)"
+        ) from exc
+    # In process: botocore's requests are answered by moto's DynamoDB inside this interpreter,
+    # so no port, thread or HTTP server is needed. The session is made after moto's import,
+    # which adds its request hook to the handlers every new session starts with. The
+    # credentials are never checked, but botocore will not sign without some.
+    with mock_aws():
+        yield (
+            None,
+            botocore.session.Session(profile=args.profile).create_client(
+                "dynamodb",
+                region_name="us-east-1",
+                aws_access_key_id="demo",
+                aws_secret_access_key="demo",
+            ),
+            True,
+        )

@@ -1,7 +1,7 @@
-"""A DynamoDB endpoint inside this process: moto's server on a thread (the ``demo`` extra).
+"""A DynamoDB endpoint inside this process: moto's server on a thread (the ``local`` extra).
 
-``idemlock demo`` runs its story on one; ``idemlock local`` keeps one up for a developer's
-other shells. Its data lives in memory and goes with the process.
+``idemlock local`` keeps one up for a developer's other shells (``idemlock demo`` needs no port
+and uses moto in process). Its data lives in memory and goes with the process.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def serve(port: int = 0) -> Iterator[Endpoint]:
         from moto.server import ThreadedMotoServer  # noqa: PLC0415  (an optional extra)
     except ImportError as exc:
         raise ConfigurationError(
-            "the embedded DynamoDB needs the demo extra: pip install 'idemlock[demo]' "
-            "(or pass --endpoint-url)"
+            "the local DynamoDB endpoint needs moto's server: pip install 'idemlock[local]' "
+            "(or run DynamoDB Local, see docs/operating.md)"
         ) from exc
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log over our output
     port = _check_port(port)
