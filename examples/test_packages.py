@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from idemlock import DynamoDBStore, Status
-from tests.conftest import REGION, fresh_table, make_client
+from idemlock import DynamoDBStore, LockStatus
+from tests.aws import REGION, fresh_table, make_client
 from tests.delivered_events import s3_record, sqs_record
 from tests.sources_helpers import load_event
 from tools.build_layer import LAYER_ROOT, build_layer
@@ -288,7 +288,7 @@ def run_twice(deployment: Deployment, path: list[Path], example: str) -> None:
 
     locks = deployment.lock_items()
     assert locks, "no key was claimed"
-    assert {item["status"]["S"] for item in locks} == {Status.COMPLETED.value}
+    assert {item["status"]["S"] for item in locks} == {LockStatus.COMPLETED.value}
     items = deployment.app_items()
     assert len(items) == scenario.items
 

@@ -35,6 +35,7 @@ BUCKET = "uploads"
 EMBEDDED = "moto's in-process DynamoDB"
 """Where the demo runs when no endpoint is given."""
 
+
 def register(commands: Any) -> None:
     """Add the ``demo`` subcommand."""
     parser = commands.add_parser(
