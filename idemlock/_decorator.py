@@ -20,6 +20,7 @@ from idemlock._options import (
     validate,
 )
 from idemlock.errors import ConfigurationError, MissingKeyError
+from idemlock.events import EventSink
 from idemlock.keys import call_key_fn, default_namespace, payload_fingerprint, storage_key
 from idemlock.store import LockStore
 
@@ -47,6 +48,7 @@ def idempotent(
     on_unstorable_result: Literal["raise", "omit"] = "raise",
     on_missing_key: Literal["raise", "run"] = "raise",
     disabled: bool | None = None,
+    on_event: EventSink | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Run the decorated function at most once to completion per key.
 
@@ -76,6 +78,10 @@ def idempotent(
             body unprotected.
         disabled: ``True`` runs the function directly; ``None`` (default) reads
             ``IDEMLOCK_DISABLED`` (``1``/``true``) at each call.
+        on_event: called with a :class:`~idemlock.events.LockEvent` at every transition
+            (claimed, duplicate, completed, released, taken_over, lock_lost, store_error, ...);
+            e.g. :class:`idemlock.metrics.CloudWatchMetrics`. The same transitions are logged on
+            the ``idemlock`` logger either way.
 
     """
     options = validate(
@@ -92,6 +98,7 @@ def idempotent(
         on_unstorable_result=on_unstorable_result,
         on_missing_key=on_missing_key,
         disabled=disabled,
+        on_event=on_event,
         require_key_fn=True,
     )
     policy = options.policy
@@ -123,6 +130,7 @@ def idempotent(
                 store if store is not None else default_store(),
                 policy,
                 key=storage_key(prefix, key),
+                namespace=prefix,
                 owner=new_owner_token(),
                 lease_ms=policy.lease_ms_for(own_args, kwargs),
                 fingerprint=(
@@ -208,7 +216,7 @@ def idempotent_records(
         namespace: as on :func:`idempotent`; default: the identity of ``handle``.
         options: ``store``, ``lease`` (one lease for every record of the invocation),
             ``retention``, ``clock``, ``local_cache``, ``local_cache_ttl``, ``store_result``,
-            ``on_unstorable_result`` and ``disabled``, as on :func:`idempotent`; and
+            ``on_unstorable_result``, ``disabled`` and ``on_event``, as on :func:`idempotent`; and
             ``concurrency``: store calls of one batch in flight at once (default 32).
 
     """

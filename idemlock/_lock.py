@@ -32,6 +32,7 @@ from idemlock.errors import (
     StoreError,
     UnstorableResultError,
 )
+from idemlock.events import LEVELS, EventKind, EventSink, LockEvent, log
 from idemlock.item import LockStatus
 from idemlock.store import Claim, ClaimResult, LockStore
 
@@ -64,6 +65,8 @@ class Lock(NamedTuple):
     owner: str
     fence: int
     lease_expires_at_ms: int
+    attempt: int = 1
+    """How many times the key has been claimed, this claim included."""
 
 
 def new_owner_token() -> str:
@@ -88,24 +91,45 @@ class RunBody(NamedTuple):
     """
 
     lock: Lock | None
+    timer: BodyTimer | None = None
+    """Where the driver's :meth:`holding` block notes when the body started and ended."""
 
     def holding(self) -> _Holding:
-        """Make this lock the current one for the duration of the block."""
-        return _Holding(self.lock)
+        """Make this lock the current one for the duration of the block, and time it."""
+        return _Holding(self.lock, self.timer)
+
+
+class BodyTimer:
+    """When one body ran, noted by the block that ran it (a batch runs it long after its claim)."""
+
+    __slots__ = ("end", "start")
+
+    def __init__(self) -> None:
+        self.start = self.end = 0.0
+
+    @property
+    def ms(self) -> float:
+        """The body's run time in milliseconds."""
+        return (self.end - self.start) * 1000
 
 
 class _Holding:
     """The context manager of :meth:`RunBody.holding` (a class: see benchmarks/README.md)."""
 
-    __slots__ = ("_lock", "_token")
+    __slots__ = ("_lock", "_timer", "_token")
 
-    def __init__(self, lock: Lock | None) -> None:
+    def __init__(self, lock: Lock | None, timer: BodyTimer | None) -> None:
         self._lock = lock
+        self._timer = timer
 
     def __enter__(self) -> None:
         self._token = _current_lock.set(self._lock)
+        if self._timer is not None:
+            self._timer.start = time.perf_counter()
 
     def __exit__(self, *_: object) -> None:
+        if self._timer is not None:
+            self._timer.end = time.perf_counter()
         _current_lock.reset(self._token)
 
 
@@ -165,6 +189,7 @@ class Policy:
     store_result: bool
     omit_unstorable: bool
     cache: CompletedCache | None
+    on_event: EventSink | None = None
 
     def lease_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
         """The lease of one invocation with these arguments.
@@ -194,11 +219,48 @@ def _remaining_ms(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | Non
     return None
 
 
+def emit(
+    policy: Policy,
+    kind: EventKind,
+    key: str,
+    namespace: str,
+    *,
+    lock: Lock | None = None,
+    duration_ms: float | None = None,
+    cached: bool = False,
+    error: BaseException | None = None,
+) -> None:
+    """Tell the ``idemlock`` logger and ``on_event`` of a transition.
+
+    Nothing is built when neither listens: the usual case on the hot path (no sink, DEBUG off).
+    """
+    sink = policy.on_event
+    if sink is None and not logger.isEnabledFor(LEVELS[kind]):
+        return
+    event = LockEvent(
+        kind,
+        key,
+        namespace,
+        None if lock is None else lock.fence,
+        None if lock is None else lock.attempt,
+        duration_ms,
+        cached,
+        error,
+    )
+    log(event)
+    if sink is not None:
+        try:
+            sink(event)
+        except Exception:  # a broken metrics backend must not fail the call it measures
+            logger.warning("on_event raised on a %s event of %r", kind, key, exc_info=True)
+
+
 def claim_steps(
     store: LockStore,
     policy: Policy,
     *,
     key: str,
+    namespace: str,
     owner: str,
     lease_ms: int,
     fingerprint: str | None,
@@ -209,6 +271,7 @@ def claim_steps(
     if policy.cache is not None:
         hit, cached = policy.cache.lookup(_cache_key(key, fingerprint), now_ms)
         if hit:
+            emit(policy, "duplicate", key, namespace, cached=True)
             return _decode(cached)
 
     lease_expires_at_ms = now_ms + lease_ms
@@ -222,7 +285,12 @@ def claim_steps(
         fingerprint,
     )
     for _ in range(CLAIM_ATTEMPTS):
-        held = _outcome(claim, (yield partial(store.claim, claim)), policy)
+        try:
+            answer = yield partial(store.claim, claim)
+        except StoreError as exc:
+            emit(policy, "store_error", key, namespace, error=exc)
+            raise
+        held = _outcome(claim, answer, policy, namespace)
         if held is not None:
             break
     else:
@@ -234,12 +302,14 @@ def claim_steps(
     if isinstance(held, _Replay):
         return held.value
 
+    timer = BodyTimer()
     try:
-        value = yield RunBody(held)
+        value = yield RunBody(held, timer)
     except GeneratorExit:
         raise  # abandoned by its driver: no more steps can run; the lease bounds the claim
-    except BaseException:
-        yield from _release(store, held)
+    except BaseException as exc:
+        failure = exc.error if isinstance(exc, BodyFailed) else exc
+        yield from _release(store, policy, held, namespace, failure=failure, timer=timer)
         raise
 
     deferred = _deferred(value)
@@ -247,21 +317,24 @@ def claim_steps(
         # The work of a coroutine or an iterator happens when it is awaited or iterated: after
         # the key would be COMPLETED, outside the lock. Never mark it done first.
         close_unrun(value)
-        yield from _release(store, held)
-        raise ConfigurationError(
+        refused = ConfigurationError(
             f"the body of {key!r} returned {deferred} ({type(value).__name__}), whose work runs "
             "only when it is awaited or iterated, after the key would be completed; decorate "
             "the async def (or the function doing the work) itself, or return a plain result"
         )
+        yield from _release(store, policy, held, namespace, failure=refused, timer=timer)
+        raise refused
 
     result = _encode(value, policy, held.key, getattr(store, "max_result_bytes", None))
     if isinstance(result, UnstorableResultError):
         if not policy.omit_unstorable:
-            yield from _release(store, held)
+            yield from _release(store, policy, held, namespace, failure=result, timer=timer)
             raise result
         logger.warning("%s; completing without storing it", result.reason)
         result = None
-    yield from _complete(store, policy, held, result, _cache_key(key, fingerprint))
+    yield from _complete(
+        store, policy, held, result, fingerprint=fingerprint, namespace=namespace, timer=timer
+    )
     return value
 
 
@@ -271,31 +344,49 @@ class _Replay(NamedTuple):
     value: Any
 
 
-def _outcome(claim: Claim, outcome: ClaimResult, policy: Policy) -> Lock | _Replay | None:
+def _outcome(
+    claim: Claim, outcome: ClaimResult, policy: Policy, namespace: str
+) -> Lock | _Replay | None:
     """What a claim's answer means: we hold the key, a duplicate, or ``None``: claim again."""
     record = outcome.record
+    key = claim.key
     if record is not None and (outcome.acquired or record.owner == claim.owner):
         # The second case is a claim whose first response was lost: botocore retried it, and
         # the retry failed its condition against the item our first attempt wrote.
-        return Lock(claim.key, claim.owner, record.fence, claim.lease_expires_at_ms)
+        held = Lock(key, claim.owner, record.fence, claim.lease_expires_at_ms, record.attempts)
+        # A key claimed before (its item still there) was taken over from an expired claim, or
+        # claimed again after its retention: both begin the key's work anew.
+        emit(policy, "taken_over" if record.attempts > 1 else "claimed", key, namespace, lock=held)
+        return held
     if record is None or record.is_free_at(claim.now_ms):
         return None  # the holder released between our claim and our read
+    theirs = Lock(key, record.owner, record.fence, record.lease_expires_at_ms or 0, record.attempts)
     if (
         claim.fingerprint is not None
         and record.fingerprint is not None
         and record.fingerprint != claim.fingerprint
     ):
-        raise PayloadMismatchError(claim.key)
+        emit(policy, "payload_mismatch", key, namespace, lock=theirs)
+        raise PayloadMismatchError(key)
     if record.status is LockStatus.IN_PROGRESS:
-        raise InProgressError(claim.key, record.lease_expires_at_ms or claim.now_ms)
+        emit(policy, "in_progress", key, namespace, lock=theirs)
+        raise InProgressError(key, record.lease_expires_at_ms or claim.now_ms)
     if policy.cache is not None:
-        cache_key = _cache_key(claim.key, claim.fingerprint)
+        cache_key = _cache_key(key, claim.fingerprint)
         policy.cache.remember(cache_key, record.result, record.expires_at_s, claim.now_ms)
+    emit(policy, "duplicate", key, namespace, lock=theirs)
     return _Replay(_decode(record.result))
 
 
 def _complete(
-    store: LockStore, policy: Policy, held: Lock, result: str | None, cache_key: str
+    store: LockStore,
+    policy: Policy,
+    held: Lock,
+    result: str | None,
+    *,
+    fingerprint: str | None,
+    namespace: str,
+    timer: BodyTimer,
 ) -> Generator[Step | RunBody, Any, None]:
     completed_at_ms = policy.clock_us() // 1000
     expires_at_s = (
@@ -311,36 +402,54 @@ def _complete(
                 result=result,
                 expires_at_s=expires_at_s,
             )
-        except StoreError:
+        except StoreError as exc:
             if pause_s is None:
                 # The body ran but the key is still IN_PROGRESS: it frees itself when the lease
                 # ends, and the next delivery runs the body again.
+                emit(policy, "store_error", held.key, namespace, lock=held, error=exc)
                 raise
             logger.warning("completing %r failed; retrying in %.1f s", held.key, pause_s)
             yield partial(time.sleep, pause_s)
             continue
         if not done:
-            raise LockLostError(held.key, held.owner)
+            lost = LockLostError(held.key, held.owner)
+            emit(policy, "lock_lost", held.key, namespace, lock=held, error=lost)
+            raise lost
         if policy.cache is not None:
+            cache_key = _cache_key(held.key, fingerprint)
             policy.cache.remember(cache_key, result, expires_at_s, completed_at_ms)
+        emit(policy, "completed", held.key, namespace, lock=held, duration_ms=timer.ms)
         return
 
 
-def _release(store: LockStore, held: Lock) -> Generator[Step | RunBody, Any, None]:
-    """Free the key after a failure; never raises, so the body's own error stays on top."""
+def _release(
+    store: LockStore,
+    policy: Policy,
+    held: Lock,
+    namespace: str,
+    *,
+    failure: BaseException,
+    timer: BodyTimer,
+) -> Generator[Step | RunBody, Any, None]:
+    """Free the key after ``failure``; never raises, so the body's own error stays on top."""
     try:
         released = yield partial(store.release, held.key, held.owner)
-    except StoreError:
+    except StoreError as exc:
         logger.warning(
             "could not release %r after a failure; it frees itself when its lease ends",
             held.key,
             exc_info=True,
         )
+        emit(policy, "store_error", held.key, namespace, lock=held, error=exc)
         return
     if not released:
         logger.warning(
             "did not release %r: our lease expired and another invocation owns it now", held.key
         )
+        lost = LockLostError(held.key, held.owner)
+        emit(policy, "lock_lost", held.key, namespace, lock=held, error=lost)
+        return
+    emit(policy, "released", held.key, namespace, lock=held, duration_ms=timer.ms, error=failure)
 
 
 def _encode(
@@ -445,20 +554,31 @@ def _decode(result: str | None) -> Any:
             return fresh_stack.submit(json.loads, result).result()
 
 
-def extend_lease(store: LockStore, lock: Lock, lease_expires_at_ms: int) -> Lock:
+def extend_lease(
+    store: LockStore, policy: Policy, lock: Lock, namespace: str, lease_expires_at_ms: int
+) -> Lock:
     """``lock`` with its lease moved to ``lease_expires_at_ms`` on the store (one call).
 
     Raises :class:`LockLostError` when the key is no longer ours in progress: our lease ran out
     and another invocation took the key over.
     """
-    if not store.extend(
-        lock.key,
-        lock.owner,
-        lease_expires_at_ms=lease_expires_at_ms,
-        expires_at_s=_in_progress_ttl_s(lease_expires_at_ms),
-    ):
-        raise LockLostError(lock.key, lock.owner)
-    return lock._replace(lease_expires_at_ms=lease_expires_at_ms)
+    try:
+        extended = store.extend(
+            lock.key,
+            lock.owner,
+            lease_expires_at_ms=lease_expires_at_ms,
+            expires_at_s=_in_progress_ttl_s(lease_expires_at_ms),
+        )
+    except StoreError as exc:
+        emit(policy, "store_error", lock.key, namespace, lock=lock, error=exc)
+        raise
+    if not extended:
+        lost = LockLostError(lock.key, lock.owner)
+        emit(policy, "lock_lost", lock.key, namespace, lock=lock, error=lost)
+        raise lost
+    lock = lock._replace(lease_expires_at_ms=lease_expires_at_ms)
+    emit(policy, "extended", lock.key, namespace, lock=lock)
+    return lock
 
 
 def _in_progress_ttl_s(lease_expires_at_ms: int) -> int:

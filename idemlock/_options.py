@@ -19,6 +19,7 @@ from idemlock._cache import CompletedCache
 from idemlock._lock import Policy
 from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
 from idemlock.errors import ConfigurationError
+from idemlock.events import EventSink
 from idemlock.store import LockStore
 
 Duration = float | timedelta
@@ -61,6 +62,7 @@ class RecordsOptions(TypedDict, total=False):
     on_unstorable_result: Literal["raise", "omit"]
     concurrency: int
     disabled: bool | None
+    on_event: EventSink | None
 
 
 @dataclass(frozen=True)
@@ -92,10 +94,17 @@ def validate(
     on_missing_key: Literal["raise", "run"] = "raise",
     concurrency: int = DEFAULT_CONCURRENCY,
     disabled: bool | None = None,
+    on_event: EventSink | None = None,
     require_key_fn: bool = False,
 ) -> Options:
     """Check the options of any entry point (defaults here); ConfigurationError if wrong."""
-    for name, value in (("key_fn", key_fn), ("fingerprint", fingerprint), ("clock", clock)):
+    callables = (
+        ("key_fn", key_fn),
+        ("fingerprint", fingerprint),
+        ("clock", clock),
+        ("on_event", on_event),
+    )
+    for name, value in callables:
         if (value is not None or (name == "key_fn" and require_key_fn)) and not callable(value):
             raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
     if namespace is not None and (not isinstance(namespace, str) or not namespace):
@@ -117,6 +126,7 @@ def validate(
         store_result=store_result,
         omit_unstorable=on_unstorable_result == "omit",
         cache=CompletedCache(local_cache, cache_ttl_ms) if local_cache else None,
+        on_event=on_event,
     )
     return Options(store, namespace, policy, disabled, fingerprint, on_missing_key, concurrency)
 

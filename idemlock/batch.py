@@ -345,7 +345,8 @@ class BatchRunner:
         lease_ms = self._policy.lease_ms_for((context,), {})
         if lock.lease_expires_at_ms - now_ms >= lease_ms // 2:
             return body
-        return RunBody(extend_lease(store, lock, now_ms + lease_ms))
+        extended = extend_lease(store, self._policy, lock, self._namespace, now_ms + lease_ms)
+        return body._replace(lock=extended)
 
     def _claim_all(
         self,
@@ -384,6 +385,7 @@ class BatchRunner:
             store,
             self._policy,
             key=key,
+            namespace=self._namespace,
             owner=new_owner_token(),
             lease_ms=lease_ms,
             fingerprint=None,
