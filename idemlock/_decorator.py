@@ -49,6 +49,7 @@ def idempotent(
     on_missing_key: Literal["raise", "run"] = "raise",
     disabled: bool | None = None,
     on_event: EventSink | None = None,
+    heartbeat: bool | Duration = False,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Run the decorated function at most once to completion per key.
 
@@ -82,6 +83,10 @@ def idempotent(
             (claimed, duplicate, completed, released, taken_over, lock_lost, store_error, ...);
             e.g. :class:`idemlock.metrics.CloudWatchMetrics`. The same transitions are logged on
             the ``idemlock`` logger either way.
+        heartbeat: ``True`` extends the lease every third of it while the body runs (a daemon
+            thread beside a sync body, a task beside an async one), a duration sets the period;
+            so a short ``lease=`` bounds crash recovery without bounding the body. Inside Lambda
+            it never extends past the invocation's deadline.
 
     """
     options = validate(
@@ -99,6 +104,7 @@ def idempotent(
         on_missing_key=on_missing_key,
         disabled=disabled,
         on_event=on_event,
+        heartbeat=heartbeat,
         require_key_fn=True,
     )
     policy = options.policy
@@ -133,6 +139,7 @@ def idempotent(
                 namespace=prefix,
                 owner=new_owner_token(),
                 lease_ms=policy.lease_ms_for(own_args, kwargs),
+                deadline_ms=policy.deadline_ms_for(own_args, kwargs),
                 fingerprint=(
                     None
                     if fingerprint is None
@@ -216,7 +223,8 @@ def idempotent_records(
         namespace: as on :func:`idempotent`; default: the identity of ``handle``.
         options: ``store``, ``lease`` (one lease for every record of the invocation),
             ``retention``, ``clock``, ``local_cache``, ``local_cache_ttl``, ``store_result``,
-            ``on_unstorable_result``, ``disabled`` and ``on_event``, as on :func:`idempotent`; and
+            ``on_unstorable_result``, ``disabled``, ``on_event`` and ``heartbeat``, as on
+            :func:`idempotent`; and
             ``concurrency``: store calls of one batch in flight at once (default 32).
 
     """

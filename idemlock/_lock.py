@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any, Final, NamedTuple, TypeVar
 
 from idemlock._cache import CompletedCache
+from idemlock._heartbeat import Heartbeat
 from idemlock.errors import (
     ConfigurationError,
     InProgressError,
@@ -93,10 +94,15 @@ class RunBody(NamedTuple):
     lock: Lock | None
     timer: BodyTimer | None = None
     """Where the driver's :meth:`holding` block notes when the body started and ended."""
+    heartbeat: Heartbeat | None = None
+    """Extends the lease while the body runs (``heartbeat=``)."""
 
-    def holding(self) -> _Holding:
-        """Make this lock the current one for the duration of the block, and time it."""
-        return _Holding(self.lock, self.timer)
+    def holding(self, *, thread_heartbeat: bool = True) -> _Holding:
+        """Make this lock the current one for the block, time it, and beat (from a thread).
+
+        An ``async`` driver beats from a task instead: ``thread_heartbeat=False``.
+        """
+        return _Holding(self.lock, self.timer, self.heartbeat if thread_heartbeat else None)
 
 
 class BodyTimer:
@@ -116,20 +122,27 @@ class BodyTimer:
 class _Holding:
     """The context manager of :meth:`RunBody.holding` (a class: see benchmarks/README.md)."""
 
-    __slots__ = ("_lock", "_timer", "_token")
+    __slots__ = ("_heartbeat", "_lock", "_timer", "_token")
 
-    def __init__(self, lock: Lock | None, timer: BodyTimer | None) -> None:
+    def __init__(
+        self, lock: Lock | None, timer: BodyTimer | None, heartbeat: Heartbeat | None
+    ) -> None:
         self._lock = lock
         self._timer = timer
+        self._heartbeat = heartbeat
 
     def __enter__(self) -> None:
         self._token = _current_lock.set(self._lock)
+        if self._heartbeat is not None:
+            self._heartbeat.start()
         if self._timer is not None:
             self._timer.start = time.perf_counter()
 
     def __exit__(self, *_: object) -> None:
         if self._timer is not None:
             self._timer.end = time.perf_counter()
+        if self._heartbeat is not None:
+            self._heartbeat.stop()  # before the complete or the release: none races them
         _current_lock.reset(self._token)
 
 
@@ -190,6 +203,8 @@ class Policy:
     omit_unstorable: bool
     cache: CompletedCache | None
     on_event: EventSink | None = None
+    heartbeat_ms: int | None = None
+    """Extend a running body's lease this often; 0: every third of the lease; None: never."""
 
     def lease_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
         """The lease of one invocation with these arguments.
@@ -199,11 +214,18 @@ class Policy:
         timed-out invocation frees its key soon after Lambda stops it. A context with no time
         left gets the grace alone. Outside Lambda: ``lease=``, else the default.
         """
-        deadline_ms = _remaining_ms(args, kwargs)
-        if deadline_ms is None:
+        cap = self.deadline_ms_for(args, kwargs)
+        if cap is None:
             return self.default_lease_ms if self.lease_ms is None else self.lease_ms
-        cap = max(deadline_ms, 0) + LAMBDA_LEASE_GRACE_MS
         return cap if self.lease_ms is None else min(self.lease_ms, cap)
+
+    def deadline_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
+        """How long from now a lease may last at most; ``None`` outside Lambda.
+
+        A Lambda context's remaining time plus the grace (the grace alone past the deadline).
+        """
+        remaining = _remaining_ms(args, kwargs)
+        return None if remaining is None else max(remaining, 0) + LAMBDA_LEASE_GRACE_MS
 
 
 def _remaining_ms(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
@@ -264,8 +286,13 @@ def claim_steps(
     owner: str,
     lease_ms: int,
     fingerprint: str | None,
+    deadline_ms: int | None = None,
 ) -> Steps:
-    """One invocation: the body's value (run now or replayed) is the generator's return value."""
+    """One invocation: the body's value (run now or replayed) is the generator's return value.
+
+    ``deadline_ms``: how long from now any lease may last (a Lambda invocation's remaining time
+    plus the grace); heartbeats never extend past it.
+    """
     now_us = policy.clock_us()
     now_ms = now_us // 1000
     if policy.cache is not None:
@@ -303,8 +330,16 @@ def claim_steps(
         return held.value
 
     timer = BodyTimer()
+    heartbeat = _heartbeat(
+        store,
+        policy,
+        held,
+        namespace=namespace,
+        lease_ms=lease_ms,
+        limit_ms=None if deadline_ms is None else now_ms + deadline_ms,
+    )
     try:
-        value = yield RunBody(held, timer)
+        value = yield RunBody(held, timer, heartbeat)
     except GeneratorExit:
         raise  # abandoned by its driver: no more steps can run; the lease bounds the claim
     except BaseException as exc:
@@ -581,6 +616,43 @@ def extend_lease(
     return lock
 
 
+def _heartbeat(
+    store: LockStore,
+    policy: Policy,
+    held: Lock,
+    *,
+    namespace: str,
+    lease_ms: int,
+    limit_ms: int | None,
+) -> Heartbeat | None:
+    """A heartbeat moving ``held``'s lease to a full ``lease_ms`` ahead, never past ``limit_ms``.
+
+    Every ``heartbeat_ms`` (default: a third of the lease), so that two beats can fail before
+    the lease runs out. A lost lock stops it (``lock_lost`` is emitted); a store error is
+    emitted and the next beat tries again. ``None`` without ``heartbeat=``.
+    """
+    if policy.heartbeat_ms is None:
+        return None
+    current = [held]
+
+    def beat() -> bool:
+        target = policy.clock_us() // 1000 + lease_ms
+        if limit_ms is not None:
+            target = min(target, limit_ms)
+        if target <= current[0].lease_expires_at_ms:
+            return True  # inside Lambda, at the deadline already: nothing to extend
+        try:
+            current[0] = extend_lease(store, policy, current[0], namespace, target)
+        except LockLostError:
+            return False
+        except StoreError:
+            return True  # emitted; the lease still has two periods left for the next beat
+        return True
+
+    period_ms = policy.heartbeat_ms or max(1, lease_ms // 3)
+    return Heartbeat(beat, period_ms / 1000)
+
+
 def _in_progress_ttl_s(lease_expires_at_ms: int) -> int:
     """The TTL of an IN_PROGRESS item: an hour after its lease.
 
@@ -623,6 +695,22 @@ def drive_sync(steps: Steps, body: Callable[[], R]) -> R:
     raise body_error
 
 
+async def _run_async_body(
+    step: RunBody, body: Callable[[], Awaitable[Any]]
+) -> tuple[Any, BodyFailed | None]:
+    """The body's value, or its exception wrapped, with its heartbeat as a task beside it."""
+    with step.holding(thread_heartbeat=False):
+        if step.heartbeat is not None:
+            await step.heartbeat.start_async()
+        try:
+            return await body(), None
+        except BaseException as exc:
+            return None, BodyFailed(exc)
+        finally:
+            if step.heartbeat is not None:
+                await step.heartbeat.stop_async()
+
+
 async def drive_async(steps: Steps, body: Callable[[], Awaitable[R]]) -> R:
     """Run the protocol with store calls in a worker thread and the body on the event loop."""
     import asyncio  # noqa: PLC0415  (deferred: synchronous handlers never pay for its import)
@@ -646,11 +734,7 @@ async def drive_async(steps: Steps, body: Callable[[], Awaitable[R]]) -> R:
             if cancelled is not None:
                 error = cancelled  # the body never starts; the protocol releases the claim
                 continue
-            with step.holding():
-                try:
-                    sent = await body()
-                except BaseException as exc:
-                    sent, error = None, BodyFailed(exc)
+            sent, error = await _run_async_body(step, body)
             continue
         # A store call runs in a thread, which a cancellation cannot stop: a claim cancelled
         # in flight still lands. So wait for what it did (shielded), let the protocol see it,

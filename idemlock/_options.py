@@ -63,6 +63,7 @@ class RecordsOptions(TypedDict, total=False):
     concurrency: int
     disabled: bool | None
     on_event: EventSink | None
+    heartbeat: bool | Duration
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ def validate(
     concurrency: int = DEFAULT_CONCURRENCY,
     disabled: bool | None = None,
     on_event: EventSink | None = None,
+    heartbeat: bool | Duration = False,
     require_key_fn: bool = False,
 ) -> Options:
     """Check the options of any entry point (defaults here); ConfigurationError if wrong."""
@@ -127,8 +129,18 @@ def validate(
         omit_unstorable=on_unstorable_result == "omit",
         cache=CompletedCache(local_cache, cache_ttl_ms) if local_cache else None,
         on_event=on_event,
+        heartbeat_ms=_heartbeat_ms(heartbeat),
     )
     return Options(store, namespace, policy, disabled, fingerprint, on_missing_key, concurrency)
+
+
+def _heartbeat_ms(heartbeat: bool | Duration) -> int | None:
+    """``False``: none; ``True``: every third of the lease (0); a duration: that period."""
+    if heartbeat is False:
+        return None
+    if heartbeat is True:
+        return 0
+    return milliseconds("heartbeat", heartbeat)
 
 
 def _check_count(option: str, value: Any, *, least: int) -> None:

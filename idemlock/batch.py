@@ -248,7 +248,8 @@ class BatchRunner:
         lease_ms = self._policy.lease_ms_for((context,), {})
         scheduler = _Scheduler(self._pool())
         tasks = [_Task(index, record) for index, record in enumerate(records)]
-        self._claim_all(tasks, scheduler, source, store, lease_ms)
+        deadline_ms = self._policy.deadline_ms_for((context,), {})
+        self._claim_all(tasks, scheduler, source, store, lease_ms, deadline_ms=deadline_ms)
         completes = _OrderedCompletes(scheduler) if ordered else None
         loop = _BodyLoop()
         try:
@@ -355,6 +356,8 @@ class BatchRunner:
         source: Source,
         store: LockStore | None,
         lease_ms: int,
+        *,
+        deadline_ms: int | None,
     ) -> None:
         """Start every record's protocol: all claims go out at once."""
         first_with_key: dict[str, _Task] = {}
@@ -363,7 +366,9 @@ class BatchRunner:
                 task.finish(RecordStatus.ACKNOWLEDGED)
                 continue
             try:
-                task.key, task.steps = self._start(task.record, source, store, lease_ms)
+                task.key, task.steps = self._start(
+                    task.record, source, store, lease_ms, deadline_ms=deadline_ms
+                )
             except Exception as exc:  # no key: this record fails, the others go on
                 task.finish(RecordStatus.FAILED, error=exc)
                 continue
@@ -375,7 +380,13 @@ class BatchRunner:
             scheduler.advance(task)  # sends the claim, or replays from the local cache
 
     def _start(
-        self, record: Record, source: Source, store: LockStore | None, lease_ms: int
+        self,
+        record: Record,
+        source: Source,
+        store: LockStore | None,
+        lease_ms: int,
+        *,
+        deadline_ms: int | None,
     ) -> tuple[str | None, Steps | None]:
         if store is None:
             return None, _unprotected()
@@ -389,6 +400,7 @@ class BatchRunner:
             owner=new_owner_token(),
             lease_ms=lease_ms,
             fingerprint=None,
+            deadline_ms=deadline_ms,
         )
         return key, steps
 

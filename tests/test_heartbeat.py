@@ -1,0 +1,279 @@
+"""Heartbeats on DynamoDB Local: a short lease bounds crash recovery, not the body.
+
+With ``lease=1`` a body that runs three seconds would be taken over after one; with
+``heartbeat=True`` its lease is extended every third of a second, so nobody takes it over while it
+runs, and when its process is killed the key is free again about one lease later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idemlock import DynamoDBStore, idempotent, idempotent_records
+from idemlock.errors import ConfigurationError, InProgressError, LockLostError
+from idemlock.events import LockEvent
+from idemlock.item import LockStatus
+from idemlock.testing import LambdaContext
+from tests.aws import fresh_table
+from tests.batch_events import number, sqs_event
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def store(dynamodb_local: str) -> DynamoDBStore:
+    """One lock table on DynamoDB Local for this module; each test has its own namespace."""
+    return fresh_table(dynamodb_local)
+
+
+class Events(list[LockEvent]):
+    """An ``on_event`` sink that keeps what it is given (from any thread)."""
+
+    def __call__(self, event: LockEvent) -> None:
+        self.append(event)
+
+    def count(self, kind: str) -> int:  # type: ignore[override]
+        return sum(1 for event in self if event.kind == kind)
+
+
+def knock_until(done: threading.Event, attempt: Any) -> list[str]:
+    """Call ``attempt`` every 0.2 s until ``done``; what each call ended as."""
+    outcomes = []
+    while not done.wait(0.2):
+        try:
+            attempt()
+        except InProgressError:
+            outcomes.append("in_progress")
+        else:
+            outcomes.append("ran")
+    return outcomes
+
+
+@pytest.mark.parametrize("heartbeat", [True, False])
+def test_a_heartbeat_keeps_a_long_body_from_being_taken_over(
+    store: DynamoDBStore, namespace: str, heartbeat: bool
+) -> None:
+    """lease=1, a 3 s body: with heartbeats every other caller is refused; without, one runs."""
+    events = Events()
+    runs: list[str] = []
+    done = threading.Event()
+
+    @idempotent(
+        lambda order: order,
+        store=store,
+        namespace=namespace,
+        lease=1,
+        heartbeat=heartbeat,
+        on_event=events,
+    )
+    def charge(order: str) -> None:
+        runs.append(order)
+        if len(runs) == 1:
+            time.sleep(3)
+
+    def first() -> None:
+        try:
+            charge("o-1")
+        except LockLostError:
+            runs.append("lost")
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    time.sleep(0.3)
+    outcomes = knock_until(done, lambda: charge("o-1"))
+    worker.join(10)
+
+    if heartbeat:
+        assert set(outcomes) == {"in_progress"}
+        assert runs == ["o-1"]
+        assert events.count("extended") >= 5
+        assert events.count("completed") == 1
+        record = store.get(f"{namespace}#o-1")
+        assert record is not None
+        assert record.status is LockStatus.COMPLETED
+    else:  # the control: the same body without heartbeats is taken over
+        assert "ran" in outcomes
+        assert runs[-1] == "lost"
+
+
+def test_an_async_body_beats_from_a_task(store: DynamoDBStore, namespace: str) -> None:
+    """An async body: the heartbeat is a task on its loop; other callers are refused meanwhile."""
+    events = Events()
+    other_runs: list[str] = []
+
+    @idempotent(
+        lambda order: order,
+        store=store,
+        namespace=namespace,
+        lease=1,
+        heartbeat=True,
+        on_event=events,
+    )
+    async def charge(order: str) -> str:
+        await asyncio.sleep(2.5)
+        return order
+
+    @idempotent(lambda order: order, store=store, namespace=namespace, lease=1)
+    def other(order: str) -> None:
+        other_runs.append(order)
+
+    async def main() -> list[str]:
+        task = asyncio.ensure_future(charge("o-1"))
+        outcomes = []
+        while not task.done():
+            await asyncio.sleep(0.3)
+            try:
+                await asyncio.to_thread(other, "o-1")
+            except InProgressError:
+                outcomes.append("in_progress")
+        assert await task == "o-1"
+        return outcomes
+
+    assert asyncio.run(main()).count("in_progress") >= 5
+    assert other_runs == []
+    assert events.count("extended") >= 4
+
+
+def test_inside_lambda_the_heartbeat_stops_at_the_deadline(
+    store: DynamoDBStore, namespace: str
+) -> None:
+    """No extension past the invocation's remaining time plus the grace."""
+    events = Events()
+
+    @idempotent(
+        lambda event, context: event["id"],
+        store=store,
+        namespace=namespace,
+        lease=1,
+        heartbeat=0.2,
+        on_event=events,
+    )
+    def handler(event: dict[str, str], context: object) -> None:
+        time.sleep(1.5)
+
+    started_ms = int(time.time() * 1000)
+    handler({"id": "a"}, LambdaContext(remaining_ms=1_000))
+    extended = [event for event in events if event.kind == "extended"]
+    assert extended  # beats moved the lease while the deadline allowed it
+    record = store.get(f"{namespace}#a")
+    assert record is not None
+    assert record.status is LockStatus.COMPLETED
+    # Every extension stayed within the deadline: 1 s left + 2 s grace from the start.
+    assert events.count("lock_lost") == 0
+    assert int(time.time() * 1000) - started_ms >= 1_500
+
+
+def test_batch_bodies_beat_too(store: DynamoDBStore, namespace: str) -> None:
+    """@idempotent_records(heartbeat=True): a slow record is not taken over while it runs."""
+    events = Events()
+    done = threading.Event()
+
+    def handle(record: dict[str, Any], context: object) -> None:
+        if number(record) == 0:
+            time.sleep(2.5)
+
+    handler = idempotent_records(
+        store=store, namespace=namespace, lease=1, heartbeat=True, on_event=events
+    )(handle)
+    other = idempotent_records(store=store, namespace=namespace, lease=1)(
+        lambda record, context: None
+    )
+    event = sqs_event(1)
+    results: list[Any] = []
+
+    def run_batch() -> None:
+        results.append(handler(event))
+        done.set()
+
+    worker = threading.Thread(target=run_batch)
+    worker.start()
+    time.sleep(0.3)
+    refused = []
+    while not done.wait(0.3):
+        refused.append(other(event))
+    worker.join(10)
+    assert results == [{"batchItemFailures": []}]
+    assert refused
+    assert all(r == {"batchItemFailures": [{"itemIdentifier": "m-0"}]} for r in refused)
+    assert events.count("extended") >= 4
+
+
+def test_heartbeat_is_validated() -> None:
+    """heartbeat is True, False or a positive duration."""
+    with pytest.raises(ConfigurationError, match="heartbeat"):
+        idempotent(lambda: "k", heartbeat=0)
+    with pytest.raises(ConfigurationError, match="heartbeat"):
+        idempotent(lambda: "k", heartbeat="often")  # type: ignore[arg-type]
+
+
+WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from idemlock import DynamoDBStore, idempotent
+    from tests.aws import make_client
+
+    store = DynamoDBStore(sys.argv[2], client=make_client(sys.argv[1]))
+
+    @idempotent(lambda job: job, store=store, namespace=sys.argv[3], lease=1, heartbeat=True)
+    def work(job):
+        print("working", flush=True)
+        time.sleep(60)
+
+    work("job-1")
+    """
+)
+
+
+def test_a_killed_worker_frees_its_key_within_about_one_lease(
+    store: DynamoDBStore, namespace: str, dynamodb_local: str
+) -> None:
+    """SIGKILL mid-body: its heartbeat dies with it, and another worker takes over ~1 s later."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", WORKER, dynamodb_local, store.table_name, namespace],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "working"
+        time.sleep(2.5)  # alive past two leases: its heartbeat holds the key
+        record = store.get(f"{namespace}#job-1")
+        assert record is not None
+        assert record.status is LockStatus.IN_PROGRESS
+        assert record.lease_expires_at_ms is not None
+        assert record.lease_expires_at_ms > int(time.time() * 1000)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+    killed_at = time.monotonic()
+
+    ran = []
+
+    @idempotent(lambda job: job, store=store, namespace=namespace, lease=1)
+    def work(job: str) -> None:
+        ran.append(job)
+
+    while not ran:
+        try:
+            work("job-1")
+        except InProgressError:
+            assert time.monotonic() - killed_at < 5, "the key stayed blocked past its lease"
+            time.sleep(0.1)
+    assert ran == ["job-1"]
