@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
 
 import wrapt
 
-from idemlock._lock import Steps, claim_steps, drive_async, drive_sync, new_owner_token
+from idemlock._lock import Lock, Steps, claim_steps, drive_async, drive_sync, new_owner_token
 from idemlock._options import (
     DEFAULT_LOCAL_CACHE_TTL,
     DEFAULT_RETENTION,
@@ -50,6 +50,7 @@ def idempotent(
     disabled: bool | None = None,
     on_event: EventSink | None = None,
     heartbeat: bool | Duration = False,
+    on_lock_lost: Callable[[Lock], object] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Run the decorated function at most once to completion per key.
 
@@ -87,6 +88,8 @@ def idempotent(
             thread beside a sync body, a task beside an async one), a duration sets the period;
             so a short ``lease=`` bounds crash recovery without bounding the body. Inside Lambda
             it never extends past the invocation's deadline.
+        on_lock_lost: called with the :class:`~idemlock.Lock` when an extension or the complete
+            finds another invocation holding the key (``current_lock().lost`` turns true too).
 
     """
     options = validate(
@@ -105,6 +108,7 @@ def idempotent(
         disabled=disabled,
         on_event=on_event,
         heartbeat=heartbeat,
+        on_lock_lost=on_lock_lost,
         require_key_fn=True,
     )
     policy = options.policy
@@ -223,7 +227,8 @@ def idempotent_records(
         namespace: as on :func:`idempotent`; default: the identity of ``handle``.
         options: ``store``, ``lease`` (one lease for every record of the invocation),
             ``retention``, ``clock``, ``local_cache``, ``local_cache_ttl``, ``store_result``,
-            ``on_unstorable_result``, ``disabled``, ``on_event`` and ``heartbeat``, as on
+            ``on_unstorable_result``, ``disabled``, ``on_event``, ``heartbeat`` and
+            ``on_lock_lost``, as on
             :func:`idempotent`; and
             ``concurrency``: store calls of one batch in flight at once (default 32).
 

@@ -55,19 +55,83 @@ COMPLETE_BACKOFF_S: Final = (0.1, 0.4)
 inside each attempt."""
 
 
-class Lock(NamedTuple):
+class Lock:
     """The claim a running body holds; read it with :func:`idemlock.current_lock`.
 
     ``fence`` strictly increases across successive claims of one key (also across a takeover and
-    a failure), so a downstream write conditioned on ``fence`` rejects a stale owner. Immutable.
+    a failure), so a downstream write conditioned on ``fence`` rejects a stale owner.
+    ``lease_expires_at_ms`` is the lease as it stands now (heartbeats and :meth:`extend` move
+    it), and ``lost`` turns true once an extension or the complete finds that another
+    invocation took the key over. Read-only to callers.
     """
 
-    key: str
-    owner: str
-    fence: int
-    lease_expires_at_ms: int
-    attempt: int = 1
-    """How many times the key has been claimed, this claim included."""
+    __slots__ = ("_attempt", "_extend", "_fence", "_key", "_lease_ms", "_lost", "_owner")
+
+    def __init__(
+        self, key: str, owner: str, fence: int, lease_expires_at_ms: int, attempt: int = 1
+    ) -> None:
+        self._key = key
+        self._owner = owner
+        self._fence = fence
+        self._lease_ms = lease_expires_at_ms
+        self._attempt = attempt
+        self._lost = False
+        self._extend: Callable[[float], None] | None = None
+
+    @property
+    def key(self) -> str:
+        """The stored key, ``namespace#key``."""
+        return self._key
+
+    @property
+    def owner(self) -> str:
+        """The owner token of this claim."""
+        return self._owner
+
+    @property
+    def fence(self) -> int:
+        """The fencing token of this claim."""
+        return self._fence
+
+    @property
+    def attempt(self) -> int:
+        """How many times the key has been claimed, this claim included."""
+        return self._attempt
+
+    @property
+    def lease_expires_at_ms(self) -> int:
+        """When the lease ends now, in epoch milliseconds."""
+        return self._lease_ms
+
+    @property
+    def lost(self) -> bool:
+        """Whether another invocation has taken the key over (its complete will be refused)."""
+        return self._lost
+
+    def extend(self, seconds: float) -> None:
+        """Move the lease to ``seconds`` from now (inside Lambda, never past the deadline).
+
+        One conditional write on this claim's owner token; :class:`~idemlock.errors.LockLostError`
+        if another invocation holds the key now. It blocks for that call: from an ``async``
+        body, ``await asyncio.to_thread(lock.extend, seconds)``.
+        """
+        if self._extend is None:
+            raise ConfigurationError(f"the lock on {self._key!r} is not held by a running body")
+        self._extend(seconds)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Lock):
+            return NotImplemented
+        return (self._key, self._owner, self._fence) == (other._key, other._owner, other._fence)
+
+    def __hash__(self) -> int:
+        return hash((self._key, self._owner, self._fence))
+
+    def __repr__(self) -> str:
+        return (
+            f"Lock(key={self._key!r}, owner={self._owner!r}, fence={self._fence}, "
+            f"lease_expires_at_ms={self._lease_ms}, attempt={self._attempt}, lost={self._lost})"
+        )
 
 
 def new_owner_token() -> str:
@@ -203,6 +267,7 @@ class Policy:
     omit_unstorable: bool
     cache: CompletedCache | None
     on_event: EventSink | None = None
+    on_lock_lost: Callable[[Lock], object] | None = None
     heartbeat_ms: int | None = None
     """Extend a running body's lease this often; 0: every third of the lease; None: never."""
 
@@ -330,13 +395,10 @@ def claim_steps(
         return held.value
 
     timer = BodyTimer()
+    limit_ms = None if deadline_ms is None else now_ms + deadline_ms
+    held._extend = _extender(store, policy, held, namespace, limit_ms)
     heartbeat = _heartbeat(
-        store,
-        policy,
-        held,
-        namespace=namespace,
-        lease_ms=lease_ms,
-        limit_ms=None if deadline_ms is None else now_ms + deadline_ms,
+        store, policy, held, namespace=namespace, lease_ms=lease_ms, limit_ms=limit_ms
     )
     try:
         value = yield RunBody(held, timer, heartbeat)
@@ -447,9 +509,7 @@ def _complete(
             yield partial(time.sleep, pause_s)
             continue
         if not done:
-            lost = LockLostError(held.key, held.owner)
-            emit(policy, "lock_lost", held.key, namespace, lock=held, error=lost)
-            raise lost
+            raise _lost(policy, held, namespace)
         if policy.cache is not None:
             cache_key = _cache_key(held.key, fingerprint)
             policy.cache.remember(cache_key, result, expires_at_s, completed_at_ms)
@@ -608,12 +668,41 @@ def extend_lease(
         emit(policy, "store_error", lock.key, namespace, lock=lock, error=exc)
         raise
     if not extended:
-        lost = LockLostError(lock.key, lock.owner)
-        emit(policy, "lock_lost", lock.key, namespace, lock=lock, error=lost)
-        raise lost
-    lock = lock._replace(lease_expires_at_ms=lease_expires_at_ms)
+        raise _lost(policy, lock, namespace)
+    lock._lease_ms = lease_expires_at_ms
     emit(policy, "extended", lock.key, namespace, lock=lock)
     return lock
+
+
+def _lost(policy: Policy, lock: Lock, namespace: str) -> LockLostError:
+    """Mark ``lock`` lost; tell the logger, ``on_event`` and ``on_lock_lost``; the error."""
+    lost = LockLostError(lock.key, lock.owner)
+    if lock._lost:
+        return lost  # told once already (a beat found it before the complete did)
+    lock._lost = True
+    emit(policy, "lock_lost", lock.key, namespace, lock=lock, error=lost)
+    if policy.on_lock_lost is not None:
+        try:
+            policy.on_lock_lost(lock)
+        except Exception:  # the body learns it from current_lock().lost all the same
+            logger.warning("on_lock_lost raised for %r", lock.key, exc_info=True)
+    return lost
+
+
+def _extender(
+    store: LockStore, policy: Policy, held: Lock, namespace: str, limit_ms: int | None
+) -> Callable[[float], None]:
+    """What :meth:`Lock.extend` calls: the lease ``seconds`` from now, within ``limit_ms``."""
+
+    def extend(seconds: float) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+            raise ConfigurationError(f"extend() takes positive seconds, got {seconds!r}")
+        target = policy.clock_us() // 1000 + math.ceil(seconds * 1000)
+        extend_lease(
+            store, policy, held, namespace, target if limit_ms is None else min(target, limit_ms)
+        )
+
+    return extend
 
 
 def _heartbeat(
@@ -633,16 +722,15 @@ def _heartbeat(
     """
     if policy.heartbeat_ms is None:
         return None
-    current = [held]
 
     def beat() -> bool:
         target = policy.clock_us() // 1000 + lease_ms
         if limit_ms is not None:
             target = min(target, limit_ms)
-        if target <= current[0].lease_expires_at_ms:
+        if target <= held.lease_expires_at_ms:
             return True  # inside Lambda, at the deadline already: nothing to extend
         try:
-            current[0] = extend_lease(store, policy, current[0], namespace, target)
+            extend_lease(store, policy, held, namespace, target)
         except LockLostError:
             return False
         except StoreError:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, Final, Literal, TypedDict
 
 from idemlock._cache import CompletedCache
-from idemlock._lock import Policy
+from idemlock._lock import Lock, Policy
 from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
 from idemlock.errors import ConfigurationError
 from idemlock.events import EventSink
@@ -63,6 +63,7 @@ class RecordsOptions(TypedDict, total=False):
     concurrency: int
     disabled: bool | None
     on_event: EventSink | None
+    on_lock_lost: Callable[[Lock], object] | None
     heartbeat: bool | Duration
 
 
@@ -96,6 +97,7 @@ def validate(
     concurrency: int = DEFAULT_CONCURRENCY,
     disabled: bool | None = None,
     on_event: EventSink | None = None,
+    on_lock_lost: Callable[[Lock], object] | None = None,
     heartbeat: bool | Duration = False,
     require_key_fn: bool = False,
 ) -> Options:
@@ -105,6 +107,7 @@ def validate(
         ("fingerprint", fingerprint),
         ("clock", clock),
         ("on_event", on_event),
+        ("on_lock_lost", on_lock_lost),
     )
     for name, value in callables:
         if (value is not None or (name == "key_fn" and require_key_fn)) and not callable(value):
@@ -129,6 +132,7 @@ def validate(
         omit_unstorable=on_unstorable_result == "omit",
         cache=CompletedCache(local_cache, cache_ttl_ms) if local_cache else None,
         on_event=on_event,
+        on_lock_lost=on_lock_lost,
         heartbeat_ms=_heartbeat_ms(heartbeat),
     )
     return Options(store, namespace, policy, disabled, fingerprint, on_missing_key, concurrency)

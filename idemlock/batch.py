@@ -346,8 +346,8 @@ class BatchRunner:
         lease_ms = self._policy.lease_ms_for((context,), {})
         if lock.lease_expires_at_ms - now_ms >= lease_ms // 2:
             return body
-        extended = extend_lease(store, self._policy, lock, self._namespace, now_ms + lease_ms)
-        return body._replace(lock=extended)
+        extend_lease(store, self._policy, lock, self._namespace, now_ms + lease_ms)
+        return body
 
     def _claim_all(
         self,
