@@ -425,6 +425,10 @@ def constant(dotted: str, code_dir: Path) -> Any:
 # -- the checks ---------------------------------------------------------------------------------
 
 
+WORKERS = {"sqs_worker"}
+"""Examples that are not Lambda functions (a long-lived consumer): no stack to check."""
+
+
 def test_every_example_is_checked_and_has_both_stacks() -> None:
     """Each folder of examples/ is an example this file checks (with its trigger), and each
     ships a SAM template and a Serverless Framework service."""
@@ -433,7 +437,7 @@ def test_every_example_is_checked_and_has_both_stacks() -> None:
         for path in EXAMPLES_DIR.iterdir()
         if path.is_dir() and not path.name.startswith((".", "_"))
     }
-    assert folders == set(EXAMPLES)
+    assert folders == set(EXAMPLES) | WORKERS
     for example in EXAMPLES:
         assert (EXAMPLES_DIR / example / "template.yaml").is_file()
         assert (EXAMPLES_DIR / example / "serverless.yml").is_file()

@@ -1,0 +1,7 @@
+"""``python -m sqs_worker``: the worker, configured from the environment."""
+
+import sys
+
+from sqs_worker.worker import main
+
+sys.exit(main())
