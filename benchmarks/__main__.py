@@ -24,6 +24,7 @@ from benchmarks import (
     cold_start,
     contention,
     endtoend,
+    hooks,
     overhead,
     report,
     round_trips,
@@ -41,6 +42,7 @@ SECTIONS = (
     "contention",
     "endtoend",
     "capacity",
+    "hooks",
 )
 
 
@@ -61,6 +63,7 @@ class Sizes:
     race_repeats: int
     e2e_calls: int
     e2e_rounds: int
+    hold_s: float
 
 
 FULL = Sizes(
@@ -77,6 +80,7 @@ FULL = Sizes(
     race_repeats=5,
     e2e_calls=40,
     e2e_rounds=7,
+    hold_s=6.0,
 )
 QUICK = Sizes(
     overhead_calls=100,
@@ -92,6 +96,7 @@ QUICK = Sizes(
     race_repeats=2,
     e2e_calls=5,
     e2e_rounds=2,
+    hold_s=2.0,
 )
 LATENCY_S = 0.005
 
@@ -176,6 +181,15 @@ def run(quick: bool, output: Path) -> dict[str, Any]:
         )
         results["capacity"] = _step(
             "7. capacity units per call", lambda: capacity.measure(local.endpoint_url)
+        )
+        results["hooks"] = _step(
+            "8. what watching costs (on_event sinks, heartbeats)",
+            lambda: hooks.measure(
+                local.endpoint_url,
+                calls=sizes.overhead_calls,
+                repeats=sizes.overhead_repeats,
+                hold_s=sizes.hold_s,
+            ),
         )
     finally:
         for server in servers:

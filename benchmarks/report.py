@@ -166,6 +166,8 @@ def markdown(results: dict[str, Any]) -> str:
         *_endtoend_table(results["endtoend"]),
         "",
         *_capacity_table(results["capacity"]),
+        "",
+        *_hooks_table(results["hooks"]),
     ]
     return "\n".join(lines)
 
@@ -355,6 +357,36 @@ def _capacity_table(capacity: dict[str, Any]) -> list[str]:
             for lib in LIBRARIES
         ]
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    return lines
+
+
+def _hooks_table(hooks: dict[str, Any]) -> list[str]:
+    sinks = hooks["sinks"]
+    variants = list(next(iter(sinks["paths"].values())))
+    lines = [
+        "**8. What watching costs.** idemlock's library code per call (µs, in-memory stand-in, "
+        f"median of {sinks['repeats']} repeats × {sinks['calls_per_repeat']} calls "
+        "[min–max]) without a sink, with a no-op `on_event`, and with `CloudWatchMetrics`",
+        "",
+        "| path | " + " | ".join(variants) + " |",
+        "|---|" + "---|" * len(variants),
+    ]
+    for path, row in sinks["paths"].items():
+        cells = [_spread(row[variant], "{:.1f}") for variant in variants]
+        lines.append(f"| {PATH_LABELS[path]} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Heartbeats: a body held {hooks['heartbeats']['hold_s']:g} s on DynamoDB Local under "
+        "`heartbeat=True`",
+        "",
+        "| lease | extensions | per minute | expected (180 / lease s) |",
+        "|---|---|---|---|",
+    ]
+    for row in hooks["heartbeats"]["leases"].values():
+        lines.append(
+            f"| {row['lease_s']:g} s | {row['extensions']} | {row['per_minute']:.0f} "
+            f"| {row['expected_per_minute']:.0f} |"
+        )
     return lines
 
 

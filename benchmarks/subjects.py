@@ -92,7 +92,14 @@ def context(remaining_ms: int = 300_000) -> LambdaContext:
     return LambdaContext(remaining_ms=remaining_ms)
 
 
-def idemlock_subject(client: Any, table: str, namespace: str, *, local_cache: int = 0) -> Subject:
+def idemlock_subject(
+    client: Any,
+    table: str,
+    namespace: str,
+    *,
+    local_cache: int = 0,
+    on_event: Callable[[Any], object] | None = None,
+) -> Subject:
     """``@idempotent`` with a key function and a ``DynamoDBStore`` on ``client``.
 
     ``client=None``: the store makes its own client, as for a user who passes none.
@@ -105,6 +112,7 @@ def idemlock_subject(client: Any, table: str, namespace: str, *, local_cache: in
         store=store,
         namespace=namespace,
         local_cache=local_cache,
+        on_event=on_event,
     )
     def handler(event: dict[str, Any], context: Any) -> Any:
         return slot(event)

@@ -25,6 +25,7 @@ SECTIONS = (
     "contention",
     "endtoend",
     "capacity",
+    "hooks",
 )
 
 
@@ -77,3 +78,5 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
     hot = cost["hot_key"]["idemlock"]
     assert hot["no_cache"]["failed_writes"] == 100
     assert hot["local_cache"]["wcu"] == 0  # every duplicate answered from the warm cache
+    for row in results["hooks"]["heartbeats"]["leases"].values():
+        assert row["extensions"] >= 1  # a held body's lease was extended

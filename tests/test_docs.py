@@ -42,6 +42,7 @@ import contextlib
 import doctest
 import io
 import json
+import logging
 import os
 import re
 import shlex
@@ -222,7 +223,13 @@ def docs_env(dynamodb_local: str) -> Iterator[DocsEnvironment]:
         patch.setenv("IDEMLOCK_TABLE", TABLE)
         env = DocsEnvironment(dynamodb_local)
         before = env.tables()
+        # A docs block may configure the idemlock logger (Powertools Logger's copy sets its
+        # handlers and stops propagation): later tests read it through the root logger.
+        idemlock_logger = logging.getLogger("idemlock")
+        saved = (idemlock_logger.handlers[:], idemlock_logger.level, idemlock_logger.propagate)
         yield env
+        idemlock_logger.handlers[:], idemlock_logger.propagate = saved[0], saved[2]
+        idemlock_logger.setLevel(saved[1])
         for table in env.tables() - before:  # leave DynamoDB Local as the docs found it
             env.client.delete_table(TableName=table)
 

@@ -180,6 +180,11 @@ class LambdaContext:
     invoked_function_arn: str = field(
         default="arn:aws:lambda:us-east-1:123456789012:function:test-function"
     )
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 128
+    """Read by Powertools Logger's ``inject_lambda_context``, among others."""
+    log_group_name: str = "/aws/lambda/test-function"
+    log_stream_name: str = "2026/01/01/[$LATEST]00000000000000000000000000000000"
 
     def get_remaining_time_in_millis(self) -> int:
         """What Lambda reports: milliseconds left before the invocation times out."""

@@ -1,0 +1,113 @@
+"""8. What watching costs: ``on_event`` sinks, and heartbeats.
+
+- **Sinks**: idemlock's library code per call (section 2's in-memory stand-in, its own time taken
+  out) with no ``on_event``, with a no-op ``on_event``, and with ``CloudWatchMetrics`` (its EMF
+  lines written to a string buffer instead of stdout), the variants interleaved path by path.
+  No sink and DEBUG off is the default: no event is even built then.
+- **Heartbeats**: a body held for a few seconds on DynamoDB Local under ``heartbeat=True``; the
+  extensions it sent per minute, for two leases (the period is a third of the lease, so the rate
+  is 180 per minute divided by the lease in seconds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import io
+import statistics
+import time
+from typing import Any
+
+from benchmarks.common import PATHS, create_table, make_client, summary, unique
+from benchmarks.fakeclient import FakeDynamoDB
+from benchmarks.overhead import TABLE, _sample
+from benchmarks.subjects import idemlock_subject
+from idemlock import DynamoDBStore, idempotent
+from idemlock.events import LockEvent
+from idemlock.metrics import CloudWatchMetrics
+
+VARIANTS = ("no hook", "no-op on_event", "CloudWatchMetrics")
+
+
+def _noop(event: LockEvent) -> None:
+    """The cheapest sink there is."""
+
+
+def sinks(*, calls: int, repeats: int) -> dict[str, Any]:
+    """Per path and variant: µs of library code per call (median of repeats' medians)."""
+    fake = FakeDynamoDB()
+    buffer = io.StringIO()
+    hooks = {"no hook": None, "no-op on_event": _noop, "CloudWatchMetrics": CloudWatchMetrics()}
+    subjects = {
+        name: idemlock_subject(fake, TABLE, unique("ns"), on_event=hook)
+        for name, hook in hooks.items()
+    }
+    samples: dict[str, dict[str, list[float]]] = {v: {p: [] for p in PATHS} for v in VARIANTS}
+    with contextlib.redirect_stdout(buffer):
+        for subject in subjects.values():  # warm-up
+            for path in PATHS:
+                _sample(subject, fake, path, 20)
+        gc.collect()
+        for _ in range(repeats):
+            for path in PATHS:
+                for variant in VARIANTS:
+                    sample = _sample(subjects[variant], fake, path, calls)
+                    samples[variant][path].append(sample["library_us"])
+                buffer.seek(0)
+                buffer.truncate()
+    return {
+        "calls_per_repeat": calls,
+        "repeats": repeats,
+        "paths": {
+            path: {variant: summary(samples[variant][path]) for variant in VARIANTS}
+            for path in PATHS
+        },
+    }
+
+
+def heartbeats(endpoint_url: str, *, hold_s: float) -> dict[str, Any]:
+    """Extensions per minute of a body held ``hold_s`` seconds, for two leases."""
+    client = make_client(endpoint_url)
+    try:
+        store = DynamoDBStore(create_table(client, "heartbeat"), client=client)
+        rows: dict[str, Any] = {}
+        for lease_s in (1.0, 3.0):
+            extended: list[LockEvent] = []
+
+            @idempotent(
+                lambda job: job,
+                store=store,
+                namespace=unique("hb"),
+                lease=lease_s,
+                heartbeat=True,
+                on_event=lambda event: extended.append(event) if event.kind == "extended" else None,
+            )
+            def hold(job: str) -> None:
+                time.sleep(hold_s)
+
+            started = time.perf_counter()
+            hold("job")
+            held_s = time.perf_counter() - started
+            rows[f"{lease_s:g}"] = {
+                "lease_s": lease_s,
+                "held_s": held_s,
+                "extensions": len(extended),
+                "per_minute": len(extended) / held_s * 60,
+                "expected_per_minute": 180 / lease_s,
+            }
+    finally:
+        client.close()
+    return {"hold_s": hold_s, "leases": rows}
+
+
+def measure(endpoint_url: str, *, calls: int, repeats: int, hold_s: float) -> dict[str, Any]:
+    """Both measurements, for the report."""
+    results = {"sinks": sinks(calls=calls, repeats=repeats)}
+    results["heartbeats"] = heartbeats(endpoint_url, hold_s=hold_s)
+    noop = [
+        results["sinks"]["paths"][p]["no-op on_event"]["median"]
+        / results["sinks"]["paths"][p]["no hook"]["median"]
+        for p in PATHS
+    ]
+    results["sinks"]["noop_ratio_median"] = statistics.median(noop)
+    return results
