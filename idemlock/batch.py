@@ -53,9 +53,9 @@ from idemlock._lock import (
     new_owner_token,
 )
 from idemlock._options import default_store, is_disabled
-from idemlock.errors import BatchFailedError, ConfigurationError, EventError
+from idemlock.errors import BatchFailedError, ConfigurationError
 from idemlock.keys import call_key_fn, storage_key
-from idemlock.sources import Source, source_of_event
+from idemlock.sources import Batch, Source, parse_batch
 from idemlock.sources.s3_batch import TaskResult
 from idemlock.store import LockStore
 
@@ -237,12 +237,8 @@ class BatchRunner:
         self, event: Mapping[str, Any], context: object, handle: Callable[[Record], Any]
     ) -> BatchOutcome:
         """Run ``handle`` on every record of ``event``, each at most once to completion."""
-        source = source_of_event(event)
-        _refuse_tumbling_window(event)
-        records = source.records(event)  # all of one source
-        # One batch comes from one queue or stream: its first record says whether it is
-        # ordered, before anything is claimed (a malformed record cannot change it midway).
-        ordered = source.ordered(records[0])
+        batch = parse_batch(event)  # sources parse; this module never reaches into an event
+        source, records, ordered = batch
         protect = not is_disabled(self._disabled)
         store = (self._store if self._store is not None else default_store()) if protect else None
         lease_ms = self._policy.lease_ms_for((context,), {})
@@ -271,7 +267,7 @@ class BatchRunner:
             raise aborted
         outcomes = [task.outcome for task in tasks if task.outcome is not None]
         assert len(outcomes) == len(tasks)
-        _log_failures(source, outcomes)
+        _log_failures(batch, outcomes)
         return BatchOutcome(source, outcomes, ordered)
 
     def _run_bodies(
@@ -554,18 +550,7 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
-def _refuse_tumbling_window(event: Mapping[str, Any]) -> None:
-    """Tumbling windows expect their aggregated ``state`` back: not a per-record job."""
-    if "window" in event or "state" in event:
-        raise EventError(
-            "this event is a tumbling window (it has 'window' and 'state'): Lambda expects the "
-            "aggregated state in the response, which per-record processing cannot give; turn "
-            "off TumblingWindowInSeconds on the trigger, or aggregate in a plain handler",
-            path="window",
-        )
-
-
-def _log_failures(source: Source, outcomes: list[RecordOutcome]) -> None:
+def _log_failures(batch: Batch, outcomes: list[RecordOutcome]) -> None:
     """Log every failed record, with its key, its id and the traceback: never a silent failure.
 
     The partial batch response only names a failed record; the reason would be lost with it.
@@ -574,22 +559,13 @@ def _log_failures(source: Source, outcomes: list[RecordOutcome]) -> None:
         if outcome.status is RecordStatus.FAILED:
             logger.warning(
                 "%s record %s (key %r) failed: %r",
-                source.name,
-                _record_id(source, outcome),
+                batch.source.name,
+                batch.id_of(outcome.index),
                 outcome.key,
                 outcome.error,
                 exc_info=outcome.error,
                 extra={"idemlock_key": outcome.key, "idemlock_record": outcome.index},
             )
-
-
-def _record_id(source: Source, outcome: RecordOutcome) -> str:
-    """What the source names a record by (message id, sequence number, object), for logs."""
-    name = source.item_identifier or source.record_key
-    try:
-        return name(outcome.record)
-    except EventError:
-        return f"#{outcome.index}"
 
 
 def _share_outcome(copy: _Task, first: _Task, scheduler: _Scheduler) -> None:

@@ -26,7 +26,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from idemlock.errors import EventError
 from idemlock.sources import (
@@ -42,7 +42,7 @@ from idemlock.sources import (
 )
 from idemlock.sources import eventbridge as eventbridge  # so every source is an attribute
 
-__all__ = ["Source", "source_of", "source_of_event"]
+__all__ = ["Batch", "Source", "parse_batch", "source_of", "source_of_event"]
 
 Record = Mapping[str, Any]
 
@@ -106,6 +106,43 @@ def source_of(record: Record) -> Source:
             path="eventSource",
         )
     return source
+
+
+class Batch(NamedTuple):
+    """A batch event, parsed once: its source, its records as delivered, and its ordering."""
+
+    source: Source
+    records: list[Record]
+    """In the order they must run (Kafka's: partition by partition, in offset order)."""
+    ordered: bool
+    """Whether a failure must stop the batch (streams, SQS FIFO, Kafka)."""
+
+    def id_of(self, index: int) -> str:
+        """What the source names record ``index`` by (message id, sequence number, object)."""
+        name = self.source.item_identifier or self.source.record_key
+        try:
+            return name(self.records[index])
+        except EventError:
+            return f"#{index}"
+
+
+def parse_batch(event: Mapping[str, Any]) -> Batch:
+    """The source, records and ordering of a whole batch event: what per-record processing needs.
+
+    One batch comes from one queue or stream: its first record says whether it is ordered, before
+    anything runs (a malformed record cannot change it midway). A tumbling window's event
+    (``window`` and ``state``) is refused: Lambda expects the aggregated state back.
+    """
+    source = source_of_event(event)
+    if "window" in event or "state" in event:
+        raise EventError(
+            "this event is a tumbling window (it has 'window' and 'state'): Lambda expects the "
+            "aggregated state in the response, which per-record processing cannot give; turn "
+            "off TumblingWindowInSeconds on the trigger, or aggregate in a plain handler",
+            path="window",
+        )
+    records = source.records(event)
+    return Batch(source, records, source.ordered(records[0]))
 
 
 def source_of_event(event: Mapping[str, Any]) -> Source:
