@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,8 +26,9 @@ from idemlock.errors import ConfigurationError, InProgressError, LockLostError
 from idemlock.events import LockEvent
 from idemlock.item import LockStatus
 from idemlock.testing import LambdaContext
-from tests.aws import fresh_table
+from tests.aws import fresh_table, make_client
 from tests.batch_events import number, sqs_event
+from tests.proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -358,3 +360,117 @@ def extend_outside(store: DynamoDBStore, namespace: str) -> None:
         lock.extend(0)
 
     charge("o-2")
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["lost response", "connection reset", "throttled"],
+)
+def test_heartbeats_ride_out_network_faults(
+    dynamodb_local: str, namespace: str, fault: str
+) -> None:
+    """Faults on the extensions themselves (through a TCP proxy): a lost response's retry finds
+    the lease ours and succeeds again, a reset or a throttle is retried; the body is never taken
+    over and completes once."""
+    table = fresh_table(dynamodb_local)
+    port = urlsplit(dynamodb_local).port
+    assert port is not None
+    events = Events()
+    other_runs: list[str] = []
+    with TcpProxy(port) as proxy:
+        store = DynamoDBStore(table.table_name, client=make_client(proxy.endpoint_url))
+
+        @idempotent(
+            lambda order: order,
+            store=store,
+            namespace=namespace,
+            lease=3,  # botocore's backoff for a throttled extension can take a second
+            heartbeat=0.5,
+            on_event=events,
+        )
+        def charge(order: str) -> str:
+            for _ in range(3):  # faults armed for the next extensions, one after another
+                {
+                    "lost response": lambda: proxy.drop_next_responses(1),
+                    "connection reset": lambda: proxy.reset_next_connections(1),
+                    "throttled": lambda: proxy.fail_next_requests(1, "ThrottlingException"),
+                }[fault]()
+                time.sleep(1.2)  # three of these outlast the 3 s lease: only beats keep it
+                with pytest.raises(InProgressError):
+                    other(order)
+            proxy.clear_faults()
+            return order
+
+        @idempotent(lambda order: order, store=table, namespace=namespace, lease=3)
+        def other(order: str) -> None:
+            other_runs.append(order)
+
+        assert charge("o-1") == "o-1"
+    assert other_runs == []
+    assert events.count("extended") >= 3
+    assert events.count("lock_lost") == 0
+    assert proxy.dropped + proxy.resets + proxy.errors_sent > 0
+
+
+PAUSED_WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from idemlock import DynamoDBStore, current_lock, idempotent
+    from idemlock.errors import LockLostError
+    from tests.aws import make_client
+
+    store = DynamoDBStore(sys.argv[2], client=make_client(sys.argv[1]))
+
+    @idempotent(lambda job: job, store=store, namespace=sys.argv[3], lease=1, heartbeat=True)
+    def work(job):
+        print("working", flush=True)
+        time.sleep(4)
+        print("lost" if current_lock().lost else "held", flush=True)
+
+    try:
+        work("job-1")
+    except LockLostError:
+        print("complete refused", flush=True)
+    """
+)
+
+
+def test_a_paused_worker_learns_it_lost_its_lock(
+    store: DynamoDBStore, namespace: str, dynamodb_local: str
+) -> None:
+    """SIGSTOP past the lease: another worker takes over; resumed, the paused one sees ``lost``
+    (its next beat finds the new owner) and its complete is refused: one completion."""
+    with subprocess.Popen(
+        [sys.executable, "-c", PAUSED_WORKER, dynamodb_local, store.table_name, namespace],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ) as paused:
+        assert paused.stdout is not None
+        assert paused.stdout.readline().strip() == "working"
+        paused.send_signal(signal.SIGSTOP)
+        try:
+            ran = []
+
+            @idempotent(lambda job: job, store=store, namespace=namespace, lease=1)
+            def work(job: str) -> str:
+                ran.append(job)
+                return "by the second worker"
+
+            deadline = time.monotonic() + 10
+            while not ran:
+                try:
+                    work("job-1")
+                except InProgressError:
+                    assert time.monotonic() < deadline, "the paused worker's lease never ended"
+                    time.sleep(0.1)
+        finally:
+            paused.send_signal(signal.SIGCONT)
+        rest = paused.stdout.read().split()
+        paused.wait(20)
+    assert rest == ["lost", "complete", "refused"]
+    record = store.get(f"{namespace}#job-1")
+    assert record is not None
+    assert record.status is LockStatus.COMPLETED
+    assert record.result == '"by the second worker"'
