@@ -422,7 +422,7 @@ def claim_steps(
         yield from _release(store, policy, held, namespace, failure=refused, timer=timer)
         raise refused
 
-    result = _encode(value, policy, held.key, getattr(store, "max_result_bytes", None))
+    result = _encode(value, policy, held.key, store)
     if isinstance(result, UnstorableResultError):
         if not policy.omit_unstorable:
             yield from _release(store, policy, held, namespace, failure=result, timer=timer)
@@ -548,9 +548,14 @@ def _release(
 
 
 def _encode(
-    value: object, policy: Policy, key: str, limit: int | None
+    value: object, policy: Policy, key: str, store: LockStore
 ) -> str | UnstorableResultError | None:
-    """The result as stored, or why it cannot be; ``limit``: the store's, if it states one."""
+    """The result as stored, or why it cannot be.
+
+    A store may state a ``max_result_bytes`` limit, and ``stored_result_bytes(text)`` when it
+    stores less than the text (DynamoDB compresses large results): only a result over the limit
+    as stored is unstorable.
+    """
     if not policy.store_result:
         return None
     if value is None:
@@ -562,8 +567,14 @@ def _encode(
         error = UnstorableResultError(key, f"it is not JSON-serialisable ({exc})")
         error.__cause__ = exc
         return error
+    limit: int | None = getattr(store, "max_result_bytes", None)
     if limit is not None and size > limit:
-        return UnstorableResultError(key, f"its JSON is {size} bytes, over the {limit}-byte limit")
+        measure = getattr(store, "stored_result_bytes", None)
+        stored = size if measure is None else measure(text)
+        if stored > limit:
+            return UnstorableResultError(
+                key, f"its JSON is {size} bytes ({stored} as stored), over the {limit}-byte limit"
+            )
     if isinstance(value, _CONTAINERS):
         bad = _non_str_key(value)
         if bad is not _NO_KEY:

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import astuple, dataclass, fields
 from typing import TYPE_CHECKING, Any, Final
@@ -44,6 +45,15 @@ ITEM_LIMIT_BYTES: Final = 400 * 1024
 
 RESULT_LIMIT_BYTES: Final = ITEM_LIMIT_BYTES - 4 * 1024
 """The largest stored result: the item limit less room for the key and the other attributes."""
+
+COMPRESS_ABOVE_BYTES: Final = 1024
+"""A result's JSON longer than this is stored zlib-compressed, as a binary (``B``) attribute.
+
+DynamoDB bills a write by the item's size in 1 KB units, a complete and every duplicate's failed
+claim alike: JSON usually shrinks several times, so from one unit up compression pays. Below it
+the item is one unit whatever its size. A string (``S``) result is read as it always was, so
+items written before stay readable; a binary one is decompressed on every read (duplicates, the
+CLI's ``show``)."""
 
 RUNTIME_ACTIONS: Final = ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem")
 """The IAM actions ``@idempotent`` uses on the lock table: a least-privilege policy needs these."""
@@ -169,7 +179,13 @@ class DynamoDBStore:
     """
 
     max_result_bytes: Final = RESULT_LIMIT_BYTES
-    """The largest result text (UTF-8) an item can hold; a larger one is unstorable."""
+    """The largest result an item can hold, as stored (compressed when that pays)."""
+
+    @staticmethod
+    def stored_result_bytes(result: str) -> int:
+        """How many bytes ``result`` takes in the item: its JSON, or compressed JSON."""
+        value = _result_value(result)
+        return len(value["B"]) if "B" in value else len(result.encode("utf-8"))
 
     def __init__(
         self,
@@ -272,7 +288,7 @@ class DynamoDBStore:
             ":now_ms": {"N": str(now_ms)},
         }
         if result is not None:
-            values[":result"] = {"S": result}
+            values[":result"] = _result_value(result)
         if expires_at_s is not None:
             values[":expires"] = {"N": str(expires_at_s)}
         try:
@@ -591,7 +607,7 @@ class DynamoDBStore:
                 expires_at_s=None if expires is None else int(expires["N"]),
                 completed_at_ms=None if completed is None else int(completed["N"]),
                 attempts=1 if attempts is None else int(attempts["N"]),
-                result=None if result is None else str(result["S"]),
+                result=None if result is None else _result_text(result),
                 fingerprint=None if fingerprint is None else str(fingerprint["S"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -600,6 +616,23 @@ class DynamoDBStore:
                 f"idemlock record ({_what_is_wrong(item, names, exc)})",
                 operation="read",
             ) from exc
+
+
+def _result_value(result: str) -> dict[str, Any]:
+    """The attribute value a result is stored as: its JSON, or zlib of it when that pays."""
+    raw = result.encode("utf-8")
+    if len(raw) > COMPRESS_ABOVE_BYTES:
+        packed = zlib.compress(raw)
+        if len(packed) < len(raw):
+            return {"B": packed}
+    return {"S": result}
+
+
+def _result_text(value: Mapping[str, Any]) -> str:
+    """A stored result's JSON, whichever way it was stored (``S``, or zlib in ``B``)."""
+    if "B" in value:
+        return zlib.decompress(value["B"]).decode("utf-8")
+    return str(value["S"])
 
 
 def _make_client(

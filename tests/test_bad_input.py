@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import copy
 import gc
+import random
 import re
+import string
 import sys
 import time
 import uuid
@@ -213,6 +215,13 @@ def same_json(left: Any, right: Any) -> bool:
     if isinstance(left, dict):
         return list(left) == list(right) and all(same_json(left[k], right[k]) for k in left)
     return bool(left == right)
+
+
+def noise(length: int) -> str:
+    """``length`` characters of seeded random printable ASCII: text that barely compresses."""
+    rng = random.Random(length)
+    alphabet = string.ascii_letters + string.digits + string.punctuation.replace('"', "")
+    return "".join(rng.choices(alphabet.replace("\\", ""), k=length))  # JSON escapes neither
 
 
 def nested_list(depth: int) -> list[Any]:
@@ -667,8 +676,9 @@ def circular_list() -> list[Any]:
 
 UNSTORABLE = [
     # body result -> UnstorableResultError after releasing the key; the redelivery runs again.
-    pytest.param(lambda: "x" * 1_000_000, id="result-1mb-string"),
-    pytest.param(lambda: "x" * (RESULT_LIMIT_BYTES - 1), id="result-limit-plus-one"),
+    # Random printable text: zlib leaves it at about 80 %, so it is still over the limit stored.
+    pytest.param(lambda: noise(1_000_000), id="result-1mb-string"),
+    pytest.param(lambda: noise(RESULT_LIMIT_BYTES * 2), id="result-over-the-limit-compressed"),
     pytest.param(lambda: {1, 2}, id="result-set"),
     pytest.param(object, id="result-object"),
     pytest.param(lambda: b"bytes", id="result-bytes"),
@@ -712,7 +722,7 @@ def test_unstorable_result_releases_the_key(
 @pytest.mark.parametrize(
     "make_result",
     [
-        pytest.param(lambda: "x" * 1_000_000, id="result-1mb-string-omit"),
+        pytest.param(lambda: noise(1_000_000), id="result-1mb-string-omit"),
         pytest.param(lambda: {1, 2}, id="result-set-omit"),
         pytest.param(lambda: float("nan"), id="result-nan-omit"),
         pytest.param(lambda: "x\ud800", id="result-lone-surrogate-omit"),
@@ -767,6 +777,8 @@ REPLAYED = [
     pytest.param({"デ": {"": [[], {}]}}, {"デ": {"": [[], {}]}}, id="result-unicode-keys"),
     pytest.param(nested_list(200), nested_list(200), id="result-nested-200"),
     pytest.param((1, "a"), [1, "a"], id="result-tuple-as-list"),
+    # Over the limit as text, well under it compressed: stored (DynamoDB compresses it).
+    pytest.param("ab" * 300_000, "ab" * 300_000, id="result-600kb-compressible"),
 ]
 
 
@@ -787,7 +799,7 @@ def test_unusual_json_result_replays_exactly(harness: Harness, value: Any, repla
 def test_result_at_the_limit_fits_with_the_longest_key(harness: Harness, case_id: str) -> None:
     """A result of exactly RESULT_LIMIT_BYTES under a 2048-byte key fits DynamoDB's 400 KB item."""
     key = "k" * (MAX_KEY_BYTES - ns_len(harness.namespace))
-    value = "x" * (RESULT_LIMIT_BYTES - 2)  # plus its two quotes
+    value = noise(RESULT_LIMIT_BYTES - 2)  # plus its two quotes; it barely compresses
     body = Body(lambda: value)
     handler = harness.decorate(lambda event: key, body, fingerprint=lambda event: "payload")
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-from idemlock.dynamodb import RESULT_LIMIT_BYTES
+from idemlock.dynamodb import RESULT_LIMIT_BYTES, DynamoDBStore
 from idemlock.item import LockItem, LockStatus
 from idemlock.store import Claim, ClaimResult
 
@@ -38,6 +38,11 @@ class MemoryStore:
 
     max_result_bytes: Final = RESULT_LIMIT_BYTES
     """DynamoDB's limit: a test double that stored more would pass what production refuses."""
+
+    @staticmethod
+    def stored_result_bytes(result: str) -> int:
+        """What DynamoDB would store for ``result`` (compressed when that pays): the same limit."""
+        return DynamoDBStore.stored_result_bytes(result)
 
     def __init__(self) -> None:
         self._records: dict[str, LockItem] = {}
