@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
 
-import wrapt
-
 from idemlock._lock import Lock, Steps, claim_steps, drive_async, drive_sync, new_owner_token
 from idemlock._options import (
     DEFAULT_LOCAL_CACHE_TTL,
@@ -19,6 +17,7 @@ from idemlock._options import (
     is_disabled,
     validate,
 )
+from idemlock._proxy import FunctionProxy
 from idemlock.errors import ConfigurationError, MissingKeyError
 from idemlock.events import EventSink
 from idemlock.keys import call_key_fn, default_namespace, payload_fingerprint, storage_key
@@ -173,7 +172,7 @@ def idempotent(
                 own_args = args if instance is None else (instance, *args)
                 return call_async(wrapped, own_args, args, kwargs)
 
-            return cast(Callable[P, R], wrapt.FunctionWrapper(function, async_wrapper))
+            return cast(Callable[P, R], FunctionProxy(function, async_wrapper))
 
         def wrapper(
             wrapped: Callable[..., Any],
@@ -192,7 +191,7 @@ def idempotent(
         # A wrapt.FunctionWrapper: a transparent proxy (name, docstring, `__wrapped__`,
         # `inspect.signature`) that binds as the function it wraps does, whether a function, a
         # method, a classmethod, a staticmethod or a callable object.
-        return cast(Callable[P, R], wrapt.FunctionWrapper(function, wrapper))
+        return cast(Callable[P, R], FunctionProxy(function, wrapper))
 
     return decorate
 

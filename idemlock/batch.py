@@ -40,8 +40,6 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
-import wrapt
-
 from idemlock._lock import (
     BodyFailed,
     Policy,
@@ -53,6 +51,7 @@ from idemlock._lock import (
     new_owner_token,
 )
 from idemlock._options import default_store, is_disabled
+from idemlock._proxy import FunctionProxy
 from idemlock.errors import BatchFailedError, ConfigurationError
 from idemlock.keys import call_key_fn, storage_key
 from idemlock.sources import Batch, Source, parse_batch
@@ -411,7 +410,7 @@ class BatchRunner:
         return self._executor
 
 
-class RecordsHandler(wrapt.FunctionWrapper[[Any, Any], object]):
+class RecordsHandler(FunctionProxy):
     """The Lambda handler ``@idempotent_records`` makes of ``handle(record, context)``.
 
     Call it as ``handler(event, context)`` for the partial batch response, or use

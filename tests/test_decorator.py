@@ -163,6 +163,7 @@ def test_decorated_functions_are_wrapt_proxies() -> None:
     for function in (handler, async_handler):
         decorated = idempotent(lambda event: event["id"], store=store)(function)
         assert isinstance(decorated, _proxy_base())
+        assert isinstance(decorated, wrapt.ObjectProxy)  # in wrapt 2 as in wrapt 1
         assert inspect.unwrap(decorated) is function  # through __wrapped__
     assert inspect.iscoroutinefunction(idempotent(lambda e: e["id"], store=store)(async_handler))
 
@@ -177,6 +178,7 @@ def test_records_handlers_are_wrapt_proxies_with_process() -> None:
     handler = idempotent_records(store=MemoryStore())(handle)
     event = {"Records": [{"eventSource": "aws:sqs", "messageId": "m1", "body": "{}"}]}
     assert isinstance(handler, _proxy_base())
+    assert isinstance(handler, wrapt.ObjectProxy)
     assert inspect.unwrap(handler) is handle
     assert handler.__doc__ == "Handle one message."
     assert handler(event, None) == {"batchItemFailures": []}
