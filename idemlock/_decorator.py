@@ -135,14 +135,15 @@ def idempotent(
                 if on_missing_key == "run":
                     return None
                 raise
+            lease_ms, deadline_ms = policy.leases_for(own_args, kwargs)
             return claim_steps(
                 store if store is not None else default_store(),
                 policy,
                 key=storage_key(prefix, key),
                 namespace=prefix,
                 owner=new_owner_token(),
-                lease_ms=policy.lease_ms_for(own_args, kwargs),
-                deadline_ms=policy.deadline_ms_for(own_args, kwargs),
+                lease_ms=lease_ms,
+                deadline_ms=deadline_ms,
                 fingerprint=(
                     None
                     if fingerprint is None

@@ -272,17 +272,23 @@ class Policy:
     """Extend a running body's lease this often; 0: every third of the lease; None: never."""
 
     def lease_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
-        """The lease of one invocation with these arguments.
+        """The lease of one invocation with these arguments (see :meth:`leases_for`)."""
+        return self.leases_for(args, kwargs)[0]
+
+    def leases_for(
+        self, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> tuple[int, int | None]:
+        """The lease of one invocation with these arguments, and how long any lease may last.
 
         Inside Lambda (a context among the arguments) no invocation outlives its deadline, so
         the lease is at most the remaining time plus a grace, whatever ``lease=`` says: a
         timed-out invocation frees its key soon after Lambda stops it. A context with no time
-        left gets the grace alone. Outside Lambda: ``lease=``, else the default.
+        left gets the grace alone. Outside Lambda: ``lease=``, else the default, and no cap.
         """
         cap = self.deadline_ms_for(args, kwargs)
         if cap is None:
-            return self.default_lease_ms if self.lease_ms is None else self.lease_ms
-        return cap if self.lease_ms is None else min(self.lease_ms, cap)
+            return (self.default_lease_ms if self.lease_ms is None else self.lease_ms), None
+        return (cap if self.lease_ms is None else min(self.lease_ms, cap)), cap
 
     def deadline_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
         """How long from now a lease may last at most; ``None`` outside Lambda.

@@ -240,10 +240,9 @@ class BatchRunner:
         source, records, ordered = batch
         protect = not is_disabled(self._disabled)
         store = (self._store if self._store is not None else default_store()) if protect else None
-        lease_ms = self._policy.lease_ms_for((context,), {})
+        lease_ms, deadline_ms = self._policy.leases_for((context,), {})
         scheduler = _Scheduler(self._pool())
         tasks = [_Task(index, record) for index, record in enumerate(records)]
-        deadline_ms = self._policy.deadline_ms_for((context,), {})
         self._claim_all(tasks, scheduler, source, store, lease_ms, deadline_ms=deadline_ms)
         completes = _OrderedCompletes(scheduler) if ordered else None
         loop = _BodyLoop()
