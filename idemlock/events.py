@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple, get_args
 
 __all__ = ["EVENT_KINDS", "LEVELS", "EventKind", "EventSink", "LockEvent", "log"]
 
@@ -44,18 +44,8 @@ EventKind = Literal[
     "store_error",
 ]
 
-EVENT_KINDS: Final[tuple[EventKind, ...]] = (
-    "claimed",
-    "taken_over",
-    "duplicate",
-    "in_progress",
-    "payload_mismatch",
-    "completed",
-    "released",
-    "extended",
-    "lock_lost",
-    "store_error",
-)
+EVENT_KINDS: Final[tuple[EventKind, ...]] = get_args(EventKind)
+"""Every kind, in the order of :data:`EventKind`."""
 
 
 class LockEvent(NamedTuple):
