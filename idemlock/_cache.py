@@ -47,4 +47,5 @@ class CompletedCache:
                 self._entries.popitem(last=False)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:  # never between remember()'s insert and its eviction
+            return len(self._entries)
