@@ -76,7 +76,7 @@ class Lock:
         self._lease_ms = lease_expires_at_ms
         self._attempt = attempt
         self._lost = False
-        self._extend: Callable[[float], None] | None = None
+        self._extend: Callable[[int], None] | None = None
 
     @property
     def key(self) -> str:
@@ -115,9 +115,11 @@ class Lock:
         if another invocation holds the key now. It blocks for that call: from an ``async``
         body, ``await asyncio.to_thread(lock.extend, seconds)``.
         """
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+            raise ConfigurationError(f"extend() takes positive seconds, got {seconds!r}")
         if self._extend is None:
             raise ConfigurationError(f"the lock on {self._key!r} is not held by a running body")
-        self._extend(seconds)
+        self._extend(math.ceil(seconds * 1000))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Lock):
@@ -403,9 +405,7 @@ def claim_steps(
     timer = BodyTimer()
     limit_ms = None if deadline_ms is None else now_ms + deadline_ms
     held._extend = _extender(store, policy, held, namespace, limit_ms)
-    heartbeat = _heartbeat(
-        store, policy, held, namespace=namespace, lease_ms=lease_ms, limit_ms=limit_ms
-    )
+    heartbeat = _heartbeat(policy, held._extend, lease_ms)
     try:
         value = yield RunBody(held, timer, heartbeat)
     except GeneratorExit:
@@ -708,30 +708,25 @@ def _lost(policy: Policy, lock: Lock, namespace: str) -> LockLostError:
 
 def _extender(
     store: LockStore, policy: Policy, held: Lock, namespace: str, limit_ms: int | None
-) -> Callable[[float], None]:
-    """What :meth:`Lock.extend` calls: the lease ``seconds`` from now, within ``limit_ms``."""
+) -> Callable[[int], None]:
+    """What :meth:`Lock.extend` and heartbeats call: the lease so many milliseconds from now.
 
-    def extend(seconds: float) -> None:
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-            raise ConfigurationError(f"extend() takes positive seconds, got {seconds!r}")
-        target = policy.clock_us() // 1000 + math.ceil(seconds * 1000)
-        extend_lease(
-            store, policy, held, namespace, target if limit_ms is None else min(target, limit_ms)
-        )
+    Never past ``limit_ms`` (inside Lambda, the deadline plus the grace).
+    """
+
+    def extend(lease_ms: int) -> None:
+        target = policy.clock_us() // 1000 + lease_ms
+        if limit_ms is not None:
+            target = min(target, limit_ms)
+        if target <= held.lease_expires_at_ms:
+            return  # at the deadline already: nothing to gain, no call
+        extend_lease(store, policy, held, namespace, target)
 
     return extend
 
 
-def _heartbeat(
-    store: LockStore,
-    policy: Policy,
-    held: Lock,
-    *,
-    namespace: str,
-    lease_ms: int,
-    limit_ms: int | None,
-) -> Heartbeat | None:
-    """A heartbeat moving ``held``'s lease to a full ``lease_ms`` ahead, never past ``limit_ms``.
+def _heartbeat(policy: Policy, extend: Callable[[int], None], lease_ms: int) -> Heartbeat | None:
+    """A heartbeat calling ``extend(lease_ms)`` (see :func:`_extender`) while the body runs.
 
     Every ``heartbeat_ms`` (default: a third of the lease), so that two beats can fail before
     the lease runs out. A lost lock stops it (``lock_lost`` is emitted); a store error is
@@ -741,13 +736,8 @@ def _heartbeat(
         return None
 
     def beat() -> bool:
-        target = policy.clock_us() // 1000 + lease_ms
-        if limit_ms is not None:
-            target = min(target, limit_ms)
-        if target <= held.lease_expires_at_ms:
-            return True  # inside Lambda, at the deadline already: nothing to extend
         try:
-            extend_lease(store, policy, held, namespace, target)
+            extend(lease_ms)
         except LockLostError:
             return False
         except StoreError:

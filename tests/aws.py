@@ -72,3 +72,14 @@ def fresh_table(endpoint_url: str, **store_options: Any) -> DynamoDBStore:
     )
     store.create_table()
     return store
+
+
+def take_over(store: DynamoDBStore, key: str) -> None:
+    """Another invocation's owner token on ``key``, as after a takeover (or an operator)."""
+    store.client.update_item(
+        TableName=store.table_name,
+        Key={store.attributes.key: {"S": key}},
+        UpdateExpression="SET #owner = :other",
+        ExpressionAttributeNames={"#owner": store.attributes.owner},
+        ExpressionAttributeValues={":other": {"S": "someone-else"}},
+    )

@@ -23,7 +23,7 @@ from idemlock.errors import ConfigurationError, EventError, StoreError, Unstorab
 from idemlock.item import LockStatus
 from idemlock.store import Claim, ClaimResult
 from idemlock.testing import LambdaContext, ManualClock
-from tests.aws import fresh_table
+from tests.aws import fresh_table, take_over
 from tests.batch_events import kinesis_event, number, sqs_event, stream_event
 
 LockItem = dict[str, Any]
@@ -325,17 +325,6 @@ class FailingComplete(DynamoDBStore):
             time.sleep(0.05)  # slower than the next bodies: they run before it fails
             raise StoreError("injected: DynamoDB unreachable", operation="complete", key=key)
         return super().complete(key, owner, now_ms=now_ms, result=result, expires_at_s=expires_at_s)
-
-
-def take_over(store: DynamoDBStore, key: str) -> None:
-    """Another invocation's owner token on ``key``, as after a takeover."""
-    store.client.update_item(
-        TableName=store.table_name,
-        Key={store.attributes.key: {"S": key}},
-        UpdateExpression="SET #owner = :other",
-        ExpressionAttributeNames={"#owner": store.attributes.owner},
-        ExpressionAttributeValues={":other": {"S": "someone-else"}},
-    )
 
 
 @pytest.mark.parametrize("failure", ["store_error", "lock_lost"])

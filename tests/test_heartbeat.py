@@ -26,7 +26,7 @@ from idemlock.errors import ConfigurationError, InProgressError, LockLostError
 from idemlock.events import LockEvent
 from idemlock.item import LockStatus
 from idemlock.testing import LambdaContext
-from tests.aws import fresh_table, make_client
+from tests.aws import fresh_table, make_client, take_over
 from tests.batch_events import number, sqs_event
 from tests.proxy import TcpProxy
 
@@ -279,17 +279,6 @@ def test_a_killed_worker_frees_its_key_within_about_one_lease(
             assert time.monotonic() - killed_at < 5, "the key stayed blocked past its lease"
             time.sleep(0.1)
     assert ran == ["job-1"]
-
-
-def take_over(store: DynamoDBStore, key: str) -> None:
-    """Another invocation's owner token on ``key``, as after a takeover of a paused process."""
-    store.client.update_item(
-        TableName=store.table_name,
-        Key={store.attributes.key: {"S": key}},
-        UpdateExpression="SET #owner = :other",
-        ExpressionAttributeNames={"#owner": store.attributes.owner},
-        ExpressionAttributeValues={":other": {"S": "someone-else"}},
-    )
 
 
 def test_a_lost_lock_is_visible_to_the_body(store: DynamoDBStore, namespace: str) -> None:
