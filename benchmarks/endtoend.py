@@ -2,8 +2,8 @@
 
 Section 2 takes the DynamoDB client out to see the libraries' own code; a user never runs that
 alone. Here each path (first run, duplicate, in progress, body raises, takeover) is called on
-DynamoDB Local without a proxy, both libraries interleaved round by round (the order alternating
-between rounds, so drift hits both alike), in two set-ups:
+DynamoDB Local without a proxy, both libraries interleaved call by call (ABBA: the order
+alternating between calls, so drift and bursts of load hit both alike), in two set-ups:
 
 - ``shared``: one botocore client, made here, passed to both libraries;
 - ``default``: each library's own client, made from the environment, as a user who passes
@@ -63,21 +63,37 @@ def _subjects(setup_name: str, endpoint_url: str, admin: Any) -> dict[str, Subje
     return subjects
 
 
+def _time_call(subject: Subject, path: str, admin: Any, last_key: LastKey) -> tuple[float, float]:
+    """µs of client CPU and of wall time of one call on ``path``, its starting state untimed."""
+    event = setup(subject, path, admin, subject.table, last_key.get)
+    lambda_context = context()
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    outcome = call(subject, event, lambda_context)
+    wall = (time.perf_counter() - wall_start) * 1e6
+    cpu = (time.process_time() - cpu_start) * 1e6
+    check(subject, path, outcome)
+    return cpu, wall
+
+
 def _round(
-    subject: Subject, path: str, admin: Any, last_key: LastKey, calls: int
-) -> tuple[float, float]:
-    """Median µs of client CPU and of wall time per call, over ``calls`` calls on ``path``."""
-    cpu: list[float] = []
-    wall: list[float] = []
-    for _ in range(calls):
-        event = setup(subject, path, admin, subject.table, last_key.get)
-        lambda_context = context()
-        cpu_start, wall_start = time.process_time(), time.perf_counter()
-        outcome = call(subject, event, lambda_context)
-        wall.append((time.perf_counter() - wall_start) * 1e6)
-        cpu.append((time.process_time() - cpu_start) * 1e6)
-        check(subject, path, outcome)
-    return statistics.median(cpu), statistics.median(wall)
+    subjects: dict[str, Subject], path: str, admin: Any, keys: dict[str, LastKey], calls: int
+) -> dict[str, tuple[float, float]]:
+    """Per library, median µs of client CPU and of wall time per call over ``calls`` calls.
+
+    The libraries take turns call by call (ABBA), so a burst of load on the shared machine
+    lands on both alike rather than on one library's block of calls.
+    """
+    cpu: dict[str, list[float]] = {name: [] for name in subjects}
+    wall: dict[str, list[float]] = {name: [] for name in subjects}
+    for number in range(calls):
+        order = list(subjects) if number % 2 == 0 else list(reversed(subjects))
+        for name in order:
+            cpu_us, wall_us = _time_call(subjects[name], path, admin, keys[name])
+            cpu[name].append(cpu_us)
+            wall[name].append(wall_us)
+    return {
+        name: (statistics.median(cpu[name]), statistics.median(wall[name])) for name in subjects
+    }
 
 
 def measure(endpoint_url: str, *, calls: int, rounds: int) -> dict[str, Any]:
@@ -89,20 +105,16 @@ def measure(endpoint_url: str, *, calls: int, rounds: int) -> dict[str, Any]:
             for setup_name in SETUPS:
                 subjects = _subjects(setup_name, endpoint_url, admin)
                 keys = {name: LastKey(subject.client) for name, subject in subjects.items()}
-                for name, subject in subjects.items():  # warm-up: connections, caches
-                    for path in PATHS:
-                        _round(subject, path, admin, keys[name], 5)
+                for path in PATHS:  # warm-up: connections, caches
+                    _round(subjects, path, admin, keys, 5)
                 samples: dict[str, dict[str, list[tuple[float, float]]]] = {
                     name: {path: [] for path in PATHS} for name in LIBRARIES
                 }
                 gc.collect()
-                for number in range(rounds):
-                    order = LIBRARIES if number % 2 == 0 else tuple(reversed(LIBRARIES))
+                for _ in range(rounds):
                     for path in PATHS:
-                        for name in order:
-                            samples[name][path].append(
-                                _round(subjects[name], path, admin, keys[name], calls)
-                            )
+                        for name, sample in _round(subjects, path, admin, keys, calls).items():
+                            samples[name][path].append(sample)
                 results["setups"][setup_name] = _rows(samples)
     finally:
         admin.close()

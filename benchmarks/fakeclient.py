@@ -4,11 +4,11 @@ It implements the four calls both libraries make (``UpdateItem``, ``PutItem``, `
 ``DeleteItem``) on the low-level attribute-value format, with the conditional semantics they rely
 on: ``ConditionExpression`` (``attribute_exists``, ``attribute_not_exists``, comparisons,
 ``AND``/``OR``/``NOT``, parentheses), ``UpdateExpression`` (``SET`` with ``if_not_exists`` and
-``+``/``-``, ``REMOVE``), ``ReturnValues=ALL_NEW`` and ``ReturnValuesOnConditionCheckFailure=
-ALL_OLD`` (the old item in the ``ClientError``'s response, as botocore parses it). Expressions are
-compiled once per distinct string, so the stand-in costs the same few microseconds per call to
-both libraries, and it measures its own time (:attr:`FakeDynamoDB.elapsed`) so that can be taken
-out of the libraries' figures.
+``+``/``-``, ``REMOVE``, ``ADD`` of a number), ``ReturnValues`` ``ALL_NEW`` and ``UPDATED_OLD``,
+and ``ReturnValuesOnConditionCheckFailure=ALL_OLD`` (the old item in the ``ClientError``'s
+response, as botocore parses it). Expressions are compiled once per distinct string, so the
+stand-in costs the same few microseconds per call to both libraries, and it measures its own time
+(:attr:`FakeDynamoDB.elapsed`) so that can be taken out of the libraries' figures.
 
 It is not a DynamoDB emulator: no validation, no types beyond ``S`` and ``N``, no size limits.
 """
@@ -58,7 +58,7 @@ class FakeDynamoDB:
         self.meta = _Meta()
         self._lock = threading.Lock()
         self._conditions: dict[str, Condition] = {}
-        self._updates: dict[str, Callable[[Item, Names, Values], None]] = {}
+        self._updates: dict[str, Callable[[Item, Names, Values], list[str]]] = {}
 
     # -- the API --------------------------------------------------------------------------
 
@@ -139,10 +139,15 @@ class FakeDynamoDB:
                 update = self._updates.get(UpdateExpression)
                 if update is None:
                     update = self._updates[UpdateExpression] = _compile_update(UpdateExpression)
-                update(new, names, values)
+                touched = update(new, names, values)
                 table[key] = new
                 self.last_key = key
-                return {"Attributes": dict(new)} if ReturnValues == "ALL_NEW" else {}
+                if ReturnValues == "ALL_NEW":
+                    return {"Attributes": dict(new)}
+                if ReturnValues == "UPDATED_OLD" and old is not None:
+                    before = {name: old[name] for name in touched if name in old}
+                    return {"Attributes": before} if before else {}
+                return {}
         finally:
             self.elapsed += time.perf_counter() - start
 
@@ -351,10 +356,12 @@ def _compile_condition(text: str) -> Condition:
     return condition
 
 
-def _compile_update(text: str) -> Callable[[Item, Names, Values], None]:
+def _compile_update(text: str) -> Callable[[Item, Names, Values], list[str]]:
+    """The update as a function that applies it and returns the attribute names it touched."""
     parser = _Parser(text)
     sets: list[tuple[str, Operand]] = []
     removals: list[str] = []
+    additions: list[tuple[str, Operand]] = []
     while parser.peek() is not None:
         clause = parser.take().upper()
         while True:
@@ -364,19 +371,30 @@ def _compile_update(text: str) -> Callable[[Item, Names, Values], None]:
                 sets.append((path, parser.value()))
             elif clause == "REMOVE":
                 removals.append(path)
+            elif clause == "ADD":
+                additions.append((path, parser.operand()))
             else:
                 raise ValueError(f"unsupported clause {clause} in {text!r}")
             if parser.peek() != ",":
                 break
             parser.take()
 
-    def update(item: Item, names: Names, values: Values) -> None:
+    def update(item: Item, names: Names, values: Values) -> list[str]:
         computed = [(_name(path, names), value(item, names, values)) for path, value in sets]
         for name, new in computed:
             assert new is not None
             item[name] = new
+        touched = [name for name, _ in computed]
         for path in removals:
-            item.pop(_name(path, names), None)
+            touched.append(_name(path, names))
+            item.pop(touched[-1], None)
+        for path, value in additions:
+            name, amount = _name(path, names), value(item, names, values)
+            assert amount is not None
+            current = _number(item[name]["N"]) if name in item else 0
+            item[name] = {"N": str(current + _number(amount["N"]))}
+            touched.append(name)
+        return touched
 
     return update
 

@@ -300,7 +300,8 @@ def _endtoend_table(endtoend: dict[str, Any]) -> list[str]:
     lines = [
         f"**6. End to end per call** on DynamoDB Local (no proxy): µs of this process's CPU "
         f"(`process_time`: library and botocore) and of wall time, median over "
-        f"{endtoend['rounds']} interleaved rounds of {endtoend['calls_per_round']} calls "
+        f"{endtoend['rounds']} rounds of {endtoend['calls_per_round']} calls each, the libraries "
+        "taking turns call by call "
         "[min–max of the rounds' medians]; *shared*: one botocore client passed to both, "
         "*default*: each library's own client",
         "",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from idemlock.item import LockItem
+from idemlock.item import LockItem, LockStatus
 
 
 class Claim(NamedTuple):
@@ -30,6 +30,25 @@ class Claim(NamedTuple):
     lease_expires_at_ms: int
     expires_at_s: int
     fingerprint: str | None = None
+
+    def written(self, fence: int | None = None, attempts: int | None = None) -> LockItem:
+        """The item this claim writes over a free key whose ``fence`` and ``attempts`` were these.
+
+        ``None``: there was no item, or no such attribute. The one statement of what a
+        successful claim leaves behind, for stores whose write answers with less than the whole
+        new item: every field is the claim's, except the two counters the claim advances by one.
+        """
+        return LockItem(
+            key=self.key,
+            status=LockStatus.IN_PROGRESS,
+            owner=self.owner,
+            fence=(self.fence_base if fence is None else fence) + 1,
+            claimed_at_ms=self.now_ms,
+            lease_expires_at_ms=self.lease_expires_at_ms,
+            expires_at_s=self.expires_at_s,
+            attempts=(0 if attempts is None else attempts) + 1,
+            fingerprint=self.fingerprint,
+        )
 
 
 class ClaimResult(NamedTuple):

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
+from botocore.validate import ParamValidator
 
 from idemlock import AttributeNames, DynamoDBStore, idempotent
 from idemlock.dynamodb import RUNTIME_ACTIONS
@@ -26,6 +27,7 @@ from idemlock.errors import (
     TableNotFoundError,
 )
 from idemlock.item import LockStatus
+from idemlock.store import Claim
 from idemlock.testing import ManualClock
 from tests.aws import fresh_table, make_client
 from tests.proxy import TcpProxy
@@ -370,3 +372,117 @@ def test_an_error_that_is_not_botocore_s_propagates_as_it_was() -> None:
     with pytest.raises(RuntimeError, match="not botocore") as caught:
         store.get("k")
     assert caught.value.__cause__ is None
+
+
+def test_its_own_client_skips_botocore_s_parameter_validation(
+    dynamodb_local: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client a store makes itself sends its machine-built requests unvalidated (a tenth of
+    a request's client CPU); ``config=`` can turn validation back on, and a client passed in is
+    used exactly as it came."""
+    from botocore.config import Config  # noqa: PLC0415
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    table = fresh_table(dynamodb_local).table_name
+    own = DynamoDBStore(table, endpoint_url=dynamodb_local, region_name="us-east-1")
+    validating = DynamoDBStore(
+        table,
+        endpoint_url=dynamodb_local,
+        region_name="us-east-1",
+        config=Config(parameter_validation=True),
+    )
+    passed = make_client(dynamodb_local)
+
+    validated: list[str] = []
+    check = ParamValidator.validate
+
+    def counting(self: ParamValidator, params: Any, shape: Any) -> Any:
+        validated.append(shape.name)
+        return check(self, params, shape)
+
+    monkeypatch.setattr(ParamValidator, "validate", counting)
+
+    assert own.get("k") is None
+    assert validated == []
+    assert validating.get("k") is None
+    assert validated == ["GetItemInput"]
+    assert DynamoDBStore(table, client=passed).client is passed
+    assert DynamoDBStore(table, client=passed).get("k") is None
+    assert validated == ["GetItemInput", "GetItemInput"]
+    # Unvalidated, the store's requests still work, and a request DynamoDB refuses is still a
+    # typed error (here an empty key, which botocore's validation would have caught first).
+    handler = idempotent(key_of, store=own)(lambda event: "done")
+    assert handler({"id": "k"}) == "done"
+    assert handler({"id": "k"}) == "done"
+    with pytest.raises(StoreError):
+        own.get("")
+
+
+def test_the_store_s_requests_pass_botocore_s_validation(endpoint: str, clock: ManualClock) -> None:
+    """Every request of the protocol (first claim, duplicate, takeover, complete, release,
+    extend) is valid by botocore's model: the unvalidated own client sends nothing a validating
+    client would refuse."""
+    table = fresh_table(endpoint)
+    client = make_client(endpoint)
+    assert client.meta.config.parameter_validation is True
+    store = DynamoDBStore(table.table_name, client=client)
+    handler = idempotent(key_of, store=store, clock=clock, lease=5, fingerprint=lambda e: e)(
+        lambda event: {"ok": event["id"]}
+    )
+
+    assert handler({"id": "a"}) == {"ok": "a"}
+    assert handler({"id": "a"}) == {"ok": "a"}
+    with pytest.raises(ValueError, match="b"):
+        idempotent(key_of, store=store, clock=clock)(_raise)({"id": "b"})
+    claim = _claim(store, "c", clock)
+    assert store.claim(claim).acquired
+    assert store.extend(
+        "c",
+        claim.owner,
+        lease_expires_at_ms=claim.lease_expires_at_ms + 1,
+        expires_at_s=claim.expires_at_s,
+    )
+    clock.advance(60)
+    assert store.claim(_claim(store, "c", clock)).acquired  # a takeover
+
+
+def test_a_first_claim_brings_no_attributes_back(endpoint: str, clock: ManualClock) -> None:
+    """The claim asks for the old values of what it updates, not the whole new item: a new key
+    (the usual first run) answers with nothing for botocore to parse, a takeover with the
+    counters it advanced; either way the record returned is the one stored."""
+    table = fresh_table(endpoint)
+    client = make_client(endpoint)
+    answers: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "after-call.dynamodb.UpdateItem", lambda parsed, **_: answers.append(parsed)
+    )
+    store = DynamoDBStore(table.table_name, client=client)
+
+    first = store.claim(_claim(store, "k", clock))
+    assert first.acquired
+    assert "Attributes" not in answers[-1]
+    assert first.record == store.get("k")
+    clock.advance(60)
+    second = store.claim(_claim(store, "k", clock))
+    assert second.acquired
+    assert second.record is not None
+    assert first.record is not None
+    assert (second.record.fence, second.record.attempts) == (first.record.fence + 1, 2)
+    assert second.record == store.get("k")
+
+
+def _raise(event: dict[str, Any]) -> None:
+    raise ValueError(event["id"])
+
+
+def _claim(store: DynamoDBStore, key: str, clock: ManualClock) -> Claim:
+    now_ms = int(clock() * 1000)
+    return Claim(
+        key=key,
+        owner=uuid.uuid4().hex,
+        now_ms=now_ms,
+        fence_base=now_ms * 1000,
+        lease_expires_at_ms=now_ms + 5_000,
+        expires_at_s=now_ms // 1000 + 3600,
+    )

@@ -59,17 +59,7 @@ class MemoryStore:
             old = self._records.get(claim.key)
             if old is not None and not old.is_free_at(claim.now_ms):
                 return ClaimResult(acquired=False, record=old)
-            new = LockItem(
-                key=claim.key,
-                status=LockStatus.IN_PROGRESS,
-                owner=claim.owner,
-                fence=(claim.fence_base if old is None else old.fence) + 1,
-                claimed_at_ms=claim.now_ms,
-                lease_expires_at_ms=claim.lease_expires_at_ms,
-                expires_at_s=claim.expires_at_s,
-                attempts=1 if old is None else old.attempts + 1,
-                fingerprint=claim.fingerprint,
-            )
+            new = claim.written() if old is None else claim.written(old.fence, old.attempts)
             self._records[claim.key] = new
             return ClaimResult(acquired=True, record=new)
 
