@@ -63,6 +63,7 @@ class Sizes:
     race_repeats: int
     e2e_calls: int
     e2e_rounds: int
+    compression_runs: int
     hold_s: float
 
 
@@ -80,6 +81,7 @@ FULL = Sizes(
     race_repeats=5,
     e2e_calls=40,
     e2e_rounds=7,
+    compression_runs=100,
     hold_s=6.0,
 )
 QUICK = Sizes(
@@ -96,6 +98,7 @@ QUICK = Sizes(
     race_repeats=2,
     e2e_calls=5,
     e2e_rounds=2,
+    compression_runs=5,
     hold_s=2.0,
 )
 LATENCY_S = 0.005
@@ -180,7 +183,8 @@ def run(quick: bool, output: Path) -> dict[str, Any]:
             ),
         )
         results["capacity"] = _step(
-            "7. capacity units per call", lambda: capacity.measure(local.endpoint_url)
+            "7. capacity units per call",
+            lambda: capacity.measure(local.endpoint_url, compression_runs=sizes.compression_runs),
         )
         results["hooks"] = _step(
             "8. what watching costs (on_event sinks, heartbeats)",

@@ -10,27 +10,40 @@ existing item, at least one) from the item the failure returns (``ALL_OLD``; bot
 for it). Item sizes follow the guide's rule too: attribute names plus values, numbers by their
 significant digits.
 
-Results are 0 (``None``), 1 KB, 10 KB and 100 KB strings. The price per million calls uses
+Results are none, and JSON documents of 1 KB, 10 KB and 100 KB (:func:`json_document`: order
+lines with varied numbers, dates and random tracking codes, which compress about 3-5 times, less
+than most real JSON does). The price per million calls uses
 on-demand rates in us-east-1: $0.625 per million write request units and $0.125 per million
 read request units (AWS's DynamoDB pricing page; the rates since the price reduction of
 2024-11-01). Hot keys: 100 concurrent duplicates of one completed key, with and without each
 library's local cache.
+
+Compression: what idemlock's zlib costs, on the same documents and one of 600 KB (over
+DynamoDB's 400 KB item limit as text): bytes stored, and the client CPU to compress (once per
+complete) and to decompress (once per duplicate), the median over some runs, best of five.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import random
+import statistics
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from benchmarks.common import LIBRARIES, PATHS, create_table, make_client, unique
 from benchmarks.paths import call, check, setup
 from benchmarks.subjects import LastKey, Subject, context, make_subject
+from idemlock.dynamodb import COMPRESS_ABOVE_BYTES, DynamoDBStore
 
 RESULT_SIZES = (0, 1024, 10 * 1024, 100 * 1024)
+COMPRESSION_SIZES = (1024, 10 * 1024, 100 * 1024, 600 * 1024)
 WRITE_PRICE_PER_MILLION = 0.625
 READ_PRICE_PER_MILLION = 0.125
 PRICE_DATE = "2024-11-01"
@@ -103,9 +116,68 @@ def write_units(item: dict[str, Any]) -> float:
     return float(max(1, math.ceil(item_size(item) / 1024)))
 
 
+def json_document(size: int) -> dict[str, Any]:
+    """A JSON object of at least ``size`` bytes as text: an order's lines, the same every run."""
+    rnd = random.Random(size)
+    skus = [f"SKU-{rnd.randrange(10**5):05d}" for _ in range(50)]
+    lines: list[dict[str, Any]] = []
+    document = {"order_id": "order-000001", "lines": lines}
+    text_size = len(json.dumps(document))
+    while text_size < size:
+        line = {
+            "line": len(lines) + 1,
+            "sku": rnd.choice(skus),
+            "quantity": rnd.randint(1, 20),
+            "unit_price": round(rnd.uniform(1, 500), 2),
+            "currency": "EUR",
+            "warehouse": rnd.choice(("DUB1", "FRA2", "AMS1", "MAD3")),
+            "shipped_at": f"2026-11-{rnd.randint(1, 28):02d}T{rnd.randint(0, 23):02d}:"
+            f"{rnd.randint(0, 59):02d}:{rnd.randint(0, 59):02d}Z",
+            "tracking": "".join(
+                rnd.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(18)
+            ),
+        }
+        lines.append(line)
+        text_size += len(json.dumps(line)) + 2
+    return document
+
+
 def _body_returning(size: int) -> Any:
-    value = None if size == 0 else "x" * size
+    value = None if size == 0 else json_document(size)
     return lambda event: value
+
+
+def compression(*, runs: int) -> dict[str, Any]:
+    """Per document size: JSON and stored bytes, and µs to compress and to decompress."""
+    # Imported here: the store's private codec is what is measured, and only here.
+    from idemlock.dynamodb import _result_text, _result_value  # noqa: PLC0415
+
+    rows: dict[str, Any] = {}
+    for size in COMPRESSION_SIZES:
+        text = json.dumps(json_document(size))
+        value = _result_value(text)
+        if _result_text(value) != text:
+            raise AssertionError(f"{size}: the stored result does not read back")
+        rows[str(size)] = {
+            "json_bytes": len(text.encode("utf-8")),
+            "stored_bytes": DynamoDBStore.stored_result_bytes(text),
+            "compress_us": _best_median_us(partial(_result_value, text), runs),
+            "decompress_us": _best_median_us(partial(_result_text, value), runs),
+        }
+    return {"threshold_bytes": COMPRESS_ABOVE_BYTES, "runs": runs, "sizes": rows}
+
+
+def _best_median_us(operation: Callable[[], object], runs: int) -> float:
+    """The lowest of five medians of ``runs`` timed runs, in µs (the least disturbed)."""
+    medians = []
+    for _ in range(5):
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            operation()
+            times.append(time.perf_counter() - start)
+        medians.append(statistics.median(times) * 1e6)
+    return min(medians)
 
 
 def _per_call(subject: Subject, path: str, admin: Any, meter: CapacityMeter, size: int) -> Any:
@@ -129,7 +201,7 @@ def _price(wcu: float, rcu: float) -> float:
     return wcu * WRITE_PRICE_PER_MILLION + rcu * READ_PRICE_PER_MILLION
 
 
-def measure(endpoint_url: str) -> dict[str, Any]:
+def measure(endpoint_url: str, *, compression_runs: int) -> dict[str, Any]:
     """Per library, path and result size: WCU and RCU per call, $ per million calls; hot keys."""
     client = make_client(endpoint_url)
     try:
@@ -160,6 +232,7 @@ def measure(endpoint_url: str) -> dict[str, Any]:
         },
         "paths": paths,
         "hot_key": hot,
+        "compression": compression(runs=compression_runs),
     }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from idemlock import DynamoDBStore
 from tests.servers import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,10 +74,17 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
     # A first run with no result: one claim, one complete; a duplicate: one failed write.
     assert cost["paths"]["first_run:0"]["idemlock"]["wcu"] == 2
     assert cost["paths"]["duplicate_completed:0"]["idemlock"]["failed_writes"] == 1
-    # A failed conditional write is billed by the stored item's size: a 10 KB result's duplicate
-    # costs Powertools ten units and more; idemlock stores it compressed, in one.
+    # A failed conditional write is billed by the stored item's size: a 10 KB JSON result's
+    # duplicate costs Powertools ten units and more; idemlock stores it compressed, in a third.
     assert cost["paths"]["duplicate_completed:10240"]["powertools"]["wcu"] >= 10
-    assert cost["paths"]["duplicate_completed:10240"]["idemlock"]["wcu"] <= 2
+    assert cost["paths"]["duplicate_completed:10240"]["idemlock"]["wcu"] <= 3
+    first_runs = cost["paths"]["first_run:10240"]
+    assert first_runs["powertools"]["wcu"] >= 3 * first_runs["idemlock"]["wcu"]
+    squeezed = cost["compression"]["sizes"]
+    assert all(row["stored_bytes"] < row["json_bytes"] for row in squeezed.values())
+    # Storable beyond DynamoDB's 400 KB item limit as text, once compressed.
+    assert squeezed[str(600 * 1024)]["json_bytes"] > 400 * 1024
+    assert squeezed[str(600 * 1024)]["stored_bytes"] < DynamoDBStore.max_result_bytes
     hot = cost["hot_key"]["idemlock"]
     assert hot["no_cache"]["failed_writes"] == 100
     assert hot["local_cache"]["wcu"] == 0  # every duplicate answered from the warm cache
