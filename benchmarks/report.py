@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,13 +143,15 @@ def _endtoend_plot(endtoend: dict[str, Any], path: Path) -> Path:
 # -- Markdown ----------------------------------------------------------------------------------
 
 
-def markdown(results: dict[str, Any]) -> str:
-    """The results section of the README, from one results document."""
+def markdown(results: dict[str, Any], runs: Sequence[dict[str, Any]] = ()) -> str:
+    """The results section of the README: one run's tables, and the recent runs' headlines."""
     meta = results["meta"]
     versions = meta["versions"]
     lines = [
         f"Measured {meta['date']} with `{meta['command']}` on {meta['platform']}, "
-        f"{meta['cpu_count']} CPUs; Python {meta['python']}, idemlock {versions['idemlock']}, "
+        f"{meta['cpu_count']} CPUs (host speed: a fixed Python workload in "
+        f"{meta.get('host_speed_ms', '?')} ms, lower is faster; `benchmarks.common.host_speed`); "
+        f"Python {meta['python']}, idemlock {versions['idemlock']}, "
         f"aws-lambda-powertools {versions['aws-lambda-powertools']}, boto3 {versions['boto3']}, "
         f"botocore {versions['botocore']}, DynamoDB Local {versions['dynamodb-local']}, "
         f"dynalite {versions['dynalite']}. Raw figures: `{meta['output']}`.",
@@ -169,7 +172,36 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         *_hooks_table(results["hooks"]),
     ]
+    if runs:
+        lines += ["", *_history_table(runs)]
     return "\n".join(lines)
+
+
+def _history_table(runs: Sequence[dict[str, Any]]) -> list[str]:
+    def extent(pair: Sequence[float] | None) -> str:
+        return "—" if pair is None else f"{pair[0]:.2f}–{pair[1]:.2f}×"
+
+    lines = [
+        f"**Over the last {len(runs)} full runs** (`results/history.jsonl`; host speed as above, "
+        "blank for runs before it was recorded): ratios idemlock ÷ Powertools, min–max over "
+        "the paths; batches as Powertools' overhead ÷ idemlock's",
+        "",
+        "| date | commit | host speed ms | library code | end to end CPU (shared; own) "
+        "| end to end wall (shared; own) | batch 100 records | batch 1,000 records |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        e2e = run.get("endtoend", {})
+        shared, own = e2e.get("shared", {}), e2e.get("default", {})
+        batches = run["batch_speedup"]
+        lines.append(
+            f"| {run['date']} | {run.get('commit') or '?'} | {run.get('host_speed_ms') or ''} "
+            f"| {extent(run['overhead_ratio'])} "
+            f"| {extent(shared.get('cpu'))}; {extent(own.get('cpu'))} "
+            f"| {extent(shared.get('wall'))}; {extent(own.get('wall'))} "
+            f"| {batches.get('100', 0):.1f}× | {batches.get('1000', 0):.1f}× |"
+        )
+    return lines
 
 
 def _round_trips_table(round_trips: dict[str, Any]) -> list[str]:

@@ -90,3 +90,29 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
     assert hot["local_cache"]["wcu"] == 0  # every duplicate answered from the warm cache
     for row in results["hooks"]["heartbeats"]["leases"].values():
         assert row["extensions"] >= 1  # a held body's lease was extended
+
+
+def test_the_history_keeps_each_full_run_s_headline(tmp_path: Path) -> None:
+    """A run's headline goes into the history and comes back as a row of the recent-runs table,
+    oldest first; the committed history parses and holds the runs the README's ranges cite."""
+    from benchmarks import capacity, history, report  # noqa: PLC0415
+
+    committed = history.recent()
+    assert committed, "benchmarks/results/history.jsonl is missing or empty"
+    latest = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
+    # Results written before compression was measured lack its table.
+    latest["capacity"].setdefault("compression", capacity.compression(runs=1))
+    path = tmp_path / "history.jsonl"
+    for speed in (11.0, 12.5):
+        latest["meta"]["host_speed_ms"] = speed
+        history.append(latest, path)
+
+    runs = history.recent(path, runs=5)
+    assert [run["host_speed_ms"] for run in runs] == [11.0, 12.5]
+    assert runs[0]["batch_speedup"]["100"] == round(latest["batches"]["sizes"]["100"]["speedup"], 2)
+    low, high = runs[0]["overhead_ratio"]
+    assert low <= high
+    table = report.markdown(latest, runs)
+    assert "**Over the last 2 full runs**" in table
+    assert table.count(f"| {latest['meta']['date']} |") == 2
+    assert history.recent(tmp_path / "absent.jsonl") == []

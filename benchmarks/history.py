@@ -1,0 +1,76 @@
+"""The headline figures of every full run, one JSON line each, so ranges span runs, not one.
+
+A single run on a shared VM can be a good or a bad day: the README's figures are given as the
+range over the recent runs kept in ``results/history.jsonl`` (with each run's host speed, see
+:func:`benchmarks.common.host_speed`), and the full tables as they came out of the last one.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import ROOT
+
+HISTORY = ROOT / "benchmarks" / "results" / "history.jsonl"
+RECENT_RUNS = 5
+"""How many of the latest runs the README's ranges cover."""
+
+
+def headline(results: dict[str, Any], commit: str | None = None) -> dict[str, Any]:
+    """The figures of one run that the README quotes, with when, where and what was measured."""
+    meta = results["meta"]
+    row: dict[str, Any] = {
+        "date": meta["date"],
+        "commit": commit or _commit(),
+        "host_speed_ms": meta.get("host_speed_ms"),
+        "overhead_ratio": _extent(p["ratio"] for p in results["overhead"]["paths"].values()),
+        "batch_speedup": {
+            size: round(row["speedup"], 2) for size, row in results["batches"]["sizes"].items()
+        },
+    }
+    endtoend = results.get("endtoend")
+    if endtoend is not None:
+        row["endtoend"] = {
+            setup: {
+                measure: _extent(path[f"{measure}_us_ratio"] for path in paths.values())
+                for measure in ("cpu", "wall")
+            }
+            for setup, paths in endtoend["setups"].items()
+        }
+    return row
+
+
+def append(results: dict[str, Any], path: Path = HISTORY) -> None:
+    """Add one full run's headline to the history."""
+    with path.open("a") as history:
+        history.write(json.dumps(headline(results)) + "\n")
+
+
+def recent(path: Path = HISTORY, runs: int = RECENT_RUNS) -> list[dict[str, Any]]:
+    """The latest ``runs`` headlines, oldest first (none when there is no history yet)."""
+    if not path.is_file():
+        return []
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in lines[-runs:]]
+
+
+def _extent(values: Any) -> list[float]:
+    ordered = sorted(values)
+    return [round(ordered[0], 2), round(ordered[-1], 2)]
+
+
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
