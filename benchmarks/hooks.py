@@ -4,6 +4,12 @@
   out) with no ``on_event``, with a no-op ``on_event``, and with ``CloudWatchMetrics`` (its EMF
   lines written to a string buffer instead of stdout), the variants interleaved path by path.
   No sink and DEBUG off is the default: no event is even built then.
+- **Events stripped** (a diagnostic): the no-hook subject again, with ``idemlock._lock.emit``
+  swapped for a do-nothing function of the same signature while that variant's samples run. "no
+  hook" minus "events stripped", paired repeat by repeat, is what the event plumbing costs when
+  nobody listens: ``emit``'s two checks (a sink? a logger level enabled?) at each transition.
+  What stays in both: the calls to ``emit`` themselves and the body's timer (``BodyTimer``, two
+  ``perf_counter`` reads), which only a change to the library could take out.
 - **Heartbeats**: a body held for a few seconds on DynamoDB Local under ``heartbeat=True``; the
   extensions it sent per minute, for two leases (the period is a third of the lease, so the rate
   is 180 per minute divided by the lease in seconds).
@@ -16,21 +22,53 @@ import gc
 import io
 import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from benchmarks.common import PATHS, create_table, make_client, summary, unique
 from benchmarks.fakeclient import FakeDynamoDB
 from benchmarks.overhead import TABLE, _sample
 from benchmarks.subjects import idemlock_subject
-from idemlock import DynamoDBStore, idempotent
-from idemlock.events import LockEvent
+from idemlock import DynamoDBStore, _lock, idempotent
+from idemlock.events import EventKind, LockEvent
 from idemlock.metrics import CloudWatchMetrics
 
-VARIANTS = ("no hook", "no-op on_event", "CloudWatchMetrics")
+VARIANTS = ("no hook", "events stripped", "no-op on_event", "CloudWatchMetrics")
+STRIPPED = "events stripped"
+"""The no-hook subject with ``emit`` doing nothing: the floor that "no hook" is read against."""
 
 
 def _noop(event: LockEvent) -> None:
     """The cheapest sink there is."""
+
+
+def _no_emit(
+    policy: _lock.Policy,
+    kind: EventKind,
+    key: str,
+    namespace: str,
+    *,
+    lock: _lock.Lock | None = None,
+    duration_ms: float | None = None,
+    cached: bool = False,
+    error: BaseException | None = None,
+) -> None:
+    """``emit``'s signature, doing nothing: a call costs what a call to ``emit`` costs, no more."""
+
+
+@contextlib.contextmanager
+def events_stripped() -> Iterator[None]:
+    """``idemlock._lock.emit`` replaced by a do-nothing function for the block, then put back.
+
+    The protocol looks ``emit`` up as a module global at every transition, so the swap reaches
+    each call made inside the block and none made after it.
+    """
+    emit = _lock.emit
+    _lock.emit = _no_emit
+    try:
+        yield
+    finally:
+        _lock.emit = emit
 
 
 def sinks(*, calls: int, repeats: int) -> dict[str, Any]:
@@ -42,16 +80,22 @@ def sinks(*, calls: int, repeats: int) -> dict[str, Any]:
         name: idemlock_subject(fake, TABLE, unique("ns"), on_event=hook)
         for name, hook in hooks.items()
     }
+    subjects[STRIPPED] = subjects["no hook"]  # the very same handler, sampled with emit stripped
     samples: dict[str, dict[str, list[float]]] = {v: {p: [] for p in PATHS} for v in VARIANTS}
     with contextlib.redirect_stdout(buffer):
-        for subject in subjects.values():  # warm-up
-            for path in PATHS:
-                _sample(subject, fake, path, 20)
+        for variant in VARIANTS:  # warm-up
+            with _as(variant):
+                for path in PATHS:
+                    _sample(subjects[variant], fake, path, 20)
         gc.collect()
-        for _ in range(repeats):
+        for repeat in range(repeats):
+            # The order reverses every other repeat, so that no variant always runs first after
+            # a change of path (section 6 alternates its libraries for the same reason).
+            order = VARIANTS if repeat % 2 == 0 else VARIANTS[::-1]
             for path in PATHS:
-                for variant in VARIANTS:
-                    sample = _sample(subjects[variant], fake, path, calls)
+                for variant in order:
+                    with _as(variant):  # swapped outside the timed calls
+                        sample = _sample(subjects[variant], fake, path, calls)
                     samples[variant][path].append(sample["library_us"])
                 buffer.seek(0)
                 buffer.truncate()
@@ -62,7 +106,25 @@ def sinks(*, calls: int, repeats: int) -> dict[str, Any]:
             path: {variant: summary(samples[variant][path]) for variant in VARIANTS}
             for path in PATHS
         },
+        # Paired within each repeat (the two ran back to back): drift between repeats cancels,
+        # and a spread straddling 0 says the plumbing is lost in the noise.
+        "plumbing_us": {
+            path: summary(
+                [
+                    unset - stripped
+                    for unset, stripped in zip(
+                        samples["no hook"][path], samples[STRIPPED][path], strict=True
+                    )
+                ]
+            )
+            for path in PATHS
+        },
     }
+
+
+def _as(variant: str) -> contextlib.AbstractContextManager[None]:
+    """What ``variant`` runs under: emit stripped, or the library as it is."""
+    return events_stripped() if variant == STRIPPED else contextlib.nullcontext()
 
 
 def heartbeats(endpoint_url: str, *, hold_s: float) -> dict[str, Any]:

@@ -414,16 +414,26 @@ def _compression_table(compression: dict[str, Any]) -> list[str]:
 def _hooks_table(hooks: dict[str, Any]) -> list[str]:
     sinks = hooks["sinks"]
     variants = list(next(iter(sinks["paths"].values())))
+    plumbing = sinks.get("plumbing_us")  # results from before the stripped variant lack it
+    headers = [*variants, *(["no hook - events stripped"] if plumbing else [])]
     lines = [
         "**8. What watching costs.** idemlock's library code per call (µs, in-memory stand-in, "
         f"median of {sinks['repeats']} repeats × {sinks['calls_per_repeat']} calls "
-        "[min–max]) without a sink, with a no-op `on_event`, and with `CloudWatchMetrics`",
+        "[min–max]) without a sink, with a no-op `on_event`, and with `CloudWatchMetrics`"
+        + (
+            "; beside them, the no-hook handler with `emit` stripped, and the difference "
+            "(paired per repeat: median [min–max])"
+            if plumbing
+            else ""
+        ),
         "",
-        "| path | " + " | ".join(variants) + " |",
-        "|---|" + "---|" * len(variants),
+        "| path | " + " | ".join(headers) + " |",
+        "|---|" + "---|" * len(headers),
     ]
     for path, row in sinks["paths"].items():
         cells = [_spread(row[variant], "{:.1f}") for variant in variants]
+        if plumbing:
+            cells.append(_spread(plumbing[path], "{:+.1f}"))
         lines.append(f"| {PATH_LABELS[path]} | " + " | ".join(cells) + " |")
     lines += [
         "",

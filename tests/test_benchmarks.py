@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from idemlock import DynamoDBStore
+from idemlock import DynamoDBStore, _lock, idempotent
+from idemlock.events import LockEvent
+from idemlock.testing import MemoryStore
 from tests.servers import in_ci
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,8 +32,8 @@ SECTIONS = (
 )
 
 
-@pytest.mark.timeout(240)
-def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
+def require_bench_extra() -> None:
+    """Skip without the bench extra, except in CI, where its absence is a failure."""
     for module in ("aws_lambda_powertools", "matplotlib"):
         try:
             __import__(module)
@@ -39,6 +41,11 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
             if in_ci():
                 pytest.fail(f"the benchmarks need {module} in CI: pip install -e '.[bench]'")
             pytest.skip(f"{module} is not installed (pip install -e '.[bench]')")
+
+
+@pytest.mark.timeout(240)
+def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
+    require_bench_extra()
     output = tmp_path / "quick.json"
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--output", str(output)],
@@ -90,6 +97,32 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
     assert hot["local_cache"]["wcu"] == 0  # every duplicate answered from the warm cache
     for row in results["hooks"]["heartbeats"]["leases"].values():
         assert row["extensions"] >= 1  # a held body's lease was extended
+    sinks = results["hooks"]["sinks"]
+    variants = ["no hook", "events stripped", "no-op on_event", "CloudWatchMetrics"]
+    assert [list(row) for row in sinks["paths"].values()] == [variants] * len(local)
+    assert list(sinks["plumbing_us"]) == list(sinks["paths"])  # the difference, path by path
+    assert "| no hook - events stripped |" in completed.stdout  # the report's new column
+
+
+def test_events_stripped_silences_emit_inside_the_block_only() -> None:
+    """Section 8's diagnostic swap: inside the block no transition reaches a sink (emit does
+    nothing); after it, emit is idemlock's own again and events flow."""
+    require_bench_extra()
+    from benchmarks import hooks  # noqa: PLC0415  (needs the bench extra)
+
+    events: list[LockEvent] = []
+
+    @idempotent(str, store=MemoryStore(), on_event=events.append)
+    def handler(n: int) -> int:
+        return n
+
+    emit = _lock.emit
+    with hooks.events_stripped():
+        handler(1)
+    assert events == []
+    assert _lock.emit is emit
+    handler(2)
+    assert [event.kind for event in events] == ["claimed", "completed"]
 
 
 def test_the_history_keeps_each_full_run_s_headline(tmp_path: Path) -> None:
