@@ -19,12 +19,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
-from idemlock._cache import CompletedCache
-from idemlock._heartbeat import Heartbeat
+from idemlock._frozen import Frozen
+from idemlock._levels import LEVELS
 from idemlock.errors import (
     ConfigurationError,
     InProgressError,
@@ -33,9 +32,13 @@ from idemlock.errors import (
     StoreError,
     UnstorableResultError,
 )
-from idemlock.events import LEVELS, EventKind, EventSink, LockEvent, log
 from idemlock.item import LockStatus
 from idemlock.store import Claim, ClaimResult, LockStore
+
+if TYPE_CHECKING:
+    from idemlock._cache import CompletedCache
+    from idemlock._heartbeat import Heartbeat
+    from idemlock.events import EventKind, EventSink
 
 logger = logging.getLogger("idemlock")
 
@@ -257,10 +260,22 @@ class FenceBase:
 fence_base = FenceBase()
 
 
-@dataclass(frozen=True)
-class Policy:
-    """The options of one decorated function that shape every invocation."""
+class Policy(Frozen):
+    """The options of one decorated function that shape every invocation (read-only)."""
 
+    __match_args__ = (  # the fields, in the order Frozen sets, compares and shows them
+        "clock_us",
+        "lease_ms",
+        "default_lease_ms",
+        "retention_ms",
+        "store_result",
+        "omit_unstorable",
+        "cache",
+        "on_event",
+        "on_lock_lost",
+        "heartbeat_ms",
+    )
+    __slots__ = __match_args__
     clock_us: Callable[[], int]
     lease_ms: int | None
     default_lease_ms: int
@@ -268,10 +283,37 @@ class Policy:
     store_result: bool
     omit_unstorable: bool
     cache: CompletedCache | None
-    on_event: EventSink | None = None
-    on_lock_lost: Callable[[Lock], object] | None = None
-    heartbeat_ms: int | None = None
+    on_event: EventSink | None
+    on_lock_lost: Callable[[Lock], object] | None
+    heartbeat_ms: int | None
     """Extend a running body's lease this often; 0: every third of the lease; None: never."""
+
+    def __init__(
+        self,
+        *,
+        clock_us: Callable[[], int],
+        lease_ms: int | None,
+        default_lease_ms: int,
+        retention_ms: int | None,
+        store_result: bool,
+        omit_unstorable: bool,
+        cache: CompletedCache | None,
+        on_event: EventSink | None = None,
+        on_lock_lost: Callable[[Lock], object] | None = None,
+        heartbeat_ms: int | None = None,
+    ) -> None:
+        self._set(
+            clock_us,
+            lease_ms,
+            default_lease_ms,
+            retention_ms,
+            store_result,
+            omit_unstorable,
+            cache,
+            on_event,
+            on_lock_lost,
+            heartbeat_ms,
+        )
 
     def lease_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
         """The lease of one invocation with these arguments (see :meth:`leases_for`)."""
@@ -332,6 +374,10 @@ def emit(
     sink = policy.on_event
     if sink is None and not logger.isEnabledFor(LEVELS[kind]):
         return
+    # Deferred: a handler that neither sets on_event nor logs these levels never loads
+    # idemlock.events, which keeps the cold start short.
+    from idemlock.events import LockEvent, log  # noqa: PLC0415
+
     event = LockEvent(
         kind,
         key,
@@ -441,10 +487,13 @@ def claim_steps(
     return value
 
 
-class _Replay(NamedTuple):
+class _Replay:
     """A duplicate: the stored result, decoded, instead of running the body."""
 
-    value: Any
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 def _outcome(
@@ -734,6 +783,8 @@ def _heartbeat(policy: Policy, extend: Callable[[int], None], lease_ms: int) -> 
     """
     if policy.heartbeat_ms is None:
         return None
+    # Deferred: only heartbeat= loads it, which keeps the cold start short.
+    from idemlock._heartbeat import Heartbeat  # noqa: PLC0415
 
     def beat() -> bool:
         try:
