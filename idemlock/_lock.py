@@ -32,7 +32,7 @@ from idemlock.errors import (
     StoreError,
     UnstorableResultError,
 )
-from idemlock.item import LockStatus
+from idemlock.item import LockItem, LockStatus
 from idemlock.store import Claim, ClaimResult, LockStore
 
 if TYPE_CHECKING:
@@ -177,10 +177,10 @@ class RunBody(NamedTuple):
 class BodyTimer:
     """When one body ran, noted by the block that ran it (a batch runs it long after its claim)."""
 
-    __slots__ = ("end", "start")
-
-    def __init__(self) -> None:
-        self.start = self.end = 0.0
+    # No __init__ (one call fewer for every protected call): the class's zeros stand until the
+    # block notes the times.
+    start = 0.0
+    end = 0.0
 
     @property
     def ms(self) -> float:
@@ -329,31 +329,16 @@ class Policy(Frozen):
         timed-out invocation frees its key soon after Lambda stops it. A context with no time
         left gets the grace alone. Outside Lambda: ``lease=``, else the default, and no cap.
         """
-        cap = self.deadline_ms_for(args, kwargs)
-        if cap is None:
-            return (self.default_lease_ms if self.lease_ms is None else self.lease_ms), None
-        return (cap if self.lease_ms is None else min(self.lease_ms, cap)), cap
-
-    def deadline_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
-        """How long from now a lease may last at most; ``None`` outside Lambda.
-
-        A Lambda context's remaining time plus the grace (the grace alone past the deadline).
-        """
-        remaining = _remaining_ms(args, kwargs)
-        return None if remaining is None else max(remaining, 0) + LAMBDA_LEASE_GRACE_MS
-
-
-def _remaining_ms(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
-    """The milliseconds a Lambda context among the arguments has left; ``None`` without one."""
-    # The context is the last argument of a Lambda handler: look there first.
-    candidates = (*kwargs.values(), *reversed(args)) if kwargs else reversed(args)
-    for candidate in candidates:
-        remaining = getattr(candidate, "get_remaining_time_in_millis", None)
-        if callable(remaining):
-            millis = remaining()
-            if isinstance(millis, (int, float)) and -math.inf < millis < math.inf:
-                return int(millis)
-    return None
+        # The context is the last argument of a Lambda handler: look there first.
+        candidates = (*kwargs.values(), *reversed(args)) if kwargs else reversed(args)
+        for candidate in candidates:
+            remaining = getattr(candidate, "get_remaining_time_in_millis", None)
+            if callable(remaining):
+                millis = remaining()
+                if isinstance(millis, (int, float)) and -math.inf < millis < math.inf:
+                    cap = max(int(millis), 0) + LAMBDA_LEASE_GRACE_MS
+                    return (cap if self.lease_ms is None else min(self.lease_ms, cap)), cap
+        return (self.default_lease_ms if self.lease_ms is None else self.lease_ms), None
 
 
 def emit(
@@ -363,13 +348,16 @@ def emit(
     namespace: str,
     *,
     lock: Lock | None = None,
-    duration_ms: float | None = None,
+    item: LockItem | None = None,
+    timer: BodyTimer | None = None,
     cached: bool = False,
     error: BaseException | None = None,
 ) -> None:
     """Tell the ``idemlock`` logger and ``on_event`` of a transition.
 
-    Nothing is built when neither listens: the usual case on the hot path (no sink, DEBUG off).
+    ``lock`` is our claim, ``item`` the stored item of another invocation's (their fence and
+    attempt either way); ``timer`` the body's, for ``duration_ms``. Nothing is built or read when
+    neither listens: the usual case on the hot path (no sink, DEBUG off).
     """
     sink = policy.on_event
     if sink is None and not logger.isEnabledFor(LEVELS[kind]):
@@ -378,16 +366,14 @@ def emit(
     # idemlock.events, which keeps the cold start short.
     from idemlock.events import LockEvent, log  # noqa: PLC0415
 
-    event = LockEvent(
-        kind,
-        key,
-        namespace,
-        None if lock is None else lock.fence,
-        None if lock is None else lock.attempt,
-        duration_ms,
-        cached,
-        error,
-    )
+    fence: int | None = None
+    attempt: int | None = None
+    if lock is not None:
+        fence, attempt = lock.fence, lock.attempt
+    elif item is not None:
+        fence, attempt = item.fence, item.attempts
+    duration_ms = None if timer is None else timer.ms
+    event = LockEvent(kind, key, namespace, fence, attempt, duration_ms, cached, error)
     log(event)
     if sink is not None:
         try:
@@ -450,8 +436,13 @@ def claim_steps(
 
     timer = BodyTimer()
     limit_ms = None if deadline_ms is None else now_ms + deadline_ms
-    held._extend = _extender(store, policy, held, namespace, limit_ms)
-    heartbeat = _heartbeat(policy, held._extend, lease_ms)
+    # A partial, not a closure made by a call: one call fewer for every protected call.
+    held._extend = partial(_extend, store, policy, held, namespace, limit_ms)
+    heartbeat = (
+        None
+        if policy.heartbeat_ms is None
+        else _heartbeat(policy.heartbeat_ms, held._extend, lease_ms)
+    )
     try:
         value = yield RunBody(held, timer, heartbeat)
     except GeneratorExit:
@@ -512,21 +503,20 @@ def _outcome(
         return held
     if record is None or record.is_free_at(claim.now_ms):
         return None  # the holder released between our claim and our read
-    theirs = Lock(key, record.owner, record.fence, record.lease_expires_at_ms or 0, record.attempts)
     if (
         claim.fingerprint is not None
         and record.fingerprint is not None
         and record.fingerprint != claim.fingerprint
     ):
-        emit(policy, "payload_mismatch", key, namespace, lock=theirs)
+        emit(policy, "payload_mismatch", key, namespace, item=record)
         raise PayloadMismatchError(key)
     if record.status is LockStatus.IN_PROGRESS:
-        emit(policy, "in_progress", key, namespace, lock=theirs)
+        emit(policy, "in_progress", key, namespace, item=record)
         raise InProgressError(key, record.lease_expires_at_ms or claim.now_ms)
     if policy.cache is not None:
         cache_key = _cache_key(key, claim.fingerprint)
         policy.cache.remember(cache_key, record.result, record.expires_at_s, claim.now_ms)
-    emit(policy, "duplicate", key, namespace, lock=theirs)
+    emit(policy, "duplicate", key, namespace, item=record)
     return _Replay(_decode(record.result))
 
 
@@ -540,6 +530,7 @@ def _complete(
     namespace: str,
     timer: BodyTimer,
 ) -> Generator[Step | RunBody, Any, None]:
+    key, owner = held.key, held.owner  # read once: each is a property call
     completed_at_ms = policy.clock_us() // 1000
     expires_at_s = (
         None if policy.retention_ms is None else _ceil_s(completed_at_ms + policy.retention_ms)
@@ -548,8 +539,8 @@ def _complete(
         try:
             # A lambda, not a partial: a partial with keywords costs twice as much to call.
             done = yield lambda: store.complete(
-                held.key,
-                held.owner,
+                key,
+                owner,
                 now_ms=completed_at_ms,
                 result=result,
                 expires_at_s=expires_at_s,
@@ -558,17 +549,17 @@ def _complete(
             if pause_s is None:
                 # The body ran but the key is still IN_PROGRESS: it frees itself when the lease
                 # ends, and the next delivery runs the body again.
-                emit(policy, "store_error", held.key, namespace, lock=held, error=exc)
+                emit(policy, "store_error", key, namespace, lock=held, error=exc)
                 raise
-            logger.warning("completing %r failed; retrying in %.1f s", held.key, pause_s)
+            logger.warning("completing %r failed; retrying in %.1f s", key, pause_s)
             yield partial(time.sleep, pause_s)
             continue
         if not done:
             raise _lost(policy, held, namespace)
         if policy.cache is not None:
-            cache_key = _cache_key(held.key, fingerprint)
+            cache_key = _cache_key(key, fingerprint)
             policy.cache.remember(cache_key, result, expires_at_s, completed_at_ms)
-        emit(policy, "completed", held.key, namespace, lock=held, duration_ms=timer.ms)
+        emit(policy, "completed", key, namespace, lock=held, timer=timer)
         return
 
 
@@ -599,7 +590,7 @@ def _release(
         lost = LockLostError(held.key, held.owner)
         emit(policy, "lock_lost", held.key, namespace, lock=held, error=lost)
         return
-    emit(policy, "released", held.key, namespace, lock=held, duration_ms=timer.ms, error=failure)
+    emit(policy, "released", held.key, namespace, lock=held, timer=timer, error=failure)
 
 
 def _encode(
@@ -704,8 +695,8 @@ def _cache_key(key: str, fingerprint: str | None) -> str:
 
 
 def _decode(result: str | None) -> Any:
-    if result is None:
-        return None
+    if result is None or result == "null":
+        return None  # the most common result (see _encode), without the JSON parser
     try:
         return json.loads(result)
     except RecursionError:
@@ -755,34 +746,34 @@ def _lost(policy: Policy, lock: Lock, namespace: str) -> LockLostError:
     return lost
 
 
-def _extender(
-    store: LockStore, policy: Policy, held: Lock, namespace: str, limit_ms: int | None
-) -> Callable[[int], None]:
-    """What :meth:`Lock.extend` and heartbeats call: the lease so many milliseconds from now.
+def _extend(  # noqa: PLR0917  (a partial binds all but the last)
+    store: LockStore,
+    policy: Policy,
+    held: Lock,
+    namespace: str,
+    limit_ms: int | None,
+    lease_ms: int,
+) -> None:
+    """Move ``held``'s lease to ``lease_ms`` from now, never past ``limit_ms``.
 
-    Never past ``limit_ms`` (inside Lambda, the deadline plus the grace).
+    What :meth:`Lock.extend` and heartbeats call, through the partial that ``claim_steps`` binds
+    to all but ``lease_ms``. ``limit_ms``: inside Lambda, the deadline plus the grace.
     """
-
-    def extend(lease_ms: int) -> None:
-        target = policy.clock_us() // 1000 + lease_ms
-        if limit_ms is not None:
-            target = min(target, limit_ms)
-        if target <= held.lease_expires_at_ms:
-            return  # at the deadline already: nothing to gain, no call
-        extend_lease(store, policy, held, namespace, target)
-
-    return extend
+    target = policy.clock_us() // 1000 + lease_ms
+    if limit_ms is not None:
+        target = min(target, limit_ms)
+    if target <= held.lease_expires_at_ms:
+        return  # at the deadline already: nothing to gain, no call
+    extend_lease(store, policy, held, namespace, target)
 
 
-def _heartbeat(policy: Policy, extend: Callable[[int], None], lease_ms: int) -> Heartbeat | None:
-    """A heartbeat calling ``extend(lease_ms)`` (see :func:`_extender`) while the body runs.
+def _heartbeat(heartbeat_ms: int, extend: Callable[[int], None], lease_ms: int) -> Heartbeat:
+    """A heartbeat calling ``extend(lease_ms)`` (see :func:`_extend`) while the body runs.
 
-    Every ``heartbeat_ms`` (default: a third of the lease), so that two beats can fail before
-    the lease runs out. A lost lock stops it (``lock_lost`` is emitted); a store error is
-    emitted and the next beat tries again. ``None`` without ``heartbeat=``.
+    Every ``heartbeat_ms`` (0: a third of the lease), so that two beats can fail before the
+    lease runs out. A lost lock stops it (``lock_lost`` is emitted); a store error is emitted and
+    the next beat tries again. Only with ``heartbeat=`` (``Policy.heartbeat_ms`` not ``None``).
     """
-    if policy.heartbeat_ms is None:
-        return None
     # Deferred: only heartbeat= loads it, which keeps the cold start short.
     from idemlock._heartbeat import Heartbeat  # noqa: PLC0415
 
@@ -795,7 +786,7 @@ def _heartbeat(policy: Policy, extend: Callable[[int], None], lease_ms: int) -> 
             return True  # emitted; the lease still has two periods left for the next beat
         return True
 
-    period_ms = policy.heartbeat_ms or max(1, lease_ms // 3)
+    period_ms = heartbeat_ms or max(1, lease_ms // 3)
     return Heartbeat(beat, period_ms / 1000)
 
 
