@@ -465,7 +465,7 @@ def claim_steps(
         yield from _release(store, policy, held, namespace, failure=refused, timer=timer)
         raise refused
 
-    result = _encode(value, policy, held.key, store)
+    result = _encode(value, policy, key, store)  # key: held.key, without the property call
     if isinstance(result, UnstorableResultError):
         if not policy.omit_unstorable:
             yield from _release(store, policy, held, namespace, failure=result, timer=timer)
@@ -573,24 +573,25 @@ def _release(
     timer: BodyTimer,
 ) -> Generator[Step | RunBody, Any, None]:
     """Free the key after ``failure``; never raises, so the body's own error stays on top."""
+    key, owner = held.key, held.owner  # read once: each is a property call
     try:
-        released = yield partial(store.release, held.key, held.owner)
+        released = yield partial(store.release, key, owner)
     except StoreError as exc:
         logger.warning(
             "could not release %r after a failure; it frees itself when its lease ends",
-            held.key,
+            key,
             exc_info=True,
         )
-        emit(policy, "store_error", held.key, namespace, lock=held, error=exc)
+        emit(policy, "store_error", key, namespace, lock=held, error=exc)
         return
     if not released:
         logger.warning(
-            "did not release %r: our lease expired and another invocation owns it now", held.key
+            "did not release %r: our lease expired and another invocation owns it now", key
         )
-        lost = LockLostError(held.key, held.owner)
-        emit(policy, "lock_lost", held.key, namespace, lock=held, error=lost)
+        lost = LockLostError(key, owner)
+        emit(policy, "lock_lost", key, namespace, lock=held, error=lost)
         return
-    emit(policy, "released", held.key, namespace, lock=held, timer=timer, error=failure)
+    emit(policy, "released", key, namespace, lock=held, timer=timer, error=failure)
 
 
 def _encode(
