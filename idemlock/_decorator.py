@@ -12,21 +12,21 @@ from idemlock._options import (
     DEFAULT_LOCAL_CACHE_TTL,
     DEFAULT_RETENTION,
     Duration,
-    RecordsOptions,
     default_store,
     is_disabled,
     validate,
 )
 from idemlock._proxy import FunctionProxy
 from idemlock.errors import ConfigurationError, MissingKeyError
-from idemlock.events import EventSink
 from idemlock.keys import call_key_fn, default_namespace, payload_fingerprint, storage_key
 from idemlock.store import LockStore
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
+    from idemlock._options import RecordsOptions
     from idemlock.batch import RecordsHandler
+    from idemlock.events import EventSink
 
 P = ParamSpec("P")
 R = TypeVar("R")

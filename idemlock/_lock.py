@@ -19,12 +19,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
-from idemlock._cache import CompletedCache
-from idemlock._heartbeat import Heartbeat
+from idemlock._frozen import Frozen
+from idemlock._levels import LEVELS
 from idemlock.errors import (
     ConfigurationError,
     InProgressError,
@@ -33,9 +32,13 @@ from idemlock.errors import (
     StoreError,
     UnstorableResultError,
 )
-from idemlock.events import LEVELS, EventKind, EventSink, LockEvent, log
-from idemlock.item import LockStatus
+from idemlock.item import LockItem, LockStatus
 from idemlock.store import Claim, ClaimResult, LockStore
+
+if TYPE_CHECKING:
+    from idemlock._cache import CompletedCache
+    from idemlock._heartbeat import Heartbeat
+    from idemlock.events import EventKind, EventSink
 
 logger = logging.getLogger("idemlock")
 
@@ -174,10 +177,10 @@ class RunBody(NamedTuple):
 class BodyTimer:
     """When one body ran, noted by the block that ran it (a batch runs it long after its claim)."""
 
-    __slots__ = ("end", "start")
-
-    def __init__(self) -> None:
-        self.start = self.end = 0.0
+    # No __init__ (one call fewer for every protected call): the class's zeros stand until the
+    # block notes the times.
+    start = 0.0
+    end = 0.0
 
     @property
     def ms(self) -> float:
@@ -257,10 +260,22 @@ class FenceBase:
 fence_base = FenceBase()
 
 
-@dataclass(frozen=True)
-class Policy:
-    """The options of one decorated function that shape every invocation."""
+class Policy(Frozen):
+    """The options of one decorated function that shape every invocation (read-only)."""
 
+    __match_args__ = (  # the fields, in the order Frozen sets, compares and shows them
+        "clock_us",
+        "lease_ms",
+        "default_lease_ms",
+        "retention_ms",
+        "store_result",
+        "omit_unstorable",
+        "cache",
+        "on_event",
+        "on_lock_lost",
+        "heartbeat_ms",
+    )
+    __slots__ = __match_args__
     clock_us: Callable[[], int]
     lease_ms: int | None
     default_lease_ms: int
@@ -268,10 +283,37 @@ class Policy:
     store_result: bool
     omit_unstorable: bool
     cache: CompletedCache | None
-    on_event: EventSink | None = None
-    on_lock_lost: Callable[[Lock], object] | None = None
-    heartbeat_ms: int | None = None
+    on_event: EventSink | None
+    on_lock_lost: Callable[[Lock], object] | None
+    heartbeat_ms: int | None
     """Extend a running body's lease this often; 0: every third of the lease; None: never."""
+
+    def __init__(
+        self,
+        *,
+        clock_us: Callable[[], int],
+        lease_ms: int | None,
+        default_lease_ms: int,
+        retention_ms: int | None,
+        store_result: bool,
+        omit_unstorable: bool,
+        cache: CompletedCache | None,
+        on_event: EventSink | None = None,
+        on_lock_lost: Callable[[Lock], object] | None = None,
+        heartbeat_ms: int | None = None,
+    ) -> None:
+        self._set(
+            clock_us,
+            lease_ms,
+            default_lease_ms,
+            retention_ms,
+            store_result,
+            omit_unstorable,
+            cache,
+            on_event,
+            on_lock_lost,
+            heartbeat_ms,
+        )
 
     def lease_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
         """The lease of one invocation with these arguments (see :meth:`leases_for`)."""
@@ -287,31 +329,16 @@ class Policy:
         timed-out invocation frees its key soon after Lambda stops it. A context with no time
         left gets the grace alone. Outside Lambda: ``lease=``, else the default, and no cap.
         """
-        cap = self.deadline_ms_for(args, kwargs)
-        if cap is None:
-            return (self.default_lease_ms if self.lease_ms is None else self.lease_ms), None
-        return (cap if self.lease_ms is None else min(self.lease_ms, cap)), cap
-
-    def deadline_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
-        """How long from now a lease may last at most; ``None`` outside Lambda.
-
-        A Lambda context's remaining time plus the grace (the grace alone past the deadline).
-        """
-        remaining = _remaining_ms(args, kwargs)
-        return None if remaining is None else max(remaining, 0) + LAMBDA_LEASE_GRACE_MS
-
-
-def _remaining_ms(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
-    """The milliseconds a Lambda context among the arguments has left; ``None`` without one."""
-    # The context is the last argument of a Lambda handler: look there first.
-    candidates = (*kwargs.values(), *reversed(args)) if kwargs else reversed(args)
-    for candidate in candidates:
-        remaining = getattr(candidate, "get_remaining_time_in_millis", None)
-        if callable(remaining):
-            millis = remaining()
-            if isinstance(millis, (int, float)) and -math.inf < millis < math.inf:
-                return int(millis)
-    return None
+        # The context is the last argument of a Lambda handler: look there first.
+        candidates = (*kwargs.values(), *reversed(args)) if kwargs else reversed(args)
+        for candidate in candidates:
+            remaining = getattr(candidate, "get_remaining_time_in_millis", None)
+            if callable(remaining):
+                millis = remaining()
+                if isinstance(millis, (int, float)) and -math.inf < millis < math.inf:
+                    cap = max(int(millis), 0) + LAMBDA_LEASE_GRACE_MS
+                    return (cap if self.lease_ms is None else min(self.lease_ms, cap)), cap
+        return (self.default_lease_ms if self.lease_ms is None else self.lease_ms), None
 
 
 def emit(
@@ -321,27 +348,32 @@ def emit(
     namespace: str,
     *,
     lock: Lock | None = None,
-    duration_ms: float | None = None,
+    item: LockItem | None = None,
+    timer: BodyTimer | None = None,
     cached: bool = False,
     error: BaseException | None = None,
 ) -> None:
     """Tell the ``idemlock`` logger and ``on_event`` of a transition.
 
-    Nothing is built when neither listens: the usual case on the hot path (no sink, DEBUG off).
+    ``lock`` is our claim, ``item`` the stored item of another invocation's (their fence and
+    attempt either way); ``timer`` the body's, for ``duration_ms``. Nothing is built or read when
+    neither listens: the usual case on the hot path (no sink, DEBUG off).
     """
     sink = policy.on_event
     if sink is None and not logger.isEnabledFor(LEVELS[kind]):
         return
-    event = LockEvent(
-        kind,
-        key,
-        namespace,
-        None if lock is None else lock.fence,
-        None if lock is None else lock.attempt,
-        duration_ms,
-        cached,
-        error,
-    )
+    # Deferred: a handler that neither sets on_event nor logs these levels never loads
+    # idemlock.events, which keeps the cold start short.
+    from idemlock.events import LockEvent, log  # noqa: PLC0415
+
+    fence: int | None = None
+    attempt: int | None = None
+    if lock is not None:
+        fence, attempt = lock.fence, lock.attempt
+    elif item is not None:
+        fence, attempt = item.fence, item.attempts
+    duration_ms = None if timer is None else timer.ms
+    event = LockEvent(kind, key, namespace, fence, attempt, duration_ms, cached, error)
     log(event)
     if sink is not None:
         try:
@@ -404,8 +436,13 @@ def claim_steps(
 
     timer = BodyTimer()
     limit_ms = None if deadline_ms is None else now_ms + deadline_ms
-    held._extend = _extender(store, policy, held, namespace, limit_ms)
-    heartbeat = _heartbeat(policy, held._extend, lease_ms)
+    # A partial, not a closure made by a call: one call fewer for every protected call.
+    held._extend = partial(_extend, store, policy, held, namespace, limit_ms)
+    heartbeat = (
+        None
+        if policy.heartbeat_ms is None
+        else _heartbeat(policy.heartbeat_ms, held._extend, lease_ms)
+    )
     try:
         value = yield RunBody(held, timer, heartbeat)
     except GeneratorExit:
@@ -428,7 +465,7 @@ def claim_steps(
         yield from _release(store, policy, held, namespace, failure=refused, timer=timer)
         raise refused
 
-    result = _encode(value, policy, held.key, store)
+    result = _encode(value, policy, key, store)  # key: held.key, without the property call
     if isinstance(result, UnstorableResultError):
         if not policy.omit_unstorable:
             yield from _release(store, policy, held, namespace, failure=result, timer=timer)
@@ -441,10 +478,13 @@ def claim_steps(
     return value
 
 
-class _Replay(NamedTuple):
+class _Replay:
     """A duplicate: the stored result, decoded, instead of running the body."""
 
-    value: Any
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 def _outcome(
@@ -463,21 +503,20 @@ def _outcome(
         return held
     if record is None or record.is_free_at(claim.now_ms):
         return None  # the holder released between our claim and our read
-    theirs = Lock(key, record.owner, record.fence, record.lease_expires_at_ms or 0, record.attempts)
     if (
         claim.fingerprint is not None
         and record.fingerprint is not None
         and record.fingerprint != claim.fingerprint
     ):
-        emit(policy, "payload_mismatch", key, namespace, lock=theirs)
+        emit(policy, "payload_mismatch", key, namespace, item=record)
         raise PayloadMismatchError(key)
     if record.status is LockStatus.IN_PROGRESS:
-        emit(policy, "in_progress", key, namespace, lock=theirs)
+        emit(policy, "in_progress", key, namespace, item=record)
         raise InProgressError(key, record.lease_expires_at_ms or claim.now_ms)
     if policy.cache is not None:
         cache_key = _cache_key(key, claim.fingerprint)
         policy.cache.remember(cache_key, record.result, record.expires_at_s, claim.now_ms)
-    emit(policy, "duplicate", key, namespace, lock=theirs)
+    emit(policy, "duplicate", key, namespace, item=record)
     return _Replay(_decode(record.result))
 
 
@@ -491,6 +530,7 @@ def _complete(
     namespace: str,
     timer: BodyTimer,
 ) -> Generator[Step | RunBody, Any, None]:
+    key, owner = held.key, held.owner  # read once: each is a property call
     completed_at_ms = policy.clock_us() // 1000
     expires_at_s = (
         None if policy.retention_ms is None else _ceil_s(completed_at_ms + policy.retention_ms)
@@ -499,8 +539,8 @@ def _complete(
         try:
             # A lambda, not a partial: a partial with keywords costs twice as much to call.
             done = yield lambda: store.complete(
-                held.key,
-                held.owner,
+                key,
+                owner,
                 now_ms=completed_at_ms,
                 result=result,
                 expires_at_s=expires_at_s,
@@ -509,17 +549,17 @@ def _complete(
             if pause_s is None:
                 # The body ran but the key is still IN_PROGRESS: it frees itself when the lease
                 # ends, and the next delivery runs the body again.
-                emit(policy, "store_error", held.key, namespace, lock=held, error=exc)
+                emit(policy, "store_error", key, namespace, lock=held, error=exc)
                 raise
-            logger.warning("completing %r failed; retrying in %.1f s", held.key, pause_s)
+            logger.warning("completing %r failed; retrying in %.1f s", key, pause_s)
             yield partial(time.sleep, pause_s)
             continue
         if not done:
             raise _lost(policy, held, namespace)
         if policy.cache is not None:
-            cache_key = _cache_key(held.key, fingerprint)
+            cache_key = _cache_key(key, fingerprint)
             policy.cache.remember(cache_key, result, expires_at_s, completed_at_ms)
-        emit(policy, "completed", held.key, namespace, lock=held, duration_ms=timer.ms)
+        emit(policy, "completed", key, namespace, lock=held, timer=timer)
         return
 
 
@@ -533,24 +573,25 @@ def _release(
     timer: BodyTimer,
 ) -> Generator[Step | RunBody, Any, None]:
     """Free the key after ``failure``; never raises, so the body's own error stays on top."""
+    key, owner = held.key, held.owner  # read once: each is a property call
     try:
-        released = yield partial(store.release, held.key, held.owner)
+        released = yield partial(store.release, key, owner)
     except StoreError as exc:
         logger.warning(
             "could not release %r after a failure; it frees itself when its lease ends",
-            held.key,
+            key,
             exc_info=True,
         )
-        emit(policy, "store_error", held.key, namespace, lock=held, error=exc)
+        emit(policy, "store_error", key, namespace, lock=held, error=exc)
         return
     if not released:
         logger.warning(
-            "did not release %r: our lease expired and another invocation owns it now", held.key
+            "did not release %r: our lease expired and another invocation owns it now", key
         )
-        lost = LockLostError(held.key, held.owner)
-        emit(policy, "lock_lost", held.key, namespace, lock=held, error=lost)
+        lost = LockLostError(key, owner)
+        emit(policy, "lock_lost", key, namespace, lock=held, error=lost)
         return
-    emit(policy, "released", held.key, namespace, lock=held, duration_ms=timer.ms, error=failure)
+    emit(policy, "released", key, namespace, lock=held, timer=timer, error=failure)
 
 
 def _encode(
@@ -655,8 +696,8 @@ def _cache_key(key: str, fingerprint: str | None) -> str:
 
 
 def _decode(result: str | None) -> Any:
-    if result is None:
-        return None
+    if result is None or result == "null":
+        return None  # the most common result (see _encode), without the JSON parser
     try:
         return json.loads(result)
     except RecursionError:
@@ -706,34 +747,36 @@ def _lost(policy: Policy, lock: Lock, namespace: str) -> LockLostError:
     return lost
 
 
-def _extender(
-    store: LockStore, policy: Policy, held: Lock, namespace: str, limit_ms: int | None
-) -> Callable[[int], None]:
-    """What :meth:`Lock.extend` and heartbeats call: the lease so many milliseconds from now.
+def _extend(  # noqa: PLR0917  (a partial binds all but the last)
+    store: LockStore,
+    policy: Policy,
+    held: Lock,
+    namespace: str,
+    limit_ms: int | None,
+    lease_ms: int,
+) -> None:
+    """Move ``held``'s lease to ``lease_ms`` from now, never past ``limit_ms``.
 
-    Never past ``limit_ms`` (inside Lambda, the deadline plus the grace).
+    What :meth:`Lock.extend` and heartbeats call, through the partial that ``claim_steps`` binds
+    to all but ``lease_ms``. ``limit_ms``: inside Lambda, the deadline plus the grace.
     """
-
-    def extend(lease_ms: int) -> None:
-        target = policy.clock_us() // 1000 + lease_ms
-        if limit_ms is not None:
-            target = min(target, limit_ms)
-        if target <= held.lease_expires_at_ms:
-            return  # at the deadline already: nothing to gain, no call
-        extend_lease(store, policy, held, namespace, target)
-
-    return extend
+    target = policy.clock_us() // 1000 + lease_ms
+    if limit_ms is not None:
+        target = min(target, limit_ms)
+    if target <= held.lease_expires_at_ms:
+        return  # at the deadline already: nothing to gain, no call
+    extend_lease(store, policy, held, namespace, target)
 
 
-def _heartbeat(policy: Policy, extend: Callable[[int], None], lease_ms: int) -> Heartbeat | None:
-    """A heartbeat calling ``extend(lease_ms)`` (see :func:`_extender`) while the body runs.
+def _heartbeat(heartbeat_ms: int, extend: Callable[[int], None], lease_ms: int) -> Heartbeat:
+    """A heartbeat calling ``extend(lease_ms)`` (see :func:`_extend`) while the body runs.
 
-    Every ``heartbeat_ms`` (default: a third of the lease), so that two beats can fail before
-    the lease runs out. A lost lock stops it (``lock_lost`` is emitted); a store error is
-    emitted and the next beat tries again. ``None`` without ``heartbeat=``.
+    Every ``heartbeat_ms`` (0: a third of the lease), so that two beats can fail before the
+    lease runs out. A lost lock stops it (``lock_lost`` is emitted); a store error is emitted and
+    the next beat tries again. Only with ``heartbeat=`` (``Policy.heartbeat_ms`` not ``None``).
     """
-    if policy.heartbeat_ms is None:
-        return None
+    # Deferred: only heartbeat= loads it, which keeps the cold start short.
+    from idemlock._heartbeat import Heartbeat  # noqa: PLC0415
 
     def beat() -> bool:
         try:
@@ -744,7 +787,7 @@ def _heartbeat(policy: Policy, extend: Callable[[int], None], lease_ms: int) -> 
             return True  # emitted; the lease still has two periods left for the next beat
         return True
 
-    period_ms = policy.heartbeat_ms or max(1, lease_ms // 3)
+    period_ms = heartbeat_ms or max(1, lease_ms // 3)
     return Heartbeat(beat, period_ms / 1000)
 
 

@@ -17,9 +17,9 @@ import sys
 import threading
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import astuple, dataclass, fields
 from typing import TYPE_CHECKING, Any, Final
 
+from idemlock._frozen import Frozen
 from idemlock.errors import (
     AccessDeniedError,
     ConfigurationError,
@@ -80,28 +80,67 @@ _ACTIONS_BY_OPERATION: Final[Mapping[str, tuple[str, ...]]] = {
 _ACCESS_DENIED_CODES: Final = frozenset({"AccessDeniedException", "AccessDenied"})
 
 
-@dataclass(frozen=True)
-class AttributeNames:
+class AttributeNames(Frozen):
     """The table's attribute names.
 
     Any name works, reserved words included: every expression refers to them through
-    ``ExpressionAttributeNames``. The partition key is a string.
+    ``ExpressionAttributeNames``. The partition key is a string. Read-only.
     """
 
-    key: str = "id"
-    status: str = "status"
-    owner: str = "owner"
-    fence: str = "fence"
-    attempts: str = "attempts"
-    claimed_at_ms: str = "claimed_at_ms"
-    lease_expires_at_ms: str = "lease_expires_at_ms"
-    expires_at_s: str = "expires_at_s"
-    completed_at_ms: str = "completed_at_ms"
-    result: str = "result"
-    fingerprint: str = "fingerprint"
+    __match_args__ = (  # the fields, in the order Frozen sets, compares and shows them
+        "key",
+        "status",
+        "owner",
+        "fence",
+        "attempts",
+        "claimed_at_ms",
+        "lease_expires_at_ms",
+        "expires_at_s",
+        "completed_at_ms",
+        "result",
+        "fingerprint",
+    )
+    __slots__ = __match_args__
+    key: str
+    status: str
+    owner: str
+    fence: str
+    attempts: str
+    claimed_at_ms: str
+    lease_expires_at_ms: str
+    expires_at_s: str
+    completed_at_ms: str
+    result: str
+    fingerprint: str
 
-    def __post_init__(self) -> None:
-        names = astuple(self)
+    def __init__(  # noqa: PLR0917  (positional too, as the dataclass it was took them)
+        self,
+        key: str = "id",
+        status: str = "status",
+        owner: str = "owner",
+        fence: str = "fence",
+        attempts: str = "attempts",
+        claimed_at_ms: str = "claimed_at_ms",
+        lease_expires_at_ms: str = "lease_expires_at_ms",
+        expires_at_s: str = "expires_at_s",
+        completed_at_ms: str = "completed_at_ms",
+        result: str = "result",
+        fingerprint: str = "fingerprint",
+    ) -> None:
+        self._set(
+            key,
+            status,
+            owner,
+            fence,
+            attempts,
+            claimed_at_ms,
+            lease_expires_at_ms,
+            expires_at_s,
+            completed_at_ms,
+            result,
+            fingerprint,
+        )
+        names = self._values()
         if any(not isinstance(name, str) or not name for name in names):
             raise ConfigurationError("attribute names must be non-empty strings")
         if len(set(names)) != len(names):
@@ -109,7 +148,7 @@ class AttributeNames:
 
     def placeholders(self) -> dict[str, str]:
         """``#field`` → configured name, for ``ExpressionAttributeNames``."""
-        return {f"#{field.name}": getattr(self, field.name) for field in fields(self)}
+        return {f"#{field}": getattr(self, field) for field in self.__match_args__}
 
 
 # The expressions of the protocol's writes. They are constant strings (what varies goes in the

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Final, Literal, NamedTuple, get_args
+from typing import Final, Literal, NamedTuple, cast, get_args
+
+from idemlock._levels import LEVELS as _KIND_LEVELS
 
 __all__ = ["EVENT_KINDS", "LEVELS", "EventKind", "EventSink", "LockEvent", "log"]
 
@@ -72,19 +74,9 @@ EventSink = Callable[[LockEvent], object]
 
 _logger = logging.getLogger("idemlock")
 
-LEVELS: Final[dict[EventKind, int]] = {
-    "claimed": logging.DEBUG,
-    "duplicate": logging.DEBUG,
-    "completed": logging.DEBUG,
-    "released": logging.DEBUG,
-    "extended": logging.DEBUG,
-    "in_progress": logging.INFO,
-    "taken_over": logging.INFO,
-    "payload_mismatch": logging.WARNING,
-    "lock_lost": logging.WARNING,
-    "store_error": logging.WARNING,
-}
-"""DEBUG for the hot path, INFO for what an operator may want to see, WARNING for trouble."""
+LEVELS: Final = cast("dict[EventKind, int]", _KIND_LEVELS)
+"""The level each kind is logged at: DEBUG for the hot path, INFO for what an operator may want to
+see, WARNING for trouble."""
 
 
 def log(event: LockEvent) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import pickle
 import subprocess
 import sys
 import uuid
@@ -326,6 +328,32 @@ def test_invalid_table_name_and_attribute_names_are_configuration_errors() -> No
         AttributeNames(status="owner")
     with pytest.raises(ConfigurationError, match="non-empty"):
         AttributeNames(result="")
+
+
+def test_attribute_names_are_a_read_only_value() -> None:
+    """AttributeNames behaves as the frozen dataclass it was: keyword or positional
+    construction, fields that refuse assignment, equality, hash, repr, pattern matching and
+    pickling by its fields."""
+    names = AttributeNames(key="pk", expires_at_s="ttl")
+    assert names == AttributeNames("pk", expires_at_s="ttl")
+    assert names != AttributeNames()
+    assert hash(names) == hash(AttributeNames(key="pk", expires_at_s="ttl"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        names.key = "id"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del names.status
+    assert repr(AttributeNames()) == (
+        "AttributeNames(key='id', status='status', owner='owner', fence='fence', "
+        "attempts='attempts', claimed_at_ms='claimed_at_ms', "
+        "lease_expires_at_ms='lease_expires_at_ms', expires_at_s='expires_at_s', "
+        "completed_at_ms='completed_at_ms', result='result', fingerprint='fingerprint')"
+    )
+    assert pickle.loads(pickle.dumps(names)) == names
+    match names:
+        case AttributeNames(key, status):
+            assert (key, status) == ("pk", "status")
+        case _:
+            pytest.fail("AttributeNames matches positionally")
 
 
 def test_its_client_reuses_the_models_boto3_has_loaded(

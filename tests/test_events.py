@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from idemlock.events import EVENT_KINDS, LockEvent, log
+from idemlock.events import EVENT_KINDS, LEVELS, LockEvent, log
 from idemlock.metrics import METRIC_NAMES, CloudWatchMetrics
 from idemlock.otel import span_events
 
@@ -21,6 +21,13 @@ def test_every_kind_has_a_metric_name() -> None:
     """One metric per event kind, and no metric for a kind that does not exist."""
     assert set(METRIC_NAMES) == set(EVENT_KINDS)
     assert len(set(METRIC_NAMES.values())) == len(EVENT_KINDS)
+
+
+def test_every_kind_has_a_level() -> None:
+    """Each kind is logged at a level, and no level is kept for a kind that does not exist (the
+    levels live apart from the kinds, in idemlock._levels, so that emit reads them without
+    loading this module)."""
+    assert set(LEVELS) == set(EVENT_KINDS)
 
 
 @pytest.mark.parametrize(

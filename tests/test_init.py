@@ -249,6 +249,28 @@ def test_import_stays_light() -> None:
     assert loaded[1] == wrapt_loads_asyncio
 
 
+def test_rare_paths_load_on_first_use() -> None:
+    """A handler without heartbeat=, local_cache= or on_event, whose logger is quiet, never
+    loads the heartbeat, the local cache or the events module, however often it is called; an
+    on_event sink loads the events when there is one to hand over."""
+    code = (
+        "import sys, idemlock\n"
+        "from idemlock.testing import MemoryStore\n"
+        "store = MemoryStore()\n"
+        "handler = idemlock.idempotent(lambda e: e['id'], store=store)(lambda e: None)\n"
+        "handler({'id': 'a'}); handler({'id': 'a'})\n"
+        "rare = ('idemlock._heartbeat', 'idemlock._cache', 'idemlock.events')\n"
+        "print(sorted(m for m in rare if m in sys.modules))\n"
+        "idemlock.idempotent(lambda e: e['id'], store=store, on_event=print)(lambda e: None)\n"
+        "print('idemlock.events' in sys.modules)\n"
+    )
+    before = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert before[0] == "[]"
+    assert before[1] == "False"  # decorating with a sink loads nothing yet
+
+
 def test_lazy_names_load_on_first_use() -> None:
     """``idemlock.StreamDispatcher`` loads its module on first access and is the real class."""
     from idemlock.dispatch import StreamDispatcher  # noqa: PLC0415

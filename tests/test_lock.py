@@ -6,6 +6,7 @@ real server are in ``test_dynamodb.py`` (lost responses through a proxy).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -173,6 +174,16 @@ def test_fence_base_strictly_increases_even_when_time_stands_still() -> None:
 
 def default_policy() -> _lock.Policy:
     return validate(key_fn=None, retention=None, clock=ManualClock()).policy
+
+
+def test_a_policy_is_read_only() -> None:
+    """The options of a decorated function cannot change under it once checked."""
+    policy = default_policy()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.lease_ms = 1
+    assert policy.lease_ms is None
+    assert repr(policy).startswith("Policy(clock_us=")
+    assert "lease_ms=None, default_lease_ms=300000, retention_ms=None" in repr(policy)
 
 
 def test_lease_from_a_context_passed_by_keyword() -> None:

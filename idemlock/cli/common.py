@@ -9,7 +9,6 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import fields
 from typing import Any, Final, TextIO, TypeVar
 from urllib.parse import urlsplit
 
@@ -34,7 +33,7 @@ class Refused(Exception):
 ENDPOINT_ENVS: Final = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
 """Where botocore finds an endpoint when --endpoint-url is not given, most specific first."""
 
-_FIELDS: Final = tuple(field.name for field in fields(AttributeNames))
+_FIELDS: Final = AttributeNames.__match_args__
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
