@@ -31,6 +31,7 @@ from benchmarks.overhead import TABLE, _sample
 from benchmarks.subjects import idemlock_subject
 from idemlock import DynamoDBStore, _lock, idempotent
 from idemlock.events import EventKind, LockEvent
+from idemlock.item import LockItem
 from idemlock.metrics import CloudWatchMetrics
 
 VARIANTS = ("no hook", "events stripped", "no-op on_event", "CloudWatchMetrics")
@@ -49,7 +50,8 @@ def _no_emit(
     namespace: str,
     *,
     lock: _lock.Lock | None = None,
-    duration_ms: float | None = None,
+    item: LockItem | None = None,
+    timer: _lock.BodyTimer | None = None,
     cached: bool = False,
     error: BaseException | None = None,
 ) -> None:
