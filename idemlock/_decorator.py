@@ -120,6 +120,9 @@ def idempotent(
             raise ConfigurationError(f"@idempotent decorates a callable, got {function!r}")
         refuse_generator_function("@idempotent", inner)
         prefix = namespace or default_namespace(inner)
+        # A method bound already (`obj.method` decorated as it is) is called without its `self`,
+        # though wrapt hands that `self` over as the instance: its own arguments are the call's.
+        bound = inspect.ismethod(inner)
 
         def steps(own_args: tuple[Any, ...], kwargs: dict[str, Any]) -> Steps | None:
             """The claim steps of one call, or ``None`` when the body should run unprotected.
@@ -170,7 +173,7 @@ def idempotent(
                 args: tuple[Any, ...],
                 kwargs: dict[str, Any],
             ) -> Any:
-                own_args = args if instance is None else (instance, *args)
+                own_args = args if instance is None or bound else (instance, *args)
                 return call_async(wrapped, own_args, args, kwargs)
 
             return cast(Callable[P, R], FunctionProxy(function, async_wrapper))
@@ -183,7 +186,7 @@ def idempotent(
         ) -> Any:
             # wrapt hands a method's `self` (a classmethod's `cls`) apart from its arguments;
             # `wrapped` is already bound to it. key_fn and the lease see it first, as written.
-            own_args = args if instance is None else (instance, *args)
+            own_args = args if instance is None or bound else (instance, *args)
             run = steps(own_args, kwargs)
             if run is None:
                 return wrapped(*args, **kwargs)

@@ -497,9 +497,11 @@ def _outcome(
         # The second case is a claim whose first response was lost: botocore retried it, and
         # the retry failed its condition against the item our first attempt wrote.
         held = Lock(key, claim.owner, record.fence, claim.lease_expires_at_ms, record.attempts)
-        # A key claimed before (its item still there) was taken over from an expired claim, or
-        # claimed again after its retention: both begin the key's work anew.
-        emit(policy, "taken_over" if record.attempts > 1 else "claimed", key, namespace, lock=held)
+        # Taken over: the claim replaced another invocation's claim whose lease ran out. A key
+        # claimed again after its retention starts anew: claimed, as is a retried claim (the
+        # store could not tell what its lost first attempt replaced).
+        taken_over = outcome.replaced is LockStatus.IN_PROGRESS
+        emit(policy, "taken_over" if taken_over else "claimed", key, namespace, lock=held)
         return held
     if record is None or record.is_free_at(claim.now_ms):
         return None  # the holder released between our claim and our read
@@ -588,8 +590,7 @@ def _release(
         logger.warning(
             "did not release %r: our lease expired and another invocation owns it now", key
         )
-        lost = LockLostError(key, owner)
-        emit(policy, "lock_lost", key, namespace, lock=held, error=lost)
+        _lost(policy, held, namespace)  # as for a refused complete: lost, told once
         return
     emit(policy, "released", key, namespace, lock=held, timer=timer, error=failure)
 

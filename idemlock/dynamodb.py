@@ -308,15 +308,19 @@ class DynamoDBStore:
             # passes the condition), so read what stopped us.
             old = self._record(failed.item) if failed.item else self.get(claim.key)
             return ClaimResult(False, old)
+        names = self.attributes
         before = response.get("Attributes", {})
-        fence, attempts = before.get(self.attributes.fence), before.get(self.attributes.attempts)
-        # The update's arithmetic succeeded, so both were numbers if they were there at all.
+        fence, attempts = before.get(names.fence), before.get(names.attempts)
+        status = before.get(names.status)
+        # The update's arithmetic succeeded, so both counters were numbers if they were there
+        # at all; and the condition admitted only an absent item or one of our two statuses.
         return ClaimResult(
             True,
             claim.written(
                 None if fence is None else int(fence["N"]),
                 None if attempts is None else int(attempts["N"]),
             ),
+            None if status is None else _STATUSES[status["S"]],
         )
 
     def complete(

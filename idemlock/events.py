@@ -9,7 +9,8 @@ JSON formatter, Powertools Logger or structlog picks them up without glue.
 Kinds, and when they happen:
 
 ==================== ===========================================================================
-``claimed``          the key was free (absent, or its retention over): this call holds it
+``claimed``          the key was free (absent, or its retention over; ``attempt`` counts the
+                     claims over the item's life): this call holds it
 ``taken_over``       the key was held by an invocation whose lease ran out: this call holds it now
 ``duplicate``        the key had completed: its stored result is returned (``cached``: from the
                      warm container's local cache, no call)
@@ -18,7 +19,8 @@ Kinds, and when they happen:
 ``completed``        the body returned and its result is stored (``duration_ms``: the body's)
 ``released``         the body failed and the key was freed for a redelivery
 ``extended``         the lease was moved on (heartbeat, ``current_lock().extend()``)
-``lock_lost``        another invocation took the key over while this one ran
+``lock_lost``        another invocation took the key over while this one ran (an extension, the
+                     complete or the release after a failure found it)
 ``store_error``      the lock table could not be reached or refused a request
 ==================== ===========================================================================
 """

@@ -58,10 +58,16 @@ class ClaimResult(NamedTuple):
 
     ``record`` is ``None`` only when the claim failed and the item vanished before the store
     could read it (a race with a release); the caller simply claims again.
+
+    ``replaced``, when acquired, is the status of the item the claim wrote over: ``IN_PROGRESS``
+    for a takeover of a lease that ran out, ``COMPLETED`` for a key claimed again once its
+    retention ended, ``None`` for a key that had no item. It tells a takeover (a crash or a
+    timeout somewhere: the ``taken_over`` event) from a fresh start.
     """
 
     acquired: bool
     record: LockItem | None
+    replaced: LockStatus | None = None
 
 
 @runtime_checkable

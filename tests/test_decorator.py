@@ -220,6 +220,31 @@ def test_methods_bind_as_written_on_instances_classes_and_callables() -> None:
     assert str(inspect.signature(Orders.charge)) == "(self, order_id: 'str') -> 'str'"
 
 
+def test_a_bound_method_decorated_as_it_is_gets_its_own_arguments() -> None:
+    """``idempotent(key_fn)(obj.method)`` wraps a callable whose own arguments have no ``self``
+    (it is bound already): key_fn receives exactly those, sync and async, as for any callable."""
+    store = MemoryStore()
+    runs: list[str] = []
+
+    class Orders:
+        def charge(self, order_id: str) -> str:
+            runs.append(order_id)
+            return order_id
+
+        async def refund(self, order_id: str) -> str:
+            runs.append(f"refund {order_id}")
+            return order_id
+
+    orders = Orders()
+    charge = idempotent(lambda order_id: order_id, store=store, namespace="b")(orders.charge)
+    refund = idempotent(lambda order_id: order_id, store=store, namespace="r")(orders.refund)
+
+    assert charge("1") == charge("1") == "1"
+    assert asyncio.run(refund("2")) == asyncio.run(refund("2")) == "2"
+    assert runs == ["1", "refund 2"]
+    assert {record.key for record in store.scan()} == {"b#1", "r#2"}
+
+
 def test_keyword_arguments_reach_the_key_function() -> None:
     """key_fn is called with the same positional and keyword arguments as the function."""
     store = MemoryStore()

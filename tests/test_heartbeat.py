@@ -15,6 +15,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +48,15 @@ class Events(list[LockEvent]):
 
     def count(self, kind: str) -> int:  # type: ignore[override]
         return sum(1 for event in self if event.kind == kind)
+
+
+def wait_for_more(read: Callable[[], int], *, than: int, timeout_s: float = 30.0) -> None:
+    """Poll ``read`` until it exceeds ``than``; fail after ``timeout_s`` (a generous bound, not
+    a timing claim: a loaded machine only makes the wait longer)."""
+    deadline = time.monotonic() + timeout_s
+    while read() <= than:
+        assert time.monotonic() < deadline, f"still {read()} after {timeout_s} s"
+        time.sleep(0.02)
 
 
 def knock_until(done: threading.Event, attempt: Any) -> list[str]:
@@ -378,17 +388,33 @@ def test_heartbeats_ride_out_network_faults(
             on_event=events,
         )
         def charge(order: str) -> str:
+            started = time.monotonic()
+            arm: Callable[[], None] = {
+                "lost response": lambda: proxy.drop_next_responses(1),
+                "connection reset": lambda: proxy.reset_next_connections(1),
+                "throttled": lambda: proxy.fail_next_requests(1, "ThrottlingException"),
+            }[fault]
             for _ in range(3):  # faults armed for the next extensions, one after another
-                {
-                    "lost response": lambda: proxy.drop_next_responses(1),
-                    "connection reset": lambda: proxy.reset_next_connections(1),
-                    "throttled": lambda: proxy.fail_next_requests(1, "ThrottlingException"),
-                }[fault]()
-                time.sleep(1.2)  # three of these outlast the 3 s lease: only beats keep it
+                faults, extended = faults_hit(), extensions()
+                arm()
+                # Waited for, not slept on: how long a retried extension takes (botocore's
+                # backoff, a loaded machine) is no concern of this test.
+                wait_for_more(faults_hit, than=faults)  # an extension met the fault...
+                wait_for_more(extensions, than=extended)  # ...and got through
                 with pytest.raises(InProgressError):
                     other(order)
+            # Past the first lease's end, only the beats kept the key ours.
+            time.sleep(max(0.0, started + 3.5 - time.monotonic()))
+            with pytest.raises(InProgressError):
+                other(order)
             proxy.clear_faults()
             return order
+
+        def faults_hit() -> int:
+            return proxy.dropped + proxy.resets + proxy.errors_sent
+
+        def extensions() -> int:
+            return events.count("extended")
 
         @idempotent(lambda order: order, store=table, namespace=namespace, lease=3)
         def other(order: str) -> None:
@@ -398,7 +424,7 @@ def test_heartbeats_ride_out_network_faults(
     assert other_runs == []
     assert events.count("extended") >= 3
     assert events.count("lock_lost") == 0
-    assert proxy.dropped + proxy.resets + proxy.errors_sent > 0
+    assert proxy.dropped + proxy.resets + proxy.errors_sent == 3
 
 
 PAUSED_WORKER = textwrap.dedent(

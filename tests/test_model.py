@@ -101,7 +101,9 @@ class Model:
             fingerprint=claim.fingerprint,
         )
         self.records[claim.key] = new
-        return ClaimResult(acquired=True, record=new)
+        # What the claim wrote over: a live invocation's expired claim (a takeover), a
+        # completion past its retention, or nothing.
+        return ClaimResult(acquired=True, record=new, replaced=None if old is None else old.status)
 
     def complete(
         self, key: str, owner: str, now_ms: int, result: str | None, expires_at_s: int | None

@@ -208,3 +208,62 @@ def test_batch_records_emit_events_and_a_duplicate_storm_is_counted(
     assert totals["Claims"] == 5
     assert totals["Completions"] == 5
     assert totals["Duplicates"] == 100
+
+
+def test_a_claim_after_the_retention_is_claimed_not_taken_over(
+    store: DynamoDBStore, namespace: str
+) -> None:
+    """Running a key again once its retention is over is a new claim (attempt 2), not a
+    takeover: ``taken_over`` counts only leases that ran out, the crashes and timeouts an
+    operator alarms on."""
+    events = Events()
+    clock = ManualClock(start=time.time())
+
+    @idempotent(
+        lambda order: order,
+        store=store,
+        namespace=namespace,
+        retention=1,
+        clock=clock,
+        on_event=events,
+    )
+    def charge(order: str) -> str:
+        return order
+
+    charge("o-1")
+    clock.advance(2)
+    charge("o-1")
+    assert events.kinds() == ["claimed", "completed", "claimed", "completed"]
+    assert [event.attempt for event in events] == [1, 1, 2, 2]
+
+
+def test_a_release_that_finds_another_owner_marks_the_lock_lost(
+    store: DynamoDBStore, namespace: str
+) -> None:
+    """A body that fails after its key was taken over cannot release it: as for a refused
+    complete, its lock is marked lost and ``on_lock_lost`` runs, once."""
+    events = Events()
+    told: list[bool] = []
+    held: list[Any] = []
+
+    @idempotent(
+        lambda order: order,
+        store=store,
+        namespace=namespace,
+        on_event=events,
+        on_lock_lost=lambda lock: told.append(lock.lost),
+    )
+    def charge(order: str) -> None:
+        lock = current_lock()
+        assert lock is not None
+        held.append(lock)
+        store.delete(lock.key)  # an operator's forced release, then another claim takes it
+        rival = idempotent(lambda order: order, store=store, namespace=namespace)(lambda o: o)
+        assert rival(order) == order
+        raise ValueError("bad order")
+
+    with pytest.raises(ValueError, match="bad order"):
+        charge("o-1")
+    assert events.kinds() == ["claimed", "lock_lost"]
+    assert told == [True]
+    assert held[0].lost

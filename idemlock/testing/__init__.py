@@ -61,7 +61,9 @@ class MemoryStore:
                 return ClaimResult(acquired=False, record=old)
             new = claim.written() if old is None else claim.written(old.fence, old.attempts)
             self._records[claim.key] = new
-            return ClaimResult(acquired=True, record=new)
+            return ClaimResult(
+                acquired=True, record=new, replaced=None if old is None else old.status
+            )
 
     def complete(
         self,

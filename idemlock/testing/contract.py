@@ -280,6 +280,28 @@ class LockStoreContract:
         assert first.record is not None
         assert second.record is not None
         assert second.record.fence == first.record.fence + 1
+        # What each claim wrote over: nothing, then the first owner's expired claim.
+        assert (first.replaced, second.replaced) == (None, LockStatus.IN_PROGRESS)
+
+    def test_a_claim_after_the_retention_replaced_a_completion(self) -> None:
+        """Store level: a key claimed again once its retention is over says it replaced a
+        COMPLETED item (a fresh start, not a takeover), and its record is the one stored.
+        """
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        first = self.store.claim(claim_with_1s_lease(key, "old", now))
+        assert first.acquired
+        assert self.store.complete(
+            key, "old", now_ms=now + 10, result="1", expires_at_s=now // 1000 + 1
+        )
+
+        again = self.store.claim(claim_with_1s_lease(key, "new", now + 2_000))
+
+        assert again.acquired
+        assert again.replaced is LockStatus.COMPLETED
+        assert again.record == self.store.get(key)
+        assert again.record is not None
+        assert (again.record.attempts, again.record.result) == (2, None)
 
     def test_extend_moves_only_the_owners_lease_and_keeps_the_fence(self) -> None:
         """extend(): the owner's IN_PROGRESS lease and TTL move; a stranger or completed key:
