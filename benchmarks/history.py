@@ -27,8 +27,9 @@ def headline(results: dict[str, Any], commit: str | None = None) -> dict[str, An
         "commit": commit or _commit(),
         "host_speed_ms": meta.get("host_speed_ms"),
         "overhead_ratio": _extent(p["ratio"] for p in results["overhead"]["paths"].values()),
+        # Unrounded: the report rounds once, as the run's own tables do.
         "batch_speedup": {
-            size: round(row["speedup"], 2) for size, row in results["batches"]["sizes"].items()
+            size: row["speedup"] for size, row in results["batches"]["sizes"].items()
         },
     }
     endtoend = results.get("endtoend")
@@ -59,7 +60,7 @@ def recent(path: Path = HISTORY, runs: int = RECENT_RUNS) -> list[dict[str, Any]
 
 def _extent(values: Any) -> list[float]:
     ordered = sorted(values)
-    return [round(ordered[0], 2), round(ordered[-1], 2)]
+    return [ordered[0], ordered[-1]]
 
 
 def _commit() -> str | None:
