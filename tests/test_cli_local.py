@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from idemlock import DynamoDBStore, idempotent
 from tests.aws import make_client
 from tests.cli_helpers import command_env
@@ -28,7 +30,19 @@ def test_local_serves_the_table_until_interrupted() -> None:
     stops it with exit 0."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "idemlock", "local", "--port", str(port), "--table", "dev-locks"],
+        # -X faulthandler: a server that does not stop dumps every thread's stack on SIGABRT.
+        [
+            sys.executable,
+            "-X",
+            "faulthandler",
+            "-m",
+            "idemlock",
+            "local",
+            "--port",
+            str(port),
+            "--table",
+            "dev-locks",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -65,7 +79,13 @@ def test_local_serves_the_table_until_interrupted() -> None:
         assert runs == ["a"]
     finally:
         server.send_signal(signal.SIGINT)
-        _, err = server.communicate(timeout=60)
+        try:
+            _, err = server.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            # Not left running into the next test: where it hung goes into the failure.
+            server.send_signal(signal.SIGABRT)
+            _, err = server.communicate(timeout=30)
+            pytest.fail(f"idemlock local did not stop on SIGINT within 60 s; its threads:\n{err}")
     assert server.returncode == 0, err
     assert "Traceback" not in err
 
