@@ -29,19 +29,18 @@ def test_local_serves_the_table_until_interrupted() -> None:
     export lines; in a shell with them set, the command and @idempotent work; Ctrl-C (SIGINT)
     stops it with exit 0."""
     port = free_port()
+    command = [sys.executable, "-X", "faulthandler", "-m", "idemlock", "local"]
+    # -X faulthandler: a server that does not stop dumps every thread's stack on SIGABRT. Started
+    # with SIGINT ignored, as a background job inherits it (CI runners, `nohup`, `&`) and Python
+    # keeps it: the command must still stop on it. (SIG_IGN survives the exec.)
     server = subprocess.Popen(
-        # -X faulthandler: a server that does not stop dumps every thread's stack on SIGABRT.
         [
             sys.executable,
-            "-X",
-            "faulthandler",
-            "-m",
-            "idemlock",
-            "local",
-            "--port",
-            str(port),
-            "--table",
-            "dev-locks",
+            "-c",
+            "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+            "os.execv(sys.argv[1], sys.argv[1:])",
+            *command,
+            *("--port", str(port), "--table", "dev-locks"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

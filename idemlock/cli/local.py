@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     """Serve until interrupted (Ctrl-C or SIGTERM); 0 when stopped that way."""
     table = table_name(args, default=DEFAULT_TABLE)
     names = attribute_names(args)
+    # SIGINT too: a process started in the background (a CI runner, `nohup`, `&` in a script)
+    # inherits SIGINT ignored, and Python then leaves it so; "Ctrl-C stops it" must hold anyway.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     with embedded.serve(args.port) as server:
         DynamoDBStore(table, client=server.client, attributes=names).create_table()
@@ -67,5 +70,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM stops the server as Ctrl-C does, through ``finally``, not mid-request."""
+    """SIGINT and SIGTERM stop the server through ``finally``, not mid-request."""
     raise KeyboardInterrupt
