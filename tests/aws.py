@@ -33,14 +33,14 @@ def make_client(endpoint_url: str, **config: Any) -> Any:
     )
 
 
-def use_local_aws(monkeypatch: pytest.MonkeyPatch, endpoint_url: str) -> None:
-    """Point the AWS environment a deployed handler reads at a local DynamoDB endpoint.
+def local_aws_environment(endpoint_url: str) -> dict[str, str]:
+    """The AWS environment variables that point a process at a local DynamoDB endpoint.
 
     Dummy credentials and the region, as Lambda would set them; the developer's own AWS
-    configuration (profile, config and credentials files) is hidden, so a test never reaches a
-    real account.
+    configuration (config and credentials files) is hidden, so a test never reaches a real
+    account.
     """
-    for name, value in {
+    return {
         "AWS_ENDPOINT_URL_DYNAMODB": endpoint_url,
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
@@ -48,7 +48,13 @@ def use_local_aws(monkeypatch: pytest.MonkeyPatch, endpoint_url: str) -> None:
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }.items():
+    }
+
+
+def use_local_aws(monkeypatch: pytest.MonkeyPatch, endpoint_url: str) -> None:
+    """Point this process's AWS environment at a local DynamoDB endpoint
+    (:func:`local_aws_environment`), with no profile selected."""
+    for name, value in local_aws_environment(endpoint_url).items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 

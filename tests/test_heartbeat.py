@@ -24,12 +24,12 @@ import pytest
 
 from idemlock import DynamoDBStore, Lock, current_lock, idempotent, idempotent_records
 from idemlock.errors import ConfigurationError, InProgressError, LockLostError
-from idemlock.events import LockEvent
 from idemlock.item import LockStatus
 from idemlock.testing import LambdaContext
 from tests.aws import fresh_table, make_client, take_over
 from tests.batch_events import number, sqs_event
 from tests.proxy import TcpProxy
+from tests.recording import Events
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,16 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def store(dynamodb_local: str) -> DynamoDBStore:
     """One lock table on DynamoDB Local for this module; each test has its own namespace."""
     return fresh_table(dynamodb_local)
-
-
-class Events(list[LockEvent]):
-    """An ``on_event`` sink that keeps what it is given (from any thread)."""
-
-    def __call__(self, event: LockEvent) -> None:
-        self.append(event)
-
-    def count(self, kind: str) -> int:  # type: ignore[override]
-        return sum(1 for event in self if event.kind == kind)
 
 
 def wait_for_more(read: Callable[[], int], *, than: int, timeout_s: float = 30.0) -> None:
@@ -231,15 +221,25 @@ def test_heartbeat_is_validated() -> None:
         idempotent(lambda: "k", heartbeat="often")  # type: ignore[arg-type]
 
 
-WORKER = textwrap.dedent(
+WORKER_PREAMBLE = textwrap.dedent(
     """
     import sys, time
-    from idemlock import DynamoDBStore, idempotent
+    from idemlock import DynamoDBStore, current_lock, idempotent
+    from idemlock.errors import LockLostError
     from tests.aws import make_client
 
     store = DynamoDBStore(sys.argv[2], client=make_client(sys.argv[1]))
+    heartbeating = idempotent(
+        lambda job: job, store=store, namespace=sys.argv[3], lease=1, heartbeat=True
+    )
+    """
+)
+"""What every worker process starts with: argv is the endpoint, the table and the namespace;
+``@heartbeating`` protects its job under a 1 s lease with heartbeats."""
 
-    @idempotent(lambda job: job, store=store, namespace=sys.argv[3], lease=1, heartbeat=True)
+WORKER = WORKER_PREAMBLE + textwrap.dedent(
+    """
+    @heartbeating
     def work(job):
         print("working", flush=True)
         time.sleep(60)
@@ -427,16 +427,9 @@ def test_heartbeats_ride_out_network_faults(
     assert proxy.dropped + proxy.resets + proxy.errors_sent == 3
 
 
-PAUSED_WORKER = textwrap.dedent(
+PAUSED_WORKER = WORKER_PREAMBLE + textwrap.dedent(
     """
-    import sys, time
-    from idemlock import DynamoDBStore, current_lock, idempotent
-    from idemlock.errors import LockLostError
-    from tests.aws import make_client
-
-    store = DynamoDBStore(sys.argv[2], client=make_client(sys.argv[1]))
-
-    @idempotent(lambda job: job, store=store, namespace=sys.argv[3], lease=1, heartbeat=True)
+    @heartbeating
     def work(job):
         print("working", flush=True)
         time.sleep(4)

@@ -17,22 +17,13 @@ from idemlock.metrics import CloudWatchMetrics
 from idemlock.testing import LambdaContext, ManualClock
 from tests.aws import fresh_table
 from tests.batch_events import sqs_event
+from tests.recording import Events
 
 
 @pytest.fixture(scope="module")
 def store(dynamodb_local: str) -> DynamoDBStore:
     """One lock table on DynamoDB Local for this module; each test has its own namespace."""
     return fresh_table(dynamodb_local)
-
-
-class Events(list[LockEvent]):
-    """An ``on_event`` sink that keeps what it is given."""
-
-    def __call__(self, event: LockEvent) -> None:
-        self.append(event)
-
-    def kinds(self) -> list[str]:
-        return [event.kind for event in self]
 
 
 def test_a_first_run_then_duplicates_emit_claimed_completed_duplicate(

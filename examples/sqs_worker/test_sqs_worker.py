@@ -19,7 +19,7 @@ from typing import IO, Any
 import boto3
 
 from idemlock.item import LockStatus
-from tests.aws import REGION, fresh_table
+from tests.aws import REGION, fresh_table, local_aws_environment
 
 HERE = Path(__file__).resolve().parent
 
@@ -78,13 +78,7 @@ def test_a_killed_workers_job_is_taken_over_once_its_lease_ends(
         "IDEMLOCK_TABLE": store.table_name,
         "LEASE_S": "1",
         "AWS_ENDPOINT_URL_SQS": s3_endpoint,
-        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_local,
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        **local_aws_environment(dynamodb_local),
     }
 
     first = Worker(environment)
