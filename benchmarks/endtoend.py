@@ -25,9 +25,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from benchmarks.common import LIBRARIES, PATHS, REGION, create_table, make_client, summary, unique
+from benchmarks.common import LIBRARIES, PATHS, create_table, make_client, summary, unique
 from benchmarks.paths import call, check, setup
 from benchmarks.subjects import LastKey, Subject, context, make_subject
+from tests.aws import local_aws_environment
 
 SETUPS = ("shared", "default")
 
@@ -35,13 +36,7 @@ SETUPS = ("shared", "default")
 @contextmanager
 def local_aws(endpoint_url: str) -> Iterator[None]:
     """The environment a deployed function reads, pointed at ``endpoint_url``, then restored."""
-    values = {
-        "AWS_ENDPOINT_URL_DYNAMODB": endpoint_url,
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-    }
+    values = local_aws_environment(endpoint_url)
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
-import pytest
 from botocore.config import Config
 
 from idemlock import DynamoDBStore
+
+if TYPE_CHECKING:  # only an annotation: the benchmarks import this module without pytest
+    import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
