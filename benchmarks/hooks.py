@@ -27,7 +27,7 @@ from typing import Any
 
 from benchmarks.common import PATHS, create_table, make_client, summary, unique
 from benchmarks.fakeclient import FakeDynamoDB
-from benchmarks.overhead import TABLE, _sample
+from benchmarks.overhead import TABLE, sample
 from benchmarks.subjects import idemlock_subject
 from idemlock import DynamoDBStore, _lock, idempotent
 from idemlock.events import EventKind, LockEvent
@@ -88,7 +88,7 @@ def sinks(*, calls: int, repeats: int) -> dict[str, Any]:
         for variant in VARIANTS:  # warm-up
             with _as(variant):
                 for path in PATHS:
-                    _sample(subjects[variant], fake, path, 20)
+                    sample(subjects[variant], fake, path, 20)
         gc.collect()
         for repeat in range(repeats):
             # The order reverses every other repeat, so that no variant always runs first after
@@ -97,8 +97,8 @@ def sinks(*, calls: int, repeats: int) -> dict[str, Any]:
             for path in PATHS:
                 for variant in order:
                     with _as(variant):  # swapped outside the timed calls
-                        sample = _sample(subjects[variant], fake, path, calls)
-                    samples[variant][path].append(sample["library_us"])
+                        medians = sample(subjects[variant], fake, path, calls)
+                    samples[variant][path].append(medians["library_us"])
                 buffer.seek(0)
                 buffer.truncate()
     return {

@@ -15,56 +15,76 @@ from benchmarks.subjects import Subject, context, make_subject
 TABLE = "locks"
 
 
-def _sample(subject: Subject, fake: FakeDynamoDB, path: str, calls: int) -> dict[str, float]:
-    """Median microseconds per call of ``calls`` calls on ``path``: library, stand-in, total."""
-    library: list[float] = []
-    total: list[float] = []
-    stand_in: list[float] = []
-    for _ in range(calls):
-        event = setup(subject, path, fake, TABLE, lambda: fake.last_key)
-        lambda_context = context()
-        fake_before = fake.elapsed
-        start = time.perf_counter()
-        outcome = call(subject, event, lambda_context)
-        elapsed = time.perf_counter() - start
-        inside = fake.elapsed - fake_before
-        check(subject, path, outcome)
-        total.append(elapsed * 1e6)
-        stand_in.append(inside * 1e6)
-        library.append((elapsed - inside) * 1e6)
+def _time_call(subject: Subject, fake: FakeDynamoDB, path: str) -> tuple[float, float, float]:
+    """µs of one call on ``path``, its starting state untimed: library, stand-in, total."""
+    event = setup(subject, path, fake, TABLE, lambda: fake.last_key)
+    lambda_context = context()
+    fake_before = fake.elapsed
+    start = time.perf_counter()
+    outcome = call(subject, event, lambda_context)
+    elapsed = time.perf_counter() - start
+    inside = fake.elapsed - fake_before
+    check(subject, path, outcome)
+    return (elapsed - inside) * 1e6, inside * 1e6, elapsed * 1e6
+
+
+def sample(subject: Subject, fake: FakeDynamoDB, path: str, calls: int) -> dict[str, float]:
+    """Median µs per call of ``calls`` calls on ``path``: library, stand-in, total."""
+    return _medians([_time_call(subject, fake, path) for _ in range(calls)])
+
+
+def _paired(
+    subjects: dict[str, Subject], fake: FakeDynamoDB, path: str, calls: int
+) -> dict[str, dict[str, float]]:
+    """Per library, :func:`sample` with the libraries taking turns call by call (ABBA).
+
+    As in the end-to-end section: the machine's speed drifts within seconds on a shared host,
+    and blocks of calls would hand one library a slow patch the other never sees.
+    """
+    timings: dict[str, list[tuple[float, float, float]]] = {name: [] for name in subjects}
+    for number in range(calls):
+        order = list(subjects) if number % 2 == 0 else list(reversed(subjects))
+        for name in order:
+            timings[name].append(_time_call(subjects[name], fake, path))
+    return {name: _medians(timings[name]) for name in subjects}
+
+
+def _medians(timings: list[tuple[float, float, float]]) -> dict[str, float]:
     return {
-        "library_us": statistics.median(library),
-        "stand_in_us": statistics.median(stand_in),
-        "total_us": statistics.median(total),
+        "library_us": statistics.median(t[0] for t in timings),
+        "stand_in_us": statistics.median(t[1] for t in timings),
+        "total_us": statistics.median(t[2] for t in timings),
     }
 
 
 def measure(*, calls: int, repeats: int) -> dict[str, Any]:
-    """Per path and library: the median over repeats of the per-repeat median, and its spread."""
+    """Per path and library: the median over repeats of the per-repeat median, and its spread.
+
+    ``ratio`` is the median over repeats of each repeat's idemlock ÷ Powertools, the two
+    medians of one repeat having been taken from the same stretch of time.
+    """
     fake = FakeDynamoDB()
     subjects = {name: make_subject(name, fake, TABLE, unique("ns")) for name in LIBRARIES}
-    samples: dict[str, dict[str, list[dict[str, float]]]] = {
-        name: {path: [] for path in PATHS} for name in LIBRARIES
-    }
-    for subject in subjects.values():  # warm-up: imports, caches, compiled expressions
-        for path in PATHS:
-            _sample(subject, fake, path, 20)
+    samples: dict[str, list[dict[str, dict[str, float]]]] = {path: [] for path in PATHS}
+    for path in PATHS:  # warm-up: imports, caches, compiled expressions
+        _paired(subjects, fake, path, 20)
     gc.collect()
     for _ in range(repeats):
         for path in PATHS:
-            for name in LIBRARIES:  # interleaved, so drift hits both alike
-                samples[name][path].append(_sample(subjects[name], fake, path, calls))
+            samples[path].append(_paired(subjects, fake, path, calls))
     results: dict[str, Any] = {"calls_per_repeat": calls, "repeats": repeats, "paths": {}}
     for path in PATHS:
         row: dict[str, Any] = {}
         for name in LIBRARIES:
             row[name] = {
-                "library_us": summary([s["library_us"] for s in samples[name][path]]),
-                "stand_in_us": statistics.median(s["stand_in_us"] for s in samples[name][path]),
-                "total_us": statistics.median(s["total_us"] for s in samples[name][path]),
+                "library_us": summary([s[name]["library_us"] for s in samples[path]]),
+                "stand_in_us": statistics.median(s[name]["stand_in_us"] for s in samples[path]),
+                "total_us": statistics.median(s[name]["total_us"] for s in samples[path]),
             }
-        row["ratio"] = (
-            row["idemlock"]["library_us"]["median"] / row["powertools"]["library_us"]["median"]
-        )
+        ratios = [
+            s["idemlock"]["library_us"] / s["powertools"]["library_us"] for s in samples[path]
+        ]
+        row["ratio"] = statistics.median(ratios)
+        row["ratio_spread"] = summary(ratios)
         results["paths"][path] = row
     return results

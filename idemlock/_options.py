@@ -7,13 +7,13 @@ points, and checked once, at decoration time, by :func:`validate`, into :class:`
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from idemlock._environ import EnvironmentVariable
 from idemlock._frozen import Frozen
 from idemlock._lock import Lock, Policy
 from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
@@ -47,6 +47,9 @@ DISABLED_ENV: Final = "IDEMLOCK_DISABLED"
 """The environment variable that switches idempotency off (``1``/``true``) by default."""
 
 _TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
+
+_DISABLED: Final = EnvironmentVariable(DISABLED_ENV)
+_TABLE: Final = EnvironmentVariable(TABLE_ENV)
 
 
 # For type checkers only: nothing reads it at run time, where making it would cost a cold start
@@ -219,7 +222,7 @@ def is_disabled(disabled: bool | None) -> bool:
     """The explicit switch, or else ``IDEMLOCK_DISABLED`` read now (so tests may set it late)."""
     if disabled is not None:
         return disabled
-    value = os.environ.get(DISABLED_ENV)
+    value = _DISABLED.get()
     return value is not None and value.strip().lower() in _TRUE_WORDS
 
 
@@ -229,13 +232,15 @@ _default_stores_lock = threading.Lock()
 
 def default_store() -> LockStore:
     """The store used when none is passed: one ``DynamoDBStore`` per ``IDEMLOCK_TABLE`` value."""
-    table = os.environ.get(TABLE_ENV, "").strip()
+    table = (_TABLE.get() or "").strip()
     if not table:
         raise ConfigurationError(
             f"no lock store: pass store= or set {TABLE_ENV} to the lock table's name"
         )
-    with _default_stores_lock:
-        store = _default_stores.get(table)
-        if store is None:
-            store = _default_stores[table] = DynamoDBStore(table)
-        return store
+    store = _default_stores.get(table)  # every call after the first: no lock to take
+    if store is None:
+        with _default_stores_lock:
+            store = _default_stores.get(table)
+            if store is None:
+                store = _default_stores[table] = DynamoDBStore(table)
+    return store

@@ -246,8 +246,8 @@ class DynamoDBStore:
         self._client = client
         self._client_options = (endpoint_url, region_name, profile_name, config)
         self._client_lock = threading.Lock()
-        self._placeholders = self.attributes.placeholders()
-        self._names_by_expression: dict[tuple[str | None, str], dict[str, str]] = {}
+        self._key_name = self.attributes.key
+        self._requests: dict[tuple[str | None, str, str | None], dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"DynamoDBStore({self.table_name!r})"
@@ -558,31 +558,38 @@ class DynamoDBStore:
     ) -> dict[str, Any]:
         """A conditional write on ``key``; raises :class:`_ConditionFailed` when refused.
 
-        ``returns`` is the write's ``ReturnValues``. The request is one dict, built here and
-        handed to botocore as it is: this runs twice per protected call.
+        ``returns`` is the write's ``ReturnValues``. Only the key and the values vary between
+        two writes with the same expressions: the rest of the request is made once.
         """
-        params: dict[str, Any] = {
+        request = self._requests.get((update, condition, returns))
+        if request is None:
+            request = self._requests[update, condition, returns] = self._request(
+                update, condition, returns
+            )
+        return self._send(
+            operation,
+            key,
+            {**request, "Key": {self._key_name: {"S": key}}, "ExpressionAttributeValues": values},
+            conditional=True,
+        )
+
+    def _request(self, update: str | None, condition: str, returns: str | None) -> dict[str, Any]:
+        """The constant part of a conditional write with these expressions."""
+        text = f"{update} {condition}"
+        request: dict[str, Any] = {
             "TableName": self.table_name,
-            "Key": {self.attributes.key: {"S": key}},
             "ConditionExpression": condition,
-            "ExpressionAttributeNames": self._names_for(update, condition),
-            "ExpressionAttributeValues": values,
+            # Only the placeholders these expressions use: DynamoDB rejects unused ones.
+            "ExpressionAttributeNames": {
+                p: n for p, n in self.attributes.placeholders().items() if _mentions(text, p)
+            },
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if update is not None:
-            params["UpdateExpression"] = update
+            request["UpdateExpression"] = update
         if returns is not None:
-            params["ReturnValues"] = returns
-        return self._send(operation, key, params, conditional=True)
-
-    def _names_for(self, update: str | None, condition: str) -> dict[str, str]:
-        """The placeholders these expressions use (DynamoDB rejects unused ones), memoised."""
-        names = self._names_by_expression.get((update, condition))
-        if names is None:
-            text = f"{update} {condition}"
-            names = {p: n for p, n in self._placeholders.items() if _mentions(text, p)}
-            self._names_by_expression[update, condition] = names
-        return names
+            request["ReturnValues"] = returns
+        return request
 
     def _call(self, operation: str, key: str | None, **params: Any) -> dict[str, Any]:
         """Any request on the table; botocore's errors become idemlock's (see :meth:`_error`)."""
