@@ -8,7 +8,7 @@
   swapped for a do-nothing function of the same signature while that variant's samples run. "no
   hook" minus "events stripped", paired repeat by repeat, is what the event plumbing costs when
   nobody listens: ``emit``'s two checks (a sink? a logger level enabled?) at each transition.
-  What stays in both: the calls to ``emit`` themselves and the body's timer (``BodyTimer``, two
+  What stays in both: the calls to ``emit`` themselves and the body's timing (``RunBody``'s two
   ``perf_counter`` reads), which only a change to the library could take out.
 - **Heartbeats**: a body held for a few seconds on DynamoDB Local under ``heartbeat=True``; the
   extensions it sent per minute, for two leases (the period is a third of the lease, so the rate
@@ -51,7 +51,7 @@ def _no_emit(
     *,
     lock: _lock.Lock | None = None,
     item: LockItem | None = None,
-    timer: _lock.BodyTimer | None = None,
+    run: _lock.RunBody | None = None,
     cached: bool = False,
     error: BaseException | None = None,
 ) -> None:

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Itera
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from idemlock._frozen import Frozen
 from idemlock._levels import LEVELS
@@ -152,67 +152,47 @@ def current_lock() -> Lock | None:
     return _current_lock.get()
 
 
-class RunBody(NamedTuple):
-    """The step that means "run the wrapped function now, holding ``lock``".
+class RunBody:
+    """The step that means "run the wrapped function now, holding ``lock``"; then, that run.
 
     The driver, not the protocol, makes ``lock`` the :func:`current_lock` while the body runs:
     several protocols can be suspended at this step at once (a batch), and only the driver knows
-    which body is running.
+    which body is running. It runs the body inside :meth:`holding`, which also notes when the
+    body started and ended (:attr:`ms`; a batch runs it long after its claim) for the events.
     """
 
-    lock: Lock | None
-    timer: BodyTimer | None = None
-    """Where the driver's :meth:`holding` block notes when the body started and ended."""
-    heartbeat: Heartbeat | None = None
-    """Extends the lease while the body runs (``heartbeat=``)."""
+    __slots__ = ("_beat", "_token", "end", "heartbeat", "lock", "start")
 
-    def holding(self, *, thread_heartbeat: bool = True) -> _Holding:
-        """Make this lock the current one for the block, time it, and beat (from a thread).
+    def __init__(self, lock: Lock | None, heartbeat: Heartbeat | None = None) -> None:
+        self.lock = lock
+        self.heartbeat = heartbeat
+        """Extends the lease while the body runs (``heartbeat=``)."""
+        self.start = self.end = 0.0
+
+    def holding(self, *, thread_heartbeat: bool = True) -> RunBody:
+        """The block to run the body in: the lock current, the body timed, beating (a thread).
 
         An ``async`` driver beats from a task instead: ``thread_heartbeat=False``.
         """
-        return _Holding(self.lock, self.timer, self.heartbeat if thread_heartbeat else None)
+        self._beat = self.heartbeat if thread_heartbeat else None
+        return self
 
+    def __enter__(self) -> None:
+        self._token = _current_lock.set(self.lock)
+        if self._beat is not None:
+            self._beat.start()
+        self.start = time.perf_counter()
 
-class BodyTimer:
-    """When one body ran, noted by the block that ran it (a batch runs it long after its claim)."""
-
-    # No __init__ (one call fewer for every protected call): the class's zeros stand until the
-    # block notes the times.
-    start = 0.0
-    end = 0.0
+    def __exit__(self, *_: object) -> None:
+        self.end = time.perf_counter()
+        if self._beat is not None:
+            self._beat.stop()  # before the complete or the release: none races them
+        _current_lock.reset(self._token)
 
     @property
     def ms(self) -> float:
         """The body's run time in milliseconds."""
         return (self.end - self.start) * 1000
-
-
-class _Holding:
-    """The context manager of :meth:`RunBody.holding` (a class: see benchmarks/README.md)."""
-
-    __slots__ = ("_heartbeat", "_lock", "_timer", "_token")
-
-    def __init__(
-        self, lock: Lock | None, timer: BodyTimer | None, heartbeat: Heartbeat | None
-    ) -> None:
-        self._lock = lock
-        self._timer = timer
-        self._heartbeat = heartbeat
-
-    def __enter__(self) -> None:
-        self._token = _current_lock.set(self._lock)
-        if self._heartbeat is not None:
-            self._heartbeat.start()
-        if self._timer is not None:
-            self._timer.start = time.perf_counter()
-
-    def __exit__(self, *_: object) -> None:
-        if self._timer is not None:
-            self._timer.end = time.perf_counter()
-        if self._heartbeat is not None:
-            self._heartbeat.stop()  # before the complete or the release: none races them
-        _current_lock.reset(self._token)
 
 
 Steps = Generator[Step | RunBody, Any, Any]
@@ -253,8 +233,8 @@ class FenceBase:
     def next(self, now_us: int) -> int:
         """The next base: ``now_us``, or one above the previous base if that is not higher."""
         with self._lock:
-            self._last = max(now_us, self._last + 1)
-            return self._last
+            self._last = base = max(now_us, self._last + 1)
+        return base
 
 
 fence_base = FenceBase()
@@ -349,14 +329,14 @@ def emit(
     *,
     lock: Lock | None = None,
     item: LockItem | None = None,
-    timer: BodyTimer | None = None,
+    run: RunBody | None = None,
     cached: bool = False,
     error: BaseException | None = None,
 ) -> None:
     """Tell the ``idemlock`` logger and ``on_event`` of a transition.
 
     ``lock`` is our claim, ``item`` the stored item of another invocation's (their fence and
-    attempt either way); ``timer`` the body's, for ``duration_ms``. Nothing is built or read when
+    attempt either way); ``run`` the body's, for ``duration_ms``. Nothing is built or read when
     neither listens: the usual case on the hot path (no sink, DEBUG off).
     """
     sink = policy.on_event
@@ -372,7 +352,7 @@ def emit(
         fence, attempt = lock.fence, lock.attempt
     elif item is not None:
         fence, attempt = item.fence, item.attempts
-    duration_ms = None if timer is None else timer.ms
+    duration_ms = None if run is None else run.ms
     event = LockEvent(kind, key, namespace, fence, attempt, duration_ms, cached, error)
     log(event)
     if sink is not None:
@@ -434,7 +414,6 @@ def claim_steps(
     if isinstance(held, _Replay):
         return held.value
 
-    timer = BodyTimer()
     limit_ms = None if deadline_ms is None else now_ms + deadline_ms
     # A partial, not a closure made by a call: one call fewer for every protected call.
     held._extend = partial(_extend, store, policy, held, namespace, limit_ms)
@@ -443,13 +422,14 @@ def claim_steps(
         if policy.heartbeat_ms is None
         else _heartbeat(policy.heartbeat_ms, held._extend, lease_ms)
     )
+    run = RunBody(held, heartbeat)
     try:
-        value = yield RunBody(held, timer, heartbeat)
+        value = yield run
     except GeneratorExit:
         raise  # abandoned by its driver: no more steps can run; the lease bounds the claim
     except BaseException as exc:
         failure = exc.error if isinstance(exc, BodyFailed) else exc
-        yield from _release(store, policy, held, namespace, failure=failure, timer=timer)
+        yield from _release(store, policy, held, namespace, failure=failure, run=run)
         raise
 
     deferred = _deferred(value)
@@ -462,18 +442,18 @@ def claim_steps(
             "only when it is awaited or iterated, after the key would be completed; decorate "
             "the async def (or the function doing the work) itself, or return a plain result"
         )
-        yield from _release(store, policy, held, namespace, failure=refused, timer=timer)
+        yield from _release(store, policy, held, namespace, failure=refused, run=run)
         raise refused
 
     result = _encode(value, policy, key, store)  # key: held.key, without the property call
     if isinstance(result, UnstorableResultError):
         if not policy.omit_unstorable:
-            yield from _release(store, policy, held, namespace, failure=result, timer=timer)
+            yield from _release(store, policy, held, namespace, failure=result, run=run)
             raise result
         logger.warning("%s; completing without storing it", result.reason)
         result = None
     yield from _complete(
-        store, policy, held, result, fingerprint=fingerprint, namespace=namespace, timer=timer
+        store, policy, held, result, fingerprint=fingerprint, namespace=namespace, run=run
     )
     return value
 
@@ -530,7 +510,7 @@ def _complete(
     *,
     fingerprint: str | None,
     namespace: str,
-    timer: BodyTimer,
+    run: RunBody,
 ) -> Generator[Step | RunBody, Any, None]:
     key, owner = held.key, held.owner  # read once: each is a property call
     completed_at_ms = policy.clock_us() // 1000
@@ -561,7 +541,7 @@ def _complete(
         if policy.cache is not None:
             cache_key = _cache_key(key, fingerprint)
             policy.cache.remember(cache_key, result, expires_at_s, completed_at_ms)
-        emit(policy, "completed", key, namespace, lock=held, timer=timer)
+        emit(policy, "completed", key, namespace, lock=held, run=run)
         return
 
 
@@ -572,7 +552,7 @@ def _release(
     namespace: str,
     *,
     failure: BaseException,
-    timer: BodyTimer,
+    run: RunBody,
 ) -> Generator[Step | RunBody, Any, None]:
     """Free the key after ``failure``; never raises, so the body's own error stays on top."""
     key, owner = held.key, held.owner  # read once: each is a property call
@@ -592,7 +572,7 @@ def _release(
         )
         _lost(policy, held, namespace)  # as for a refused complete: lost, told once
         return
-    emit(policy, "released", key, namespace, lock=held, timer=timer, error=failure)
+    emit(policy, "released", key, namespace, lock=held, run=run, error=failure)
 
 
 def _encode(
