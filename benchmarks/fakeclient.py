@@ -15,6 +15,7 @@ It is not a DynamoDB emulator: no validation, no types beyond ``S`` and ``N``, n
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -31,6 +32,25 @@ Condition = Callable[[Item | None, Names, Values], bool]
 Operand = Callable[[Item | None, Names, Values], dict[str, str] | None]
 
 _TOKEN = re.compile(r"\s*(<=|>=|<>|[=<>(),+\-]|[#:]?[A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _timed(method: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """An API method that adds its whole time to :attr:`FakeDynamoDB.elapsed`.
+
+    The clock starts before the method binds its named parameters: what is left to the caller is
+    packing its keywords into one dict, which a botocore client's ``_api_call(**kwargs)`` costs
+    it too.
+    """
+
+    @functools.wraps(method)
+    def timed(self: FakeDynamoDB, **params: Any) -> dict[str, Any]:
+        start = time.perf_counter()
+        try:
+            return method(self, **params)
+        finally:
+            self.elapsed += time.perf_counter() - start
+
+    return timed
 
 
 class _Events:
@@ -62,16 +82,15 @@ class FakeDynamoDB:
 
     # -- the API --------------------------------------------------------------------------
 
+    @_timed
     def get_item(self, *, TableName: str, Key: Item, **_: Any) -> dict[str, Any]:
         """``GetItem``: always consistent."""
-        start = time.perf_counter()
         with self._lock:
             self.calls["GetItem"] += 1
             item = self._table(TableName).get(_key(Key))
-            response: dict[str, Any] = {} if item is None else {"Item": dict(item)}
-        self.elapsed += time.perf_counter() - start
-        return response
+            return {} if item is None else {"Item": dict(item)}
 
+    @_timed
     def put_item(
         self,
         *,
@@ -84,26 +103,23 @@ class FakeDynamoDB:
         **_: Any,
     ) -> dict[str, Any]:
         """``PutItem``, conditional or not."""
-        start = time.perf_counter()
-        try:
-            with self._lock:
-                self.calls["PutItem"] += 1
-                table = self._table(TableName)
-                key = _first_string(Item)
-                self._check(
-                    "PutItem",
-                    table.get(key),
-                    ConditionExpression,
-                    names=ExpressionAttributeNames,
-                    values=ExpressionAttributeValues,
-                    on_failure=ReturnValuesOnConditionCheckFailure,
-                )
-                table[key] = dict(Item)
-                self.last_key = key
-                return {}
-        finally:
-            self.elapsed += time.perf_counter() - start
+        with self._lock:
+            self.calls["PutItem"] += 1
+            table = self._table(TableName)
+            key = _first_string(Item)
+            self._check(
+                "PutItem",
+                table.get(key),
+                ConditionExpression,
+                names=ExpressionAttributeNames,
+                values=ExpressionAttributeValues,
+                on_failure=ReturnValuesOnConditionCheckFailure,
+            )
+            table[key] = dict(Item)
+            self.last_key = key
+            return {}
 
+    @_timed
     def update_item(
         self,
         *,
@@ -118,39 +134,36 @@ class FakeDynamoDB:
         **_: Any,
     ) -> dict[str, Any]:
         """``UpdateItem``: creates the item when absent, as DynamoDB does."""
-        start = time.perf_counter()
-        try:
-            with self._lock:
-                self.calls["UpdateItem"] += 1
-                table = self._table(TableName)
-                key = _key(Key)
-                old = table.get(key)
-                names = ExpressionAttributeNames or {}
-                values = ExpressionAttributeValues or {}
-                self._check(
-                    "UpdateItem",
-                    old,
-                    ConditionExpression,
-                    names=names,
-                    values=values,
-                    on_failure=ReturnValuesOnConditionCheckFailure,
-                )
-                new = dict(old) if old is not None else dict(Key)
-                update = self._updates.get(UpdateExpression)
-                if update is None:
-                    update = self._updates[UpdateExpression] = _compile_update(UpdateExpression)
-                touched = update(new, names, values)
-                table[key] = new
-                self.last_key = key
-                if ReturnValues == "ALL_NEW":
-                    return {"Attributes": dict(new)}
-                if ReturnValues == "UPDATED_OLD" and old is not None:
-                    before = {name: old[name] for name in touched if name in old}
-                    return {"Attributes": before} if before else {}
-                return {}
-        finally:
-            self.elapsed += time.perf_counter() - start
+        with self._lock:
+            self.calls["UpdateItem"] += 1
+            table = self._table(TableName)
+            key = _key(Key)
+            old = table.get(key)
+            names = ExpressionAttributeNames or {}
+            values = ExpressionAttributeValues or {}
+            self._check(
+                "UpdateItem",
+                old,
+                ConditionExpression,
+                names=names,
+                values=values,
+                on_failure=ReturnValuesOnConditionCheckFailure,
+            )
+            new = dict(old) if old is not None else dict(Key)
+            update = self._updates.get(UpdateExpression)
+            if update is None:
+                update = self._updates[UpdateExpression] = _compile_update(UpdateExpression)
+            touched = update(new, names, values)
+            table[key] = new
+            self.last_key = key
+            if ReturnValues == "ALL_NEW":
+                return {"Attributes": dict(new)}
+            if ReturnValues == "UPDATED_OLD" and old is not None:
+                before = {name: old[name] for name in touched if name in old}
+                return {"Attributes": before} if before else {}
+            return {}
 
+    @_timed
     def delete_item(
         self,
         *,
@@ -164,25 +177,21 @@ class FakeDynamoDB:
         **_: Any,
     ) -> dict[str, Any]:
         """``DeleteItem``, conditional or not."""
-        start = time.perf_counter()
-        try:
-            with self._lock:
-                self.calls["DeleteItem"] += 1
-                table = self._table(TableName)
-                key = _key(Key)
-                old = table.get(key)
-                self._check(
-                    "DeleteItem",
-                    old,
-                    ConditionExpression,
-                    names=ExpressionAttributeNames,
-                    values=ExpressionAttributeValues,
-                    on_failure=ReturnValuesOnConditionCheckFailure,
-                )
-                table.pop(key, None)
-                return {"Attributes": old} if ReturnValues == "ALL_OLD" and old else {}
-        finally:
-            self.elapsed += time.perf_counter() - start
+        with self._lock:
+            self.calls["DeleteItem"] += 1
+            table = self._table(TableName)
+            key = _key(Key)
+            old = table.get(key)
+            self._check(
+                "DeleteItem",
+                old,
+                ConditionExpression,
+                names=ExpressionAttributeNames,
+                values=ExpressionAttributeValues,
+                on_failure=ReturnValuesOnConditionCheckFailure,
+            )
+            table.pop(key, None)
+            return {"Attributes": old} if ReturnValues == "ALL_OLD" and old else {}
 
     # -- plumbing -------------------------------------------------------------------------
 

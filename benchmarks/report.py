@@ -229,7 +229,9 @@ def _overhead_table(overhead: dict[str, Any]) -> list[str]:
     lines = [
         f"**2. Library overhead per call**, µs of library code per call on the in-memory "
         f"stand-in (its own time taken out), median of {overhead['repeats']} repeats × "
-        f"{overhead['calls_per_repeat']} calls [min–max of the repeats' medians]",
+        f"{overhead['calls_per_repeat']} calls, the libraries taking turns in blocks of "
+        f"{overhead['block']} "
+        f"[min–max of the repeats' medians; of the repeats' ratios]",
         "",
         "| path | idemlock µs | Powertools µs | idemlock / Powertools |",
         "|---|---|---|---|",
@@ -237,7 +239,8 @@ def _overhead_table(overhead: dict[str, Any]) -> list[str]:
     for path in PATHS:
         row = overhead["paths"][path]
         cells = [_spread(row[name]["library_us"], "{:.1f}") for name in LIBRARIES]
-        lines.append(f"| {PATH_LABELS[path]} | {cells[0]} | {cells[1]} | {row['ratio']:.2f} |")
+        ratio = _spread(row["ratio_spread"], "{:.2f}")
+        lines.append(f"| {PATH_LABELS[path]} | {cells[0]} | {cells[1]} | {ratio} |")
     return lines
 
 

@@ -315,7 +315,7 @@ class Policy(Frozen):
             remaining = getattr(candidate, "get_remaining_time_in_millis", None)
             if callable(remaining):
                 millis = remaining()
-                if isinstance(millis, (int, float)) and -math.inf < millis < math.inf:
+                if isinstance(millis, int) or (isinstance(millis, float) and math.isfinite(millis)):
                     cap = max(int(millis), 0) + LAMBDA_LEASE_GRACE_MS
                     return (cap if self.lease_ms is None else min(self.lease_ms, cap)), cap
         return (self.default_lease_ms if self.lease_ms is None else self.lease_ms), None

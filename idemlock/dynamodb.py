@@ -598,8 +598,9 @@ class DynamoDBStore:
     def _send(
         self, operation: str, key: str | None, params: dict[str, Any], *, conditional: bool
     ) -> dict[str, Any]:
+        client = self._client if self._client is not None else self.client  # made on first use
         try:
-            response: dict[str, Any] = getattr(self.client, operation)(**params)
+            response: dict[str, Any] = getattr(client, operation)(**params)
         except Exception as exc:
             error = self._error(operation, key, conditional, exc)
             if error is None:
