@@ -32,7 +32,7 @@ from idemlock.errors import (
     StoreError,
     UnstorableResultError,
 )
-from idemlock.item import LockItem, LockStatus
+from idemlock.item import IN_PROGRESS_STATUS, LockItem
 from idemlock.store import Claim, ClaimResult, LockStore
 
 if TYPE_CHECKING:
@@ -484,7 +484,7 @@ def _outcome(
         # Taken over: the claim replaced another invocation's claim whose lease ran out. A key
         # claimed again after its retention starts anew: claimed, as is a retried claim (the
         # store could not tell what its lost first attempt replaced).
-        taken_over = outcome.replaced is LockStatus.IN_PROGRESS
+        taken_over = outcome.replaced is IN_PROGRESS_STATUS
         emit(policy, "taken_over" if taken_over else "claimed", key, namespace, lock=held)
         return held
     if record is None or record.is_free_at(claim.now_ms):
@@ -496,7 +496,7 @@ def _outcome(
     ):
         emit(policy, "payload_mismatch", key, namespace, item=record)
         raise PayloadMismatchError(key)
-    if record.status is LockStatus.IN_PROGRESS:
+    if record.status is IN_PROGRESS_STATUS:
         emit(policy, "in_progress", key, namespace, item=record)
         raise InProgressError(key, record.lease_expires_at_ms or claim.now_ms)
     if policy.cache is not None:

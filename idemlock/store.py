@@ -13,7 +13,7 @@ contract suite in ``tests/test_contract.py``.
 from collections.abc import Iterator
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from idemlock.item import LockItem, LockStatus
+from idemlock.item import IN_PROGRESS_STATUS, LockItem, LockStatus
 
 
 class Claim(NamedTuple):
@@ -45,7 +45,7 @@ class Claim(NamedTuple):
         return LockItem.__new__(
             LockItem,
             key=self.key,
-            status=LockStatus.IN_PROGRESS,
+            status=IN_PROGRESS_STATUS,
             owner=self.owner,
             fence=(self.fence_base if fence is None else fence) + 1,
             claimed_at_ms=self.now_ms,
