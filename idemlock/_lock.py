@@ -167,6 +167,7 @@ class RunBody:
         self.lock = lock
         self.heartbeat = heartbeat
         """Extends the lease while the body runs (``heartbeat=``)."""
+        self._beat = heartbeat  # what the block starts; holding() says from where
         self.start = self.end = 0.0
 
     def holding(self, *, thread_heartbeat: bool = True) -> RunBody:

@@ -38,3 +38,14 @@ def test_runtime_dependencies_and_a_slim_demo_extra(wheel: Path) -> None:
     demo = [r.split(";")[0].strip() for r in requirements if "extra == 'demo'" in r]
     assert runtime == {"boto3", "botocore", "wrapt"}
     assert [r.split(">")[0] for r in demo] == ["moto"]
+
+
+def test_the_wheel_carries_the_license_it_declares(wheel: Path) -> None:
+    """pyproject says MIT: the license text ships in the wheel's metadata, as MIT requires."""
+    assert wheel_metadata(wheel)["License-Expression"] == "MIT"
+    with zipfile.ZipFile(wheel) as archive:
+        licenses = [n for n in archive.namelist() if n.split("/")[-1].startswith("LICENSE")]
+        assert len(licenses) == 1, archive.namelist()
+        text = archive.read(licenses[0]).decode()
+    assert text.startswith("MIT License")
+    assert "Permission is hereby granted, free of charge" in text
