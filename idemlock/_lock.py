@@ -159,6 +159,7 @@ class RunBody:
     several protocols can be suspended at this step at once (a batch), and only the driver knows
     which body is running. It runs the body inside :meth:`holding`, which also notes when the
     body started and ended (:attr:`ms`; a batch runs it long after its claim) for the events.
+    One run, one block: the block is not re-entrant.
     """
 
     __slots__ = ("_beat", "_token", "end", "heartbeat", "lock", "start")

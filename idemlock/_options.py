@@ -157,7 +157,7 @@ def validate(
         )
     cache_ttl_ms = milliseconds("local_cache_ttl", local_cache_ttl)
     policy = Policy(
-        clock_us=_epoch_us if clock is time.time else lambda: int(clock() * 1_000_000),
+        clock_us=lambda: int(clock() * 1_000_000),
         lease_ms=None if lease is None else milliseconds("lease", lease),
         default_lease_ms=milliseconds("lease", DEFAULT_LEASE),
         retention_ms=None if retention is None else milliseconds("retention", retention),
@@ -216,11 +216,6 @@ def milliseconds(option: str, value: Duration) -> int:
     if not seconds > 0 or seconds == float("inf"):
         raise ConfigurationError(f"{option} must be a positive, finite duration, got {value!r}")
     return max(1, round(seconds * 1000))
-
-
-def _epoch_us() -> int:
-    """``time.time()`` in whole microseconds, read without a float (the default clock)."""
-    return time.time_ns() // 1000
 
 
 def is_disabled(disabled: bool | None) -> bool:

@@ -558,8 +558,8 @@ class DynamoDBStore:
     ) -> dict[str, Any]:
         """A conditional write on ``key``; raises :class:`_ConditionFailed` when refused.
 
-        ``returns`` is the write's ``ReturnValues``. Only the key and the values vary between
-        two writes with the same expressions: the rest of the request is made once.
+        ``returns`` is the write's ``ReturnValues``. Only the table, the key and the values vary
+        between two writes with the same expressions: the rest of the request is made once.
         """
         request = self._requests.get((update, condition, returns))
         if request is None:
@@ -569,15 +569,19 @@ class DynamoDBStore:
         return self._send(
             operation,
             key,
-            {**request, "Key": {self._key_name: {"S": key}}, "ExpressionAttributeValues": values},
+            {
+                **request,
+                "TableName": self.table_name,
+                "Key": {self._key_name: {"S": key}},
+                "ExpressionAttributeValues": values,
+            },
             conditional=True,
         )
 
     def _request(self, update: str | None, condition: str, returns: str | None) -> dict[str, Any]:
-        """The constant part of a conditional write with these expressions."""
+        """The part of a conditional write that these expressions fix."""
         text = f"{update} {condition}"
         request: dict[str, Any] = {
-            "TableName": self.table_name,
             "ConditionExpression": condition,
             # Only the placeholders these expressions use: DynamoDB rejects unused ones.
             "ExpressionAttributeNames": {

@@ -62,3 +62,34 @@ def test_the_switch_reads_a_replaced_os_environ() -> None:
     body("a")
     body("a")
     assert runs == ["a", "a", "a"]
+
+
+def test_a_subclass_of_os_environ_answers_through_its_own_get() -> None:
+    """A subclass may answer ``get`` its own way: it is asked, not its dict."""
+
+    class Answering(type(os.environ)):  # type: ignore[misc]
+        def get(self, key: str, default: object = None) -> object:
+            return "its own answer" if key == NAME else super().get(key, default)
+
+    environ = os.environ
+    answering = Answering(
+        environ._data,  # type: ignore[attr-defined]
+        environ.encodekey,
+        environ.decodekey,
+        environ.encodevalue,
+        environ.decodevalue,
+    )
+    variable = EnvironmentVariable(NAME)
+    with mock.patch.object(os, "environ", answering):
+        assert variable.get() == "its own answer"
+
+
+def test_a_new_dict_inside_os_environ_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``os.environ._data`` rebound (as some test helpers do) is read, not the old dict."""
+    variable = EnvironmentVariable(NAME)
+    monkeypatch.delenv(NAME, raising=False)
+    assert variable.get() is None
+    data = dict(os.environ._data)  # type: ignore[attr-defined]
+    data[os.environ.encodekey(NAME)] = os.environ.encodevalue("in the new dict")
+    monkeypatch.setattr(os.environ, "_data", data)
+    assert variable.get() == "in the new dict"
