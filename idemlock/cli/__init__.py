@@ -14,13 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from idemlock import __version__
-from idemlock.cli import demo, doctor, listing, local, operations, table
-from idemlock.cli.common import Refused, UsageError
+from idemlock.cli.commands import VERBS
+from idemlock.cli.common import EXIT_FAILED, EXIT_USAGE, Refused, UsageError
 from idemlock.errors import IdemlockError
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 DEBUG_ENV = "IDEMLOCK_DEBUG"
 """Set to show the traceback of an unexpected error instead of its one line."""
@@ -33,12 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"idemlock {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    table.register(commands)
-    listing.register(commands)
-    operations.register(commands)
-    doctor.register(commands)
-    local.register(commands)
-    demo.register(commands)
+    for verb in VERBS:
+        verb.register(commands)
     for subparser in commands.choices.values():
         # A usage error found after parsing shows the subcommand's usage, as argparse's own do.
         subparser.set_defaults(command_parser=subparser)

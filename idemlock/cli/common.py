@@ -1,4 +1,4 @@
-"""What every ``idemlock`` subcommand shares: connection flags, output, durations, records."""
+"""What every ``idemlock`` subcommand shares: exit codes, flags, output, durations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Final, TextIO, TypeVar
+from typing import Final, TextIO, TypeVar
 from urllib.parse import urlsplit
 
 from idemlock.dynamodb import TABLE_ENV, AttributeNames, DynamoDBStore
@@ -20,6 +20,13 @@ T = TypeVar("T")
 
 DEFAULT_TABLE: Final = "idemlock"
 """The table name templates use when neither --table nor IDEMLOCK_TABLE is given."""
+
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+"""Not found, refused, not confirmed, or a check failed: one line on stderr says why."""
+EXIT_USAGE: Final = 2
+"""The command line is wrong: the subcommand's usage, then one line naming the problem."""
 
 
 class UsageError(Exception):
@@ -200,6 +207,14 @@ def store_for(args: argparse.Namespace, explicit_table: str | None = None) -> Dy
     )
 
 
+def add_key_argument(parser: argparse.ArgumentParser) -> None:
+    """KEY and --namespace: the one item a command acts on."""
+    parser.add_argument(
+        "key", metavar="KEY", type=item_key, help="the stored key (namespace#key), or the key"
+    )
+    parser.add_argument("--namespace", help="KEY is a key of this namespace")
+
+
 def confirm(question: str) -> bool:
     """Ask on stderr; only ``y`` or ``yes`` on stdin agrees (no stdin at all refuses)."""
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
@@ -272,35 +287,12 @@ def lease_left_ms(record: LockItem, at_ms: int) -> int | None:
     return record.lease_expires_at_ms - at_ms
 
 
-def record_json(record: LockItem, at_ms: int) -> dict[str, Any]:
-    """A record as stable JSON fields for scripts; times in epoch units and ISO 8601."""
-    expires_ms = None if record.expires_at_s is None else record.expires_at_s * 1000
-    return {
-        "key": record.key,
-        "status": record.status.value,
-        "owner": record.owner,
-        "fence": record.fence,
-        "attempts": record.attempts,
-        "claimed_at": iso(record.claimed_at_ms),
-        "claimed_at_ms": record.claimed_at_ms,
-        "age_s": round((at_ms - record.claimed_at_ms) / 1000, 3),
-        "lease_expires_at": iso(record.lease_expires_at_ms),
-        "lease_expires_at_ms": record.lease_expires_at_ms,
-        "lease_left_s": _seconds(lease_left_ms(record, at_ms)),
-        "stale": is_stale(record, at_ms),
-        "completed_at": iso(record.completed_at_ms),
-        "completed_at_ms": record.completed_at_ms,
-        "expires_at": iso(expires_ms),
-        "expires_at_s": record.expires_at_s,
-        "result": None if record.result is None else json.loads(record.result),
-        "result_stored": record.result is not None,
-        "fingerprint": record.fingerprint,
-        "foreign": False,
-    }
-
-
-def _seconds(milliseconds: int | None) -> float | None:
-    return None if milliseconds is None else round(milliseconds / 1000, 3)
+def lease_left_text(item: LockItem, at_ms: int) -> str:
+    """The lease left, for people: ``42s``, ``over 3m ago``, or ``-`` once completed."""
+    left = lease_left_ms(item, at_ms)
+    if left is None:
+        return "-"
+    return human_duration(left) if left > 0 else f"over {human_duration(left)} ago"
 
 
 def print_json(value: object, out: TextIO | None = None) -> None:

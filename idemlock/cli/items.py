@@ -1,4 +1,4 @@
-"""The table's items as the command sees them: idemlock's records, and foreign items.
+"""The table's items as the command sees them: idemlock's items, and foreign items.
 
 A lock table can hold items idemlock did not write: Powertools' (status ``INPROGRESS``, other
 attribute names), a hand-made test item, another tool's. They must not stop ``ls``, ``stats``,
@@ -14,10 +14,11 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from idemlock.cli.common import Refused, with_progress
+from idemlock.cli.common import Refused, is_stale, iso, lease_left_ms, with_progress
 from idemlock.dynamodb import DynamoDBStore
 from idemlock.errors import AccessDeniedError, StoreError, TableMismatchError
 from idemlock.item import LockItem
+from idemlock.keys import storage_key
 
 
 class Foreign(NamedTuple):
@@ -64,6 +65,15 @@ def get(store: DynamoDBStore, key: str) -> Item | None:
     return None if item is None else read(store, item)
 
 
+def lookup(store: DynamoDBStore, key: str, namespace: str | None, *, absent: str) -> Item:
+    """The item of KEY (of ``namespace`` if given); refused, ending with ``absent``, if none."""
+    stored = storage_key(namespace, key) if namespace else key
+    item = get(store, stored)
+    if item is None:
+        raise Refused(f"no item with key {stored!r} in table {store.table_name!r}{absent}")
+    return item
+
+
 def check_table(store: DynamoDBStore) -> None:
     """Refuse a table whose key schema is not the store's, before reading it.
 
@@ -82,15 +92,47 @@ def check_table(store: DynamoDBStore) -> None:
         ) from exc
 
 
-def foreign_json(item: Foreign) -> dict[str, Any]:
-    """A foreign item as JSON: what ``ls`` and ``show`` print for scripts."""
+def item_json(item: Item, at_ms: int) -> dict[str, Any]:
+    """An item as stable JSON fields for scripts (``ls`` and ``show``).
+
+    Times in epoch units and ISO 8601; a foreign item has its key, raw status, why it is
+    foreign and its attributes.
+    """
+    if isinstance(item, Foreign):
+        return {
+            "key": item.key,
+            "status": item.status,
+            "foreign": True,
+            "problem": item.problem,
+            "attributes": plain(item.item),
+        }
+    expires_ms = None if item.expires_at_s is None else item.expires_at_s * 1000
     return {
         "key": item.key,
-        "status": item.status,
-        "foreign": True,
-        "problem": item.problem,
-        "attributes": plain(item.item),
+        "status": item.status.value,
+        "owner": item.owner,
+        "fence": item.fence,
+        "attempts": item.attempts,
+        "claimed_at": iso(item.claimed_at_ms),
+        "claimed_at_ms": item.claimed_at_ms,
+        "age_s": round((at_ms - item.claimed_at_ms) / 1000, 3),
+        "lease_expires_at": iso(item.lease_expires_at_ms),
+        "lease_expires_at_ms": item.lease_expires_at_ms,
+        "lease_left_s": _seconds(lease_left_ms(item, at_ms)),
+        "stale": is_stale(item, at_ms),
+        "completed_at": iso(item.completed_at_ms),
+        "completed_at_ms": item.completed_at_ms,
+        "expires_at": iso(expires_ms),
+        "expires_at_s": item.expires_at_s,
+        "result": None if item.result is None else json.loads(item.result),
+        "result_stored": item.result is not None,
+        "fingerprint": item.fingerprint,
+        "foreign": False,
     }
+
+
+def _seconds(milliseconds: int | None) -> float | None:
+    return None if milliseconds is None else round(milliseconds / 1000, 3)
 
 
 def plain(item: Mapping[str, Any]) -> dict[str, Any]:

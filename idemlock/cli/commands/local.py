@@ -18,6 +18,7 @@ from typing import Any
 from idemlock.cli import embedded
 from idemlock.cli.common import (
     DEFAULT_TABLE,
+    EXIT_OK,
     add_table_flags,
     attribute_names,
     count,
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                 time.sleep(3600)
         except KeyboardInterrupt:
             print("stopped", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

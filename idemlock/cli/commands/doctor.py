@@ -18,9 +18,18 @@ from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, NamedTuple
 
+# The one place doctor reads the lock's grace (becomes idemlock.lock's public constant).
 from idemlock._lock import LAMBDA_LEASE_GRACE_MS
 from idemlock.cli import items
-from idemlock.cli.common import Refused, add_common_flags, human_duration, print_json, store_for
+from idemlock.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Refused,
+    add_common_flags,
+    human_duration,
+    print_json,
+    store_for,
+)
 from idemlock.cli.items import Foreign
 from idemlock.dynamodb import DynamoDBStore
 from idemlock.errors import AccessDeniedError, TableMismatchError, TableNotFoundError
@@ -72,7 +81,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run every check; 1 if any failed."""
+    """Run every check; EXIT_FAILED if any failed."""
     store = store_for(args)
     checks = list(_checks(store, args.namespace or "idemlock-doctor"))
     failed = any(check.result == FAIL for check in checks)
@@ -87,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         _print(store, checks)
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _print(store: DynamoDBStore, checks: list[Check]) -> None:
