@@ -5,13 +5,85 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 import idemlock
+from idemlock import DynamoDBStore
 from idemlock.cli import build_parser, main
 from idemlock.cli.common import parse_duration
+from idemlock.errors import AccessDeniedError
 from tests.cli_helpers import Run, command_env
+
+
+def test_an_unknown_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown subcommand is a usage error: exit code 2 and a message on stderr."""
+    assert main(["no-such-command"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_missing_table_is_one_actionable_line(idemlock: Run) -> None:
+    """ls on a table that does not exist: exit 1, one line saying how to create it."""
+    done = idemlock("ls", "--table", "no-such-table")
+
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "idemlock create-table no-such-table" in done.stderr
+
+
+def test_missing_credentials_are_one_actionable_line(idemlock: Run, tmp_path: Any) -> None:
+    """No credentials anywhere: exit 1, one line saying how to provide them."""
+    done = idemlock(
+        "ls",
+        AWS_ACCESS_KEY_ID="",
+        AWS_SECRET_ACCESS_KEY="",
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "no AWS credentials found" in done.stderr
+
+
+def test_access_denied_is_one_line_listing_the_actions(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """IAM refusing the Scan: exit 1 and one line naming the actions the role needs (a caller
+    without DescribeTable skips the key schema check)."""
+
+    def denied(operation: str, action: str) -> Callable[..., Any]:
+        def call(self: DynamoDBStore, **_: Any) -> Any:
+            raise AccessDeniedError(self.table_name, (action,), operation=operation)
+
+        return call
+
+    monkeypatch.setattr(DynamoDBStore, "check_table", denied("describe_table", "dynamodb:Describe"))
+    monkeypatch.setattr(DynamoDBStore, "scan_items", denied("scan", "dynamodb:Scan"))
+    assert main(["ls", "--table", "locks", "--region", "us-east-1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "dynamodb:Scan" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ls"],  # no --table and no IDEMLOCK_TABLE
+        ["purge", "--table", "t", "--older-than", "soon"],
+        ["ls", "--table", "t", "--status", "DONE"],
+        ["template"],
+    ],
+)
+def test_a_wrong_command_line_exits_2(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wrong command line is exit code 2 with the usage on stderr."""
+    monkeypatch.delenv("IDEMLOCK_TABLE", raising=False)
+    assert main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The ``idemlock`` command: the demo, as a function and as a subprocess."""
+"""``idemlock demo``: the story on the embedded server or an endpoint, as a function and as a
+subprocess."""
 
 from __future__ import annotations
 
@@ -47,12 +48,6 @@ def test_demo_as_a_subprocess() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "every step behaved as described" in done.stdout
-
-
-def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    """An unknown subcommand is a usage error: exit code 2 and a message on stderr."""
-    assert main(["no-such-command"]) == 2
-    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_demo_and_template_speak_json_for_scripts(

@@ -1,4 +1,5 @@
-"""``idemlock purge`` and ``release``: nothing is deleted without a yes, foreign items included."""
+"""``idemlock purge``: completed items past retention deleted, nothing without a yes, foreign
+items left alone."""
 
 from __future__ import annotations
 
@@ -6,8 +7,34 @@ import time
 
 from idemlock import DynamoDBStore, idempotent
 from idemlock.testing import ManualClock
-from tests.cli_helpers import Run, as_json, hold
-from tests.test_cli_listing import POWERTOOLS_KEY, put_powertools_item
+from tests.cli_helpers import (
+    POWERTOOLS_KEY,
+    Run,
+    as_json,
+    hold,
+    put_powertools_item,
+)
+
+
+def test_purge_deletes_completed_items_past_retention_or_older_than(
+    store: DynamoDBStore, idemlock: Run
+) -> None:
+    """purge: completed items whose retention is over, or older than --older-than; never
+    in-progress ones; --dry-run deletes nothing."""
+    long_ago = ManualClock(start=time.time() - 3 * 3600)
+    idempotent(lambda k: k, store=store, namespace="old", clock=long_ago, retention=60)(str)("x")
+    idempotent(lambda k: k, store=store, namespace="kept", clock=long_ago, retention=None)(str)("y")
+    idempotent(lambda k: k, store=store, namespace="new")(str)("z")
+    hold(store, "jobs#stale", ManualClock(), lease=1, age=4 * 3600)
+
+    dry = as_json(idemlock("purge", "--dry-run", "--output", "json"))
+    assert dry == {"dry_run": True, "due": ["old#x"], "deleted": []}
+    assert store.get("old#x") is not None
+
+    assert as_json(idemlock("purge", "--yes", "--output", "json"))["deleted"] == ["old#x"]
+    purged = as_json(idemlock("purge", "--older-than", "2h", "--yes", "--output", "json"))
+    assert purged["deleted"] == ["kept#y"]
+    assert {r.key for r in store.scan()} == {"new#z", "jobs#stale"}
 
 
 def _completed_long_ago(store: DynamoDBStore, *keys: str) -> None:
@@ -100,22 +127,3 @@ def test_purge_leaves_foreign_items_alone(store: DynamoDBStore, idemlock: Run) -
     assert "deleted 1 completed item; 1 foreign item left alone" in done.stdout
     assert store.get("old#a") is None
     assert store.get_item(POWERTOOLS_KEY) is not None
-
-
-def test_release_deletes_a_foreign_item_only_with_force(
-    store: DynamoDBStore, idemlock: Run
-) -> None:
-    """release of an item idemlock did not write: refused without --force (naming why), and
-    with --force --yes deleted."""
-    put_powertools_item(store)
-
-    refused = idemlock("release", POWERTOOLS_KEY, "--yes")
-    assert refused.returncode == 1
-    assert refused.stderr.count("\n") == 1
-    assert "not an idemlock record" in refused.stderr
-    assert "--force" in refused.stderr
-    assert store.get_item(POWERTOOLS_KEY) is not None
-
-    forced = idemlock("release", POWERTOOLS_KEY, "--force", "--yes", "--output", "json")
-    assert as_json(forced) == {"key": POWERTOOLS_KEY, "released": True, "was": "INPROGRESS"}
-    assert store.get_item(POWERTOOLS_KEY) is None
