@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
-from idemlock import DynamoDBStore
+from idemlock import DynamoDBStore, idempotent
 from idemlock.testing import ManualClock
 from tests.cli_helpers import POWERTOOLS_KEY, Run, as_json, populate, put_items, put_powertools_item
 
@@ -131,3 +132,43 @@ def test_ls_paginates_a_large_table_with_progress(store: DynamoDBStore, idemlock
     assert "scanned 3000 items" in done.stderr
     stats = as_json(idemlock("stats", "--page-size", "250", "--output", "json"))
     assert stats["by_status"] == {"IN_PROGRESS": 0, "COMPLETED": 3000}
+
+
+def test_progress_with_a_prefix_shows_what_the_scan_read(
+    store: DynamoDBStore, idemlock: Run
+) -> None:
+    """`ls --prefix jobs# --progress`: the filter applies after the read, so every item is
+    scanned and billed; the progress says how many were scanned, how many matched, and the
+    read capacity consumed, not only the matches."""
+    put_items(store, 50, oldest_ms=int(time.time() * 1000) - 3_600_000)
+    populate(store, ManualClock())  # two import#, two jobs# items
+
+    done = idemlock("ls", "--prefix", "jobs#", "--page-size", "20", "--progress")
+
+    assert done.returncode == 0, done.stderr
+    final = done.stderr.splitlines()[-1].strip()  # text mode reads each \r as a line end
+    said = re.fullmatch(
+        r"scanned 54 items, 2 matching 'jobs#', ([\d.]+) read capacity units", final
+    )
+    assert said, done.stderr
+    assert float(said[1]) > 0
+
+
+def test_control_characters_in_keys_are_escaped_in_the_table(
+    store: DynamoDBStore, idemlock: Run
+) -> None:
+    """A key with a newline and a terminal escape (S3 object names may hold any character):
+    the table shows them escaped, one row per item and no escape byte reaches the terminal;
+    JSON keeps the key exact."""
+    key = "uploads/a\nb\x1b[31mred\u202e.csv"
+    idempotent(lambda k: k, store=store, namespace="s3")(str)(key)
+
+    table = idemlock("ls")
+    assert table.returncode == 0, table.stderr
+    assert "\x1b" not in table.stdout
+    assert "\u202e" not in table.stdout
+    assert table.stdout.count("\n") == 2  # the header and one row
+    assert "s3#uploads/a\\nb\\x1b[31mred\\u202e.csv  COMPLETED" in table.stdout
+
+    listed = as_json(idemlock("ls", "--output", "json"))
+    assert [item["key"] for item in listed] == [f"s3#{key}"]

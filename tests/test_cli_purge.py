@@ -3,6 +3,11 @@ items left alone."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 
 from idemlock import DynamoDBStore, idempotent
@@ -11,7 +16,9 @@ from tests.cli_helpers import (
     POWERTOOLS_KEY,
     Run,
     as_json,
+    command_env,
     hold,
+    put_items,
     put_powertools_item,
 )
 
@@ -127,3 +134,55 @@ def test_purge_leaves_foreign_items_alone(store: DynamoDBStore, idemlock: Run) -
     assert "deleted 1 completed item; 1 foreign item left alone" in done.stdout
     assert store.get("old#a") is None
     assert store.get_item(POWERTOOLS_KEY) is not None
+
+
+def test_ctrl_c_while_deleting_says_what_was_deleted_and_what_remains(
+    store: DynamoDBStore, dynamodb_local: str
+) -> None:
+    """Ctrl-C (SIGINT) during `purge --yes`, once the delete progress shows: the purge stops
+    between two deletes, exits 130, and says how many were deleted and how many remain;
+    the table holds exactly the ones it says remain."""
+    put_items(store, 600, oldest_ms=int(time.time() * 1000) - 3_600_000)
+    purge = subprocess.Popen(
+        [sys.executable, "-m", "idemlock", "purge", "--older-than", "1m", "--yes", "--progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=command_env(IDEMLOCK_TABLE=store.table_name, AWS_ENDPOINT_URL_DYNAMODB=dynamodb_local),
+    )
+    assert purge.stderr is not None
+    try:
+        seen = b""
+        while b"deleted 1 of 600" not in seen:  # the progress line (no newline until the end)
+            chunk = os.read(purge.stderr.fileno(), 4096)
+            assert chunk, f"purge ended before deleting: {seen!r}"
+            seen += chunk
+        purge.send_signal(signal.SIGINT)
+        out, err = purge.communicate(timeout=120)
+    finally:
+        purge.kill()
+
+    assert purge.returncode == 130, err
+    last = err.decode().strip().splitlines()[-1]
+    said = re.fullmatch(
+        r"idemlock: interrupted: deleted (\d+) completed items? of 600; (\d+) remain, for the "
+        r"next purge",
+        last,
+    )
+    assert said, last
+    deleted, remain = int(said[1]), int(said[2])
+    assert deleted + remain == 600
+    assert 0 < deleted < 600  # stopped part way
+    assert len(list(store.scan_items())) == remain
+    assert out == b""
+
+
+def test_progress_shows_in_the_delete_phase(store: DynamoDBStore, idemlock: Run) -> None:
+    """`purge --progress` counts the deletes on stderr, not only the scan."""
+    put_items(store, 30, oldest_ms=int(time.time() * 1000) - 3_600_000)
+
+    done = idemlock("purge", "--older-than", "1m", "--yes", "--progress")
+
+    assert done.returncode == 0, done.stderr
+    assert "scanned 30 items" in done.stderr
+    assert "deleted 30 of 30 items" in done.stderr
+    assert "deleted 30 completed items" in done.stdout

@@ -131,3 +131,31 @@ def test_release_deletes_a_foreign_item_only_with_force(
     forced = idemlock("release", POWERTOOLS_KEY, "--force", "--yes", "--output", "json")
     assert as_json(forced) == {"key": POWERTOOLS_KEY, "released": True, "was": "INPROGRESS"}
     assert store.get_item(POWERTOOLS_KEY) is None
+
+
+def test_forcing_a_live_claim_says_it_is_live_when_asking(
+    store: DynamoDBStore, idemlock: Run
+) -> None:
+    """`release KEY --force` on a claim within its lease: the question says the claim is live
+    and what that does to its owner; a no keeps it."""
+    hold(store, "jobs#live", ManualClock(), lease=600, age=0)
+
+    refused = idemlock("release", "jobs#live", "--force", stdin="n\n")
+
+    assert refused.returncode == 1
+    question = refused.stderr.splitlines()[0]
+    assert "It is LIVE: an invocation holds it for " in question
+    assert "LockLostError" in question
+    assert "[y/N]" in question
+    assert store.get("jobs#live") is not None
+
+
+def test_a_stale_claim_is_not_called_live(store: DynamoDBStore, idemlock: Run) -> None:
+    """The question for a claim past its lease says stale, never live."""
+    hold(store, "jobs#stale", ManualClock(), lease=1, age=10)
+
+    refused = idemlock("release", "jobs#stale", stdin="n\n")
+
+    assert refused.returncode == 1
+    assert "(IN_PROGRESS (stale)" in refused.stderr
+    assert "LIVE" not in refused.stderr

@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from idemlock import DynamoDBStore
+from idemlock import DynamoDBStore, idempotent
 from idemlock.testing import ManualClock
 from tests.cli_helpers import (
     POWERTOOLS_KEY,
@@ -88,3 +88,18 @@ def test_show_prints_every_attribute(store: DynamoDBStore, idemlock: Run) -> Non
     missing = idemlock("show", "import#nope.csv")
     assert missing.returncode == 1
     assert "no item with key 'import#nope.csv'" in missing.stderr
+
+
+def test_control_characters_are_escaped_in_the_table(store: DynamoDBStore, idemlock: Run) -> None:
+    """show on a key and a result holding control characters: escaped in the table (no
+    escape byte reaches the terminal), exact in JSON."""
+    key = "a\r\x1b]0;pwned\x07"
+    idempotent(lambda k: k, store=store, namespace="s3")(lambda k: {"note": "x\x1b[2Jy"})(key)
+
+    table = idemlock("show", f"s3#{key}")
+    assert table.returncode == 0, table.stderr
+    assert not set("\x1b\r\x07") & set(table.stdout)
+    assert "s3#a\\r\\x1b]0;pwned\\x07" in table.stdout
+
+    shown = as_json(idemlock("show", f"s3#{key}", "--output", "json"))
+    assert (shown["key"], shown["result"]) == (f"s3#{key}", {"note": "x\x1b[2Jy"})

@@ -6,17 +6,18 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Final, TextIO, TypeVar
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, Final, TextIO
 from urllib.parse import urlsplit
 
 from idemlock.dynamodb import TABLE_ENV, AttributeNames, DynamoDBStore
 from idemlock.errors import ConfigurationError
 from idemlock.item import LockItem, LockStatus, utc_text
-
-T = TypeVar("T")
 
 DEFAULT_TABLE: Final = "idemlock"
 """The table name templates use when neither --table nor IDEMLOCK_TABLE is given."""
@@ -27,6 +28,17 @@ EXIT_FAILED: Final = 1
 """Not found, refused, not confirmed, or a check failed: one line on stderr says why."""
 EXIT_USAGE: Final = 2
 """The command line is wrong: the subcommand's usage, then one line naming the problem."""
+EXIT_INTERRUPTED: Final = 130
+"""Ctrl-C: the shells' code for a command ended by SIGINT (128 + 2)."""
+
+AWS_SETUP_FIXES: Final = {
+    "region": "pass --region REGION or set AWS_REGION",
+    "credentials": "pass --profile NAME (or set AWS_PROFILE) for a profile that has some, or set "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+    "profile": "check --profile (or AWS_PROFILE): `aws configure list-profiles` lists the "
+    "profiles there are",
+}
+"""What to do, in the command's own flags, for each :class:`AWSSetupError` setting."""
 
 
 class UsageError(Exception):
@@ -35,6 +47,10 @@ class UsageError(Exception):
 
 class Refused(Exception):
     """Not found, not confirmed, or refused for safety; exit code 1 with this message."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped a command part way; exit code 130 with this message (what was done)."""
 
 
 ENDPOINT_ENVS: Final = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
@@ -54,7 +70,10 @@ def add_table_flags(parser: argparse.ArgumentParser, *, default: str | None = No
     """--table and --attribute: which table, and the attribute names its items use."""
     fallback = f", else {default}" if default else ""
     parser.add_argument(
-        "--table", help=f"lock table name (default: ${TABLE_ENV}{fallback})", default=None
+        "--table",
+        type=table_name_text,
+        help=f"lock table name (default: ${TABLE_ENV}{fallback})",
+        default=None,
     )
     parser.add_argument(
         "--attribute",
@@ -117,6 +136,36 @@ def count(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def port(text: str) -> int:
+    """An argparse type: a TCP port on this machine, 1 to 65535, or 0 for any free one."""
+    value = count(0)(text)
+    if value > _MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port: give one from 1 to {_MAX_PORT}, or 0 for any free port"
+        )
+    return value
+
+
+_MAX_PORT: Final = 65535
+
+_TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
+"""DynamoDB's rule for a table name."""
+_TABLE_ARN = re.compile(r"arn:aws[a-z-]*:dynamodb:[^:]*:[0-9]*:table/(.*)")
+
+
+def table_name_text(text: str) -> str:
+    """An argparse type: a DynamoDB table name, or the table's ARN.
+
+    DynamoDB's rule: 3 to 255 characters, each a letter, a digit, ``_``, ``-`` or ``.``.
+    """
+    arn = _TABLE_ARN.fullmatch(text)
+    if _TABLE_NAME.fullmatch(arn[1] if arn else text) is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a DynamoDB table name: use 3 to 255 letters, digits, '_', '-' or '.'"
+        )
+    return text
+
+
 def item_key(text: str) -> str:
     """An argparse type: a key, never empty (DynamoDB refuses an empty key)."""
     if not text:
@@ -174,11 +223,16 @@ def table_name(
 
     A usage error without any of them.
     """
-    name = (
-        explicit or getattr(args, "table", None) or os.environ.get(TABLE_ENV, "").strip() or default
-    )
+    given = explicit or getattr(args, "table", None)
+    from_env = os.environ.get(TABLE_ENV, "").strip()
+    name = given or from_env or default
     if not name:
         raise UsageError(f"no table: pass --table NAME or set {TABLE_ENV}")
+    if not given and from_env:
+        try:
+            table_name_text(from_env)
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"{TABLE_ENV}: {exc}") from exc
     return str(name)
 
 
@@ -215,6 +269,21 @@ def add_key_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", help="KEY is a key of this namespace")
 
 
+def api_call(call: Callable[[], Any]) -> tuple[str | None, dict[str, Any]]:
+    """The error code of a DynamoDB call, and its response (or the error's).
+
+    The code is ``None`` if the call succeeded or failed its condition: both mean IAM allowed it.
+    """
+    from botocore.exceptions import ClientError  # noqa: PLC0415  (botocore is loaded by now)
+
+    try:
+        return None, call()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        response: dict[str, Any] = dict(exc.response)
+        return (None if code == "ConditionalCheckFailedException" else code), response
+
+
 def confirm(question: str) -> bool:
     """Ask on stderr; only ``y`` or ``yes`` on stdin agrees (no stdin at all refuses)."""
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
@@ -240,6 +309,11 @@ def parse_duration(text: str) -> float:
     completed lock of a table whose owner meant seven days.
     """
     match = _DURATION.match(text)
+    if match is None and _DURATION.match(text.strip().removeprefix("-")):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is negative: a duration is how long ago, e.g. "
+            f"{text.strip().removeprefix('-')}"
+        )
     if match is None:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration: use a number with s, m, h, d or w (e.g. 7d)"
@@ -301,8 +375,8 @@ def print_json(value: object, out: TextIO | None = None) -> None:
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-    """Left-aligned columns, two spaces apart."""
-    materialised = [list(headers), *[list(row) for row in rows]]
+    """Left-aligned columns, two spaces apart; control characters escaped (:func:`visible`)."""
+    materialised = [list(headers), *[[visible(cell) for cell in row] for row in rows]]
     widths = [max(len(row[i]) for row in materialised) for i in range(len(headers))]
     for row in materialised:
         print(
@@ -310,13 +384,62 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
         )
 
 
-def with_progress(records: Iterator[T], *, enabled: bool | None) -> Iterator[T]:
-    """Count scanned items on stderr as they arrive (by default only on a terminal)."""
-    show = sys.stderr.isatty() if enabled is None else enabled
-    scanned = 0
-    for scanned, record in enumerate(records, start=1):
-        if show and scanned % 500 == 0:
-            print(f"\rscanned {scanned} items…", end="", file=sys.stderr, flush=True)
-        yield record
-    if show:
-        print(f"\rscanned {scanned} items", file=sys.stderr, flush=True)
+def visible(text: str) -> str:
+    r"""``text`` with every character that is not printable escaped as Python writes it.
+
+    Keys come from events (an S3 object name can hold any character): printed raw, a newline
+    splits a row and an escape sequence reaches the terminal. ``\n``, ``\x1b``, and the
+    bidirectional overrides that reorder what is shown (``\u202e``) are shown escaped.
+    """
+    if text.isprintable():
+        return text
+    # repr() escapes exactly the characters str.isprintable() refuses, as Python writes them.
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+class Progress:
+    """One line on stderr that counts as a command goes (by default only on a terminal)."""
+
+    def __init__(self, enabled: bool | None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._width = 0
+
+    def show(self, text: str) -> None:
+        """Replace the line with ``text`` (still going)."""
+        self._write(f"{text}…", end="")
+
+    def end(self, text: str) -> None:
+        """Replace the line with ``text``, and end it."""
+        self._write(text, end="\n")
+
+    def _write(self, text: str, *, end: str) -> None:
+        if self.enabled:
+            # Padded to the last line's width: a shorter line must not leave its tail behind.
+            print(f"\r{text:<{self._width}}", end=end, file=sys.stderr, flush=True)
+            self._width = 0 if end else len(text)
+
+
+@contextmanager
+def interrupt_between_steps() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C in the block stops it between two steps, not inside one.
+
+    The block asks the function it is given whether Ctrl-C was pressed, and stops there, so
+    what it did is known exactly (a request cut off midway may or may not have been carried
+    out). A second Ctrl-C interrupts at once. Ignored SIGINT (a background job) stays ignored.
+    """
+    pressed = False
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal pressed
+        pressed = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    if previous is signal.SIG_IGN:
+        yield lambda: False
+        return
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: pressed
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)

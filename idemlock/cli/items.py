@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from idemlock.cli.common import Refused, is_stale, iso, lease_left_ms, with_progress
+from idemlock.cli.common import Progress, Refused, is_stale, iso, lease_left_ms
 from idemlock.dynamodb import DynamoDBStore
 from idemlock.errors import AccessDeniedError, StoreError, TableMismatchError
 from idemlock.item import LockItem
@@ -54,9 +54,36 @@ def scan(
     store: DynamoDBStore, *, prefix: str | None, page_size: int | None, progress: bool | None
 ) -> Iterator[Item]:
     """Every item of the table (``prefix``: keys starting with it), progress on stderr."""
-    raw = store.scan_items(prefix=prefix, page_size=page_size)
-    for item in with_progress(raw, enabled=progress):
+    tally = _ScanTally(Progress(progress), prefix)
+    on_page = tally.page if tally.progress.enabled else None
+    for item in store.scan_items(prefix=prefix, page_size=page_size, on_page=on_page):
+        tally.matched += 1
         yield read(store, item)
+    tally.progress.end(tally.text())
+
+
+class _ScanTally:
+    """What a scan read so far: every item read is billed, matching the prefix or not."""
+
+    def __init__(self, progress: Progress, prefix: str | None) -> None:
+        self.progress = progress
+        self.prefix = prefix
+        self.scanned = self.matched = 0
+        self.capacity: float | None = None
+
+    def page(self, scanned: int, capacity: float | None) -> None:
+        self.scanned += scanned
+        if capacity is not None:
+            self.capacity = (self.capacity or 0.0) + capacity
+        self.progress.show(self.text())
+
+    def text(self) -> str:
+        parts = [f"scanned {self.scanned} items"]
+        if self.prefix:
+            parts.append(f"{self.matched} matching {self.prefix!r}")
+        if self.capacity is not None:
+            parts.append(f"{self.capacity:g} read capacity units")
+        return ", ".join(parts)
 
 
 def get(store: DynamoDBStore, key: str) -> Item | None:

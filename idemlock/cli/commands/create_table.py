@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from idemlock.cli.common import EXIT_OK, add_common_flags, print_json, store_for
+from idemlock.cli.common import (
+    EXIT_OK,
+    add_common_flags,
+    api_call,
+    print_json,
+    store_for,
+    table_name_text,
+)
+from idemlock.dynamodb import DynamoDBStore
 
 
 def register(commands: Any) -> None:
@@ -13,22 +21,53 @@ def register(commands: Any) -> None:
     create = commands.add_parser(
         "create-table", help="create the lock table (on-demand, TTL on), wait until ACTIVE"
     )
-    create.add_argument("name", metavar="NAME", nargs="?", help="table name (default: --table)")
+    create.add_argument(
+        "name",
+        metavar="NAME",
+        nargs="?",
+        type=table_name_text,
+        help="table name (default: --table)",
+    )
     add_common_flags(create)
     create.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Create the table, or accept an existing one with the right key schema."""
+    """Create the table, or accept an existing one with the right key schema (TTL turned on)."""
     store = store_for(args, args.name)
+    ttl_was_on = _ttl_on(store)
     created = store.create_table(wait=True)
+    ttl_turned_on = not created and ttl_was_on is False
     if args.output == "json":
-        print_json({"table": store.table_name, "created": created})
+        print_json({"table": store.table_name, "created": created, "ttl_turned_on": ttl_turned_on})
     elif created:
         print(
             f"created table {store.table_name!r}: on-demand, key {store.attributes.key!r} (S), "
             f"TTL on {store.attributes.expires_at_s!r}; ACTIVE"
         )
+    elif ttl_turned_on:
+        print(
+            f"table {store.table_name!r} already exists with the right key schema; turned TTL on "
+            f"{store.attributes.expires_at_s!r} (it was off: completed locks were never deleted)"
+        )
     else:
         print(f"table {store.table_name!r} already exists with the right key schema; TTL on")
     return EXIT_OK
+
+
+def _ttl_on(store: DynamoDBStore) -> bool | None:
+    """Whether TTL is on the store's expiry attribute.
+
+    ``None`` if that cannot be read: no table yet, an endpoint without TTL, a caller who may
+    not ask.
+    """
+    code, response = api_call(
+        lambda: store.client.describe_time_to_live(TableName=store.table_name)
+    )
+    if code is not None:
+        return None
+    ttl = response.get("TimeToLiveDescription", {})
+    return (
+        ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
+        and ttl.get("AttributeName") == store.attributes.expires_at_s
+    )

@@ -26,6 +26,7 @@ from idemlock.cli.common import (
     EXIT_OK,
     Refused,
     add_common_flags,
+    api_call,
     human_duration,
     print_json,
     store_for,
@@ -158,7 +159,7 @@ def _ttl(store: DynamoDBStore) -> Check:
         f"--time-to-live-specification Enabled=true,AttributeName={attribute} "
         f"(or `idemlock create-table {table}`)"
     )
-    code, response = _call(lambda: store.client.describe_time_to_live(TableName=table))
+    code, response = api_call(lambda: store.client.describe_time_to_live(TableName=table))
     if code in _DENIED:
         return _cannot(name, "dynamodb:DescribeTimeToLive")
     if code in _UNSUPPORTED:
@@ -205,7 +206,7 @@ def _permissions(store: DynamoDBStore, namespace: str) -> Check:
     name = "permissions"
     key = _probe_key(namespace)
     probes = _probes(store, key)
-    denied = [action for action, probe in probes.items() if _call(probe)[0] in _DENIED]
+    denied = [action for action, probe in probes.items() if api_call(probe)[0] in _DENIED]
     allowed = [action for action in probes if action not in denied]
     if not denied:
         return Check(name, OK, f"this caller can {_actions(allowed)}")
@@ -260,7 +261,7 @@ def _clock(store: DynamoDBStore, namespace: str) -> Check:
     low, high = -float("inf"), float("inf")
     for _ in range(CLOCK_SAMPLES):
         sent = time.time()
-        _, response = _call(lambda: store.client.get_item(TableName=store.table_name, Key=key))
+        _, response = api_call(lambda: store.client.get_item(TableName=store.table_name, Key=key))
         received = time.time()
         date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
         if not date:
@@ -289,7 +290,7 @@ def _clock(store: DynamoDBStore, namespace: str) -> Check:
 
 def _point_in_time_recovery(store: DynamoDBStore) -> Check:
     name, table = "point-in-time recovery", store.table_name
-    code, response = _call(lambda: store.client.describe_continuous_backups(TableName=table))
+    code, response = api_call(lambda: store.client.describe_continuous_backups(TableName=table))
     if code in _DENIED:
         return _cannot(name, "dynamodb:DescribeContinuousBackups")
     if code in _UNSUPPORTED:
@@ -334,21 +335,6 @@ def _foreign_items(store: DynamoDBStore) -> Check:
 
 
 # -- plumbing ----------------------------------------------------------------------------------
-
-
-def _call(call: Callable[[], Any]) -> tuple[str | None, dict[str, Any]]:
-    """The error code of a call, and its response.
-
-    The code is ``None`` if the call succeeded or failed its condition: both mean IAM allowed it.
-    """
-    from botocore.exceptions import ClientError  # noqa: PLC0415  (botocore is loaded by now)
-
-    try:
-        return None, call()
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        response: dict[str, Any] = dict(exc.response)
-        return (None if code == "ConditionalCheckFailedException" else code), response
 
 
 def _raise_unexpected(code: str | None, response: dict[str, Any]) -> None:

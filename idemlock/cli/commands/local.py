@@ -21,7 +21,7 @@ from idemlock.cli.common import (
     EXIT_OK,
     add_table_flags,
     attribute_names,
-    count,
+    port,
     table_name,
 )
 from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
@@ -34,7 +34,7 @@ def register(commands: Any) -> None:
         help="run a local DynamoDB endpoint with the lock table, in the foreground",
     )
     local.add_argument(
-        "--port", type=count(0), default=8000, help="port on 127.0.0.1 (default: 8000; 0: any)"
+        "--port", type=port, default=8000, help="port on 127.0.0.1 (default: 8000; 0: any)"
     )
     add_table_flags(local, default=DEFAULT_TABLE)
     local.set_defaults(run=run)

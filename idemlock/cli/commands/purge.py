@@ -1,7 +1,8 @@
 """``idemlock purge``: delete completed items past their retention, for tables without TTL.
 
 Three steps: select what is due (one scan), confirm (unless --yes or --dry-run), delete (each
-item conditioned on it not having changed since it was read).
+item conditioned on it not having changed since it was read). Progress shows in the scan and in
+the deletes; Ctrl-C during the deletes stops between two of them and says what was done.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from typing import Any, NamedTuple
 from idemlock.cli import items
 from idemlock.cli.common import (
     EXIT_OK,
+    Interrupted,
+    Progress,
     Refused,
     add_common_flags,
     add_scan_flags,
     confirm,
     human_duration,
+    interrupt_between_steps,
     now_ms,
     parse_duration,
     print_json,
@@ -63,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
     """
     store = store_for(args)
     items.check_table(store)
-    selection = _select(store, args)
+    try:
+        selection = _select(store, args)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while scanning: nothing deleted") from None
     if not selection.due and args.output == "table":
         print(
             "nothing to purge: no completed item is past its retention"
@@ -73,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if selection.due and not (args.dry_run or args.yes):
         _confirm(store, selection)
-    deleted = [] if args.dry_run else _delete(store, selection.due)
+    deleted = [] if args.dry_run else _delete(store, selection.due, Progress(args.progress))
     _report(args, selection, deleted)
     return EXIT_OK
 
@@ -106,9 +113,35 @@ def _confirm(store: DynamoDBStore, selection: Selection) -> None:
         raise Refused(f"not purged: nothing deleted (due: {_completed_items(len(due))})")
 
 
-def _delete(store: DynamoDBStore, due: list[LockItem]) -> list[LockItem]:
-    """Delete each item unless it changed since it was read; the ones deleted."""
-    return [item for item in due if store.delete(item.key, expected=item)]
+def _delete(store: DynamoDBStore, due: list[LockItem], progress: Progress) -> list[LockItem]:
+    """Delete each item unless it changed since it was read; the ones deleted.
+
+    Ctrl-C stops between two deletes, and says how many were deleted and how many remain.
+    """
+    deleted: list[LockItem] = []
+    with interrupt_between_steps() as interrupted:
+        for done, item in enumerate(due):
+            if interrupted():
+                progress.end(_deleting(len(deleted), due))
+                raise Interrupted(
+                    f"interrupted: deleted {_completed_items(len(deleted))} of {len(due)}"
+                    f"{_skipped(done - len(deleted))}; {len(due) - done} remain, for the next "
+                    "purge"
+                )
+            if store.delete(item.key, expected=item):
+                deleted.append(item)
+            if done % PROGRESS_EVERY == 0:
+                progress.show(_deleting(len(deleted), due))
+    progress.end(_deleting(len(deleted), due))
+    return deleted
+
+
+PROGRESS_EVERY = 10
+"""Deletes between two updates of the progress line."""
+
+
+def _deleting(count: int, due: list[LockItem]) -> str:
+    return f"deleted {count} of {len(due)} items"
 
 
 def _report(args: argparse.Namespace, selection: Selection, deleted: list[LockItem]) -> None:

@@ -97,7 +97,14 @@ def _status(item: Item) -> str:
 
 def _confirm(item: LockItem, at: int) -> bool:
     what = item.status.value + (" (stale)" if is_stale(item, at) else "")
+    left = lease_left_ms(item, at)
+    live = (
+        f" It is LIVE: an invocation holds it for {human_duration(left)} more, and its "
+        "complete will fail with LockLostError."
+        if left is not None and left > 0
+        else ""
+    )
     return confirm(
         f"release {item.key!r} ({what}, claimed {human_duration(at - item.claimed_at_ms)} "
-        "ago)? Its next delivery will run the body again."
+        f"ago)?{live} Its next delivery will run the body again."
     )

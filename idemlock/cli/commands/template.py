@@ -8,6 +8,7 @@ from typing import Any
 from idemlock.cli.common import (
     DEFAULT_TABLE,
     EXIT_OK,
+    UsageError,
     add_output_flag,
     add_table_flags,
     attribute_names,
@@ -49,8 +50,11 @@ def namespace(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the infrastructure code for the chosen tool."""
+    table = table_name(args, default=DEFAULT_TABLE)
+    if table.startswith("arn:"):
+        raise UsageError(f"{table!r} is an ARN: a template makes the table, give its name")
     spec = Spec(
-        table_name(args, default=DEFAULT_TABLE),
+        table,
         attribute_names(args),
         tuple(args.namespace),
     )
