@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 import idemlock
 from idemlock import DynamoDBStore
 from idemlock.cli import build_parser, main
-from idemlock.cli.common import parse_duration
+from idemlock.cli.common import parse_duration, table_name_text
 from idemlock.errors import AccessDeniedError
 from tests.cli_helpers import Run, command_env
 
@@ -332,6 +333,10 @@ def test_short_version_flags_are_understood(flag: str, capsys: pytest.CaptureFix
         (["ls", "--table", "ab"], "3 to 255"),
         (["create-table", "a/b"], "'a/b' is not a DynamoDB table name"),
         (["purge", "--older-than", "-7d"], "'-7d' is negative"),
+        (
+            ["template", "--format", "sam", "--table", "arn:aws:dynamodb:eu-west-1:1:table/locks"],
+            "is an ARN: a template makes the table, give its name",
+        ),
     ],
 )
 def test_bad_values_that_argparse_passed_on_are_usage_errors(
@@ -363,3 +368,27 @@ def test_a_value_starting_with_a_dash_reaches_its_flag(idemlock: Run) -> None:
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "abc",
+        "a" * 255,
+        "Orders_2026.locks-v2",
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/locks",
+    ],
+)
+def test_table_names_dynamodb_accepts_pass(name: str) -> None:
+    """3 to 255 of letters, digits, _, - and . (DynamoDB's rule), or a table's ARN."""
+    assert table_name_text(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ab", "a" * 256, "my table!", "a/b", "arn:aws:dynamodb:eu-west-1:1:table/x y"],
+)
+def test_table_names_dynamodb_refuses_are_refused(name: str) -> None:
+    """Anything else is refused, saying the rule."""
+    with pytest.raises(argparse.ArgumentTypeError, match="3 to 255 letters, digits"):
+        table_name_text(name)
