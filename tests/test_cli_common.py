@@ -15,7 +15,7 @@ import pytest
 import idemlock
 from idemlock import DynamoDBStore
 from idemlock.cli import build_parser, main
-from idemlock.cli.common import parse_duration, table_name_text
+from idemlock.cli.flags import parse_duration, table_name_text
 from idemlock.errors import AccessDeniedError
 from tests.cli_helpers import Run, command_env
 

@@ -14,10 +14,11 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from idemlock.cli.common import Progress, Refused, is_stale, iso, lease_left_ms
+from idemlock.cli.common import Refused
+from idemlock.cli.output import Progress, human_duration, iso
 from idemlock.dynamodb import DynamoDBStore
 from idemlock.errors import AccessDeniedError, StoreError, TableMismatchError
-from idemlock.item import LockItem
+from idemlock.item import LockItem, LockStatus
 from idemlock.keys import storage_key
 
 
@@ -190,3 +191,23 @@ def _text(value: object) -> str | None:
     if isinstance(value, Mapping) and isinstance(value.get("S"), str):
         return str(value["S"])
     return json.dumps(value, default=str, sort_keys=True)
+
+
+def is_stale(record: LockItem, at_ms: int) -> bool:
+    """IN_PROGRESS past its lease: the invocation crashed or timed out."""
+    return record.status is LockStatus.IN_PROGRESS and record.is_free_at(at_ms)
+
+
+def lease_left_ms(record: LockItem, at_ms: int) -> int | None:
+    """Milliseconds until the lease ends (negative once over); ``None`` once completed."""
+    if record.status is not LockStatus.IN_PROGRESS or record.lease_expires_at_ms is None:
+        return None
+    return record.lease_expires_at_ms - at_ms
+
+
+def lease_left_text(item: LockItem, at_ms: int) -> str:
+    """The lease left, for people: ``42s``, ``over 3m ago``, or ``-`` once completed."""
+    left = lease_left_ms(item, at_ms)
+    if left is None:
+        return "-"
+    return human_duration(left) if left > 0 else f"over {human_duration(left)} ago"

@@ -5,14 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from idemlock.cli.common import (
-    EXIT_OK,
-    add_common_flags,
-    api_call,
-    print_json,
-    store_for,
-    table_name_text,
-)
+from idemlock.cli.common import EXIT_OK, api_call
+from idemlock.cli.flags import add_common_flags, store_for, table_name_text
+from idemlock.cli.output import print_json
 from idemlock.dynamodb import DynamoDBStore
 
 

@@ -21,17 +21,10 @@ from typing import Any, Final, NamedTuple
 # The one place doctor reads the lock's grace (becomes idemlock.lock's public constant).
 from idemlock._lock import LAMBDA_LEASE_GRACE_MS
 from idemlock.cli import items
-from idemlock.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    Refused,
-    add_common_flags,
-    api_call,
-    human_duration,
-    print_json,
-    store_for,
-)
+from idemlock.cli.common import EXIT_FAILED, EXIT_OK, Refused, api_call
+from idemlock.cli.flags import add_common_flags, store_for
 from idemlock.cli.items import Foreign
+from idemlock.cli.output import human_duration, print_json
 from idemlock.dynamodb import DynamoDBStore
 from idemlock.errors import AccessDeniedError, TableMismatchError, TableNotFoundError
 from idemlock.keys import SEPARATOR

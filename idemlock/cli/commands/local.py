@@ -16,14 +16,8 @@ from types import FrameType
 from typing import Any
 
 from idemlock.cli import embedded
-from idemlock.cli.common import (
-    DEFAULT_TABLE,
-    EXIT_OK,
-    add_table_flags,
-    attribute_names,
-    port,
-    table_name,
-)
+from idemlock.cli.common import EXIT_OK
+from idemlock.cli.flags import DEFAULT_TABLE, add_table_flags, attribute_names, port, table_name
 from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
 
 

@@ -7,20 +7,10 @@ import sys
 from typing import Any, Final
 
 from idemlock.cli import items
-from idemlock.cli.common import (
-    EXIT_OK,
-    add_common_flags,
-    add_scan_flags,
-    count,
-    human_duration,
-    is_stale,
-    lease_left_text,
-    now_ms,
-    print_json,
-    print_table,
-    store_for,
-)
-from idemlock.cli.items import Foreign, Item, item_json
+from idemlock.cli.common import EXIT_OK, now_ms
+from idemlock.cli.flags import add_common_flags, add_scan_flags, count, store_for
+from idemlock.cli.items import Foreign, Item, is_stale, item_json, lease_left_text
+from idemlock.cli.output import human_duration, print_json, print_table
 from idemlock.item import LockStatus
 from idemlock.keys import SEPARATOR
 

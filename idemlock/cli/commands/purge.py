@@ -14,20 +14,14 @@ from idemlock.cli import items
 from idemlock.cli.common import (
     EXIT_OK,
     Interrupted,
-    Progress,
     Refused,
-    add_common_flags,
-    add_scan_flags,
     confirm,
-    human_duration,
     interrupt_between_steps,
     now_ms,
-    parse_duration,
-    print_json,
-    print_table,
-    store_for,
 )
+from idemlock.cli.flags import add_common_flags, add_scan_flags, parse_duration, store_for
 from idemlock.cli.items import Foreign
+from idemlock.cli.output import Progress, human_duration, print_json, print_table
 from idemlock.dynamodb import DynamoDBStore
 from idemlock.item import LockItem, LockStatus
 

@@ -6,20 +6,10 @@ import argparse
 from typing import Any
 
 from idemlock.cli import items
-from idemlock.cli.common import (
-    EXIT_OK,
-    Refused,
-    add_common_flags,
-    add_key_argument,
-    confirm,
-    human_duration,
-    is_stale,
-    lease_left_ms,
-    now_ms,
-    print_json,
-    store_for,
-)
-from idemlock.cli.items import Foreign, Item
+from idemlock.cli.common import EXIT_OK, Refused, confirm, now_ms
+from idemlock.cli.flags import add_common_flags, add_key_argument, store_for
+from idemlock.cli.items import Foreign, Item, is_stale, lease_left_ms
+from idemlock.cli.output import human_duration, print_json
 from idemlock.dynamodb import DynamoDBStore
 from idemlock.item import LockItem
 

@@ -7,20 +7,10 @@ import json
 from typing import Any
 
 from idemlock.cli import items
-from idemlock.cli.common import (
-    EXIT_OK,
-    add_common_flags,
-    add_key_argument,
-    human_duration,
-    is_stale,
-    iso,
-    lease_left_text,
-    now_ms,
-    print_json,
-    print_table,
-    store_for,
-)
-from idemlock.cli.items import Foreign, item_json
+from idemlock.cli.common import EXIT_OK, now_ms
+from idemlock.cli.flags import add_common_flags, add_key_argument, store_for
+from idemlock.cli.items import Foreign, is_stale, item_json, lease_left_text
+from idemlock.cli.output import human_duration, iso, print_json, print_table
 from idemlock.item import LockItem
 
 

@@ -8,18 +8,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from idemlock.cli import items
-from idemlock.cli.common import (
-    EXIT_OK,
-    add_common_flags,
-    add_scan_flags,
-    human_duration,
-    is_stale,
-    now_ms,
-    print_json,
-    print_table,
-    store_for,
-)
-from idemlock.cli.items import Foreign, Item
+from idemlock.cli.common import EXIT_OK, now_ms
+from idemlock.cli.flags import add_common_flags, add_scan_flags, store_for
+from idemlock.cli.items import Foreign, Item, is_stale
+from idemlock.cli.output import human_duration, print_json, print_table
 from idemlock.item import LockItem, LockStatus
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from idemlock.cli.common import (
+from idemlock.cli.common import EXIT_OK, UsageError
+from idemlock.cli.flags import (
     DEFAULT_TABLE,
-    EXIT_OK,
-    UsageError,
     add_output_flag,
     add_table_flags,
     attribute_names,
-    print_json,
     table_name,
 )
+from idemlock.cli.output import print_json
 from idemlock.cli.templates import TEMPLATES, Spec
 
 
