@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from idemlock import DynamoDBStore, idempotent
 from idemlock.testing import ManualClock
 from tests.cli_helpers import (
@@ -21,6 +23,17 @@ from tests.cli_helpers import (
     put_items,
     put_powertools_item,
 )
+
+
+@pytest.fixture(autouse=True)
+def _without_ttl(store: DynamoDBStore) -> None:
+    """The table as purge is meant for: without TTL. These tests write items that expired hours
+    ago, and DynamoDB Local's own TTL would delete them (or a claim before its complete) at a
+    moment of its choosing."""
+    store.client.update_time_to_live(
+        TableName=store.table_name,
+        TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at_s"},
+    )
 
 
 def test_purge_deletes_completed_items_past_retention_or_older_than(

@@ -8,7 +8,7 @@ the deletes; Ctrl-C during the deletes stops between two of them and says what w
 from __future__ import annotations
 
 import argparse
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from idemlock.cli import items
 from idemlock.cli.common import (
@@ -43,6 +43,10 @@ def register(commands: Any) -> None:
     purge.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     add_scan_flags(purge)
     purge.set_defaults(run=run)
+
+
+PROGRESS_EVERY: Final = 10
+"""Deletes between two updates of the progress line."""
 
 
 class Selection(NamedTuple):
@@ -128,10 +132,6 @@ def _delete(store: DynamoDBStore, due: list[LockItem], progress: Progress) -> li
                 progress.show(_deleting(len(deleted), due))
     progress.end(_deleting(len(deleted), due))
     return deleted
-
-
-PROGRESS_EVERY = 10
-"""Deletes between two updates of the progress line."""
 
 
 def _deleting(count: int, due: list[LockItem]) -> str:
