@@ -324,7 +324,8 @@ def _check_overrides(command: Command, assignments: list[str], declared: Any) ->
 
 
 def _checked_tool(command: Command, shell: Shell) -> bool:
-    """Linters, the docs site, twine, Java for DynamoDB Local, the AWS CLI, ``bash .ci/run``."""
+    """Linters, the docs site, twine, Java for DynamoDB Local, ``curl`` to an API, the AWS CLI,
+    ``bash .ci/run``."""
     words = command.words
     if words[0] in ("ruff", "mypy"):
         pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
@@ -344,6 +345,12 @@ def _checked_tool(command: Command, shell: Shell) -> bool:
         assert "-disableTelemetry" in words, (
             f"{command.text!r}: without -disableTelemetry DynamoDB Local phones home and leaves "
             "dynamodb-local-metadata.json behind"
+        )
+    elif words[0] == "curl":
+        # A request to a deployed API (docs/http.md): not run; it must send the key it is about.
+        sent = [word.lower() for word in words]
+        assert any(word.startswith("idempotency-key:") for word in sent), (
+            f"{command.text!r}: a curl example sends an Idempotency-Key header"
         )
     elif words[0] == "aws":
         assert tuple(words[1:3]) in AWS_CLI_COMMANDS, f"{command.text!r}: not a known AWS command"

@@ -1,4 +1,5 @@
-"""Every code block of README.md and docs/*.md runs here, so the docs cannot drift from the code.
+"""Every code block of README.md, docs/*.md and the examples' READMEs runs or is checked here, so
+the docs cannot drift from the code.
 
 A block is checked according to the first word of its info string (the language GitHub shows);
 further words are options for this test, which GitHub does not show.
@@ -17,16 +18,25 @@ further words are options for this test, which GitHub does not show.
     command's one-line error: exit code 1, on stderr. Option ``state=NAME`` first puts the lock
     table into one of :data:`STATES`; without it the table is as the file's blocks left it.
 ``bash``
-    Commands without output. ``idemlock`` commands run and must exit 0; ``pip install``,
-    ``npm ci``, ``python -m pytest``, ``ruff``, ``mypy`` and ``bash .ci/run`` are not run (they
-    install or take minutes) but checked against the repository: the extras, lock file, paths,
-    tool configuration and environment variables they name must exist.
+    Commands without output, read in order as a shell runs them. ``idemlock`` commands run and
+    must exit 0 (with a ``<placeholder>`` for the reader's names, they must parse). The others
+    install, build or deploy (``pip install``, ``npm ci``, ``sam deploy``, ``npx serverless
+    deploy``, ``curl`` to a deployed API...) and are not run, but checked against the checkout
+    by :mod:`tests.docs_commands`: what they name exists, idemlock comes from the checkout or
+    its wheel (no index has a release), and the steps a deploy needs come first in the block.
 ``yaml``, ``json``
     Parsed (YAML with CloudFormation's short tags such as ``!Ref``).
 ``mermaid``
     A ``stateDiagram-v2`` whose states are exactly idemlock's statuses plus ``absent``.
 ``text errors-tree``
     The exception tree: exactly the classes of :mod:`idemlock.errors`, each under its base.
+``text files``
+    A folder's layout: every path exists beside the Markdown file.
+``python excerpt=PATH``
+    Lines quoted from an example's code (``...`` for lines left out): not run, but each is a
+    line of PATH, in order.
+``csv``
+    A header and rows of its width.
 
 Any other language, or none, fails the block: nothing is skipped silently.
 

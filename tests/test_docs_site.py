@@ -45,9 +45,9 @@ def test_the_site_builds_strictly_and_opens_on_the_quick_start(tmp_path: Path) -
         assert (tmp_path / "benchmarks" / "results" / f"{plot}.png").is_file(), plot
     examples = {path.parent for path in ROOT.glob("examples/*/README.md")}
     for example in [ROOT / "examples", *examples]:
-        page = tmp_path / example.relative_to(ROOT) / "index.html"
-        assert page.is_file(), example
-        assert "github.com" not in page.read_text(encoding="utf-8"), page
+        built = tmp_path / example.relative_to(ROOT) / "index.html"
+        assert built.is_file(), example
+        assert "github.com" not in built.read_text(encoding="utf-8"), built
     assert (tmp_path / "examples" / "sqs_orders" / "sqs_orders" / "handler.py").is_file()
 
 
