@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import yaml
@@ -94,3 +95,25 @@ def test_fences_lose_the_options_only_the_docs_test_reads() -> None:
     assert docs_site.on_page_markdown(
         text, page=cast(Any, None), config=cast(Any, None), files=cast(Any, None)
     ) == ("```console\n$ idemlock ls\n```\n```python\nx = 1\n```\n")
+
+
+def test_an_example_missing_from_the_navigation_joins_its_section() -> None:
+    """An example's README that mkdocs.yml does not list is added to "Examples", after the
+    listed ones; listed ones are not repeated."""
+    listed = ["examples/README.md", {"SQS orders": "examples/sqs_orders/README.md"}]
+    config = cast(
+        Any,
+        SimpleNamespace(nav=[{"Getting started": "README.md"}, {"Examples": list(listed)}]),
+    )
+
+    docs_site.on_config(config)
+
+    section = config.nav[1]["Examples"]
+    others = sorted(
+        path.parent.name
+        for path in ROOT.glob("examples/*/README.md")
+        if path.parent.name != "sqs_orders"
+    )
+    assert section[:2] == listed
+    assert section[2:] == [{name: f"examples/{name}/README.md"} for name in others]
+    assert config.nav[0] == {"Getting started": "README.md"}
