@@ -244,6 +244,7 @@ def _check_pip_wheel(command: Command, shell: Shell) -> None:
     """``python -m pip wheel --no-deps --wheel-dir DIR CHECKOUT``: idemlock's wheel alone."""
     words = command.words[4:]
     assert "--no-deps" in words, f"{command.text!r}: idemlock's wheel alone needs --no-deps"
+    assert "--wheel-dir" in words, f"{command.text!r}: the wheel's folder must be named"
     directory = words[words.index("--wheel-dir") + 1]
     [source] = [word for word in words if not word.startswith("-") and word != directory]
     assert (shell.cwd / source).resolve() == ROOT, f"{command.text!r}: {source} is not the checkout"

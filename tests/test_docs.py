@@ -975,7 +975,7 @@ def test_commands_that_are_not_run_must_name_what_exists() -> None:
         ("pip install idemlock", AssertionError),
         ("pip install 'idemlock[local]' boto3", AssertionError),
         ("pip install dist/idemlock-0.0.1-py3-none-any.whl", AssertionError),
-        (f"pip install {WHEEL}", AssertionError),  # without `python -m build` first
+        (f"pip install {WHEEL}", AssertionError),  # nothing built it first
         ("cd examples/nowhere", AssertionError),
         ("sam deploy --guided", AssertionError),  # nothing built
         ("aws iam create-user", AssertionError),
@@ -994,7 +994,9 @@ def _shell_runs(block: str) -> None:
 def test_deploy_commands_need_their_steps_first_in_the_block() -> None:
     """``sam deploy`` deploys a package built first, with parameters its template declares;
     ``serverless deploy`` needs its plugins and idemlock's wheel where serverless.yml looks."""
-    _shell_runs("""
+    _shell_runs(f"""
+        python -m pip wheel --no-deps --wheel-dir dist .
+        pip install {WHEEL}
         python -m tools.package_example s3_csv_import --template template-sqs.yaml
         cd examples/s3_csv_import && sam deploy --guided --parameter-overrides UploadBucketName=b
         python -m pip wheel --no-deps --wheel-dir wheels ../..
