@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 import yaml
 
+import idemlock
 from idemlock import AttributeNames
 from idemlock.dynamodb import RUNTIME_ACTIONS
 from tests.cloudformation import CloudFormationLoader
@@ -560,6 +561,42 @@ def test_handler_names_a_callable_of_the_deployed_code(stack: tuple[Example, Sta
     assert _packaged(module_file.as_posix(), declared.package_patterns)
     requirements = (declared.code_dir / "requirements.txt").read_text(encoding="utf-8")
     assert re.search(r"^idemlock\b", requirements, flags=re.MULTILINE)
+
+
+LAMBDA_MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
+"""Lambda's architecture names → the machine names in manylinux wheel tags."""
+
+
+def _pip_options(arguments: list[str]) -> dict[str, str]:
+    """``pipCmdExtraArgs`` (each ``--option value`` or ``--option=value``) as a mapping."""
+    options = {}
+    for argument in arguments:
+        name, _, value = argument.replace("=", " ", 1).partition(" ")
+        options[name] = value.strip()
+    return options
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
+def test_serverless_packages_wheels_for_the_functions_platform(example: str) -> None:
+    """serverless-python-requirements installs requirements.txt as binary wheels of the platform
+    the function declares (its architecture and Python), not the deploying machine's, and finds
+    idemlock, which no package index has, in the folder the README's steps build its wheel into;
+    requirements.txt pins idemlock to this checkout's version."""
+    config = load_yaml(EXAMPLES_DIR / example / "serverless.yml")
+    assert "serverless-python-requirements" in config["plugins"]
+    settings = config["custom"]["pythonRequirements"]
+    architecture = config["provider"]["architecture"]
+    python = config["provider"]["runtime"].removeprefix("python")
+    assert settings["dockerizePip"] is False  # the platform comes from pip's options instead
+    options = _pip_options(settings["pipCmdExtraArgs"])
+    assert options["--platform"] == f"manylinux2014_{LAMBDA_MACHINES[architecture]}"
+    assert options["--python-version"] == python
+    assert options["--implementation"] == "cp"
+    assert options["--only-binary"] == ":all:"
+    assert options["--find-links"] == "wheels"
+    assert settings["useStaticCache"] is False  # a rebuilt wheel keeps its version
+    requirements = (EXAMPLES_DIR / example / "requirements.txt").read_text(encoding="utf-8")
+    assert re.search(rf"^idemlock=={re.escape(idemlock.__version__)}$", requirements, re.M)
 
 
 def _packaged(path: str, patterns: list[str] | None) -> bool:
