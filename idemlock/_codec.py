@@ -221,10 +221,11 @@ class _Walk:
         Python values keep Decimal, datetime and the rest; when one has no stored form (a URL
         type, say), pydantic's JSON dump does. The model's ``model_validate`` rebuilds either.
         """
+        walking = set(self.on_path)
         try:
             return self.mapping(value, value.model_dump(mode="python"), dotted=True)
         except _Unencodable:
-            pass
+            self.on_path = walking  # forget the containers of the dump that failed
         try:
             fields = value.model_dump(mode="json")
         except Exception as exc:  # pydantic's own serialisation error, whatever its class
@@ -680,7 +681,8 @@ def check_storable_type(result_type: Any) -> str | None:  # noqa: PLR0911
     if origin is typing.Annotated:
         return check_storable_type(arguments[0])
     if origin is typing.Union or origin is types.UnionType:
-        reasons = [check_storable_type(member) for member in arguments]
+        # Optional[Response] warns: that only None can be stored is worth saying.
+        reasons = [check_storable_type(m) for m in arguments if m is not type(None)]
         return None if None in reasons else reasons[0]
     if origin is typing.Literal:
         return None
