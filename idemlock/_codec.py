@@ -543,11 +543,25 @@ def _as_class(value: object, cls: Any, path: str) -> object:
             return value
         if hasattr(cls, "__dataclass_fields__"):
             return cls(**_init_fields(value, cls, path))
-        return cls.model_validate(value)
+        return _model(value, cls)
     except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         raise _Unreadable(
             f"{path}: the stored value does not make a {_type_name(cls)} ({exc})"
         ) from exc
+
+
+def _model(stored: dict[Any, Any], cls: Any) -> object:
+    """A model from its stored fields: Python values, or its JSON dump (see ``_Walk.model``).
+
+    A strict model takes a JSON dump only as JSON text: that is the second try.
+    """
+    try:
+        return cls.model_validate(stored)
+    except ValueError as first:
+        try:
+            return cls.model_validate_json(_JSON.encode(stored))
+        except (TypeError, ValueError, AttributeError):  # Decimal etc.: Python values after all
+            raise first from None
 
 
 def _init_fields(stored: dict[Any, Any], cls: type, path: str) -> dict[str, object]:

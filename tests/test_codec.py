@@ -501,6 +501,25 @@ def test_a_pydantic_model_with_a_field_python_cannot_store_goes_through_its_json
     assert round_trip([invoice], list[Invoice]) == [invoice]
 
 
+class StrictReceipt(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(strict=True)
+
+    total: Decimal
+    at: datetime
+    link: pydantic.HttpUrl | None = None
+
+
+@pytest.mark.parametrize("link", [None, "https://example.com/r/1"])
+def test_a_strict_pydantic_model_replays_whichever_dump_was_stored(link: str | None) -> None:
+    """A strict model replays from its Python dump, and from its JSON dump (a URL field)."""
+    receipt = StrictReceipt(
+        total=Decimal("1.10"),
+        at=datetime(2026, 12, 7, tzinfo=timezone.utc),
+        link=None if link is None else pydantic.HttpUrl(link),
+    )
+    assert round_trip(receipt, StrictReceipt) == receipt
+
+
 def test_a_pydantic_model_without_a_type_replays_as_its_fields() -> None:
     """Without the annotation a model replays as its fields, Decimal and dates kept."""
     replayed = round_trip(an_invoice())
