@@ -218,6 +218,14 @@ def test_the_stored_form_is_readable_json() -> None:
     }
 
 
+def test_the_example_of_the_docs_is_what_is_stored() -> None:
+    """docs/concepts.md shows this stored form ("Stored results"): it is the real one."""
+    stored = encode_result({"total": Decimal("1.10"), "ids": {3, 1}}, key=KEY)
+    assert stored == (
+        '{"total":{"__idemlock__":"decimal","v":"1.10"},"ids":{"__idemlock__":"set","v":[1,3]}}'
+    )
+
+
 def test_sets_are_stored_sorted_when_they_sort() -> None:
     """A set's stored form does not depend on hashing order, so it reads (and diffs) the same."""
     assert json.loads(encode_result({"b", "c", "a"}, key=KEY)) == {TAG: "set", "v": ["a", "b", "c"]}
