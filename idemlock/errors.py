@@ -154,7 +154,7 @@ class UnstorableValueError(UnstorableResultError):
     def __init__(self, key: str, *, path: str, type_name: str, why: str) -> None:
         self.path = path
         self.type_name = type_name
-        super().__init__(key, f"{path} is a {type_name}, which {why}")
+        super().__init__(key, f"{path} ({type_name}) {why}")
 
 
 class UnreadableResultError(IdemlockError):
