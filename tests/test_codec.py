@@ -383,6 +383,33 @@ def test_a_dataclass_is_stored_as_its_fields() -> None:
     assert stored == {"sku": "a", "price": {TAG: "decimal", "v": "1"}}
 
 
+def test_a_dataclass_stores_its_fields_not_its_class_variables() -> None:
+    """``dataclasses.fields``: an ``init=False`` field is stored, a ClassVar is not; the
+    ``init=False`` field is recomputed by the class on the way back."""
+    stored = json.loads(encode_result(an_order(), key=KEY, result_type=Order))
+    assert "kind" not in stored
+    assert stored["total"] == {TAG: "decimal", "v": "3.35"}
+
+
+@dataclass
+class Ghost:
+    line: Unknowable  # type: ignore[name-defined]  # noqa: F821 (imported for type checking only)
+
+
+def test_field_annotations_that_do_not_resolve_replay_as_stored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A field annotated with a name that is not there at run time: the instance is still
+    rebuilt, that field replays as stored, and a WARNING says why (once per class)."""
+    with caplog.at_level(logging.WARNING, logger="idemlock"):
+        replayed = round_trip(Ghost({"sku": "a"}), Ghost)
+        round_trip(Ghost({"sku": "b"}), Ghost)
+    assert replayed == Ghost({"sku": "a"})
+    warnings = [record for record in caplog.records if "field annotations" in record.message]
+    assert len(warnings) == 1
+    assert "Ghost" in warnings[0].message
+
+
 def test_without_a_type_a_class_replays_as_its_fields_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
