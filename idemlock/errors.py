@@ -169,7 +169,11 @@ class UnreadableResultError(IdemlockError):
     def __init__(self, key: str, reason: str) -> None:
         self.key = key
         self.reason = reason
-        super().__init__(f"the stored result for key {key!r} cannot be read: {reason}")
+        super().__init__(
+            f"the stored result for key {key!r} cannot be read: {reason}; the body ran and the "
+            f"key stays completed: `idemlock release {key} --force` removes the item, and the "
+            "next delivery runs the body again"
+        )
 
 
 class BatchFailedError(IdemlockError):
