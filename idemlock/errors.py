@@ -162,6 +162,7 @@ class UnreadableResultError(IdemlockError):
 
     It is not JSON, holds a tag this version does not know, or its fields no longer make the
     class the function returns.
+
     The body ran and the key stays completed, so nothing runs twice; removing the item (the
     ``idemlock`` CLI's ``release --force``) lets the next delivery run the body again.
     """
