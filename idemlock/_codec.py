@@ -564,7 +564,12 @@ def _as(value: object, result_type: Any, path: str) -> object:  # noqa: PLR0911
     if origin is not None:
         return _as_members(value, arguments, path)
     if isinstance(result_type, type):
-        return _as_class(value, result_type, path) if _rebuilt(result_type) else value
+        if _rebuilt(result_type):
+            return _as_class(value, result_type, path)
+        if hasattr(result_type, "__total__") and isinstance(value, dict):  # a TypedDict
+            types_ = _field_types(result_type)
+            return {k: _as(v, types_.get(k), f"{path}[{k!r}]") for k, v in value.items()}
+        return value
     supertype = getattr(result_type, "__supertype__", None)  # a NewType
     return value if supertype is None else _as(value, supertype, path)
 

@@ -374,6 +374,11 @@ class Order:
         self.total = sum((line.price for line in self.lines), Decimal(0))
 
 
+class Basket(TypedDict):
+    lines: list[Line]
+    note: str | None
+
+
 class Point(NamedTuple):
     x: Decimal
     y: Decimal
@@ -489,6 +494,7 @@ def test_a_namedtuple_replays_as_itself_by_type_and_as_an_equal_tuple_without() 
         (NewType("LineId", Line), Line("a", Decimal(1))),
         (Mapping[str, list[Line]], {"x": [Line("a", Decimal(1))]}),
         (Status, Status.REFUNDED),
+        (Basket, {"lines": [Line("a", Decimal(1))], "note": None}),
         (list[Status], [Status.PAID, Status.REFUNDED]),
         (Line | Point, Point(Decimal(1), Decimal(2))),
         (Line | Point, Line("a", Decimal(1))),
