@@ -643,8 +643,8 @@ def test_a_duck_typed_model_replays_by_model_validate() -> None:
 
 
 def test_the_codec_imports_neither_pydantic_nor_the_costly_stdlib_modules() -> None:
-    """Importing the codec, and storing and replaying plain and typed results (a dataclass
-    included), loads none of pydantic, uuid, dataclasses or zoneinfo."""
+    """Importing the codec, and storing and replaying plain and typed results, loads none of
+    pydantic, uuid, dataclasses or zoneinfo."""
     code = (
         "import sys\n"
         "from decimal import Decimal\n"
