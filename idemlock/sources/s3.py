@@ -390,7 +390,7 @@ def _notification_at(mapping: Mapping[str, Any], root: str, *, top: bool) -> _Lo
     """The object of an S3 record, an EventBridge event or a Batch Operations task at ``root``."""
     if mapping.get("source") == EVENTBRIDGE_SOURCE and "detail" in mapping:
         return _Located(mapping, root, _EVENTBRIDGE)
-    if "taskId" in mapping and "s3Key" in mapping:
+    if "taskId" in mapping:  # a task: one without s3Key is named by its own field
         return _Located(mapping, root, _TASK)
     found = _event.event_source(mapping)
     if found == EVENT_SOURCE or (found is None and top):
