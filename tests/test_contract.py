@@ -3,8 +3,9 @@
 :class:`idemlock.testing.contract.LockStoreContract` runs on MemoryStore, on DynamoDB Local (which
 returns the old item of a refused write, ``ALL_OLD``) and on dynalite (which does not: the GetItem
 fallback), each with a lock table of its own and with an application's single table (a sort key,
-the application's items beside idemlock's, which the contract must leave untouched). Round trips are counted per store call on MemoryStore and at the HTTP layer on
-DynamoDB. The last tests show the contract fails a store that breaks it.
+the application's items beside idemlock's, which the contract must leave untouched). Round trips
+are counted per store call on MemoryStore and at the HTTP layer on DynamoDB. The last tests show
+the contract fails a store that breaks it.
 """
 
 from __future__ import annotations
