@@ -29,14 +29,19 @@ def metrics() -> Iterator[Metrics]:
     made.clear_metrics()
 
 
-def stack(metrics: Metrics, order: str) -> Handler:
-    """A handler adding its own metric, with log_metrics above (outer) or below @idempotent."""
-    guard = idempotent(
+def guarded(metrics: Metrics) -> Callable[[Handler], Handler]:
+    """@idempotent on a fresh store, counting into the handler's metrics."""
+    return idempotent(
         lambda event, context: event["id"],
         store=MemoryStore(),
         namespace="orders",
         on_event=CloudWatchMetrics(metrics=metrics),
     )
+
+
+def stack(metrics: Metrics, order: str) -> Handler:
+    """A handler adding its own metric, with log_metrics above (outer) or below @idempotent."""
+    guard = guarded(metrics)
 
     def handler(event: dict[str, Any], context: object) -> str:
         metrics.add_metric(name="Orders", unit=MetricUnit.Count, value=1)
@@ -89,12 +94,7 @@ def test_the_outer_order_prints_one_line_and_never_flushes_the_handlers_set_earl
     """log_metrics outermost: idemlock's counts join the handler's in its one EMF line, and the
     sink never flushes the handler's set itself (log_metrics(raise_on_empty_metrics=True) would
     then find it empty and raise)."""
-    guard = idempotent(
-        lambda event, context: event["id"],
-        store=MemoryStore(),
-        namespace="orders",
-        on_event=CloudWatchMetrics(metrics=metrics),
-    )
+    guard = guarded(metrics)
 
     def charge(event: dict[str, Any], context: object) -> str:
         return "charged"
