@@ -161,3 +161,23 @@ def test_a_sort_key_value_of_your_own_reaches_the_command(
     without = idemlock("ls", "--table", store.table_name, "--sort-key-value", "LOCK")
     assert without.returncode == 1
     assert "sort_key" in without.stderr
+
+
+def test_create_table_makes_a_single_table_with_the_flags(
+    dynamodb_local: str, idemlock: Run
+) -> None:
+    """create-table with --attribute key=PK --attribute sort_key=SK makes a (PK, SK) table, says
+    so, and accepts it again."""
+    name = f"app-{uuid.uuid4().hex[:12]}"
+    done = idemlock("create-table", name, *FLAGS)
+    assert done.returncode == 0, done.stderr
+    assert "key 'PK' (S), sort key 'SK' (S)" in done.stdout
+    table = make_client(dynamodb_local).describe_table(TableName=name)["Table"]
+    assert table["KeySchema"] == [
+        {"AttributeName": "PK", "KeyType": "HASH"},
+        {"AttributeName": "SK", "KeyType": "RANGE"},
+    ]
+    assert idemlock("create-table", name, *FLAGS).returncode == 0
+    refused = idemlock("create-table", name)
+    assert refused.returncode == 1
+    assert "--attribute key=PK --attribute sort_key=SK" in refused.stderr
