@@ -3,6 +3,9 @@ application's own items, and tables whose key schema does not fit the store's at
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +16,13 @@ from moto import mock_aws
 
 from idemlock import AttributeNames, DynamoDBStore, idempotent
 from idemlock.dynamodb import DEFAULT_SORT_KEY_VALUE
-from idemlock.errors import ConfigurationError, IdemlockError, StoreError, TableMismatchError
+from idemlock.errors import (
+    ConfigurationError,
+    IdemlockError,
+    InProgressError,
+    StoreError,
+    TableMismatchError,
+)
 from idemlock.item import LockStatus
 from idemlock.testing import ManualClock
 from tests.aws import make_client
@@ -266,3 +275,37 @@ def test_without_describe_table_the_refusal_still_names_the_fix(
     if mismatch:
         assert "AttributeNames(key=..., sort_key=...)" in str(caught.value)
         assert caught.value.key == "ns#o-1"
+
+
+def test_racing_callers_on_a_single_table_run_the_body_once(dynamodb_local: str) -> None:
+    """On DynamoDB Local, 16 threads call each of 5 fresh keys at once on a (PK, SK) table that
+    holds an application item under the very partition key: each body runs exactly once."""
+    client = make_client(dynamodb_local, max_pool_connections=16)
+    table = app_table(client)
+    store = DynamoDBStore(table, client=client, attributes=SINGLE_TABLE)
+    runs: list[str] = []
+    guard = threading.Lock()
+
+    @idempotent(lambda order: order, store=store, namespace="charge", lease=60)
+    def charge(order: str) -> str:
+        with guard:
+            runs.append(order)
+        time.sleep(0.05)  # hold the key while the others arrive (not a timed assertion)
+        return order
+
+    for order in ["o-1", *(f"race-{n}" for n in range(4))]:
+        barrier = threading.Barrier(16)
+
+        def call(order: str = order, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            with contextlib.suppress(InProgressError):
+                charge(order)
+
+        threads = [threading.Thread(target=call) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert sorted(runs) == sorted(["o-1", *(f"race-{n}" for n in range(4))])
+    assert app_items(client, table) == sorted(APP_ITEMS, key=lambda i: (i["PK"]["S"], i["SK"]["S"]))
