@@ -386,6 +386,19 @@ def test_malformed_invocations_are_event_errors_before_any_task_runs(
     assert list(store.scan()) == []
 
 
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_a_task_without_its_bucket_names_both_bucket_fields(version: str) -> None:
+    """A task names its bucket in s3BucketArn (schema 1.0) or s3Bucket (2.0): one without either
+    is an EventError naming both, whichever schema the invocation has."""
+    task = batch_operations_event(version)["tasks"][0]
+    task.pop("s3BucketArn", None)
+    task.pop("s3Bucket", None)
+    with pytest.raises(EventError) as caught:
+        s3.object_key(task)
+    assert "'s3Bucket'" in str(caught.value)
+    assert "'s3BucketArn'" in str(caught.value)
+
+
 def test_a_task_without_s3_key_names_the_task_field() -> None:
     """A task without s3Key is a PermanentFailure whose message names s3Key, the field of the task
     format, not a path of S3 notifications (s3.bucket.name)."""
