@@ -217,13 +217,21 @@ class TableNotFoundError(StoreError):
 
 
 class TableMismatchError(StoreError):
-    """The table exists but its key schema is not the one idemlock needs."""
+    """The table exists but its key schema does not fit the store's attribute names."""
 
-    def __init__(self, table: str, problem: str) -> None:
+    def __init__(
+        self,
+        table: str,
+        problem: str,
+        *,
+        operation: str = "create_table",
+        key: str | None = None,
+    ) -> None:
         self.table = table
         super().__init__(
-            f"DynamoDB table {table!r} cannot hold idemlock records: {problem}",
-            operation="create_table",
+            f"DynamoDB table {table!r} does not fit this store: {problem}",
+            operation=operation,
+            key=key,
         )
 
 

@@ -58,6 +58,12 @@ def add_table_flags(parser: argparse.ArgumentParser, *, default: str | None = No
         help="an attribute name the table's DynamoDBStore was given, e.g. key=pk or "
         f"expires_at_s=ttl (repeatable; fields: {', '.join(_FIELDS)})",
     )
+    parser.add_argument(
+        "--sort-key-value",
+        metavar="VALUE",
+        help="with --attribute sort_key=NAME: the sort key value of idemlock's items, if its "
+        "DynamoDBStore was given sort_key_value= (default: idemlock)",
+    )
 
 
 def add_connection_flags(parser: argparse.ArgumentParser, *, note: str = "") -> None:
@@ -197,6 +203,7 @@ def store_for(args: argparse.Namespace, explicit_table: str | None = None) -> Dy
         region_name=args.region,
         profile_name=args.profile,
         attributes=attribute_names(args),
+        sort_key_value=getattr(args, "sort_key_value", None),
     )
 
 

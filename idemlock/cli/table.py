@@ -67,9 +67,11 @@ def run_create_table(args: argparse.Namespace) -> int:
     if args.output == "json":
         print_json({"table": store.table_name, "created": created})
     elif created:
+        names = store.attributes
+        sort_key = "" if names.sort_key is None else f", sort key {names.sort_key!r} (S)"
         print(
-            f"created table {store.table_name!r}: on-demand, key {store.attributes.key!r} (S), "
-            f"TTL on {store.attributes.expires_at_s!r}; ACTIVE"
+            f"created table {store.table_name!r}: on-demand, key {names.key!r} (S){sort_key}, "
+            f"TTL on {names.expires_at_s!r}; ACTIVE"
         )
     else:
         print(f"table {store.table_name!r} already exists with the right key schema; TTL on")
@@ -117,8 +119,8 @@ def _table_resource(spec: Spec) -> dict[str, Any]:
         "Properties": {
             "TableName": spec.table,
             "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": names.key, "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": names.key, "KeyType": "HASH"}],
+            "AttributeDefinitions": names.key_definitions(),
+            "KeySchema": names.key_schema(),
             "TimeToLiveSpecification": {"AttributeName": names.expires_at_s, "Enabled": True},
         },
     }
@@ -231,15 +233,18 @@ def terraform(spec: Spec) -> str:
         if spec.namespaces
         else ""
     )
+    range_key = "" if names.sort_key is None else f"  range_key    = {json.dumps(names.sort_key)}\n"
+    attributes = "".join(
+        f'  attribute {{\n    name = {json.dumps(part["AttributeName"])}\n    type = "S"\n  }}\n\n'
+        for part in names.key_definitions()
+    )
     return _header(spec) + (
         f'resource "aws_dynamodb_table" "idemlock" {{\n'
         f"  name         = {json.dumps(spec.table)}\n"
         f'  billing_mode = "PAY_PER_REQUEST"\n'
-        f"  hash_key     = {json.dumps(names.key)}\n\n"
-        f"  attribute {{\n"
-        f"    name = {json.dumps(names.key)}\n"
-        f'    type = "S"\n'
-        f"  }}\n\n"
+        f"  hash_key     = {json.dumps(names.key)}\n"
+        f"{range_key}\n"
+        f"{attributes}"
         f"  ttl {{\n"
         f"    attribute_name = {json.dumps(names.expires_at_s)}\n"
         f"    enabled        = true\n"
