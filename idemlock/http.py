@@ -326,6 +326,16 @@ def _answer(
         )
     if call.ran:
         return response
+    if response is None:
+        # Completed, but its response was too large to keep (on_unstorable_result="omit"):
+        # the request must not run again, and there is nothing to replay.
+        return _problem(
+            request,
+            409,
+            "The request with this Idempotency-Key was processed; its response was not kept",
+            "the first request with this key completed, but its response was too large to "
+            "store; read the resource's current state instead of retrying",
+        )
     return _replayed(response, request)
 
 

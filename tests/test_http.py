@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -562,3 +563,39 @@ def test_every_transition_reaches_on_event(store: LockStore) -> None:
     handler(http_event("rest"), LambdaContext())
     handler(http_event("rest"), LambdaContext())
     assert kinds == ["claimed", "completed", "duplicate"]
+
+
+def test_disabled_runs_the_handler_every_time_and_still_answers_http(store: LockStore) -> None:
+    """``disabled=True`` (or IDEMLOCK_DISABLED): no lock, the handler's response as it is."""
+    handler, counted = protect(store, CREATED, disabled=True)
+    handler(http_event("http-api"), LambdaContext())
+    assert handler(http_event("http-api"), LambdaContext()) == CREATED
+    assert counted.calls == 2
+
+
+def test_a_completed_request_whose_response_was_not_kept_is_never_run_again(
+    store: LockStore,
+) -> None:
+    """A response too large to store (``on_unstorable_result="omit"``) completes the key: the
+    retry does not run the handler, and gets a 409 that says so, not an empty 200."""
+    huge = {"statusCode": 200, "body": base64.b64encode(os.urandom(700_000)).decode("ascii")}
+    handler, counted = protect(store, huge, on_unstorable_result="omit")
+    assert handler(http_event("rest"), LambdaContext()) == huge
+    retry = handler(http_event("rest"), LambdaContext())
+
+    assert counted.calls == 1
+    assert retry["statusCode"] == 409
+    assert "not kept" in problem(retry)["title"]
+    assert "retry-after" not in response_headers(retry)
+
+
+def test_a_rest_key_in_the_single_value_headers_map_alone_is_read(store: LockStore) -> None:
+    """A hand-built REST event (a test, ``sam local``) may put the key only in ``headers``."""
+    handler, counted = protect(store, CREATED)
+    event = http_event("rest", key=None)
+    event["headers"]["Idempotency-Key"] = UUID
+    handler(event, LambdaContext())
+    retry = handler(event, LambdaContext())
+
+    assert response_headers(retry)["idempotent-replayed"] == "true"
+    assert counted.calls == 1

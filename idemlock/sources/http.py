@@ -60,7 +60,7 @@ class HttpRequest:
     body: bytes
     """The body, decoded from base64 when ``isBase64Encoded``; empty when there is none."""
     headers: tuple[tuple[str, str], ...] = field(repr=False)
-    """Every header value as delivered, names in lower case."""
+    """Each distinct (name, value) pair of the headers, names in lower case."""
     identity: str | None
     """Who the platform says the caller is (authorizer, IAM, API key, ALB OIDC); ``None``."""
     multi_value: bool
@@ -119,10 +119,11 @@ def _parse_v1(event: Mapping[str, Any]) -> HttpRequest:
     alb = isinstance(context.get("elb"), Mapping)
     path = _event.text(event, "path", source=SOURCE)
     resource = _event.optional_text(event, "resource", source=SOURCE)
-    multi_headers = _event.optional_mapping(event, "multiValueHeaders", source=SOURCE)
-    headers = _pairs(multi_headers, "multiValueHeaders") or _pairs(
-        _event.optional_mapping(event, "headers", source=SOURCE), "headers"
-    )
+    # API Gateway REST sends both maps (the single one holds each header's last value), an ALB
+    # one of them: read both, each header value once.
+    headers = _pairs(
+        _event.optional_mapping(event, "multiValueHeaders", source=SOURCE), "multiValueHeaders"
+    ) + _pairs(_event.optional_mapping(event, "headers", source=SOURCE), "headers")
     query = _pairs(
         _event.optional_mapping(event, "multiValueQueryStringParameters", source=SOURCE),
         "multiValueQueryStringParameters",
@@ -130,7 +131,7 @@ def _parse_v1(event: Mapping[str, Any]) -> HttpRequest:
         _event.optional_mapping(event, "queryStringParameters", source=SOURCE),
         "queryStringParameters",
     )
-    lowered = tuple((name.lower(), value) for name, value in headers)
+    lowered = tuple(dict.fromkeys((name.lower(), value) for name, value in headers))
     identity = _alb_identity(lowered) if alb else _rest_identity(context)
     return HttpRequest(
         kind="alb" if alb else "api-gateway-rest",
