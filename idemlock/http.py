@@ -44,7 +44,7 @@ __all__ = [
     "DEFAULT_METHODS",
     "IDEMPOTENCY_KEY_HEADER",
     "MAX_KEY_LENGTH",
-    "PROBLEM_TYPE",
+    "PROBLEM_TYPES",
     "REPLAYED_HEADER",
     "default_store_status",
     "idempotency_key",
@@ -63,10 +63,21 @@ MAX_KEY_LENGTH: Final = 255
 DEFAULT_METHODS: Final = frozenset({"POST", "PATCH"})
 """The methods that need a key unless ``methods=`` says otherwise."""
 
-PROBLEM_TYPE: Final = (
-    "https://datatracker.ietf.org/doc/html/draft-ietf-httpapi-idempotency-key-header-06#section-2.7"
-)
-"""The ``type`` of every problem this module answers with: the draft's error scenarios."""
+PROBLEM_TYPES: Final = "https://github.com/idemlock/idemlock/blob/main/docs/http.md#"
+"""Where each problem's ``type`` points: its section of docs/http.md (RFC 9457: a type URI
+should lead to documentation of the problem)."""
+
+_PROBLEMS: Final = {
+    # type (its anchor in docs/http.md): (status, title)
+    "idempotency-key-missing": (400, "Idempotency-Key is missing"),
+    "idempotency-key-invalid": (400, "Idempotency-Key is invalid"),
+    "idempotency-key-in-use": (409, "A request with this Idempotency-Key is being processed"),
+    "idempotency-key-reused": (422, "Idempotency-Key reused for a different request"),
+    "idempotency-response-not-kept": (
+        409,
+        "The request with this Idempotency-Key was processed; its response was not kept",
+    ),
+}
 
 _NEVER_STORED: Final = frozenset({408, 409, 425, 429})
 """4xx statuses that say "try again" rather than "this is the answer": never replayed."""
@@ -81,7 +92,8 @@ _OWN_OPTIONS: Final = frozenset({"key_fn", "fingerprint", "on_missing_key"})
 
 logger = logging.getLogger("idemlock.http")
 
-R = TypeVar("R")
+C = TypeVar("C")
+"""The Lambda context's type, whatever the handler declares."""
 
 
 def default_store_status(status: int) -> bool:
@@ -222,7 +234,7 @@ def idempotent_http(
     scope: Callable[[Any], str] | None = None,
     store_status: Callable[[int], bool] = default_store_status,
     **options: Any,
-) -> Callable[[Callable[[Any, R], object]], Callable[[Any, R], Any]]:
+) -> Callable[[Callable[[Any, C], object]], Callable[[Any, C], Any]]:
     """Make a Lambda handler that answers HTTP idempotent per ``Idempotency-Key`` header.
 
     Args:
@@ -241,16 +253,18 @@ def idempotent_http(
 
     """
     protected = _check_methods(methods)
+    if not isinstance(required, bool):
+        raise ConfigurationError(f"required must be True or False, got {required!r}")
     _check_options(options, scope, store_status)
     clock: Callable[[], float] = options.get("clock", time.time)
 
-    def decorate(handler: Callable[[Any, R], object]) -> Callable[[Any, R], Any]:
+    def decorate(handler: Callable[[Any, C], object]) -> Callable[[Any, C], Any]:
         if not callable(handler) or inspect.iscoroutinefunction(handler):
             raise ConfigurationError(
                 f"@idempotent_http decorates a Lambda handler (a plain def), got {handler!r}"
             )
 
-        def body(call: _Call, context: R) -> object:
+        def body(call: _Call, context: C) -> object:
             call.ran = True
             response = handler(call.event, context)
             status = _status(response, call.request)
@@ -265,20 +279,19 @@ def idempotent_http(
         )(body)
 
         @functools.wraps(handler)
-        def wrapper(event: Any, context: R) -> Any:
+        def wrapper(event: Any, context: C) -> Any:
             request = parse_request(event)  # not HTTP: EventError, the handler does not run
             if request.method not in protected:
                 return handler(event, context)
             try:
                 key = idempotency_key(request)
             except EventError as exc:
-                return _problem(request, 400, "Invalid Idempotency-Key", str(exc))
+                return _problem(request, "idempotency-key-invalid", str(exc))
             if key is None:
                 if required:
                     return _problem(
                         request,
-                        400,
-                        "Idempotency-Key is missing",
+                        "idempotency-key-missing",
                         f"{request.method} {request.route} needs an {IDEMPOTENCY_KEY_HEADER} "
                         'header, e.g. Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324"',
                     )
@@ -309,8 +322,7 @@ def _answer(
     except PayloadMismatchError:
         return _problem(
             request,
-            422,
-            "Idempotency-Key reused for a different request",
+            "idempotency-key-reused",
             f"this {IDEMPOTENCY_KEY_HEADER} was sent before with another method, path, query "
             "or body; use a new key for a new request",
         )
@@ -318,8 +330,7 @@ def _answer(
         wait_s = max(1, math.ceil(busy.lease_expires_at_ms / 1000 - clock()))
         return _problem(
             request,
-            409,
-            "A request with this Idempotency-Key is being processed",
+            "idempotency-key-in-use",
             f"the first request with this {IDEMPOTENCY_KEY_HEADER} has not finished; retry "
             "after the time in Retry-After to get its response",
             retry_after_s=wait_s,
@@ -331,8 +342,7 @@ def _answer(
         # the request must not run again, and there is nothing to replay.
         return _problem(
             request,
-            409,
-            "The request with this Idempotency-Key was processed; its response was not kept",
+            "idempotency-response-not-kept",
             "the first request with this key completed, but its response was too large to "
             "store; read the resource's current state instead of retrying",
         )
@@ -430,13 +440,14 @@ def _stored(status: int, store_status: Callable[[int], bool]) -> bool:
 
 
 def _problem(
-    request: HttpRequest, status: int, title: str, detail: str, *, retry_after_s: int | None = None
+    request: HttpRequest, name: str, detail: str, *, retry_after_s: int | None = None
 ) -> dict[str, Any]:
     """An RFC 9457 problem details response, in the form the request's service expects."""
+    status, title = _PROBLEMS[name]
     headers = {"Content-Type": "application/problem+json"}
     if retry_after_s is not None:
         headers["Retry-After"] = str(retry_after_s)
-    problem = {"type": PROBLEM_TYPE, "title": title, "status": status, "detail": detail}
+    problem = {"type": PROBLEM_TYPES + name, "title": title, "status": status, "detail": detail}
     response: dict[str, Any] = {
         "statusCode": status,
         "body": json.dumps(problem),
