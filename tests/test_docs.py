@@ -19,8 +19,9 @@ further words are options for this test, which GitHub does not show.
 ``bash``
     Commands without output. ``idemlock`` commands run and must exit 0; ``pip install``,
     ``npm ci``, ``python -m pytest``, ``ruff``, ``mypy`` and ``bash .ci/run`` are not run (they
-    install or take minutes) but checked against the repository: the extras, lock file, paths,
-    tool configuration and environment variables they name must exist.
+    install or take minutes), nor is ``curl`` (it needs a deployed API), but checked against the
+    repository: the extras, lock file, paths, tool configuration and environment variables they
+    name must exist; a ``curl`` request must send an ``Idempotency-Key``.
 ``yaml``, ``json``
     Parsed (YAML with CloudFormation's short tags such as ``!Ref``).
 ``mermaid``
@@ -634,6 +635,12 @@ def check_repository_command(command: Command) -> None:
         assert f"[tool.{words[0]}]" in pyproject, f"{command.text!r}: not configured in pyproject"
     elif words[0] == "bash":
         assert (ROOT / words[1]).is_file(), f"{command.text!r}: {words[1]} does not exist"
+    elif words[0] == "curl":
+        # A request to a deployed API (docs/http.md): not run; it must send the key it is about.
+        sent = [word.lower() for word in words]
+        assert any(word.startswith("idempotency-key:") for word in sent), (
+            f"{command.text!r}: a curl example sends an Idempotency-Key header"
+        )
     elif not _checked_setup_command(command):
         pytest.fail(f"{command.text!r}: the docs test does not know how to check {words[0]!r}")
 
