@@ -12,12 +12,14 @@ import json
 import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from idemlock import idempotent_http
 from idemlock.errors import ConfigurationError, EventError
+from idemlock.http import _PROBLEMS, PROBLEM_TYPES
 from idemlock.store import LockStore
 from idemlock.testing import LambdaContext, MemoryStore
 from tests.aws import fresh_table
@@ -25,6 +27,7 @@ from tests.http_events import KINDS, UUID, as_caller, http_event, response_heade
 from tests.sources_helpers import load_event
 
 Handler = Callable[[Any, Any], Any]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(params=["memory", "dynamodb-local"])
@@ -599,3 +602,15 @@ def test_a_rest_key_in_the_single_value_headers_map_alone_is_read(store: LockSto
 
     assert response_headers(retry)["idempotent-replayed"] == "true"
     assert counted.calls == 1
+
+
+def test_every_problem_type_leads_to_its_section_of_the_docs() -> None:
+    """RFC 9457: a problem's type URI should lead to documentation; each is a heading of
+    docs/http.md."""
+    headings = {
+        line.removeprefix("### ").strip()
+        for line in (ROOT / "docs" / "http.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("### ")
+    }
+    assert set(_PROBLEMS) <= headings
+    assert PROBLEM_TYPES.endswith("docs/http.md#")
