@@ -7,7 +7,7 @@ Built on :func:`idemlock.idempotent`, as the IETF draft "The Idempotency-Key HTT
 first request                                  the handler's response
 same key, same request, completed              the stored response + ``Idempotent-Replayed``
 same key while the first is in flight          409, ``Retry-After``, problem details
-same key, different method, path, query, body  422, problem details
+same key, another path, query or body          422, problem details
 protected method without a key (or a bad one)  400, problem details
 handler returns 5xx or 429                     that response; nothing stored, the key freed
 handler raises                                 the key freed, the exception propagates
@@ -38,27 +38,23 @@ from idemlock.errors import (
     PayloadMismatchError,
 )
 from idemlock.keys import default_namespace
-from idemlock.sources.http import HttpRequest, parse_request
+from idemlock.sources.http import (
+    IDEMPOTENCY_KEY_HEADER,
+    HttpRequest,
+    idempotency_key,
+    parse_request,
+)
 
 __all__ = [
     "DEFAULT_METHODS",
-    "IDEMPOTENCY_KEY_HEADER",
-    "MAX_KEY_LENGTH",
     "PROBLEM_TYPES",
     "REPLAYED_HEADER",
     "default_store_status",
-    "idempotency_key",
     "idempotent_http",
 ]
 
-IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
-"""The request header that carries the key (read in any case)."""
-
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 """Added (``true``) to a response that was stored and is replayed, not produced now."""
-
-MAX_KEY_LENGTH: Final = 255
-"""The longest key accepted, in characters."""
 
 DEFAULT_METHODS: Final = frozenset({"POST", "PATCH"})
 """The methods that need a key unless ``methods=`` says otherwise."""
@@ -122,109 +118,6 @@ class _Call:
         self.request = request
         self.key = key
         self.ran = False  # the handler ran now: its response is not a replay
-
-
-def idempotency_key(request: HttpRequest) -> str | None:
-    """The request's ``Idempotency-Key``, ``None`` without one; :class:`EventError` if invalid.
-
-    The draft makes the value a Structured Field string (RFC 8941: ``"8e03978e-..."``); a bare
-    token (``8e03978e-...``) is accepted too, as many clients send one. Repeating the header
-    with the same value is one key; two different values, an empty key or one over 255
-    characters are errors.
-    """
-    members = [
-        member.strip()
-        for value in request.header(IDEMPOTENCY_KEY_HEADER)
-        for member in _split_members(value)
-    ]
-    if not members:
-        return None
-    keys = {_unquote(member) for member in members}
-    if len(keys) > 1:
-        raise EventError(
-            f"the request carries {len(keys)} different {IDEMPOTENCY_KEY_HEADER} values; send "
-            "exactly one",
-            path=f"headers.{IDEMPOTENCY_KEY_HEADER}",
-            source="http",
-        )
-    (key,) = keys
-    if len(key) > MAX_KEY_LENGTH:
-        raise EventError(
-            f"the {IDEMPOTENCY_KEY_HEADER} is {len(key)} characters long; at most "
-            f"{MAX_KEY_LENGTH} are accepted (a UUID is 36)",
-            path=f"headers.{IDEMPOTENCY_KEY_HEADER}",
-            source="http",
-        )
-    return key
-
-
-def _split_members(value: str) -> list[str]:
-    """A header value split at commas outside quoted strings (repeated headers arrive joined)."""
-    members: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for char in value:
-        if char == "," and not quoted:
-            members.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-        if escaped:
-            escaped = False
-        elif char == "\\" and quoted:
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-    members.append("".join(current))
-    return members
-
-
-def _visible(char: str) -> bool:
-    """Visible ASCII (``%x21-7E``), what a token and a quoted key are made of."""
-    return char.isascii() and char.isprintable() and char != " "
-
-
-def _unquote(member: str) -> str:
-    """The key in one member: a Structured Field string's content, or a bare token as it is."""
-    where = f"headers.{IDEMPOTENCY_KEY_HEADER}"
-    if not member:
-        raise EventError(f"the {IDEMPOTENCY_KEY_HEADER} is empty", path=where, source="http")
-    if not member.startswith('"'):
-        if any(not _visible(char) or char in '",;\\' for char in member):
-            raise EventError(
-                f"the {IDEMPOTENCY_KEY_HEADER} {member!r:.80} is neither a quoted string "
-                '("...") nor a token (visible ASCII without quotes, commas or semicolons)',
-                path=where,
-                source="http",
-            )
-        return member
-    content, escaped = [], False
-    for index, char in enumerate(member[1:], start=1):
-        if escaped:
-            if char not in '"\\':
-                break  # RFC 8941 escapes only a quote and a backslash
-            content.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"':
-            if index != len(member) - 1:
-                break  # text after the closing quote (parameters are not part of a key)
-            if not content:
-                raise EventError(
-                    f"the {IDEMPOTENCY_KEY_HEADER} is empty", path=where, source="http"
-                )
-            return "".join(content)
-        elif not (_visible(char) or char == " "):
-            break
-        else:
-            content.append(char)
-    raise EventError(
-        f"the {IDEMPOTENCY_KEY_HEADER} {member!r:.80} is not a valid Structured Field string "
-        '(printable ASCII in double quotes, \\" and \\\\ escaped)',
-        path=where,
-        source="http",
-    )
 
 
 def idempotent_http(

@@ -40,6 +40,12 @@ Kind = Literal["api-gateway-rest", "api-gateway-http", "function-url", "alb"]
 SOURCE: Final = "http"
 """The ``source`` of the errors this module raises."""
 
+IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
+"""The request header that carries the client's key (read in any case)."""
+
+MAX_KEY_LENGTH: Final = 255
+"""The longest key accepted, in characters."""
+
 OIDC_IDENTITY_HEADER: Final = "x-amzn-oidc-identity"
 """The header an ALB that authenticated the user sets to the user's subject (``sub``)."""
 
@@ -64,7 +70,7 @@ class HttpRequest:
     identity: str | None
     """Who the platform says the caller is (authorizer, IAM, API key, ALB OIDC); ``None``."""
     multi_value: bool
-    """The event used the multi-value form (an ALB answers in the form it asked in)."""
+    """An ALB with multi-value headers on: it takes its answer in ``multiValueHeaders`` only."""
 
     def header(self, name: str) -> list[str]:
         """Every value of header ``name`` (any case), as delivered."""
@@ -142,7 +148,7 @@ def _parse_v1(event: Mapping[str, Any]) -> HttpRequest:
         body=_body(event),
         headers=lowered,
         identity=" ".join(identity) or None,
-        multi_value="multiValueHeaders" in event,
+        multi_value=alb and "multiValueHeaders" in event,
     )
 
 
@@ -170,6 +176,109 @@ def _parse_v2(event: Mapping[str, Any]) -> HttpRequest:
         headers=tuple((name.lower(), value) for name, value in headers),
         identity=_http_api_identity(context),
         multi_value=False,
+    )
+
+
+def idempotency_key(request: HttpRequest) -> str | None:
+    """The request's ``Idempotency-Key``, ``None`` without one; :class:`EventError` if invalid.
+
+    The draft makes the value a Structured Field string (RFC 8941: ``"8e03978e-..."``); a bare
+    token (``8e03978e-...``) is accepted too, as many clients send one. Repeating the header
+    with the same value is one key; two different values, an empty key or one over 255
+    characters are errors.
+    """
+    members = [
+        member.strip()
+        for value in request.header(IDEMPOTENCY_KEY_HEADER)
+        for member in _split_members(value)
+    ]
+    if not members:
+        return None
+    keys = {_unquote(member) for member in members}
+    if len(keys) > 1:
+        raise EventError(
+            f"the request carries {len(keys)} different {IDEMPOTENCY_KEY_HEADER} values; send "
+            "exactly one",
+            path=f"headers.{IDEMPOTENCY_KEY_HEADER}",
+            source=SOURCE,
+        )
+    (key,) = keys
+    if len(key) > MAX_KEY_LENGTH:
+        raise EventError(
+            f"the {IDEMPOTENCY_KEY_HEADER} is {len(key)} characters long; at most "
+            f"{MAX_KEY_LENGTH} are accepted (a UUID is 36)",
+            path=f"headers.{IDEMPOTENCY_KEY_HEADER}",
+            source=SOURCE,
+        )
+    return key
+
+
+def _split_members(value: str) -> list[str]:
+    """A header value split at commas outside quoted strings (repeated headers arrive joined)."""
+    members: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in value:
+        if char == "," and not quoted:
+            members.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+    members.append("".join(current))
+    return members
+
+
+def _visible(char: str) -> bool:
+    """Visible ASCII (``%x21-7E``), what a token and a quoted key are made of."""
+    return char.isascii() and char.isprintable() and char != " "
+
+
+def _unquote(member: str) -> str:
+    """The key in one member: a Structured Field string's content, or a bare token as it is."""
+    where = f"headers.{IDEMPOTENCY_KEY_HEADER}"
+    if not member:
+        raise EventError(f"the {IDEMPOTENCY_KEY_HEADER} is empty", path=where, source=SOURCE)
+    if not member.startswith('"'):
+        if any(not _visible(char) or char in '",;\\' for char in member):
+            raise EventError(
+                f"the {IDEMPOTENCY_KEY_HEADER} {member!r:.80} is neither a quoted string "
+                '("...") nor a token (visible ASCII without quotes, commas or semicolons)',
+                path=where,
+                source=SOURCE,
+            )
+        return member
+    content, escaped = [], False
+    for index, char in enumerate(member[1:], start=1):
+        if escaped:
+            if char not in '"\\':
+                break  # RFC 8941 escapes only a quote and a backslash
+            content.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            if index != len(member) - 1:
+                break  # text after the closing quote (parameters are not part of a key)
+            if not content:
+                raise EventError(
+                    f"the {IDEMPOTENCY_KEY_HEADER} is empty", path=where, source=SOURCE
+                )
+            return "".join(content)
+        elif not (_visible(char) or char == " "):
+            break
+        else:
+            content.append(char)
+    raise EventError(
+        f"the {IDEMPOTENCY_KEY_HEADER} {member!r:.80} is not a valid Structured Field string "
+        '(printable ASCII in double quotes, \\" and \\\\ escaped)',
+        path=where,
+        source=SOURCE,
     )
 
 
