@@ -143,6 +143,8 @@ def idempotent_http(
         options: every option of :func:`idemlock.idempotent` (``store``, ``namespace``,
             ``lease``, ``retention``, ``on_event``, ``heartbeat``, ...), but ``key_fn``,
             ``fingerprint`` and ``on_missing_key``, which this decorator sets.
+            ``on_unstorable_result`` defaults to ``"omit"``: a response too large to store
+            completes the key all the same, and its retries get a 409 saying so.
 
     """
     protected = _check_methods(methods)
@@ -168,7 +170,9 @@ def idempotent_http(
         run = idempotent(
             lambda call, context: call.key,
             fingerprint=lambda call, context: call.request.fingerprint(),
-            **{"namespace": default_namespace(handler), **options},
+            # A response too large to store still completes the key: the handler ran, so a
+            # retry must not run it again (it gets 409 idempotency-response-not-kept).
+            **{"namespace": default_namespace(handler), "on_unstorable_result": "omit", **options},
         )(body)
 
         @functools.wraps(handler)
@@ -211,6 +215,7 @@ def _answer(
     try:
         response = run(call, context)
     except _NotStored as not_stored:
+        logger.info("%s %s: %s", request.method, request.path, not_stored)
         return not_stored.response
     except PayloadMismatchError:
         return _problem(
@@ -231,8 +236,8 @@ def _answer(
     if call.ran:
         return response
     if response is None:
-        # Completed, but its response was too large to keep (on_unstorable_result="omit"):
-        # the request must not run again, and there is nothing to replay.
+        # Completed, but its response was too large to keep: the request must not run again,
+        # and there is nothing to replay.
         return _problem(
             request,
             "idempotency-response-not-kept",

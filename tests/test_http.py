@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from idemlock import idempotent_http
-from idemlock.errors import ConfigurationError, EventError
+from idemlock.errors import ConfigurationError, EventError, UnstorableResultError
 from idemlock.http import _PROBLEMS, PROBLEM_TYPES
 from idemlock.store import LockStore
 from idemlock.testing import LambdaContext, MemoryStore
@@ -579,10 +579,10 @@ def test_disabled_runs_the_handler_every_time_and_still_answers_http(store: Lock
 def test_a_completed_request_whose_response_was_not_kept_is_never_run_again(
     store: LockStore,
 ) -> None:
-    """A response too large to store (``on_unstorable_result="omit"``) completes the key: the
+    """A response too large to store completes the key all the same (the default for HTTP): the
     retry does not run the handler, and gets a 409 that says so, not an empty 200."""
     huge = {"statusCode": 200, "body": base64.b64encode(os.urandom(700_000)).decode("ascii")}
-    handler, counted = protect(store, huge, on_unstorable_result="omit")
+    handler, counted = protect(store, huge)
     assert handler(http_event("rest"), LambdaContext()) == huge
     retry = handler(http_event("rest"), LambdaContext())
 
@@ -614,3 +614,25 @@ def test_every_problem_type_leads_to_its_section_of_the_docs() -> None:
     }
     assert set(_PROBLEMS) <= headings
     assert PROBLEM_TYPES.endswith("docs/http.md#")
+
+
+def test_on_unstorable_result_raise_frees_the_key_and_raises(store: LockStore) -> None:
+    """``on_unstorable_result="raise"`` keeps @idempotent's behaviour: the error propagates and
+    the key is freed, so the retry runs the handler again."""
+    huge = {"statusCode": 200, "body": base64.b64encode(os.urandom(700_000)).decode("ascii")}
+    handler, counted = protect(store, huge, on_unstorable_result="raise")
+    with pytest.raises(UnstorableResultError):
+        handler(http_event("alb"), LambdaContext())
+    with pytest.raises(UnstorableResultError):
+        handler(http_event("alb"), LambdaContext())
+    assert counted.calls == 2
+
+
+def test_a_response_not_stored_is_logged(
+    store: LockStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Never silent: a 5xx that frees the key says so on the idemlock.http logger."""
+    handler, _ = protect(store, {"statusCode": 503, "body": "down"})
+    with caplog.at_level("INFO", logger="idemlock.http"):
+        handler(http_event("http-api"), LambdaContext())
+    assert "POST /my/path: a response with status 503 is not stored" in caplog.text
