@@ -186,12 +186,7 @@ def idempotent_http(
                 return _problem(request, "idempotency-key-invalid", str(exc))
             if key is None:
                 if required:
-                    return _problem(
-                        request,
-                        "idempotency-key-missing",
-                        f"{request.method} {request.route} needs an {IDEMPOTENCY_KEY_HEADER} "
-                        'header, e.g. Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324"',
-                    )
+                    return _problem(request, "idempotency-key-missing", _missing(request))
                 logger.warning(
                     "%s %s without an %s header: running unprotected (required=False)",
                     request.method,
@@ -205,6 +200,14 @@ def idempotent_http(
         return wrapper
 
     return decorate
+
+
+def _missing(request: HttpRequest) -> str:
+    """The detail of a 400 for a protected request without a key: what to send."""
+    return (
+        f"{request.method} {request.route} needs an {IDEMPOTENCY_KEY_HEADER} header, e.g. "
+        'Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324"'
+    )
 
 
 def _answer(
