@@ -178,3 +178,13 @@ def test_a_failed_write_frees_the_key_and_the_retry_makes_the_order(tables: Tabl
     assert retry["statusCode"] == 201
     assert "idempotent-replayed" not in response_headers(retry)
     assert len(tables.orders_of("alice")) == 1
+
+
+def test_a_request_without_the_authorizers_subject_makes_no_order(tables: Tables) -> None:
+    """Deployed without its JWT authorizer, the function refuses (a 502) instead of making
+    anonymous orders; the key is freed."""
+    event = post({"item": "book", "quantity": 1})
+    del event["requestContext"]["authorizer"]
+    with pytest.raises(RuntimeError, match="without a JWT authorizer"):
+        app.handler(event, LambdaContext())
+    assert tables.client.scan(TableName=tables.orders)["Items"] == []
