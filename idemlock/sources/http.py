@@ -28,7 +28,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeGuard
 from urllib.parse import parse_qsl
 
 from idemlock.errors import EventError
@@ -91,7 +91,7 @@ class HttpRequest:
         }
 
 
-def is_http_event(event: object) -> bool:
+def is_http_event(event: object) -> TypeGuard[Mapping[str, Any]]:
     """Whether ``event`` looks like an API Gateway, function URL or ALB request."""
     if not isinstance(event, Mapping):
         return False
@@ -113,7 +113,6 @@ def parse_request(event: object) -> HttpRequest:
             path="requestContext",
             source=SOURCE,
         )
-    assert isinstance(event, Mapping)  # is_http_event checked it
     if event.get("version") == "2.0" or "httpMethod" not in event:
         return _parse_v2(event)
     return _parse_v1(event)
@@ -174,7 +173,7 @@ def _parse_v2(event: Mapping[str, Any]) -> HttpRequest:
         query=_ordered(parse_qsl(raw_query, keep_blank_values=True)),
         body=_body(event),
         headers=tuple((name.lower(), value) for name, value in headers),
-        identity=_http_api_identity(context),
+        identity=" ".join(_http_api_identity(context)) or None,
         multi_value=False,
     )
 
@@ -346,11 +345,11 @@ def _rest_identity(context: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _http_api_identity(context: Mapping[str, Any]) -> str | None:
+def _http_api_identity(context: Mapping[str, Any]) -> list[str]:
     """A JWT authorizer's ``iss`` and ``sub``, or the IAM caller (HTTP APIs, function URLs)."""
     authorizer = context.get("authorizer")
     if not isinstance(authorizer, Mapping):
-        return None
+        return []
     found = []
     jwt = authorizer.get("jwt")
     if isinstance(jwt, Mapping) and isinstance(jwt.get("claims"), Mapping):
@@ -359,7 +358,7 @@ def _http_api_identity(context: Mapping[str, Any]) -> str | None:
     if isinstance(iam, Mapping):
         found += _labelled("iam", iam.get("userArn"))
     found += _labelled("principal", authorizer.get("principalId"))
-    return " ".join(found) or None
+    return found
 
 
 def _alb_identity(headers: tuple[tuple[str, str], ...]) -> list[str]:
