@@ -336,7 +336,9 @@ def _status(response: object, request: HttpRequest) -> int | None:
 
 def _stored(status: int, store_status: Callable[[int], bool]) -> bool:
     if status >= _SERVER_ERROR or status == HTTPStatus.TOO_MANY_REQUESTS:
-        return False  # the draft: a server error or a rate limit is never the answer to keep
+        # A server error or a rate limit tells of the server's state, not of the request: the
+        # retry must run again, never replay it (whatever store_status= says).
+        return False
     return bool(store_status(status))
 
 
@@ -357,7 +359,7 @@ def _problem(
     if request.kind == "alb":
         response["statusDescription"] = f"{status} {HTTPStatus(status).phrase}"
     if request.multi_value:
-        response["multiValueHeaders"] = {name: [value] for name, value in headers.items()}
+        response["multiValueHeaders"] = {header: [value] for header, value in headers.items()}
     else:
         response["headers"] = headers
     return response
