@@ -21,7 +21,7 @@ from idemlock import idempotent_http
 from idemlock.errors import ConfigurationError, EventError, UnstorableResultError
 from idemlock.http import _PROBLEMS, PROBLEM_TYPES
 from idemlock.store import LockStore
-from idemlock.testing import LambdaContext, MemoryStore
+from idemlock.testing import LambdaContext, ManualClock, MemoryStore
 from tests.aws import fresh_table
 from tests.http_events import KINDS, UUID, as_caller, http_event, response_headers
 from tests.sources_helpers import load_event
@@ -636,3 +636,23 @@ def test_a_response_not_stored_is_logged(
     with caplog.at_level("INFO", logger="idemlock.http"):
         handler(http_event("http-api"), LambdaContext())
     assert "POST /my/path: a response with status 503 is not stored" in caplog.text
+
+
+def test_retry_after_is_what_is_left_of_the_holders_lease(
+    store: LockStore, clock: ManualClock
+) -> None:
+    """With a 30 s lease, a duplicate 10 s into the first request is told 20 s; Retry-After is
+    read on the decorator's clock (here sent from inside the first request: no thread)."""
+    seen: list[dict[str, Any]] = []
+
+    def handler(event: Any, context: Any) -> dict[str, Any]:
+        clock.advance(10)
+        seen.append(protected(http_event("http-api"), None))  # the client's retry, meanwhile
+        return CREATED
+
+    protected = idempotent_http(store=store, namespace="orders", lease=30, clock=clock)(handler)
+    assert protected(http_event("http-api"), None) == CREATED
+
+    [busy] = seen
+    assert busy["statusCode"] == 409
+    assert response_headers(busy)["retry-after"] == "20"
