@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeGuard
@@ -233,52 +234,38 @@ def _split_members(value: str) -> list[str]:
     return members
 
 
-def _visible(char: str) -> bool:
-    """Visible ASCII (``%x21-7E``), what a token and a quoted key are made of."""
-    return char.isascii() and char.isprintable() and char != " "
+_SF_STRING: Final = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
+"""RFC 8941's sf-string: printable ASCII in double quotes, only a quote and a backslash escaped."""
+
+_TOKEN: Final = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
+"""A bare key: visible ASCII but a quote, a comma, a semicolon or a backslash."""
+
+_ESCAPE: Final = re.compile(r"\\([\"\\])")
 
 
 def _unquote(member: str) -> str:
     """The key in one member: a Structured Field string's content, or a bare token as it is."""
     where = f"headers.{IDEMPOTENCY_KEY_HEADER}"
-    if not member:
+    if member in ("", '""'):
         raise EventError(f"the {IDEMPOTENCY_KEY_HEADER} is empty", path=where, source=SOURCE)
-    if not member.startswith('"'):
-        if any(not _visible(char) or char in '",;\\' for char in member):
+    if member.startswith('"'):
+        found = _SF_STRING.fullmatch(member)
+        if found is None:
             raise EventError(
-                f"the {IDEMPOTENCY_KEY_HEADER} {member!r:.80} is neither a quoted string "
-                '("...") nor a token (visible ASCII without quotes, commas or semicolons)',
+                f"the {IDEMPOTENCY_KEY_HEADER} {member!r:.80} is not a valid Structured Field "
+                'string (printable ASCII in double quotes, \\" and \\\\ escaped)',
                 path=where,
                 source=SOURCE,
             )
-        return member
-    content, escaped = [], False
-    for index, char in enumerate(member[1:], start=1):
-        if escaped:
-            if char not in '"\\':
-                break  # RFC 8941 escapes only a quote and a backslash
-            content.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"':
-            if index != len(member) - 1:
-                break  # text after the closing quote (parameters are not part of a key)
-            if not content:
-                raise EventError(
-                    f"the {IDEMPOTENCY_KEY_HEADER} is empty", path=where, source=SOURCE
-                )
-            return "".join(content)
-        elif not (_visible(char) or char == " "):
-            break
-        else:
-            content.append(char)
-    raise EventError(
-        f"the {IDEMPOTENCY_KEY_HEADER} {member!r:.80} is not a valid Structured Field string "
-        '(printable ASCII in double quotes, \\" and \\\\ escaped)',
-        path=where,
-        source=SOURCE,
-    )
+        return _ESCAPE.sub(r"\1", found[1])
+    if _TOKEN.fullmatch(member) is None:
+        raise EventError(
+            f"the {IDEMPOTENCY_KEY_HEADER} {member!r:.80} is neither a quoted string "
+            '("...") nor a token (visible ASCII without quotes, commas or semicolons)',
+            path=where,
+            source=SOURCE,
+        )
+    return member
 
 
 def _pairs(mapping: Mapping[str, Any], where: str) -> list[tuple[str, str]]:
