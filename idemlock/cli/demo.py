@@ -1,12 +1,14 @@
 """``idemlock demo``: the whole story on an embedded DynamoDB, no AWS account needed.
 
 An S3 upload is processed, the same notification delivered again is skipped, a failing file leaves
-no lock, and its re-upload is processed. Then an HTTP API's POST is retried while it runs (409),
-after it finished (a replay), and with its key reused for another order (422). The embedded
-default is moto's DynamoDB, in process (``mock_aws``: the ``demo`` extra, moto without its server
-extra, which would pull in Flask, Docker and cfn-lint for nothing); ``--endpoint-url`` points the
-demo at any other endpoint, such as DynamoDB Local. The demo writes only to a table it creates
-(and deletes again) or to an empty one: it never mixes its items with anyone's locks.
+no lock, and its re-upload is processed. The embedded default is moto's DynamoDB, in process
+(``mock_aws``: the ``demo`` extra, moto without its server extra, which would pull in Flask, Docker
+and cfn-lint for nothing); ``--endpoint-url`` points the demo at any other endpoint, such as
+DynamoDB Local. The demo writes only to a table it creates (and deletes again) or to an empty
+one: it never mixes its items with anyone's locks.
+
+Then (``_http_story``) an HTTP API's POST is retried while it runs (409), after it finished (a
+replay), and with its key reused for another order (422).
 """
 
 from __future__ import annotations
