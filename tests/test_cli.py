@@ -25,6 +25,22 @@ def test_demo_runs_the_story_on_the_embedded_server(capsys: pytest.CaptureFixtur
     assert "every step behaved as described" in out
 
 
+def test_demo_shows_an_http_retry_in_flight_and_a_replay(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The HTTP part: the retry in flight gets 409 with Retry-After, the first 201, the retry
+    after it a replay, the same key for another order 422."""
+    assert main(["demo", "--output", "json"]) == 0
+    import json  # noqa: PLC0415
+
+    assert json.loads(capsys.readouterr().out)["http_steps"] == ["201", "409", "replayed", "422"]
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "409, Retry-After: 30: A request with this Idempotency-Key is being processed" in out
+    assert "201, Idempotent-Replayed: true" in out
+    assert "every HTTP step behaved as described" in out
+
+
 def test_demo_runs_against_dynamodb_local(
     dynamodb_local: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
