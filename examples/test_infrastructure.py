@@ -10,8 +10,9 @@ Each example ships a SAM template (``template.yaml``) and a Serverless Framework
 - every permission names resources of the stack (a table, stream, queue, bucket or log group),
   never ``*``, and no action is a wildcard; every app table the environment names gets exactly
   the actions its code declares;
-- the trigger is the example's (S3, DynamoDB stream, schedule, SQS), the batch ones report item
-  failures, and with its own role a SAM function can read its trigger and write its logs;
+- the trigger is the example's (S3, DynamoDB stream, schedule, SQS, HTTP API), the batch ones
+  report item failures, an HTTP API's route needs a JWT authorizer's token, and with its own role
+  a SAM function can read its trigger and write its logs;
 - the handler string names a callable in the code the stack deploys.
 
 ``cfn-lint`` then validates the SAM templates against the CloudFormation and SAM schemas it ships
@@ -34,6 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
+import idemlock
 from idemlock import AttributeNames
 from idemlock.dynamodb import RUNTIME_ACTIONS
 from tests.cloudformation import CloudFormationLoader
@@ -48,7 +50,7 @@ class Example:
     """What one example's stack must declare beyond what every example shares."""
 
     trigger: str
-    """The kind of trigger: ``s3``, ``dynamodb-stream``, ``schedule`` or ``sqs``."""
+    """The kind of trigger: ``s3``, ``dynamodb-stream``, ``schedule``, ``sqs`` or ``http-api``."""
     tables: Mapping[str, str]
     """Each environment variable naming an app table → the constant (``module.NAME``) listing
     the actions the example's code uses on that table."""
@@ -71,6 +73,9 @@ EXAMPLES: Mapping[str, Example] = {
         schedule="rate(1 hour)",
     ),
     "sqs_orders": Example("sqs", {"CHARGES_TABLE": "sqs_orders.handler.CHARGES_TABLE_ACTIONS"}),
+    "http_orders": Example(
+        "http-api", {"ORDERS_TABLE": "http_orders.handler.ORDERS_TABLE_ACTIONS"}
+    ),
 }
 
 VARIANTS: Mapping[str, tuple[str, Example]] = {
@@ -102,6 +107,7 @@ TRIGGER_SOURCE_TYPES: Mapping[str, str] = {
     "s3": "AWS::S3::Bucket",
     "dynamodb-stream": "AWS::DynamoDB::Table",
     "sqs": "AWS::SQS::Queue",
+    "http-api": "AWS::Serverless::HttpApi",  # the framework's provider.httpApi stands for one
 }
 
 NAME_PROPERTIES = ("TableName", "QueueName", "BucketName", "LogGroupName", "TopicName")
@@ -130,6 +136,9 @@ class Trigger:
     source: Any
     """The bucket, stream or queue (as written: a reference or a name), or the schedule."""
     reports_item_failures: bool = False
+    authorizer: Any = None
+    """HTTP API: the route's authorizer (Serverless: its settings; SAM: its name, or ``None`` for
+    the API's default)."""
 
 
 @dataclass
@@ -208,6 +217,9 @@ def _sam_trigger(event: Mapping[str, Any]) -> Trigger:
             return Trigger("sqs", properties["Queue"], reports)
         case "Schedule":
             return Trigger("schedule", properties["Schedule"])
+        case "HttpApi":
+            route_auth = properties.get("Auth", {}).get("Authorizer")  # a name, or "NONE"
+            return Trigger("http-api", properties.get("ApiId"), authorizer=route_auth)
         case other:
             return Trigger(str(other).lower(), properties)
 
@@ -238,6 +250,21 @@ def serverless_stack(example: str) -> Stack:
         resources[f"provider.s3.{name}"] = {
             "Type": "AWS::S3::Bucket",
             "Properties": {"BucketName": bucket.get("name", name)},
+        }
+    # So is the HTTP API the framework creates from provider.httpApi, with its authorizers.
+    if "httpApi" in provider:
+        authorizers = provider["httpApi"].get("authorizers", {})
+        resources["provider.httpApi"] = {
+            "Type": "AWS::Serverless::HttpApi",
+            "Properties": {
+                "Auth": {
+                    "Authorizers": {
+                        name: settings
+                        for name, settings in authorizers.items()
+                        if settings.get("type") == "jwt"
+                    }
+                }
+            },
         }
     functions: dict[str, dict[str, Any]] = config["functions"]
     assert len(functions) == 1, f"{path}: expected one function"
@@ -279,6 +306,11 @@ def _serverless_trigger(event: Mapping[str, Any], resources: Mapping[str, Any]) 
             return Trigger(f"{stream_type}-stream", arn, reports)
         case "sqs":
             return Trigger("sqs", options.get("arn", settings), reports)
+        case "httpApi":
+            authorizers = resources["provider.httpApi"]["Properties"]["Auth"]["Authorizers"]
+            name = options.get("authorizer", {}).get("name")
+            jwt = authorizers.get(name) if name else None
+            return Trigger("http-api", {"Ref": "provider.httpApi"}, authorizer=jwt)
         case "schedule":
             rate = options.get("rate", settings)
             if isinstance(rate, list) and len(rate) == 1:  # the framework takes a list of rates
@@ -541,12 +573,23 @@ def test_trigger_is_the_examples_and_batches_report_item_failures(
         assert trigger.source == {"Fn::GetAtt": [source, "StreamArn"]}
         view = resource["Properties"]["StreamSpecification"]["StreamViewType"]
         assert view == example.stream_view_type
+    if trigger.kind == "http-api":
+        assert _jwt_authorizer(trigger, resource), f"{declared.path}: the route needs a JWT"
     if trigger.kind == "sqs":
         queue = resource["Properties"]
         assert int(queue.get("VisibilityTimeout", 30)) >= declared.timeout
         assert "RedrivePolicy" in queue
     if declared.own_role and trigger.kind in TRIGGER_ACTIONS:
         assert TRIGGER_ACTIONS[trigger.kind] <= actions_on(source, declared)
+
+
+def _jwt_authorizer(trigger: Trigger, api: Mapping[str, Any]) -> Any:
+    """The settings of the JWT authorizer the route runs; ``None`` if it runs none."""
+    if isinstance(trigger.authorizer, Mapping):
+        return trigger.authorizer  # Serverless: the route names one of provider.httpApi's
+    auth = api["Properties"].get("Auth", {})
+    name = trigger.authorizer or auth.get("DefaultAuthorizer")  # SAM: the route's, or default
+    return auth.get("Authorizers", {}).get(name, {}).get("JwtConfiguration")
 
 
 def test_handler_names_a_callable_of_the_deployed_code(stack: tuple[Example, Stack]) -> None:
@@ -560,6 +603,42 @@ def test_handler_names_a_callable_of_the_deployed_code(stack: tuple[Example, Sta
     assert _packaged(module_file.as_posix(), declared.package_patterns)
     requirements = (declared.code_dir / "requirements.txt").read_text(encoding="utf-8")
     assert re.search(r"^idemlock\b", requirements, flags=re.MULTILINE)
+
+
+LAMBDA_MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
+"""Lambda's architecture names → the machine names in manylinux wheel tags."""
+
+
+def _pip_options(arguments: list[str]) -> dict[str, str]:
+    """``pipCmdExtraArgs`` (each ``--option value`` or ``--option=value``) as a mapping."""
+    options = {}
+    for argument in arguments:
+        name, _, value = argument.replace("=", " ", 1).partition(" ")
+        options[name] = value.strip()
+    return options
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
+def test_serverless_packages_wheels_for_the_functions_platform(example: str) -> None:
+    """serverless-python-requirements installs requirements.txt as binary wheels of the platform
+    the function declares (its architecture and Python), not the deploying machine's, and finds
+    idemlock, which no package index has, in the folder the README's steps build its wheel into;
+    requirements.txt pins idemlock to this checkout's version."""
+    config = load_yaml(EXAMPLES_DIR / example / "serverless.yml")
+    assert "serverless-python-requirements" in config["plugins"]
+    settings = config["custom"]["pythonRequirements"]
+    architecture = config["provider"]["architecture"]
+    python = config["provider"]["runtime"].removeprefix("python")
+    assert settings["dockerizePip"] is False  # the platform comes from pip's options instead
+    options = _pip_options(settings["pipCmdExtraArgs"])
+    assert options["--platform"] == f"manylinux2014_{LAMBDA_MACHINES[architecture]}"
+    assert options["--python-version"] == python
+    assert options["--implementation"] == "cp"
+    assert options["--only-binary"] == ":all:"
+    assert options["--find-links"] == "wheels"
+    assert settings["useStaticCache"] is False  # a rebuilt wheel keeps its version
+    requirements = (EXAMPLES_DIR / example / "requirements.txt").read_text(encoding="utf-8")
+    assert re.search(rf"^idemlock=={re.escape(idemlock.__version__)}$", requirements, re.M)
 
 
 def _packaged(path: str, patterns: list[str] | None) -> bool:

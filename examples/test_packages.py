@@ -33,6 +33,7 @@ import pytest
 from idemlock import DynamoDBStore, LockStatus
 from tests.aws import REGION, fresh_table, make_client
 from tests.delivered_events import s3_record, sqs_record
+from tests.http_events import as_caller, http_event
 from tests.sources_helpers import load_event
 from tools.build_layer import LAYER_ROOT, build_layer
 from tools.lambda_packaging import Platform, install
@@ -84,6 +85,8 @@ class Scenario:
     items: int
     """How many items the delivery writes to the app tables."""
     environment: dict[str, str] = field(default_factory=dict)
+    replayed: Callable[[Any], Any] = lambda result: result
+    """What the redelivery answers, given the first answer (an HTTP replay is marked)."""
 
 
 @dataclass
@@ -153,7 +156,27 @@ SCENARIOS: dict[str, Scenario] = {
         lambda _: {"Records": [sqs_record(json.dumps({"order_id": "o-1", "amount": 1250}))]},
         items=1,
     ),
+    "http_orders": Scenario(
+        {"ORDERS_TABLE": ["order_id"]},
+        lambda _: _order_post(),
+        items=1,
+        replayed=lambda result: {
+            **result,
+            "headers": {**result["headers"], "Idempotent-Replayed": "true"},
+        },
+    ),
 }
+
+
+def _order_post() -> dict[str, Any]:
+    """POST /orders through an HTTP API with a JWT authorizer (aws-lambda-go's sample event)."""
+    event = as_caller(
+        http_event("http-api", body='{"item": "book", "quantity": 2}', path="/orders"),
+        "http-api",
+        "alice",
+    )
+    event["routeKey"] = event["requestContext"]["routeKey"] = "POST /orders"
+    return event
 
 
 def test_every_example_has_a_scenario() -> None:
@@ -292,7 +315,7 @@ def run_twice(deployment: Deployment, path: list[Path], example: str) -> None:
     items = deployment.app_items()
     assert len(items) == scenario.items
 
-    assert invoke_ok(path, environment, event) == first
+    assert invoke_ok(path, environment, event) == scenario.replayed(first)
     assert deployment.lock_items() == locks  # same owners and fences: nothing claimed again
     assert deployment.app_items() == items
 

@@ -12,6 +12,7 @@ if typing.TYPE_CHECKING:
     from idemlock._options import DEFAULT_LEASE, DEFAULT_RETENTION
     from idemlock.dispatch import StreamDispatcher
     from idemlock.dynamodb import AttributeNames, DynamoDBStore
+    from idemlock.http import idempotent_http
     from idemlock.item import LockItem, LockStatus
     from idemlock.sources.dynamodb_streams import StreamRecord
     from idemlock.store import Claim, ClaimResult, LockStore
@@ -36,6 +37,7 @@ _LAZY = {
     "StreamRecord": "idemlock.sources.dynamodb_streams",
     "current_lock": "idemlock._lock",
     "idempotent": "idemlock._decorator",
+    "idempotent_http": "idemlock.http",
     "idempotent_records": "idemlock._decorator",
 }
 
@@ -84,5 +86,6 @@ __all__ = [
     "__version__",
     "current_lock",
     "idempotent",
+    "idempotent_http",
     "idempotent_records",
 ]

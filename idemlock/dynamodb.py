@@ -81,11 +81,17 @@ _ACTIONS_BY_OPERATION: Final[Mapping[str, tuple[str, ...]]] = {
 _ACCESS_DENIED_CODES: Final = frozenset({"AccessDeniedException", "AccessDenied"})
 
 
+DEFAULT_SORT_KEY_VALUE: Final = "idemlock"
+"""The sort key value of idemlock's items in a table with a sort key (``sort_key_value=``)."""
+
+
 class AttributeNames(Frozen):
     """The table's attribute names.
 
     Any name works, reserved words included: every expression refers to them through
-    ``ExpressionAttributeNames``. The partition key is a string. Read-only.
+    ``ExpressionAttributeNames``. The partition key is a string. ``sort_key`` names the table's
+    sort key (a string) when it has one, as a single-table design does: idemlock's items then
+    hold the store's ``sort_key_value`` there. Read-only.
     """
 
     __match_args__ = (  # the fields, in the order Frozen sets, compares and shows them
@@ -100,6 +106,7 @@ class AttributeNames(Frozen):
         "completed_at_ms",
         "result",
         "fingerprint",
+        "sort_key",
     )
     __slots__ = __match_args__
     key: str
@@ -113,6 +120,7 @@ class AttributeNames(Frozen):
     completed_at_ms: str
     result: str
     fingerprint: str
+    sort_key: str | None
 
     def __init__(  # noqa: PLR0917  (positional too, as the dataclass it was took them)
         self,
@@ -127,6 +135,7 @@ class AttributeNames(Frozen):
         completed_at_ms: str = "completed_at_ms",
         result: str = "result",
         fingerprint: str = "fingerprint",
+        sort_key: str | None = None,
     ) -> None:
         self._set(
             key,
@@ -140,8 +149,11 @@ class AttributeNames(Frozen):
             completed_at_ms,
             result,
             fingerprint,
+            sort_key,
         )
         names = self._values()
+        if sort_key is None:  # no sort key: a table keyed by the partition key alone
+            names = names[:-1]
         if any(not isinstance(name, str) or not name for name in names):
             raise ConfigurationError("attribute names must be non-empty strings")
         if len(set(names)) != len(names):
@@ -149,7 +161,25 @@ class AttributeNames(Frozen):
 
     def placeholders(self) -> dict[str, str]:
         """``#field`` → configured name, for ``ExpressionAttributeNames``."""
-        return {f"#{field}": getattr(self, field) for field in self.__match_args__}
+        return {
+            f"#{field}": name
+            for field in self.__match_args__
+            if (name := getattr(self, field)) is not None
+        }
+
+    def key_schema(self) -> list[dict[str, str]]:
+        """The table's ``KeySchema`` for these names: the key, and the sort key if any."""
+        schema = [{"AttributeName": self.key, "KeyType": "HASH"}]
+        if self.sort_key is not None:
+            schema.append({"AttributeName": self.sort_key, "KeyType": "RANGE"})
+        return schema
+
+    def key_definitions(self) -> list[dict[str, str]]:
+        """The table's ``AttributeDefinitions`` for these names: every key a string."""
+        return [
+            {"AttributeName": part["AttributeName"], "AttributeType": "S"}
+            for part in self.key_schema()
+        ]
 
 
 # The expressions of the protocol's writes. They are constant strings (what varies goes in the
@@ -218,6 +248,12 @@ class DynamoDBStore:
     ``client`` is any botocore DynamoDB client; without one, a client is made on first use with
     standard retries and short timeouts, honouring ``endpoint_url``, ``region_name``,
     ``profile_name`` and the usual AWS environment (``AWS_ENDPOINT_URL_DYNAMODB`` included).
+
+    A table with a sort key (a single-table design, holding the application's items too) needs
+    ``attributes=AttributeNames(key=..., sort_key=...)``: idemlock's items hold
+    ``sort_key_value`` (default ``"idemlock"``) in the sort key, so every read, write and scan
+    addresses idemlock's items only. A table whose key schema does not fit the attribute names
+    is refused on the first call with :class:`TableMismatchError`, naming the option to pass.
     """
 
     max_result_bytes: Final = RESULT_LIMIT_BYTES
@@ -239,19 +275,31 @@ class DynamoDBStore:
         profile_name: str | None = None,
         config: Config | None = None,
         attributes: AttributeNames | None = None,
+        sort_key_value: str | None = None,
     ) -> None:
         if not isinstance(table_name, str) or not table_name:
             raise ConfigurationError("DynamoDBStore needs a table name")
         self.table_name = table_name
         self.attributes = attributes or AttributeNames()
+        self.sort_key_value = _sort_key_value(self.attributes, sort_key_value)
+        """What idemlock's items hold in the sort key; ``None`` for a table without one."""
         self._client = client
         self._client_options = (endpoint_url, region_name, profile_name, config)
         self._client_lock = threading.Lock()
         self._key_name = self.attributes.key
+        self._sort_key: dict[str, Any] = (
+            {}
+            if self.sort_key_value is None
+            else {str(self.attributes.sort_key): {"S": self.sort_key_value}}
+        )
         self._requests: dict[tuple[str | None, str, str | None], dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"DynamoDBStore({self.table_name!r})"
+
+    def item_key(self, key: str) -> dict[str, Any]:
+        """The DynamoDB ``Key`` of ``key``'s item: the key, and our sort key value if any."""
+        return {self._key_name: {"S": key}, **self._sort_key}
 
     @property
     def client(self) -> DynamoDBClient:
@@ -395,7 +443,7 @@ class DynamoDBStore:
                 "delete_item",
                 key,
                 TableName=self.table_name,
-                Key={self.attributes.key: {"S": key}},
+                Key=self.item_key(key),
                 ReturnValues="ALL_OLD",
             )
             return bool(response.get("Attributes"))
@@ -440,7 +488,7 @@ class DynamoDBStore:
             "get_item",
             key,
             TableName=self.table_name,
-            Key={self.attributes.key: {"S": key}},
+            Key=self.item_key(key),
             ConsistentRead=True,
         )
         item: dict[str, Any] | None = response.get("Item")
@@ -455,18 +503,29 @@ class DynamoDBStore:
     ) -> Iterator[dict[str, Any]]:
         """Yield every item as DynamoDB returns it, as :meth:`scan` reads them.
 
+        In a table with a sort key, only idemlock's items (those holding our sort key value):
+        the application's own items are never listed.
+
         ``on_page(scanned, capacity_units)`` is called after each page's items: the items it
-        read (with a ``prefix``, more than it returns: the filter applies after the read, and
-        every item read is billed) and the read capacity it consumed (``None`` if the endpoint
-        does not say).
+        read (with a ``prefix`` or a sort key, more than it returns: the filter applies after
+        the read, and every item read is billed) and the read capacity it consumed (``None`` if
+        the endpoint does not say).
         """
         params: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
         if page_size is not None:
             params["Limit"] = page_size
+        filters, names, values = [], {}, {}
         if prefix:
-            params["FilterExpression"] = "begins_with(#key, :prefix)"
-            params["ExpressionAttributeNames"] = {"#key": self.attributes.key}
-            params["ExpressionAttributeValues"] = {":prefix": {"S": prefix}}
+            filters.append("begins_with(#key, :prefix)")
+            names["#key"], values[":prefix"] = self.attributes.key, {"S": prefix}
+        if self.sort_key_value is not None:
+            filters.append("#sort_key = :sort_key")
+            names["#sort_key"] = str(self.attributes.sort_key)
+            values[":sort_key"] = {"S": self.sort_key_value}
+        if filters:
+            params["FilterExpression"] = " AND ".join(filters)
+            params["ExpressionAttributeNames"] = names
+            params["ExpressionAttributeValues"] = values
         if on_page is not None:
             params["ReturnConsumedCapacity"] = "TOTAL"
         while True:
@@ -502,10 +561,11 @@ class DynamoDBStore:
     def create_table(self, *, wait: bool = True) -> bool:
         """Create the lock table (on-demand billing, TTL on ``expires_at_s``).
 
+        Keyed as the attribute names say: the key, and the sort key when they name one.
+
         Returns ``True`` if it was created, ``False`` if a matching table already existed; a
         table with another key schema raises :class:`TableMismatchError`.
         """
-        key = self.attributes.key
         try:
             description = self._call("describe_table", None, TableName=self.table_name)["Table"]
         except TableNotFoundError:
@@ -513,8 +573,8 @@ class DynamoDBStore:
                 "create_table",
                 None,
                 TableName=self.table_name,
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                AttributeDefinitions=self.attributes.key_definitions(),
+                KeySchema=self.attributes.key_schema(),
                 BillingMode="PAY_PER_REQUEST",
             )
             created = True
@@ -528,17 +588,49 @@ class DynamoDBStore:
         self._enable_ttl()
         return created
 
-    def _check_schema(self, description: Mapping[str, Any]) -> None:
-        key = self.attributes.key
+    def _check_schema(self, description: Mapping[str, Any], operation: str = "") -> None:
+        """:class:`TableMismatchError` unless the table is keyed as the attribute names say."""
         schema = [(k["AttributeName"], k["KeyType"]) for k in description.get("KeySchema", [])]
         definitions = description.get("AttributeDefinitions", [])
         types = {d["AttributeName"]: d["AttributeType"] for d in definitions}
-        if schema != [(key, "HASH")] or types.get(key) != "S":
+        wanted = [(k["AttributeName"], k["KeyType"]) for k in self.attributes.key_schema()]
+        if schema != wanted or any(types.get(name) != "S" for name, _ in schema):
             raise TableMismatchError(
                 self.table_name,
-                f"its key schema is {schema} with types {types}; idemlock needs a single string "
-                f"partition key named {key!r} (or pass attributes=AttributeNames(key=...))",
+                f"its key schema is {_schema_text(schema, types)}, and this store was given "
+                f"{_schema_text(wanted, dict.fromkeys(types, 'S'))}; {_fix(schema, types)}",
+                operation=operation or "describe_table",
             )
+
+    def _mismatch(self, operation: str, key: str, message: str) -> TableMismatchError | None:
+        """The error for an item request DynamoDB refused, if the table's key schema is why.
+
+        Only on that error path: DescribeTable, to name the table's key schema (each backend
+        words the refusal its own way). A caller that may not describe the table gets a
+        TableMismatchError without the schema when the message says the key did not fit.
+        """
+        try:
+            described = self._call("describe_table", None, TableName=self.table_name)
+            self._check_schema(described["Table"], operation)
+        except TableMismatchError as exc:
+            exc.key = key
+            return exc
+        except StoreError:
+            if not _is_key_mismatch(message):
+                return None
+            names = self.attributes
+            given = f"key={names.key!r}"
+            if names.sort_key is not None:
+                given += f", sort_key={names.sort_key!r}"
+            return TableMismatchError(
+                self.table_name,
+                f"DynamoDB refused the item's key ({message}); this store was given {given}. "
+                "Pass the table's key names as attributes=AttributeNames(key=..., sort_key=...) "
+                "(`idemlock doctor` shows the table's key schema)",
+                operation=operation,
+                key=key,
+            )
+        return None  # the table fits: another validation error
 
     def _enable_ttl(self) -> None:
         try:
@@ -588,7 +680,7 @@ class DynamoDBStore:
             {
                 **request,
                 "TableName": self.table_name,
-                "Key": {self._key_name: {"S": key}},
+                "Key": self.item_key(key),
                 "ExpressionAttributeValues": values,
             },
             conditional=True,
@@ -661,6 +753,10 @@ class DynamoDBStore:
         if code in _ACCESS_DENIED_CODES:
             actions = _ACTIONS_BY_OPERATION.get(operation, RUNTIME_ACTIONS)
             return AccessDeniedError(self.table_name, actions, operation=operation, key=key)
+        if code == "ValidationException" and key is not None:  # a request on one item
+            mismatch = self._mismatch(operation, key, message)
+            if mismatch is not None:
+                return mismatch
         return StoreError(
             f"DynamoDB {_api_name(operation)} on table {self.table_name!r}"
             f"{'' if key is None else f' for key {key!r}'} failed: {code}: {message}",
@@ -699,6 +795,55 @@ class DynamoDBStore:
                 f"idemlock record ({_what_is_wrong(item, names, exc)})",
                 operation="read",
             ) from exc
+
+
+def _sort_key_value(names: AttributeNames, value: str | None) -> str | None:
+    """The sort key value of idemlock's items: ``None`` without a sort key, else checked."""
+    if names.sort_key is None:
+        if value is not None:
+            raise ConfigurationError(
+                "sort_key_value= needs a table with a sort key: pass "
+                "attributes=AttributeNames(key=..., sort_key=...) too"
+            )
+        return None
+    if value is None:
+        return DEFAULT_SORT_KEY_VALUE
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"sort_key_value must be a non-empty string, got {value!r}")
+    return value
+
+
+_KEY_MISMATCH_MESSAGES: Final = (
+    "key element does not match the schema",  # DynamoDB: a key attribute missing, or one more
+    "type mismatch for key",  # a key attribute of another type
+)
+
+
+def _is_key_mismatch(message: str) -> bool:
+    """Whether a ValidationException says the request's key does not fit the table's."""
+    lowered = message.lower()
+    return any(text in lowered for text in _KEY_MISMATCH_MESSAGES)
+
+
+def _schema_text(schema: list[tuple[str, str]], types: Mapping[str, str]) -> str:
+    """``'PK' (HASH, S), 'SK' (RANGE, S)``."""
+    return ", ".join(f"{name!r} ({kind}, {types.get(name, '?')})" for name, kind in schema)
+
+
+def _fix(schema: list[tuple[str, str]], types: Mapping[str, str]) -> str:
+    """What to pass for a table keyed ``schema``, or why idemlock cannot use it."""
+    if any(types.get(name) != "S" for name, _ in schema):
+        return (
+            "idemlock's keys are strings: give idemlock a table of its own "
+            "(DynamoDBStore(...).create_table(), or `idemlock create-table`)"
+        )
+    names = {kind: name for name, kind in schema}
+    option = f"key={names.get('HASH')!r}"
+    flags = f"--attribute key={names.get('HASH')}"
+    if "RANGE" in names:
+        option += f", sort_key={names['RANGE']!r}"
+        flags += f" --attribute sort_key={names['RANGE']}"
+    return f"pass attributes=AttributeNames({option}) (the CLI: {flags})"
 
 
 def _result_value(result: str) -> dict[str, Any]:

@@ -13,6 +13,8 @@
     ├── PayloadMismatchError       same key, different payload fingerprint (.key)
     ├── LockLostError              our lease expired and another invocation took the key over
     ├── UnstorableResultError      the result is not JSON or too large; the key was released
+    │   └── UnstorableValueError   a value in it has no stored form (.path, .type_name)
+    ├── UnreadableResultError      a stored result cannot be read back (.key, .reason)
     ├── BatchFailedError           records of an S3 batch failed (.outcome); Lambda retries it
     └── StoreError                 the lock table could not be read or written (.key, .operation)
         ├── TableNotFoundError     the table does not exist (.table); says how to create it
@@ -157,6 +159,38 @@ class UnstorableResultError(IdemlockError):
         )
 
 
+class UnstorableValueError(UnstorableResultError):
+    """A value inside the result has no stored form (a ``complex``, a lock, a circular list).
+
+    :attr:`path` says where it sits (``result['lines'][2].price``), :attr:`type_name` what it is.
+    """
+
+    def __init__(self, key: str, *, path: str, type_name: str, why: str) -> None:
+        self.path = path
+        self.type_name = type_name
+        super().__init__(key, f"{path} ({type_name}) {why}")
+
+
+class UnreadableResultError(IdemlockError):
+    """A stored result cannot be read back.
+
+    It is not JSON, holds a tag this version does not know, or its fields no longer make the
+    class the function returns.
+
+    The body ran and the key stays completed, so nothing runs twice; removing the item (the
+    ``idemlock`` CLI's ``release --force``) lets the next delivery run the body again.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(
+            f"the stored result for key {key!r} cannot be read: {reason}; the body ran and the "
+            f"key stays completed: `idemlock release {key} --force` removes the item, and the "
+            "next delivery runs the body again"
+        )
+
+
 class BatchFailedError(IdemlockError):
     """Records of a batch without partial responses (S3) failed; ``.outcome`` has the details.
 
@@ -197,13 +231,21 @@ class TableNotFoundError(StoreError):
 
 
 class TableMismatchError(StoreError):
-    """The table exists but its key schema is not the one idemlock needs."""
+    """The table exists but its key schema does not fit the store's attribute names."""
 
-    def __init__(self, table: str, problem: str) -> None:
+    def __init__(
+        self,
+        table: str,
+        problem: str,
+        *,
+        operation: str = "create_table",
+        key: str | None = None,
+    ) -> None:
         self.table = table
         super().__init__(
-            f"DynamoDB table {table!r} cannot hold idemlock records: {problem}",
-            operation="create_table",
+            f"DynamoDB table {table!r} does not fit this store: {problem}",
+            operation=operation,
+            key=key,
         )
 
 

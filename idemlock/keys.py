@@ -3,13 +3,16 @@
 The stored key is ``namespace#key``. DynamoDB refuses partition keys over 2048 bytes, so a
 longer key is replaced by a readable prefix plus the SHA-256 of the whole key: distinct keys
 stay distinct, and an operator still recognises the item. :func:`jmespath_key` builds a key
-function from a JMESPath expression.
+function from a JMESPath expression, with Powertools' compound keys and JSON functions.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import decimal
+import functools
+import gzip
 import hashlib
 import inspect
 import json
@@ -184,8 +187,12 @@ def jmespath_key(expression: str) -> Callable[..., str]:
     """A key function that reads the JMESPath ``expression`` from its first argument.
 
     The expression is compiled now, so a typo is a :class:`ConfigurationError` when the handler
-    is decorated, not on its first event. The key function raises :class:`EventError` when the
-    expression finds nothing, and :class:`InvalidKeyError` when it finds an object or a list.
+    is decorated, not on its first event. It may end in a multi-select list or hash
+    (``[refund_id, customer_id]``, ``{refund: refund_id, customer: customer_id}``): a compound
+    key, written as compact JSON. Powertools' ``powertools_json``, ``powertools_base64`` and
+    ``powertools_base64_gzip`` decode text inside the path (``powertools_json(body).order_id``).
+    The key function raises :class:`EventError` when the expression finds nothing, and
+    :class:`InvalidKeyError` when it finds an object, a list, or a boolean alone.
     """
     if not isinstance(expression, str) or not expression.strip():
         raise ConfigurationError(
@@ -196,8 +203,10 @@ def jmespath_key(expression: str) -> Callable[..., str]:
         compiled = jmespath.compile(expression)
     except jmespath.exceptions.JMESPathError as exc:
         raise ConfigurationError(f"invalid JMESPath expression {expression!r}: {exc}") from exc
-    _check_jmespath_functions(expression, compiled.parsed, jmespath.functions.Functions)
-    return _JMESPathKey(expression, compiled)
+    functions = _powertools_functions()
+    _check_jmespath_functions(expression, compiled.parsed, functions)
+    options = jmespath.Options(custom_functions=functions())
+    return _JMESPathKey(expression, compiled, options, compound=_is_compound(compiled.parsed))
 
 
 def _jmespath() -> Any:
@@ -239,14 +248,83 @@ def _check_jmespath_functions(expression: str, node: Any, functions: Any) -> Non
             )
 
 
+def _is_compound(node: dict[str, Any]) -> bool:
+    """Whether the expression's value is a multi-select list or hash: a compound key.
+
+    A projection (``lines[*].sku``) also yields a list, but of as many values as the event has:
+    no key.
+    """
+    while node["type"] in ("subexpression", "pipe"):
+        node = node["children"][-1]
+    return node["type"] in ("multi_select_list", "multi_select_dict")
+
+
+class _DecodeError(Exception):
+    """A Powertools function met text it cannot decode; becomes an :class:`EventError`."""
+
+
+@functools.cache
+def _powertools_functions() -> Any:
+    """The JMESPath functions plus Powertools' three decoders, by Powertools' names.
+
+    Powertools' idempotency evaluates ``event_key_jmespath`` with these; having them here lets
+    its expressions carry over unchanged. A class made on first use, as jmespath is imported.
+    """
+    jmespath = _jmespath()
+    text_argument: Callable[[Callable[..., Any]], Callable[..., Any]] = (
+        jmespath.functions.signature({"types": ["string"]})
+    )
+
+    functions: Any = jmespath.functions.Functions  # jmespath is untyped: its classes are Any
+
+    class PowertoolsFunctions(functions):  # type: ignore[misc]  # subclassing Any
+        @text_argument
+        def _func_powertools_json(self, value: str) -> Any:
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise _DecodeError(f"powertools_json(): not JSON text: {exc}") from exc
+
+        @text_argument
+        def _func_powertools_base64(self, value: str) -> str:
+            return _text(_base64(value, "powertools_base64"), "powertools_base64")
+
+        @text_argument
+        def _func_powertools_base64_gzip(self, value: str) -> str:
+            compressed = _base64(value, "powertools_base64_gzip")
+            try:
+                data = gzip.decompress(compressed)
+            except (OSError, EOFError, ValueError) as exc:  # BadGzipFile, zlib.error, truncated
+                raise _DecodeError(f"powertools_base64_gzip(): not gzip data: {exc}") from exc
+            return _text(data, "powertools_base64_gzip")
+
+    return PowertoolsFunctions
+
+
+def _base64(value: str, function: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _DecodeError(f"{function}(): not base64: {exc}") from exc
+
+
+def _text(data: bytes, function: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _DecodeError(f"{function}(): not UTF-8 text: {exc}") from exc
+
+
 class _JMESPathKey:
     """The key function :func:`jmespath_key` returns: a class, for a repr naming the expression."""
 
-    __slots__ = ("_compiled", "expression")
+    __slots__ = ("_compiled", "_compound", "_options", "expression")
 
-    def __init__(self, expression: str, compiled: Any) -> None:
+    def __init__(self, expression: str, compiled: Any, options: Any, *, compound: bool) -> None:
         self.expression = expression
         self._compiled = compiled
+        self._options = options
+        self._compound = compound
 
     def __repr__(self) -> str:
         return f"jmespath_key({self.expression!r})"
@@ -255,25 +333,63 @@ class _JMESPathKey:
         """The key found in ``event``; the other arguments (the Lambda context) are ignored."""
         errors = _jmespath().exceptions
         try:
-            value = self._compiled.search(event)
+            value = self._compiled.search(event, options=self._options)
         except errors.JMESPathTypeError as exc:  # a function met data of the wrong type
             raise EventError(
                 f"the JMESPath expression does not fit the event: {exc}", path=self.expression
             ) from exc
+        except _DecodeError as exc:
+            raise EventError(str(exc), path=self.expression) from exc
         except errors.JMESPathError as exc:
             raise ConfigurationError(f"{self!r} cannot be evaluated: {exc}") from exc
+        if self._compound and isinstance(value, (list, dict)):
+            return self._compound_key(value)
         if value is None or value == "":
             raise EventError(
                 f"the JMESPath expression found {'nothing' if value is None else 'an empty string'}"
                 " in the event",
                 path=self.expression,
             )
-        # bool is an int to Python, but True is no key: two different events would share it.
         if isinstance(value, str):
             return value
-        if not isinstance(value, bool) and isinstance(value, (int, float, decimal.Decimal)):
+        if _is_number(value):
             return str(value)
+        if isinstance(value, bool):
+            # True is no key alone: every event would share one of two keys.
+            raise InvalidKeyError(
+                f"{self!r} found a boolean; alone it would give every event one of two keys: "
+                "combine it with a field that names the event ([order_id, flag])"
+            )
         raise InvalidKeyError(
             f"{self!r} found a {type(value).__name__} in the event; a key must be a string "
-            "or a number: select a single field"
+            "or a number: select a single field, or several with a multi-select ([a, b])"
         )
+
+    def _compound_key(self, value: list[Any] | dict[str, Any]) -> str:
+        """A multi-select's members as compact JSON: ``["r-1","c-9"]``.
+
+        A member the event lacks is ``null``, as Powertools keeps it; none found at all is no key.
+        """
+        members = value.values() if isinstance(value, dict) else value
+        if all(member is None or member == "" for member in members):
+            raise EventError(
+                "the JMESPath expression found none of its members in the event",
+                path=self.expression,
+            )
+        for member in members:
+            if not (member is None or isinstance(member, (str, bool)) or _is_number(member)):
+                raise InvalidKeyError(
+                    f"{self!r} found a {type(member).__name__} as a member; each member of a "
+                    "compound key must be a string, a number, a boolean or null"
+                )
+        try:
+            return json.dumps(
+                value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
+            )
+        except ValueError as exc:  # NaN or infinity
+            raise InvalidKeyError(f"{self!r} found a member that is no key: {exc}") from exc
+
+
+def _is_number(value: object) -> bool:
+    """An int, float or Decimal, and not a bool (which Python counts as an int)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float, decimal.Decimal))

@@ -17,10 +17,17 @@ One metric per event kind (``Claims``, ``Duplicates``, ``Takeovers``, ``LockLoss
 in milliseconds for each body that ended. Without ``metrics=``, each event is flushed as one EMF
 line at once. With the ``Metrics`` object of a handler decorated with ``@metrics.log_metrics``,
 idemlock's counts join the handler's own and are flushed with them at the end of the invocation.
+
+Stack ``@metrics.log_metrics`` above ``@idempotent``: its flush then follows every event of the
+call, a duplicate's too. Below, it flushes when the body ends, before ``Completions``, and never
+for a duplicate (whose body does not run). The sink recognises that order when a body has run
+(the claim it counted was flushed inside the body), says so once on the ``idemlock`` logger, and
+from then on flushes the counts of each call itself when the call ends.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
@@ -47,6 +54,14 @@ METRIC_NAMES: Final[dict[EventKind, str]] = {
 """The metric each event kind counts."""
 
 BODY_DURATION: Final = "BodyDuration"
+
+_BEFORE_BODY: Final[frozenset[EventKind]] = frozenset({"claimed", "taken_over"})
+"""A body follows: a ``log_metrics`` below ``@idempotent`` flushes these with the body's."""
+
+_DURING_BODY: Final[frozenset[EventKind]] = frozenset({"extended"})
+"""Reported while the body runs (often from a heartbeat's thread): never flushed on their own."""
+
+logger = logging.getLogger("idemlock")
 
 
 class CloudWatchMetrics:
@@ -79,7 +94,9 @@ class CloudWatchMetrics:
                 "pip install 'idemlock[metrics]'"
             ) from exc
         self._units = (MetricUnit.Count, MetricUnit.Milliseconds)
-        self._flush = metrics is None
+        self._flush_each = metrics is None
+        self._flush_at_end = False  # set once log_metrics is seen below @idempotent
+        self._claim_counted: str | None = None  # the claim's metric, until its call ends
         # EphemeralMetrics keeps its own metric set: Metrics instances share one, and flushing
         # ours would flush (and clear) the handler's own metrics with it.
         self._metrics: Any = (
@@ -96,5 +113,27 @@ class CloudWatchMetrics:
                 self._metrics.add_metric(
                     name=BODY_DURATION, unit=milliseconds, value=event.duration_ms
                 )
-            if self._flush:
+            if self._flush_each:
                 self._metrics.flush_metrics()
+            elif event.kind in _BEFORE_BODY:
+                self._claim_counted = METRIC_NAMES[event.kind]
+            elif event.kind not in _DURING_BODY:
+                self._end_call()
+
+    def _end_call(self) -> None:
+        """At the end of a call: flush its counts if no ``log_metrics`` flush is still to come.
+
+        The claim counted before the body, gone from the handler's metrics at the end of the
+        call, was flushed inside the body: ``log_metrics`` sits below ``@idempotent``.
+        """
+        claim, self._claim_counted = self._claim_counted, None
+        if not self._flush_at_end and claim is not None and claim not in self._metrics.metric_set:
+            self._flush_at_end = True
+            logger.warning(
+                "CloudWatchMetrics: @metrics.log_metrics sits below @idempotent, so it flushes "
+                "before idemlock's counts and never on a duplicate; idemlock now flushes them "
+                "itself at the end of each call. Stack @metrics.log_metrics above @idempotent "
+                "to have them in the handler's own line"
+            )
+        if self._flush_at_end:
+            self._metrics.flush_metrics()

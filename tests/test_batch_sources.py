@@ -353,13 +353,70 @@ def test_tasks_keyed_by_object_version_skip_objects_an_earlier_job_processed() -
         ({**batch_operations_event(), "tasks": []}, "tasks"),
         ({**batch_operations_event(), "tasks": ["x"]}, "tasks[0]"),
         ({**batch_operations_event(), "job": {}}, "job.id"),
+        ({**batch_operations_event(), "invocationId": 42}, "invocationId"),
+        ({**batch_operations_event(), "invocationId": ""}, "invocationId"),
+        ({**batch_operations_event(), "invocationId": None}, "invocationId"),
+        ({**batch_operations_event(), "invocationSchemaVersion": 1.0}, "invocationSchemaVersion"),
+        ({**batch_operations_event(), "invocationSchemaVersion": ""}, "invocationSchemaVersion"),
+    ],
+    ids=[
+        "no-tasks",
+        "task-not-a-mapping",
+        "no-job-id",
+        "numeric-invocation-id",
+        "empty-invocation-id",
+        "null-invocation-id",
+        "numeric-schema-version",
+        "empty-schema-version",
     ],
 )
-def test_malformed_invocations_are_event_errors(event: dict[str, Any], path: str) -> None:
-    """An invocation without tasks or a job id is an EventError naming the field."""
+def test_malformed_invocations_are_event_errors_before_any_task_runs(
+    event: dict[str, Any], path: str
+) -> None:
+    """An invocation the response cannot be built for (no tasks, no job id, an invocationId or
+    invocationSchemaVersion that is not a non-empty string) is an EventError naming the field,
+    raised before any task is claimed or run: else every retry would run and complete the tasks
+    and then fail again."""
+    store = MemoryStore()
+    ran: list[object] = []
     with pytest.raises(EventError) as caught:
-        idempotent_records(store=MemoryStore())(lambda task, context: None)(event)
+        idempotent_records(store=store)(lambda task, context: ran.append(task))(event)
     assert caught.value.path == path
+    assert ran == []
+    assert list(store.scan()) == []
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_a_task_without_its_bucket_names_both_bucket_fields(version: str) -> None:
+    """A task names its bucket in s3BucketArn (schema 1.0) or s3Bucket (2.0): one without either
+    is an EventError naming both, whichever schema the invocation has."""
+    task = batch_operations_event(version)["tasks"][0]
+    task.pop("s3BucketArn", None)
+    task.pop("s3Bucket", None)
+    with pytest.raises(EventError) as caught:
+        s3.object_key(task)
+    assert "'s3Bucket'" in str(caught.value)
+    assert "'s3BucketArn'" in str(caught.value)
+
+
+def test_a_task_without_s3_key_names_the_task_field() -> None:
+    """A task without s3Key is a PermanentFailure whose message names s3Key, the field of the task
+    format, not a path of S3 notifications (s3.bucket.name)."""
+
+    @idempotent_records(s3.object_key, store=MemoryStore())
+    def handler(task: LockItem, context: object) -> str:
+        return "ok"
+
+    event = batch_operations_event("2.0", keys=("a.jpg", "b.jpg"))
+    del event["tasks"][0]["s3Key"]
+
+    response = handler(event, LambdaContext())
+
+    assert [r["resultCode"] for r in response["results"]] == ["PermanentFailure", "Succeeded"]
+    assert "at s3Key" in response["results"][0]["resultString"]
+    with pytest.raises(EventError) as caught:
+        s3.object_key(event["tasks"][0])
+    assert caught.value.path == "s3Key"
 
 
 # --- unsupported sources -------------------------------------------------------------------------

@@ -3,6 +3,7 @@ subprocess."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -24,6 +25,20 @@ def test_demo_runs_the_story_on_the_embedded_server(capsys: pytest.CaptureFixtur
     assert "skipped (duplicate)" in out
     assert "the lock is released" in out
     assert "every step behaved as described" in out
+
+
+def test_demo_shows_an_http_retry_in_flight_and_a_replay(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The HTTP part: the retry in flight gets 409 with Retry-After, the first 201, the retry
+    after it a replay, the same key for another order 422."""
+    assert main(["demo", "--output", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["http_steps"] == ["201", "409", "replayed", "422"]
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "409, Retry-After: 30: A request with this Idempotency-Key is being processed" in out
+    assert "201, Idempotent-Replayed: true" in out
+    assert "every HTTP step behaved as described" in out
 
 
 def test_demo_runs_against_dynamodb_local(
@@ -54,8 +69,6 @@ def test_demo_and_template_speak_json_for_scripts(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--output json works on every command: the demo's steps, the template's text."""
-    import json  # noqa: PLC0415
-
     monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
     assert main(["demo", "--output", "json"]) == 0
     demo = json.loads(capsys.readouterr().out)

@@ -2,8 +2,10 @@
 
 :class:`idemlock.testing.contract.LockStoreContract` runs on MemoryStore, on DynamoDB Local (which
 returns the old item of a refused write, ``ALL_OLD``) and on dynalite (which does not: the GetItem
-fallback). Round trips are counted per store call on MemoryStore and at the HTTP layer on
-DynamoDB. The last tests show the contract fails a store that breaks it.
+fallback), each with a lock table of its own and with an application's single table (a sort key,
+the application's items beside idemlock's, which the contract must leave untouched). Round trips
+are counted per store call on MemoryStore and at the HTTP layer on DynamoDB. The last tests show
+the contract fails a store that breaks it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from idemlock import Claim, ClaimResult, DynamoDBStore, LockStore
+from idemlock import AttributeNames, Claim, ClaimResult, DynamoDBStore, LockStore
 from idemlock.testing import MemoryStore
 from idemlock.testing.contract import LockStoreContract
 from tests.aws import fresh_table
@@ -31,9 +33,16 @@ class TestMemoryStore(LockStoreContract):
         self.memory.calls.clear()
 
 
+APP_ITEMS = [
+    {"PK": {"S": "ORDER#1"}, "SK": {"S": "METADATA"}, "status": {"S": "IN_PROGRESS"}},
+    {"PK": {"S": "ORDER#1"}, "SK": {"S": "LINE#1"}, "sku": {"S": "A"}},
+]
+"""An application's own items in its single table; a status that looks like a lock's, too."""
+
+
 @pytest.fixture(scope="module")
-def _tables() -> dict[str, DynamoDBStore]:
-    """One lock table per server for the module; each test uses a fresh namespace."""
+def _tables() -> dict[tuple[str, bool], DynamoDBStore]:
+    """One lock table per server and shape for the module; each test uses a fresh namespace."""
     return {}
 
 
@@ -42,17 +51,36 @@ class _OnDynamoDB(LockStoreContract):
 
     server = ""
     """The fixture with the server's endpoint."""
+    single_table = False
+    """Run on an application's (PK, SK) table holding APP_ITEMS, which must stay untouched."""
 
     @pytest.fixture(autouse=True)
     def _table(
-        self, request: pytest.FixtureRequest, _tables: dict[str, DynamoDBStore]
+        self, request: pytest.FixtureRequest, _tables: dict[tuple[str, bool], DynamoDBStore]
     ) -> Iterator[None]:
-        if self.server not in _tables:
-            _tables[self.server] = fresh_table(request.getfixturevalue(self.server))
-        self.table = _tables[self.server]
+        shape = (self.server, self.single_table)
+        if shape not in _tables:
+            _tables[shape] = self._make_table(request.getfixturevalue(self.server))
+        self.table = _tables[shape]
         with RoundTrips().counting(self.table.client) as trips:
             self.trips = trips
             yield
+        if self.single_table:
+            for item in APP_ITEMS:
+                found = self.table.client.get_item(
+                    TableName=self.table.table_name,
+                    Key={"PK": item["PK"], "SK": item["SK"]},
+                    ConsistentRead=True,
+                )
+                assert found.get("Item") == item
+
+    def _make_table(self, endpoint: str) -> DynamoDBStore:
+        if not self.single_table:
+            return fresh_table(endpoint)
+        store = fresh_table(endpoint, attributes=AttributeNames(key="PK", sort_key="SK"))
+        for item in APP_ITEMS:
+            store.client.put_item(TableName=store.table_name, Item=item)
+        return store
 
     def make_store(self) -> LockStore:
         return self.table
@@ -71,6 +99,17 @@ class TestDynamoDBLocal(_OnDynamoDB):
 class TestDynalite(_OnDynamoDB):
     server = "dynalite"
     returns_old_item = False  # it ignores ReturnValuesOnConditionCheckFailure
+
+
+class TestDynamoDBLocalSingleTable(_OnDynamoDB):
+    server = "dynamodb_local"
+    single_table = True
+
+
+class TestDynaliteSingleTable(_OnDynamoDB):
+    server = "dynalite"
+    single_table = True
+    returns_old_item = False
 
 
 # -- the contract fails a broken store --------------------------------------------------------

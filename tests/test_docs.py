@@ -1,4 +1,5 @@
-"""Every code block of README.md and docs/*.md runs here, so the docs cannot drift from the code.
+"""Every code block of README.md, docs/*.md and the examples' READMEs runs or is checked here, so
+the docs cannot drift from the code.
 
 A block is checked according to the first word of its info string (the language GitHub shows);
 further words are options for this test, which GitHub does not show.
@@ -17,16 +18,25 @@ further words are options for this test, which GitHub does not show.
     command's one-line error: exit code 1, on stderr. Option ``state=NAME`` first puts the lock
     table into one of :data:`STATES`; without it the table is as the file's blocks left it.
 ``bash``
-    Commands without output. ``idemlock`` commands run and must exit 0; ``pip install``,
-    ``npm ci``, ``python -m pytest``, ``ruff``, ``mypy`` and ``bash .ci/run`` are not run (they
-    install or take minutes) but checked against the repository: the extras, lock file, paths,
-    tool configuration and environment variables they name must exist.
+    Commands without output, read in order as a shell runs them. ``idemlock`` commands run and
+    must exit 0 (with a ``<placeholder>`` for the reader's names, they must parse). The others
+    install, build or deploy (``pip install``, ``npm ci``, ``sam deploy``, ``npx serverless
+    deploy``, ``curl`` to a deployed API...) and are not run, but checked against the checkout
+    by :mod:`tests.docs_commands`: what they name exists, idemlock comes from the checkout or
+    its wheel (no index has a release), and the steps a deploy needs come first in the block.
 ``yaml``, ``json``
     Parsed (YAML with CloudFormation's short tags such as ``!Ref``).
 ``mermaid``
     A ``stateDiagram-v2`` whose states are exactly idemlock's statuses plus ``absent``.
 ``text errors-tree``
     The exception tree: exactly the classes of :mod:`idemlock.errors`, each under its base.
+``text files``
+    A folder's layout: every path exists beside the Markdown file.
+``python excerpt=PATH``
+    Lines quoted from an example's code (``...`` for lines left out): not run, but each is a
+    line of PATH, in order.
+``csv``
+    A header and rows of its width.
 
 Any other language, or none, fails the block: nothing is skipped silently.
 
@@ -39,6 +49,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import csv
 import doctest
 import io
 import json
@@ -58,14 +69,31 @@ from typing import Any, cast
 import pytest
 import yaml
 
+import idemlock
 import idemlock.errors
 from idemlock import Claim, DynamoDBStore, LockStatus, idempotent
+from idemlock.cli import build_parser
 from idemlock.sources import s3
 from tests.aws import make_client, use_local_aws
 from tests.cloudformation import CloudFormationLoader
+from tests.docs_commands import (
+    WHEEL,
+    Command,
+    Shell,
+    check_repository_command,
+    has_placeholder,
+    is_idemlock,
+    parse_commands,
+    without_comment,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOC_FILES = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "examples" / "README.md",
+    *sorted((ROOT / "examples").glob("*/README.md")),
+]
 TABLE = "idemlock"
 """The lock table the docs name; each file starts with it empty."""
 
@@ -151,6 +179,11 @@ def read_blocks(path: Path) -> list[Block]:
 
 
 ALL_BLOCKS = [block for path in DOC_FILES for block in read_blocks(path)]
+
+
+def is_run_python(block: Block) -> bool:
+    """A Python block that runs: not an excerpt of an example's code (option ``excerpt=``)."""
+    return block.language == "python" and block.option("excerpt") is None
 
 
 def is_doctest(block: Block) -> bool:
@@ -375,7 +408,7 @@ def file_module(blocks: list[Block], *, through: int | None = None) -> str:
     """
     code = PREAMBLE
     for block in blocks:
-        if block.language == "python" and (through is None or block.index <= through):
+        if is_run_python(block) and (through is None or block.index <= through):
             code = _overlay(code, python_lines(block))
     return code
 
@@ -437,6 +470,7 @@ def check_block(block: Block, run: FileRun) -> None:
         "json": check_json,
         "mermaid": check_mermaid,
         "text": check_text,
+        "csv": check_csv,
     }
     check = checks.get(block.language)
     if check is None:
@@ -448,7 +482,13 @@ def check_block(block: Block, run: FileRun) -> None:
 
 
 def check_python(block: Block, run: FileRun) -> None:
-    """Run the block in the file's namespace; then any test functions it defines, under pytest."""
+    """Run the block in the file's namespace; then any test functions it defines, under pytest.
+
+    An excerpt (``python excerpt=PATH``) is not run: it is checked against the file it quotes.
+    """
+    if block.option("excerpt") is not None:
+        check_excerpt(block)
+        return
     last_line = python_lines(block).count("\n")
     undefined = [
         f"line {line}: {message}"
@@ -464,6 +504,21 @@ def check_python(block: Block, run: FileRun) -> None:
     tests = defined_tests(block)
     if tests:
         _run_with_pytest(block, run, tests)
+
+
+def check_excerpt(block: Block) -> None:
+    """Each line of the excerpt (its comment aside) is a line of the quoted file, in order;
+    ``...`` stands for lines left out."""
+    quoted = ROOT / block.path.rpartition("/")[0] / str(block.option("excerpt"))
+    assert quoted.is_file(), f"{block.id}: no file {quoted} to quote"
+    lines = [line.strip() for line in quoted.read_text(encoding="utf-8").splitlines()]
+    position = 0
+    for line in block.source.splitlines():
+        wanted = without_comment(line).strip()
+        if wanted in ("", "..."):
+            continue
+        assert wanted in lines[position:], f"{block.id}: {wanted!r} is not in {quoted.name}"
+        position = lines.index(wanted, position) + 1
 
 
 def _run_doctest(block: Block, namespace: dict[str, Any]) -> None:
@@ -513,54 +568,6 @@ def _run_with_pytest(block: Block, run: FileRun, tests: list[str]) -> None:
 # -- commands ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Command:
-    """One shell command of a block: environment assignments, then the words."""
-
-    text: str
-    env: dict[str, str]
-    words: list[str]
-
-
-def _without_comment(line: str) -> str:
-    """The line without its shell comment: a ``#`` that starts a word, outside quotes.
-
-    ``import-users#x`` is one word, as in a shell (``shlex`` alone would cut it).
-    """
-    quote = ""
-    for position, char in enumerate(line):
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "#" and (position == 0 or line[position - 1].isspace()):
-            return line[:position]
-    return line
-
-
-def parse_commands(line: str) -> list[Command]:
-    """The commands of one shell line: ``A=1 cmd args && cmd2 ... # comment``."""
-    words = shlex.split(_without_comment(line))
-    commands, current = [], []
-    for word in [*words, "&&"]:
-        if word != "&&":
-            current.append(word)
-            continue
-        assignments = {}
-        while current and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", current[0]):
-            name, _, value = current.pop(0).partition("=")
-            assignments[name] = value
-        assert current, f"an empty command in {line!r}"
-        commands.append(Command(line, assignments, current))
-        current = []
-    return commands
-
-
-def is_idemlock(command: Command) -> bool:
-    """``idemlock ...`` or ``python -m idemlock ...``."""
-    return command.words[0] == "idemlock" or command.words[:3] == ["python", "-m", "idemlock"]
-
-
 def run_idemlock(command: Command, run: FileRun) -> subprocess.CompletedProcess[str]:
     """Run an ``idemlock`` command as the reader would, with this interpreter."""
     args = command.words[1:] if command.words[0] == "idemlock" else command.words[3:]
@@ -576,104 +583,32 @@ def run_idemlock(command: Command, run: FileRun) -> subprocess.CompletedProcess[
     )
 
 
-def _pyproject_extras() -> set[str]:
-    """The extras pyproject.toml declares (``[project.optional-dependencies]``)."""
-    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    section = text.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
-    return set(re.findall(r"^([\w-]+)\s*=", section, flags=re.MULTILINE))
-
-
-VENV = ".venv"
-"""The virtualenv the docs' commands make and use (git-ignored)."""
-
-
-def _requirements(extra: str) -> set[str]:
-    """The distribution names an extra of pyproject.toml lists."""
-    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    section = text.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
-    found = re.search(rf"^{extra} = \[(.*?)\]$", section, flags=re.MULTILINE | re.DOTALL)
-    assert found, f"no extra {extra!r} in pyproject.toml"
-    return set(re.findall(r'"([\w-]+)', found[1]))
-
-
-def _read_by_the_code(variable: str) -> bool:
-    """Whether the library or its tests read this environment variable."""
-    sources = [*ROOT.glob("idemlock/**/*.py"), *ROOT.glob("tests/*.py")]
-    return any(
-        variable in path.read_text(encoding="utf-8")
-        for path in sources
-        if path.resolve() != Path(__file__).resolve()
-    )
-
-
-def check_repository_command(command: Command) -> None:
-    """A command that is not run: what it names must exist in the repository."""
-    for variable in command.env:
-        assert _read_by_the_code(variable), f"{command.text!r}: nothing reads {variable}"
-    words = command.words
-    if words[:2] == ["pip", "install"]:
-        targets = [word for word in words[2:] if word != "-e"]
-        assert targets, f"{command.text!r}: installs nothing"
-        for target in targets:
-            found = re.fullmatch(r"(\.|idemlock)(?:\[([\w,-]+)\])?", target)
-            assert found, f"{command.text!r}: {target!r} is not this project"
-            extras = set(found[2].split(",")) if found[2] else set()
-            known = _pyproject_extras()
-            assert extras <= known, f"{command.text!r}: no extra {extras - known} in pyproject"
-    elif words[0] == "npm":
-        assert words[1:] in (["ci"], ["install"]), f"{command.text!r}: not an npm install"
-        assert (ROOT / "package.json").is_file()
-        assert (ROOT / "package-lock.json").is_file(), "npm ci needs package-lock.json"
-    elif words[:3] == ["python", "-m", "pytest"]:
-        for word in words[3:]:
-            if not word.startswith("-"):
-                path = ROOT / word.split("::")[0]
-                assert path.exists(), f"{command.text!r}: {word} does not exist"
-    elif words[0] in ("ruff", "mypy"):
-        pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-        assert f"[tool.{words[0]}]" in pyproject, f"{command.text!r}: not configured in pyproject"
-    elif words[0] == "bash":
-        assert (ROOT / words[1]).is_file(), f"{command.text!r}: {words[1]} does not exist"
-    elif not _checked_setup_command(command):
-        pytest.fail(f"{command.text!r}: the docs test does not know how to check {words[0]!r}")
-
-
-def _checked_setup_command(command: Command) -> bool:
-    """Check a virtualenv, packaging or docs command; ``False`` if it is none of those."""
-    words = command.words
-    if words[:3] == ["python3", "-m", "venv"]:
-        assert words[3:] == [VENV], f"{command.text!r}: the virtualenv is {VENV}"
-        assert f"{VENV}/" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
-    elif words[0] in (".", "source"):
-        assert words[1:] == [f"{VENV}/bin/activate"], f"{command.text!r}: not the virtualenv"
-    elif words[:2] == ["python", "-m"]:
-        module = ROOT.joinpath(*words[2].split("."))
-        assert (
-            (module / "__main__.py").is_file()
-            or module.with_suffix(".py").is_file()
-            or words[2] in _requirements("dev")
-        ), f"{command.text!r}: no module {words[2]} here or in the dev extra"
-    elif words[0] == "twine":
-        assert "twine" in _requirements("dev"), f"{command.text!r}: twine is not in the dev extra"
-    elif words[0] == "mkdocs":
-        assert "mkdocs-material" in _requirements("docs"), f"{command.text!r}: no docs extra"
-        assert (ROOT / "mkdocs.yml").is_file(), f"{command.text!r}: no mkdocs.yml"
-    else:
-        return False
-    return True
-
-
 def check_bash(block: Block, run: FileRun) -> None:
-    """Commands without shown output: idemlock ones exit 0, the others name what exists."""
+    """Commands without shown output, in order: idemlock ones exit 0 (or, with a placeholder for
+    the reader's names, parse), the others are checked by :mod:`tests.docs_commands`."""
+    shell = Shell()
     for line in block.source.splitlines():
         for command in parse_commands(line) if line.strip() else []:
-            if is_idemlock(command):
+            if is_idemlock(command) and has_placeholder(command):
+                check_idemlock_usage(command)
+            elif is_idemlock(command):
                 done = run_idemlock(command, run)
                 assert done.returncode == 0, (
                     f"{command.text!r} exited {done.returncode}: {done.stderr}"
                 )
             else:
-                check_repository_command(command)
+                check_repository_command(command, shell)
+
+
+def check_idemlock_usage(command: Command) -> None:
+    """The command, its placeholders filled with a word, is one ``idemlock`` understands."""
+    args = command.words[1:] if command.words[0] == "idemlock" else command.words[3:]
+    # A word any name accepts: a table name needs 3 characters at least.
+    filled = [re.sub(r"<[^>]+>", "placeholder", word) for word in args]
+    try:
+        build_parser().parse_args(filled)
+    except SystemExit as exc:
+        raise AssertionError(f"{command.text!r}: idemlock refuses these arguments") from exc
 
 
 # -- transcripts ---------------------------------------------------------------------------------
@@ -822,11 +757,36 @@ def check_layers(block: Block) -> None:
         assert _idemlock_imports(module.strip()) == drawn, f"{block.id}: {line!r}"
 
 
+def check_files(block: Block) -> None:
+    """``text files``: a folder's layout, each line a path (indented: inside the folder above)
+    then what it holds; every path exists beside the Markdown file."""
+    base = ROOT / block.path.rpartition("/")[0]
+    folders: list[str] = []
+    for line in block.source.splitlines():
+        depth = (len(line) - len(line.lstrip())) // 2
+        name = line.split()[0]
+        del folders[depth:]
+        path = base.joinpath(*folders, name)
+        assert path.exists(), f"{block.id}: {path.relative_to(ROOT)} does not exist"
+        if name.endswith("/"):
+            folders.append(name.rstrip("/"))
+
+
+def check_csv(block: Block, run: FileRun) -> None:
+    """The block is CSV with a header: every row has the header's number of fields."""
+    rows = list(csv.reader(io.StringIO(block.source)))
+    assert len(rows) > 1, f"{block.id}: a header and no rows"
+    assert {len(row) for row in rows} == {len(rows[0])}, f"{block.id}: rows of other widths"
+
+
 def check_text(block: Block, run: FileRun) -> None:
     """Plain text must say what it is: ``text errors-tree`` is the exception tree, ``text layers``
-    the import diagram."""
+    the import diagram, ``text files`` a folder's layout."""
     if block.options == ("layers",):
         check_layers(block)
+        return
+    if block.options == ("files",):
+        check_files(block)
         return
     if block.options != ("errors-tree",):
         pytest.fail(f"{block.id}: a text block needs an option saying what to check it against")
@@ -1013,9 +973,124 @@ def test_commands_that_are_not_run_must_name_what_exists() -> None:
         ("python3 -m venv env", AssertionError),
         (". env/bin/activate", AssertionError),
         ("python -m no_such_module", AssertionError),
+        ("pip install idemlock", AssertionError),
+        ("pip install 'idemlock[local]' boto3", AssertionError),
+        ("pip install dist/idemlock-0.0.1-py3-none-any.whl", AssertionError),
+        (f"pip install {WHEEL}", AssertionError),  # nothing built it first
+        ("cd examples/nowhere", AssertionError),
+        ("sam deploy --guided", AssertionError),  # nothing built
+        ("aws iam create-user", AssertionError),
     ):
         with pytest.raises(error):
             check_repository_command(parse_commands(line)[0])
+
+
+def _shell_runs(block: str) -> None:
+    shell = Shell()
+    for line in textwrap.dedent(block).strip().splitlines():
+        for command in parse_commands(line):
+            check_repository_command(command, shell)
+
+
+def test_deploy_commands_need_their_steps_first_in_the_block() -> None:
+    """``sam deploy`` deploys a package built first, with parameters its template declares;
+    ``serverless deploy`` needs its plugins and idemlock's wheel where serverless.yml looks."""
+    _shell_runs(f"""
+        python -m pip wheel --no-deps --wheel-dir dist .
+        pip install {WHEEL}
+        python -m tools.package_example s3_csv_import --template template-sqs.yaml
+        cd examples/s3_csv_import && sam deploy --guided --parameter-overrides UploadBucketName=b
+        python -m pip wheel --no-deps --wheel-dir wheels ../..
+        npm install --save-dev serverless@3 serverless-python-requirements
+        npx serverless deploy --stage dev --param="importKey=object_version"
+    """)
+    for wrong in (
+        "python -m tools.package_example s3_csv_import --template template-sqs.yaml\n"
+        "sam deploy -t template-sqs.yaml --guided",  # from the root, and the unbuilt template
+        "python -m tools.package_example s3_csv_import\n"
+        "cd examples/s3_csv_import && sam deploy --parameter-overrides NoSuchParameter=1",
+        "cd examples/s3_csv_import\n"
+        "npm install --save-dev serverless@3 serverless-python-requirements\n"
+        "npx serverless deploy --stage dev",  # no wheel for idemlock
+        "cd examples/s3_csv_import\n"
+        "python -m pip wheel --no-deps --wheel-dir wheels ../..\n"
+        "npm install --save-dev serverless@3\n",  # the plugin is missing
+        "cd examples/s3_csv_import\npython -m pip wheel --no-deps --wheel-dir wheels .",
+        "cd examples/s3_csv_import\npip install .",  # `.` is not the checkout there
+    ):
+        with pytest.raises(AssertionError):
+            _shell_runs(wrong)
+
+
+def test_dynamodb_local_is_started_without_telemetry() -> None:
+    """The documented ``java`` command names the jar ``npm ci`` installs, and -disableTelemetry."""
+    [java] = [
+        command
+        for block in ALL_BLOCKS
+        if block.language == "bash"
+        for line in block.source.splitlines()
+        for command in (parse_commands(line) if line.strip() else [])
+        if command.words[0] == "java"
+    ]
+    check_repository_command(java)
+    without = " ".join(shlex.quote(word) for word in java.words if word != "-disableTelemetry")
+    with pytest.raises(AssertionError, match="disableTelemetry"):
+        check_repository_command(parse_commands(without)[0])
+
+
+_INLINE_INSTALL = re.compile(r"`(pip install [^`]+)`")
+
+
+def test_install_commands_in_the_prose_work_from_a_checkout() -> None:
+    """A ``pip install`` quoted in a sentence is held to what a block's would be: this project
+    from the checkout or its wheel, never from an index that has no release of it."""
+    found = []
+    for path in DOC_FILES:
+        for match in _INLINE_INSTALL.finditer(" ".join(prose(path))):
+            if "<" in match[1]:
+                continue  # a pattern of a command, not one to type
+            found.append(match[1])
+            for command in parse_commands(match[1]):
+                check_repository_command(command)
+    assert found  # the check above saw what it checks
+    with pytest.raises(AssertionError, match="no release"):
+        check_repository_command(parse_commands("pip install 'idemlock[otel]'")[0])
+
+
+def test_the_documented_wheel_installs_and_runs_in_a_fresh_virtualenv(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """The README's install from the wheel, done in a throwaway virtualenv outside the checkout:
+    pip installs it with its dependencies, and its ``idemlock`` command runs."""
+    readme_install = [
+        command.words
+        for block in ALL_BLOCKS
+        if block.path == "README.md" and block.language == "bash"
+        for line in block.source.splitlines()
+        for command in (parse_commands(line) if line.strip() else [])
+    ]
+    assert ["pip", "install", WHEEL] in readme_install
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+    subprocess.run(
+        [*pip, "install", "--quiet", str(wheel)],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+    )
+    done = subprocess.run(
+        [str(venv / "bin" / "idemlock"), "--version"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+    )
+    assert idemlock.__version__ in done.stdout
 
 
 def test_a_state_diagram_must_show_the_real_states() -> None:

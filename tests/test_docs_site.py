@@ -2,7 +2,8 @@
 
 ``tests/test_docs.py`` runs the pages' code; this checks that the site made of them builds with
 ``mkdocs build --strict`` (no broken link or anchor, no page outside the navigation), opens on the
-README's quick start, and that the hook keeps links as strict as on GitHub.
+README's quick start, serves the examples' READMEs and every file a page links to, and that the
+hook keeps links as strict as in the checkout.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ def test_the_site_builds_strictly_and_opens_on_the_quick_start(tmp_path: Path) -
         assert (tmp_path / page / "index.html").is_file(), page
     for plot in ("overhead", "cold_start", "batches"):
         assert (tmp_path / "benchmarks" / "results" / f"{plot}.png").is_file(), plot
+    examples = {path.parent for path in ROOT.glob("examples/*/README.md")}
+    for example in [ROOT / "examples", *examples]:
+        built = tmp_path / example.relative_to(ROOT) / "index.html"
+        assert built.is_file(), example
+        assert "github.com" not in built.read_text(encoding="utf-8"), built
+    assert (tmp_path / "examples" / "sqs_orders" / "sqs_orders" / "handler.py").is_file()
 
 
 def _strict_settings() -> Any:
@@ -64,39 +71,49 @@ def test_omitted_pages_and_broken_links_are_warnings_that_strict_refuses() -> No
     assert validation["links"]["anchors"] == "warn"
 
 
-def _relinked(markdown: str, page: str, existing: set[str]) -> str:
-    """The hook's rewrite of ``markdown`` on ``page``, with ``existing`` the site's pages."""
+def test_linked_files_are_served_folders_and_missing_files_are_not() -> None:
+    """A page's link to another file of the repository serves that file in the site; a link to a
+    folder or to nothing serves nothing (``--strict`` then refuses the broken link)."""
+    page = ROOT / "docs" / "faq.md"
+    links = "[a](../README.md#quick-start) [b](../LICENSE) [c](nope.md) [d](../examples) [e](x:y)"
 
-    class Files:
-        def get_file_from_path(self, path: str) -> object | None:
-            return object() if path in existing else None
-
-    return docs_site.on_page_markdown(
-        markdown,
-        page=cast(Any, SimpleNamespace(file=SimpleNamespace(src_uri=page))),
-        config=cast(Any, SimpleNamespace(repo_url="https://github.com/idemlock/idemlock/")),
-        files=cast(Any, Files()),
-    )
+    assert docs_site.files_linked(page, links) == {ROOT / "README.md", ROOT / "LICENSE"}
+    assert ROOT / "LICENSE" in docs_site.linked_files([ROOT / "README.md"])
 
 
-def test_links_to_pages_stay_other_files_go_to_github_missing_ones_stay_broken() -> None:
-    """A link to a page of the site is kept; to another file of the repository it points at
-    GitHub (anchor kept); to a file that does not exist it is kept, for --strict to refuse."""
-    text = "[a](../README.md#quick-start) [b](../examples/sqs_orders/template.yaml) [c](nope.md)"
-
-    relinked = _relinked(text, "docs/faq.md", {"README.md"})
-
-    assert relinked == (
-        "[a](../README.md#quick-start) "
-        "[b](https://github.com/idemlock/idemlock/blob/main/examples/sqs_orders/template.yaml) "
-        "[c](nope.md)"
-    )
+def test_the_site_names_no_repository_address() -> None:
+    """mkdocs.yml points at no repository address: the project has none yet."""
+    text = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    assert "repo_url" not in text
+    assert "github.com" not in text
 
 
 def test_fences_lose_the_options_only_the_docs_test_reads() -> None:
     """``console state=...`` becomes ``console``; the block's content is untouched."""
     text = "```console state=s3-imports\n$ idemlock ls\n```\n```python\nx = 1\n```\n"
 
-    assert _relinked(text, "docs/operating.md", set()) == (
-        "```console\n$ idemlock ls\n```\n```python\nx = 1\n```\n"
+    assert docs_site.on_page_markdown(
+        text, page=cast(Any, None), config=cast(Any, None), files=cast(Any, None)
+    ) == ("```console\n$ idemlock ls\n```\n```python\nx = 1\n```\n")
+
+
+def test_an_example_missing_from_the_navigation_joins_its_section() -> None:
+    """An example's README that mkdocs.yml does not list is added to "Examples", after the
+    listed ones; listed ones are not repeated."""
+    listed = ["examples/README.md", {"SQS orders": "examples/sqs_orders/README.md"}]
+    config = cast(
+        Any,
+        SimpleNamespace(nav=[{"Getting started": "README.md"}, {"Examples": list(listed)}]),
     )
+
+    docs_site.on_config(config)
+
+    section = config.nav[1]["Examples"]
+    others = sorted(
+        path.parent.name
+        for path in ROOT.glob("examples/*/README.md")
+        if path.parent.name != "sqs_orders"
+    )
+    assert section[:2] == listed
+    assert section[2:] == [{name: f"examples/{name}/README.md"} for name in others]
+    assert config.nav[0] == {"Getting started": "README.md"}

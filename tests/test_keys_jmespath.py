@@ -141,3 +141,122 @@ def test_jmespath_is_imported_only_when_used() -> None:
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert result.stdout.split() == ["False", "True"]
+
+
+# --- compound keys, Powertools' JSON functions, booleans (issue 25 §4) ----------------------------
+
+REFUND = {"refund_id": "r-1", "customer_id": "c-9", "amount": 12, "retry": True}
+
+
+@pytest.mark.parametrize(
+    ("expression", "key"),
+    [
+        ('["refund_id", "customer_id"]', '["r-1","c-9"]'),
+        ("[refund_id, amount]", '["r-1",12]'),
+        ("{refund: refund_id, customer: customer_id}", '{"refund":"r-1","customer":"c-9"}'),
+        ("@.[refund_id, retry]", '["r-1",true]'),
+        ("@ | [refund_id, customer_id]", '["r-1","c-9"]'),
+    ],
+)
+def test_a_multi_select_is_a_compound_key(expression: str, key: str) -> None:
+    """A multi-select list or hash (Powertools' compound keys) is a key: its members as compact
+    JSON, readable in the lock table; a boolean member qualifies another member and is kept."""
+    assert jmespath_key(expression)(REFUND) == key
+
+
+def test_compound_keys_of_different_members_differ() -> None:
+    """The members are not joined by a separator they may contain: ("a/b", "c") and ("a", "b/c")
+    are two keys."""
+    compound = jmespath_key("[x, y]")
+    assert compound({"x": "a/b", "y": "c"}) != compound({"x": "a", "y": "b/c"})
+
+
+def test_a_compound_key_with_some_members_missing_keeps_them_as_null() -> None:
+    """A member the event lacks is null in the key, as Powertools hashes it; the others still
+    name the event."""
+    assert jmespath_key("[refund_id, missing]")(REFUND) == '["r-1",null]'
+
+
+@pytest.mark.parametrize("event", [{}, {"other": 1}, {"refund_id": "", "customer_id": None}])
+def test_a_compound_key_with_every_member_missing_is_event_error(event: Any) -> None:
+    """No member found (or only empty ones): the event has no key, EventError naming the
+    expression."""
+    with pytest.raises(EventError) as caught:
+        jmespath_key("[refund_id, customer_id]")(event)
+    assert caught.value.path == "[refund_id, customer_id]"
+
+
+def test_a_compound_member_that_is_an_object_is_invalid_key() -> None:
+    """Each member is a single value: an object or list member is InvalidKeyError."""
+    with pytest.raises(InvalidKeyError) as caught:
+        jmespath_key("[order_id, lines]")({"order_id": "o-1", "lines": [{"sku": "A"}]})
+    assert "[order_id, lines]" in str(caught.value)
+
+
+def test_a_boolean_alone_is_still_no_key() -> None:
+    """A boolean alone would put every event into one of two keys: InvalidKeyError saying to
+    combine it with a field that names the event."""
+    with pytest.raises(InvalidKeyError) as caught:
+        jmespath_key("retry")(REFUND)
+    assert "[" in str(caught.value)  # names the compound form
+
+
+API_REQUEST = {"body": '{"order_id": "o-7", "lines": 2}', "isBase64Encoded": False}
+
+
+@pytest.mark.parametrize(
+    ("expression", "event", "key"),
+    [
+        ("powertools_json(body).order_id", API_REQUEST, "o-7"),
+        ("powertools_json(body).[order_id, lines]", API_REQUEST, '["o-7",2]'),
+        ("body | powertools_json(@).order_id", API_REQUEST, "o-7"),
+        ("powertools_json(body).order_id", record_of("sqs") | {"body": '{"order_id": "q"}'}, "q"),
+        ("powertools_base64(data)", {"data": "b3JkZXItMQ=="}, "order-1"),
+        (
+            "powertools_json(powertools_base64_gzip(data)).id",
+            {"data": "H4sIAAAAAAACA6tWykxRslJK1DVUqgUAg/wBewwAAAA="},
+            "a-1",
+        ),
+    ],
+)
+def test_powertools_functions_decode_strings_inside_key_paths(
+    expression: str, event: Any, key: str
+) -> None:
+    """powertools_json, powertools_base64 and powertools_base64_gzip work as in Powertools, so an
+    API Gateway or SQS body needs no custom key function."""
+    assert jmespath_key(expression)(event) == key
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"body": "not json"}, {"body": 42}, {"body": None}, {"body": '"o-1'}],
+    ids=["not-json", "number", "null", "cut"],
+)
+def test_a_body_that_is_not_json_text_is_event_error(event: Any) -> None:
+    """powertools_json of text that is not JSON, or of no text, is an EventError naming the
+    expression: never a raw JSONDecodeError."""
+    with pytest.raises(EventError) as caught:
+        jmespath_key("powertools_json(body).order_id")(event)
+    assert caught.value.path == "powertools_json(body).order_id"
+
+
+@pytest.mark.parametrize(
+    ("expression", "event"),
+    [
+        ("powertools_base64(data)", {"data": "%%%"}),
+        ("powertools_base64_gzip(data)", {"data": "QUJD"}),
+    ],
+    ids=["base64", "gzip"],
+)
+def test_undecodable_base64_or_gzip_is_event_error(expression: str, event: Any) -> None:
+    """Text that is not base64, or not gzip inside, is an EventError, not binascii.Error or
+    gzip.BadGzipFile."""
+    with pytest.raises(EventError) as caught:
+        jmespath_key(expression)(event)
+    assert caught.value.path == expression
+
+
+def test_powertools_functions_check_their_arity_at_creation() -> None:
+    """powertools_json takes one argument: two is a ConfigurationError when decorating."""
+    with pytest.raises(ConfigurationError):
+        jmespath_key("powertools_json(a, b)")

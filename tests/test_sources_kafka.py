@@ -52,6 +52,18 @@ def test_kafka_record_decodes_key_value_and_headers() -> None:
     assert [r.offset for r in kafka.kafka_records(kafka_event(kafka_record(1)))] == [1]
 
 
+@pytest.mark.parametrize("millis", [10**20, -(10**20), 10**400], ids=["far", "before", "huge"])
+def test_an_out_of_range_timestamp_is_an_event_error_as_in_kinesis(millis: int) -> None:
+    """A timestamp no datetime can hold is an EventError naming the field, as the same value in
+    a Kinesis record's approximateArrivalTimestamp is; never a bare OSError or ValueError."""
+    with pytest.raises(EventError) as caught:
+        kafka.KafkaRecord.from_record(kafka_record(1) | {"timestamp": millis})
+    assert caught.value.path == "timestamp"
+    with pytest.raises(EventError) as in_event:
+        kafka.kafka_records(kafka_event(kafka_record(1) | {"timestamp": millis}))
+    assert in_event.value.path == "records.orders-0[0].timestamp"
+
+
 def test_a_tombstone_has_no_value() -> None:
     """A record with a null value (a tombstone) parses with value None."""
     record = kafka_record(1) | {"value": None, "key": None}

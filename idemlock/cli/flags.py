@@ -32,7 +32,7 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_table_flags(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
-    """--table and --attribute: which table, and the attribute names its items use."""
+    """--table, --attribute and --sort-key-value: which table, and how its items are named."""
     fallback = f", else {default}" if default else ""
     parser.add_argument(
         "--table",
@@ -48,6 +48,12 @@ def add_table_flags(parser: argparse.ArgumentParser, *, default: str | None = No
         default=[],
         help="an attribute name the table's DynamoDBStore was given, e.g. key=pk or "
         f"expires_at_s=ttl (repeatable; fields: {', '.join(_FIELDS)})",
+    )
+    parser.add_argument(
+        "--sort-key-value",
+        metavar="VALUE",
+        help="with --attribute sort_key=NAME: the sort key value of idemlock's items, if its "
+        "DynamoDBStore was given sort_key_value= (default: idemlock)",
     )
 
 
@@ -222,6 +228,7 @@ def store_for(args: argparse.Namespace, explicit_table: str | None = None) -> Dy
         region_name=args.region,
         profile_name=args.profile,
         attributes=attribute_names(args),
+        sort_key_value=getattr(args, "sort_key_value", None),
     )
 
 

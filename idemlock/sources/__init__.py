@@ -167,6 +167,7 @@ def source_of_event(event: Mapping[str, Any]) -> Source:
             )
         return source_of(_event.as_mapping(items[0], path=f"{_event.RECORDS}[0]"))
     if s3_batch.is_invocation(checked):
+        s3_batch.check_invocation(checked)  # whole, before any task is claimed
         return dataclasses.replace(
             _S3_BATCH,
             record_key=s3_batch.task_key_in(checked),

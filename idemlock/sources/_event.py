@@ -269,12 +269,27 @@ def epoch_time(
         raise EventError(
             f"expected epoch seconds, got a {_kind(value)}", path=join(root, path), source=source
         )
+    return _from_epoch(value, 1, "epoch seconds", path=join(root, path), source=source)
+
+
+def epoch_millis(
+    mapping: Mapping[str, Any], path: str, *, root: str = "", source: str | None = None
+) -> datetime | None:
+    """The integer epoch milliseconds at ``path`` as an aware UTC datetime, ``None`` when absent."""
+    value = optional_int(mapping, path, root=root, source=source)
+    if value is None:
+        return None
+    return _from_epoch(value, 1000, "epoch milliseconds", path=join(root, path), source=source)
+
+
+def _from_epoch(
+    value: float, per_second: int, unit: str, *, path: str, source: str | None
+) -> datetime:
+    """``value``, counted ``per_second`` a second, as an aware UTC datetime; else EventError."""
     try:
-        return datetime.fromtimestamp(value, tz=timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        raise EventError(
-            f"epoch seconds out of range: {value!r}", path=join(root, path), source=source
-        ) from None
+        return datetime.fromtimestamp(value / per_second, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):  # past year 9999, or the platform's range
+        raise EventError(f"{unit} out of range: {value!r:.60}", path=path, source=source) from None
 
 
 def base64_bytes(value: object, *, path: str, source: str | None = None) -> bytes:

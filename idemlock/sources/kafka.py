@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from idemlock.errors import EventError
@@ -161,14 +161,11 @@ def _int(record: Mapping[str, Any], name: str, root: str) -> int:
 def _parse(record: Mapping[str, Any], root: str) -> KafkaRecord:
     """Build a :class:`KafkaRecord` from a record found at ``root``."""
     _record_key_at(record, root)  # the identifying fields first: their errors come first
-    millis = _event.optional_int(record, "timestamp", root=root, source=MSK)
     return KafkaRecord(
         topic=_event.text(record, "topic", root=root, source=MSK),
         partition=_int(record, "partition", root),
         offset=_int(record, "offset", root),
-        timestamp=None
-        if millis is None
-        else datetime.fromtimestamp(millis / 1000, tz=timezone.utc),
+        timestamp=_event.epoch_millis(record, "timestamp", root=root, source=MSK),
         timestamp_type=_event.optional_text(record, "timestampType", root=root, source=MSK),
         key=_optional_bytes(record, "key", root),
         value=_optional_bytes(record, "value", root),

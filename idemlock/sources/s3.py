@@ -265,6 +265,13 @@ class _Located(NamedTuple):
 
     def bucket(self) -> str:
         if self.shape is _TASK and self.mapping.get("s3Bucket") is None:
+            if self.mapping.get("s3BucketArn") is None:  # the task alone does not say its schema
+                raise EventError(
+                    "a task names its bucket in 's3BucketArn' (schema 1.0) or 's3Bucket' (2.0); "
+                    "this one has neither",
+                    path=_event.join(self.root, "s3BucketArn"),
+                    source=EVENT_SOURCE,
+                )
             arn = _event.text(self.mapping, "s3BucketArn", root=self.root, source=EVENT_SOURCE)
             return arn.rpartition(":")[2]  # arn:aws:s3:::bucket
         return _event.text(self.mapping, self.shape.bucket, root=self.root, source=EVENT_SOURCE)
@@ -390,7 +397,7 @@ def _notification_at(mapping: Mapping[str, Any], root: str, *, top: bool) -> _Lo
     """The object of an S3 record, an EventBridge event or a Batch Operations task at ``root``."""
     if mapping.get("source") == EVENTBRIDGE_SOURCE and "detail" in mapping:
         return _Located(mapping, root, _EVENTBRIDGE)
-    if "taskId" in mapping and "s3Key" in mapping:
+    if "taskId" in mapping:  # a task: one without s3Key is named by its own field
         return _Located(mapping, root, _TASK)
     found = _event.event_source(mapping)
     if found == EVENT_SOURCE or (found is None and top):

@@ -59,6 +59,18 @@ def is_invocation(event: Mapping[str, Any]) -> bool:
     return "invocationSchemaVersion" in event and _TASKS in event
 
 
+def check_invocation(event: Mapping[str, Any]) -> None:
+    """:class:`~idemlock.errors.EventError` unless ``event`` carries what its response echoes.
+
+    Checked before any task is claimed: an ``invocationId`` or ``invocationSchemaVersion`` found
+    malformed only when the response is built would fail the invocation after its tasks ran and
+    completed, and again on every retry.
+    """
+    checked = _event.as_mapping(event, source=SOURCE)
+    for path in ("invocationSchemaVersion", "invocationId", "job.id"):
+        _event.text(checked, path, source=SOURCE)
+
+
 def tasks(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The tasks of an invocation, as delivered."""
     checked = _event.as_mapping(event, source=SOURCE)

@@ -36,9 +36,11 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "json":
         print_json({"table": store.table_name, "created": created, "ttl_turned_on": ttl_turned_on})
     elif created:
+        names = store.attributes
+        sort_key = "" if names.sort_key is None else f", sort key {names.sort_key!r} (S)"
         print(
-            f"created table {store.table_name!r}: on-demand, key {store.attributes.key!r} (S), "
-            f"TTL on {store.attributes.expires_at_s!r}; ACTIVE"
+            f"created table {store.table_name!r}: on-demand, key {names.key!r} (S){sort_key}, "
+            f"TTL on {names.expires_at_s!r}; ACTIVE"
         )
     elif ttl_turned_on:
         print(

@@ -6,18 +6,23 @@ no lock, and its re-upload is processed. The embedded default is moto's DynamoDB
 and cfn-lint for nothing); ``--endpoint-url`` points the demo at any other endpoint, such as
 DynamoDB Local. The demo writes only to a table it creates (and deletes again) or to an empty
 one: it never mixes its items with anyone's locks.
+
+Then (``_http_story``) an HTTP API's POST is retried while it runs (409), after it finished (a
+replay), and with its key reused for another order (422).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from idemlock import DynamoDBStore, idempotent
+from idemlock import DynamoDBStore, idempotent, idempotent_http
 from idemlock.cli.common import Refused, UsageError
 from idemlock.cli.flags import add_connection_flags, add_output_flag, endpoint_for
 from idemlock.cli.output import print_json
@@ -62,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             say(f"lock table {table!r} at {endpoint_url or EMBEDDED}\n")
             outcomes = _story(store, say)
+            http_outcomes = _http_story(store, say)
         finally:
             # A table the demo made on someone's endpoint is not left behind; the embedded
             # server's tables go with it.
@@ -69,13 +75,14 @@ def run(args: argparse.Namespace) -> int:
             if deleted:
                 client.delete_table(TableName=table)
                 say(f"deleted the demo's table {table!r}")
-    ok = outcomes == EXPECTED
+    ok = outcomes == EXPECTED and http_outcomes == HTTP_EXPECTED
     if args.output == "json":
         print_json(
             {
                 "table": table,
                 "endpoint_url": endpoint_url,
                 "steps": outcomes,
+                "http_steps": http_outcomes,
                 "ok": ok,
                 "table_deleted": deleted,
             }
@@ -205,3 +212,73 @@ def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str | None, Any, bool]
             ),
             True,
         )
+
+
+HTTP_EXPECTED = ["201", "409", "replayed", "422"]
+"""What the HTTP steps must answer: the first response, in flight, replay, key reused."""
+
+
+def _http_story(store: DynamoDBStore, say: Callable[..., None]) -> list[str]:
+    """An HTTP API's POST, retried in flight (409), after it finished (a replay), and reused.
+
+    The second request arrives while the first one's handler still runs, as when a client's
+    timeout is shorter than the handler; the last sends the same key for another order.
+    """
+    first_running, finish_first = threading.Event(), threading.Event()
+
+    @idempotent_http(store=store, namespace="demo.create_order", lease=30)
+    def create_order(event: dict[str, Any], context: object) -> dict[str, Any]:
+        first_running.set()
+        finish_first.wait(timeout=30)  # the client's retry arrives while this runs
+        return {"statusCode": 201, "headers": {"Location": "/orders/o-17"}, "body": event["body"]}
+
+    say('5. POST /orders {"item": "book"} with Idempotency-Key: "8e03978e-..."; it runs a while')
+    answers: list[dict[str, Any]] = []
+    first = threading.Thread(target=lambda: answers.append(create_order(_post("book"), None)))
+    first.start()
+    first_running.wait(timeout=30)
+    say("6. the client gives up waiting and sends the same request while the first still runs")
+    outcomes = [_show(create_order(_post("book"), None), say)]
+    finish_first.set()
+    first.join(timeout=30)
+    say("   ... then the first request finishes:")
+    outcomes.insert(0, _show(answers[0], say))
+    say("7. the client retries once more")
+    outcomes.append(_show(create_order(_post("book"), None), say))
+    say('8. the client sends the same key with {"item": "pen"}')
+    outcomes.append(_show(create_order(_post("pen"), None), say))
+    _print_table(store, say)
+    ok = outcomes == HTTP_EXPECTED
+    say("every HTTP step behaved as described" if ok else f"UNEXPECTED: {outcomes}")
+    return outcomes
+
+
+def _show(response: dict[str, Any], say: Callable[..., None]) -> str:
+    """Print a response as a client sees it; ``replayed`` or its status, for the outcome."""
+    headers = response.get("headers") or {}
+    shown = "".join(
+        f", {name}: {value}"
+        for name, value in headers.items()
+        if name in ("Retry-After", "Idempotent-Replayed")
+    )
+    body = response["body"]
+    if headers.get("Content-Type") == "application/problem+json":
+        body = json.loads(body)["title"]
+    say(f"   {response['statusCode']}{shown}: {body}")
+    return (
+        "replayed" if headers.get("Idempotent-Replayed") == "true" else str(response["statusCode"])
+    )
+
+
+def _post(item: str) -> dict[str, Any]:
+    """An HTTP API (payload 2.0) POST /orders event, trimmed to what idempotent_http reads."""
+    return {
+        "version": "2.0",
+        "routeKey": "POST /orders",
+        "rawPath": "/orders",
+        "rawQueryString": "",
+        "headers": {"idempotency-key": '"8e03978e-40d5-43e8-bc93-6894a57f9324"'},
+        "requestContext": {"http": {"method": "POST", "path": "/orders"}},
+        "body": json.dumps({"item": item}),
+        "isBase64Encoded": False,
+    }

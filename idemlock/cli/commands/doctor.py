@@ -142,7 +142,11 @@ def _key_schema(store: DynamoDBStore) -> tuple[Check, dict[str, Any] | None]:
         ), None
     except AccessDeniedError:
         return _cannot(name, "dynamodb:DescribeTable"), None
-    return Check(name, OK, f"a single string partition key {key!r}"), description
+    sort_key = store.attributes.sort_key
+    if sort_key is None:
+        return Check(name, OK, f"a single string partition key {key!r}"), description
+    fits = f"string keys {key!r} and {sort_key!r}; idemlock's items: {sort_key} = "
+    return Check(name, OK, f"{fits}{store.sort_key_value!r}"), description
 
 
 def _ttl(store: DynamoDBStore) -> Check:
@@ -222,7 +226,7 @@ def _permissions(store: DynamoDBStore, namespace: str) -> Check:
 def _probes(store: DynamoDBStore, key: str) -> dict[str, Callable[[], Any]]:
     """One harmless call per action: reads, and writes whose condition never holds."""
     client, table, names = store.client, store.table_name, store.attributes
-    item_key = {names.key: {"S": key}}
+    item_key = store.item_key(key)
     return {
         "dynamodb:GetItem": lambda: client.get_item(TableName=table, Key=item_key),
         "dynamodb:UpdateItem": lambda: client.update_item(
@@ -250,7 +254,7 @@ def _clock(store: DynamoDBStore, namespace: str) -> Check:
     [date, date + 1 s) somewhere between sending and receiving. The bounds of a few responses
     are intersected.
     """
-    name, key = "clock skew", {store.attributes.key: {"S": _probe_key(namespace)}}
+    name, key = "clock skew", store.item_key(_probe_key(namespace))
     low, high = -float("inf"), float("inf")
     for _ in range(CLOCK_SAMPLES):
         sent = time.time()

@@ -32,15 +32,15 @@ idemlock's functions use) always name one key, so the condition never passes vac
 
 
 def table_resource(spec: Spec) -> dict[str, Any]:
-    """The ``AWS::DynamoDB::Table`` resource: on-demand, a string key, TTL on."""
+    """The ``AWS::DynamoDB::Table`` resource: on-demand, string key (and sort key), TTL on."""
     names = spec.names
     return {
         "Type": "AWS::DynamoDB::Table",
         "Properties": {
             "TableName": spec.table,
             "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": names.key, "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": names.key, "KeyType": "HASH"}],
+            "AttributeDefinitions": names.key_definitions(),
+            "KeySchema": names.key_schema(),
             "TimeToLiveSpecification": {"AttributeName": names.expires_at_s, "Enabled": True},
         },
     }

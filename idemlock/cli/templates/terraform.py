@@ -21,15 +21,18 @@ def terraform(spec: Spec) -> str:
         if spec.namespaces
         else ""
     )
+    range_key = "" if names.sort_key is None else f"  range_key    = {json.dumps(names.sort_key)}\n"
+    attributes = "".join(
+        f'  attribute {{\n    name = {json.dumps(part["AttributeName"])}\n    type = "S"\n  }}\n\n'
+        for part in names.key_definitions()
+    )
     return header(spec) + (
         f'resource "aws_dynamodb_table" "idemlock" {{\n'
         f"  name         = {json.dumps(spec.table)}\n"
         f'  billing_mode = "PAY_PER_REQUEST"\n'
-        f"  hash_key     = {json.dumps(names.key)}\n\n"
-        f"  attribute {{\n"
-        f"    name = {json.dumps(names.key)}\n"
-        f'    type = "S"\n'
-        f"  }}\n\n"
+        f"  hash_key     = {json.dumps(names.key)}\n"
+        f"{range_key}\n"
+        f"{attributes}"
         f"  ttl {{\n"
         f"    attribute_name = {json.dumps(names.expires_at_s)}\n"
         f"    enabled        = true\n"
