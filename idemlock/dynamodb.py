@@ -16,12 +16,13 @@ import os
 import sys
 import threading
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from idemlock._frozen import Frozen
 from idemlock.errors import (
     AccessDeniedError,
+    AWSSetupError,
     ConfigurationError,
     StoreError,
     TableMismatchError,
@@ -494,12 +495,21 @@ class DynamoDBStore:
         return item or None
 
     def scan_items(
-        self, *, prefix: str | None = None, page_size: int | None = None
+        self,
+        *,
+        prefix: str | None = None,
+        page_size: int | None = None,
+        on_page: Callable[[int, float | None], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Yield every item as DynamoDB returns it, as :meth:`scan` reads them.
 
         In a table with a sort key, only idemlock's items (those holding our sort key value):
         the application's own items are never listed.
+
+        ``on_page(scanned, capacity_units)`` is called after each page's items: the items it
+        read (with a ``prefix`` or a sort key, more than it returns: the filter applies after
+        the read, and every item read is billed) and the read capacity it consumed (``None`` if
+        the endpoint does not say).
         """
         params: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
         if page_size is not None:
@@ -516,9 +526,14 @@ class DynamoDBStore:
             params["FilterExpression"] = " AND ".join(filters)
             params["ExpressionAttributeNames"] = names
             params["ExpressionAttributeValues"] = values
+        if on_page is not None:
+            params["ReturnConsumedCapacity"] = "TOTAL"
         while True:
             page = self._call("scan", None, **params)
             yield from page.get("Items", [])
+            if on_page is not None:
+                consumed = page.get("ConsumedCapacity", {}).get("CapacityUnits")
+                on_page(page.get("ScannedCount", 0), consumed)
             if "LastEvaluatedKey" not in page:
                 return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -724,9 +739,9 @@ class DynamoDBStore:
                 return _ConditionFailed(old_item)
             return self._translate(operation, key, code, error.get("Message", ""))
         if isinstance(exc, BotoCoreError):
-            return StoreError(
+            return _setup_error(exc) or StoreError(
                 f"DynamoDB {_api_name(operation)} on table {self.table_name!r}"
-                f"{'' if key is None else f' for key {key!r}'} failed: {_advice(exc)}",
+                f"{'' if key is None else f' for key {key!r}'} failed: {exc}",
                 operation=operation,
                 key=key,
             )
@@ -856,6 +871,7 @@ def _make_client(
 ) -> DynamoDBClient:
     import botocore.session  # noqa: PLC0415  (deferred: see the module docstring)
     from botocore.config import Config  # noqa: PLC0415
+    from botocore.exceptions import BotoCoreError  # noqa: PLC0415
 
     defaults = Config(
         # Standard mode retries throttling, 5xx and dropped connections with jittered backoff;
@@ -873,17 +889,27 @@ def _make_client(
     )
     session = botocore.session.Session(profile=profile_name)
     _share_loaded_models(session)
-    # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, the variable Lambda documents and
-    # most people set: honour it too, after the explicit argument and botocore's own sources.
-    region_name = (
-        region_name or session.get_config_variable("region") or os.environ.get("AWS_REGION")
-    )
-    client: DynamoDBClient = session.create_client(  # type: ignore[assignment]
-        "dynamodb",
-        region_name=region_name,
-        endpoint_url=endpoint_url,
-        config=defaults.merge(config) if config is not None else defaults,
-    )
+    try:
+        # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, the variable Lambda documents and
+        # most people set: honour it too, after the explicit argument and botocore's own sources.
+        # An empty one is none (botocore would build the endpoint "dynamodb..amazonaws.com").
+        region_name = (
+            region_name
+            or session.get_config_variable("region")
+            or os.environ.get("AWS_REGION")
+            or None
+        )
+        client: DynamoDBClient = session.create_client(  # type: ignore[assignment]
+            "dynamodb",
+            region_name=region_name,
+            endpoint_url=endpoint_url,
+            config=defaults.merge(config) if config is not None else defaults,
+        )
+    except BotoCoreError as exc:
+        setup = _setup_error(exc)
+        if setup is None:
+            raise
+        raise setup from exc
     return client
 
 
@@ -903,18 +929,31 @@ def _share_loaded_models(session: botocore.session.Session) -> None:
         session.register_component("data_loader", get_component("data_loader"))
 
 
-def _advice(exc: Exception) -> str:
-    """The error's message, with what to do for the two set-up mistakes everyone makes."""
-    from botocore.exceptions import NoCredentialsError, NoRegionError  # noqa: PLC0415
+def _setup_error(exc: Exception) -> AWSSetupError | None:
+    """The set-up mistakes everyone makes, as errors saying how to fix them; else ``None``."""
+    from botocore.exceptions import NoCredentialsError, NoRegionError, ProfileNotFound  # noqa: PLC0415
 
     if isinstance(exc, NoCredentialsError):
-        return (
-            "no AWS credentials found; use a profile (AWS_PROFILE, or --profile) or set "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        return AWSSetupError(
+            "credentials",
+            "no AWS credentials found",
+            "set AWS_PROFILE (or DynamoDBStore(profile_name=...)) to a profile that has some, or "
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
         )
     if isinstance(exc, NoRegionError):
-        return "no AWS region configured; set AWS_REGION (or pass --region / region_name=)"
-    return str(exc)
+        return AWSSetupError(
+            "region",
+            "no AWS region configured",
+            "set AWS_REGION, or pass DynamoDBStore(region_name=...)",
+        )
+    if isinstance(exc, ProfileNotFound):
+        return AWSSetupError(
+            "profile",
+            f"no AWS profile {exc.kwargs.get('profile')!r} in the AWS configuration",
+            "name one that exists (`aws configure list-profiles` lists them) in AWS_PROFILE or "
+            "DynamoDBStore(profile_name=...)",
+        )
+    return None
 
 
 def _mentions(text: str, placeholder: str) -> bool:

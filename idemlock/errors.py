@@ -4,6 +4,7 @@
 
     IdemlockError                  catch-all for anything idemlock raises
     ├── ConfigurationError         an option or the environment is wrong (raised before any call)
+    │   └── AWSSetupError          no AWS region or credentials, or no such profile (.setting)
     ├── InvalidKeyError            key_fn returned something that cannot be a key
     │   └── MissingKeyError        key_fn returned None or "", or the event lacked the field
     │       └── EventError         the event is malformed (.path names what is missing)
@@ -42,6 +43,19 @@ class IdemlockError(Exception):
 
 class ConfigurationError(IdemlockError):
     """An option passed to idemlock, or an environment variable it reads, is invalid."""
+
+
+class AWSSetupError(ConfigurationError):
+    """botocore found no region or no credentials, or the profile named does not exist.
+
+    Raised before any request is sent. :attr:`setting` is ``"region"``, ``"credentials"`` or
+    ``"profile"``; :attr:`problem` says what is missing, and the message adds how to give it.
+    """
+
+    def __init__(self, setting: str, problem: str, fix: str) -> None:
+        super().__init__(f"{problem}; {fix}")
+        self.setting = setting
+        self.problem = problem
 
 
 class InvalidKeyError(IdemlockError):

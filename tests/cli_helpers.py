@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -68,3 +69,43 @@ def hold(store: DynamoDBStore, key: str, clock: ManualClock, *, lease: float, ag
             expires_at_s=now_ms // 1000 + 3600,
         )
     )
+
+
+POWERTOOLS_KEY = "orders-fn.lambda_handler#9f86d081884c7d659a2feaa0c55ad015"
+
+
+def put_powertools_item(store: DynamoDBStore) -> None:
+    """An item as Powertools' idempotency writes it: another status word, other attributes."""
+    now = int(time.time())
+    store.client.put_item(
+        TableName=store.table_name,
+        Item={
+            "id": {"S": POWERTOOLS_KEY},
+            "status": {"S": "INPROGRESS"},
+            "expiration": {"N": str(now + 3600)},
+            "in_progress_expiration": {"N": str((now + 60) * 1000)},
+        },
+    )
+
+
+def put_items(store: DynamoDBStore, count: int, *, oldest_ms: int) -> None:
+    """``count`` completed items, claimed a second apart from ``oldest_ms`` on (bulk#00000 is
+    the oldest), written in batches."""
+    items: list[Any] = [
+        {
+            "PutRequest": {
+                "Item": {
+                    "id": {"S": f"bulk#{n:05d}"},
+                    "status": {"S": "COMPLETED"},
+                    "owner": {"S": "o"},
+                    "fence": {"N": str(n + 1)},
+                    "claimed_at_ms": {"N": str(oldest_ms + n * 1000)},
+                    "completed_at_ms": {"N": str(oldest_ms + n * 1000)},
+                    "result": {"S": str(n)},
+                }
+            }
+        }
+        for n in range(count)
+    ]
+    for start in range(0, len(items), 25):
+        store.client.batch_write_item(RequestItems={store.table_name: items[start : start + 25]})

@@ -10,9 +10,8 @@ import pytest
 
 from idemlock import DynamoDBStore
 from tests.aws import make_client
-from tests.cli_helpers import Run, as_json
+from tests.cli_helpers import POWERTOOLS_KEY, Run, as_json, put_powertools_item
 from tests.dynamodb_proxy import DynamoDBProxy
-from tests.test_cli_listing import POWERTOOLS_KEY, put_powertools_item
 
 
 def checks(done: Any) -> dict[str, dict[str, Any]]:

@@ -108,3 +108,21 @@ def test_a_port_in_use_is_one_line() -> None:
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1
     assert "--port" in done.stderr
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-1"])
+def test_a_port_out_of_range_is_a_usage_error(port: str) -> None:
+    """`idemlock local --port 99999`: exit 2 naming the range, not a bug to report."""
+    done = subprocess.run(
+        [sys.executable, "-m", "idemlock", "local", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=command_env(),
+    )
+
+    assert done.returncode == 2, done.stderr
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("idemlock local: error: argument --port: ")
+    assert "report" not in done.stderr

@@ -1,4 +1,4 @@
-"""The table's items as the command sees them: idemlock's records, and foreign items.
+"""The table's items as the command sees them: idemlock's items, and foreign items.
 
 A lock table can hold items idemlock did not write: Powertools' (status ``INPROGRESS``, other
 attribute names), a hand-made test item, another tool's. They must not stop ``ls``, ``stats``,
@@ -14,10 +14,12 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from idemlock.cli.common import Refused, with_progress
+from idemlock.cli.common import Refused
+from idemlock.cli.output import Progress, human_duration, iso
 from idemlock.dynamodb import DynamoDBStore
 from idemlock.errors import AccessDeniedError, StoreError, TableMismatchError
-from idemlock.item import LockItem
+from idemlock.item import LockItem, LockStatus
+from idemlock.keys import storage_key
 
 
 class Foreign(NamedTuple):
@@ -53,15 +55,51 @@ def scan(
     store: DynamoDBStore, *, prefix: str | None, page_size: int | None, progress: bool | None
 ) -> Iterator[Item]:
     """Every item of the table (``prefix``: keys starting with it), progress on stderr."""
-    raw = store.scan_items(prefix=prefix, page_size=page_size)
-    for item in with_progress(raw, enabled=progress):
+    tally = _ScanTally(Progress(progress), prefix)
+    on_page = tally.page if tally.progress.enabled else None
+    for item in store.scan_items(prefix=prefix, page_size=page_size, on_page=on_page):
+        tally.matched += 1
         yield read(store, item)
+    tally.progress.end(tally.text())
+
+
+class _ScanTally:
+    """What a scan read so far: every item read is billed, matching the prefix or not."""
+
+    def __init__(self, progress: Progress, prefix: str | None) -> None:
+        self.progress = progress
+        self.prefix = prefix
+        self.scanned = self.matched = 0
+        self.capacity: float | None = None
+
+    def page(self, scanned: int, capacity: float | None) -> None:
+        self.scanned += scanned
+        if capacity is not None:
+            self.capacity = (self.capacity or 0.0) + capacity
+        self.progress.show(self.text())
+
+    def text(self) -> str:
+        parts = [f"scanned {self.scanned} items"]
+        if self.prefix:
+            parts.append(f"{self.matched} matching {self.prefix!r}")
+        if self.capacity is not None:
+            parts.append(f"{self.capacity:g} read capacity units")
+        return ", ".join(parts)
 
 
 def get(store: DynamoDBStore, key: str) -> Item | None:
     """The key's item, or ``None``."""
     item = store.get_item(key)
     return None if item is None else read(store, item)
+
+
+def lookup(store: DynamoDBStore, key: str, namespace: str | None, *, absent: str) -> Item:
+    """The item of KEY (of ``namespace`` if given); refused, ending with ``absent``, if none."""
+    stored = storage_key(namespace, key) if namespace else key
+    item = get(store, stored)
+    if item is None:
+        raise Refused(f"no item with key {stored!r} in table {store.table_name!r}{absent}")
+    return item
 
 
 def check_table(store: DynamoDBStore) -> None:
@@ -82,15 +120,47 @@ def check_table(store: DynamoDBStore) -> None:
         ) from exc
 
 
-def foreign_json(item: Foreign) -> dict[str, Any]:
-    """A foreign item as JSON: what ``ls`` and ``show`` print for scripts."""
+def item_json(item: Item, at_ms: int) -> dict[str, Any]:
+    """An item as stable JSON fields for scripts (``ls`` and ``show``).
+
+    Times in epoch units and ISO 8601; a foreign item has its key, raw status, why it is
+    foreign and its attributes.
+    """
+    if isinstance(item, Foreign):
+        return {
+            "key": item.key,
+            "status": item.status,
+            "foreign": True,
+            "problem": item.problem,
+            "attributes": plain(item.item),
+        }
+    expires_ms = None if item.expires_at_s is None else item.expires_at_s * 1000
     return {
         "key": item.key,
-        "status": item.status,
-        "foreign": True,
-        "problem": item.problem,
-        "attributes": plain(item.item),
+        "status": item.status.value,
+        "owner": item.owner,
+        "fence": item.fence,
+        "attempts": item.attempts,
+        "claimed_at": iso(item.claimed_at_ms),
+        "claimed_at_ms": item.claimed_at_ms,
+        "age_s": round((at_ms - item.claimed_at_ms) / 1000, 3),
+        "lease_expires_at": iso(item.lease_expires_at_ms),
+        "lease_expires_at_ms": item.lease_expires_at_ms,
+        "lease_left_s": _seconds(lease_left_ms(item, at_ms)),
+        "stale": is_stale(item, at_ms),
+        "completed_at": iso(item.completed_at_ms),
+        "completed_at_ms": item.completed_at_ms,
+        "expires_at": iso(expires_ms),
+        "expires_at_s": item.expires_at_s,
+        "result": None if item.result is None else json.loads(item.result),
+        "result_stored": item.result is not None,
+        "fingerprint": item.fingerprint,
+        "foreign": False,
     }
+
+
+def _seconds(milliseconds: int | None) -> float | None:
+    return None if milliseconds is None else round(milliseconds / 1000, 3)
 
 
 def plain(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,3 +191,23 @@ def _text(value: object) -> str | None:
     if isinstance(value, Mapping) and isinstance(value.get("S"), str):
         return str(value["S"])
     return json.dumps(value, default=str, sort_keys=True)
+
+
+def is_stale(record: LockItem, at_ms: int) -> bool:
+    """IN_PROGRESS past its lease: the invocation crashed or timed out."""
+    return record.status is LockStatus.IN_PROGRESS and record.is_free_at(at_ms)
+
+
+def lease_left_ms(record: LockItem, at_ms: int) -> int | None:
+    """Milliseconds until the lease ends (negative once over); ``None`` once completed."""
+    if record.status is not LockStatus.IN_PROGRESS or record.lease_expires_at_ms is None:
+        return None
+    return record.lease_expires_at_ms - at_ms
+
+
+def lease_left_text(item: LockItem, at_ms: int) -> str:
+    """The lease left, for people: ``42s``, ``over 3m ago``, or ``-`` once completed."""
+    left = lease_left_ms(item, at_ms)
+    if left is None:
+        return "-"
+    return human_duration(left) if left > 0 else f"over {human_duration(left)} ago"

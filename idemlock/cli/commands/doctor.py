@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, NamedTuple
 
+# The one place doctor reads the lock's grace (becomes idemlock.lock's public constant).
 from idemlock._lock import LAMBDA_LEASE_GRACE_MS
 from idemlock.cli import items
-from idemlock.cli.common import Refused, add_common_flags, human_duration, print_json, store_for
+from idemlock.cli.common import EXIT_FAILED, EXIT_OK, Refused, api_call
+from idemlock.cli.flags import add_common_flags, store_for
 from idemlock.cli.items import Foreign
+from idemlock.cli.output import human_duration, print_json
 from idemlock.dynamodb import DynamoDBStore
 from idemlock.errors import AccessDeniedError, TableMismatchError, TableNotFoundError
 from idemlock.keys import SEPARATOR
@@ -72,7 +75,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run every check; 1 if any failed."""
+    """Run every check; EXIT_FAILED if any failed."""
     store = store_for(args)
     checks = list(_checks(store, args.namespace or "idemlock-doctor"))
     failed = any(check.result == FAIL for check in checks)
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         _print(store, checks)
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _print(store: DynamoDBStore, checks: list[Check]) -> None:
@@ -153,7 +156,7 @@ def _ttl(store: DynamoDBStore) -> Check:
         f"--time-to-live-specification Enabled=true,AttributeName={attribute} "
         f"(or `idemlock create-table {table}`)"
     )
-    code, response = _call(lambda: store.client.describe_time_to_live(TableName=table))
+    code, response = api_call(lambda: store.client.describe_time_to_live(TableName=table))
     if code in _DENIED:
         return _cannot(name, "dynamodb:DescribeTimeToLive")
     if code in _UNSUPPORTED:
@@ -200,7 +203,7 @@ def _permissions(store: DynamoDBStore, namespace: str) -> Check:
     name = "permissions"
     key = _probe_key(namespace)
     probes = _probes(store, key)
-    denied = [action for action, probe in probes.items() if _call(probe)[0] in _DENIED]
+    denied = [action for action, probe in probes.items() if api_call(probe)[0] in _DENIED]
     allowed = [action for action in probes if action not in denied]
     if not denied:
         return Check(name, OK, f"this caller can {_actions(allowed)}")
@@ -255,7 +258,7 @@ def _clock(store: DynamoDBStore, namespace: str) -> Check:
     low, high = -float("inf"), float("inf")
     for _ in range(CLOCK_SAMPLES):
         sent = time.time()
-        _, response = _call(lambda: store.client.get_item(TableName=store.table_name, Key=key))
+        _, response = api_call(lambda: store.client.get_item(TableName=store.table_name, Key=key))
         received = time.time()
         date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
         if not date:
@@ -284,7 +287,7 @@ def _clock(store: DynamoDBStore, namespace: str) -> Check:
 
 def _point_in_time_recovery(store: DynamoDBStore) -> Check:
     name, table = "point-in-time recovery", store.table_name
-    code, response = _call(lambda: store.client.describe_continuous_backups(TableName=table))
+    code, response = api_call(lambda: store.client.describe_continuous_backups(TableName=table))
     if code in _DENIED:
         return _cannot(name, "dynamodb:DescribeContinuousBackups")
     if code in _UNSUPPORTED:
@@ -329,21 +332,6 @@ def _foreign_items(store: DynamoDBStore) -> Check:
 
 
 # -- plumbing ----------------------------------------------------------------------------------
-
-
-def _call(call: Callable[[], Any]) -> tuple[str | None, dict[str, Any]]:
-    """The error code of a call, and its response.
-
-    The code is ``None`` if the call succeeded or failed its condition: both mean IAM allowed it.
-    """
-    from botocore.exceptions import ClientError  # noqa: PLC0415  (botocore is loaded by now)
-
-    try:
-        return None, call()
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        response: dict[str, Any] = dict(exc.response)
-        return (None if code == "ConditionalCheckFailedException" else code), response
 
 
 def _raise_unexpected(code: str | None, response: dict[str, Any]) -> None:

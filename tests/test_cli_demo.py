@@ -1,7 +1,9 @@
-"""The ``idemlock`` command: the demo, as a function and as a subprocess."""
+"""``idemlock demo``: the story on the embedded server or an endpoint, as a function and as a
+subprocess."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -31,8 +33,6 @@ def test_demo_shows_an_http_retry_in_flight_and_a_replay(
     """The HTTP part: the retry in flight gets 409 with Retry-After, the first 201, the retry
     after it a replay, the same key for another order 422."""
     assert main(["demo", "--output", "json"]) == 0
-    import json  # noqa: PLC0415
-
     assert json.loads(capsys.readouterr().out)["http_steps"] == ["201", "409", "replayed", "422"]
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
@@ -65,18 +65,10 @@ def test_demo_as_a_subprocess() -> None:
     assert "every step behaved as described" in done.stdout
 
 
-def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    """An unknown subcommand is a usage error: exit code 2 and a message on stderr."""
-    assert main(["no-such-command"]) == 2
-    assert "invalid choice" in capsys.readouterr().err
-
-
 def test_demo_and_template_speak_json_for_scripts(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--output json works on every command: the demo's steps, the template's text."""
-    import json  # noqa: PLC0415
-
     monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
     assert main(["demo", "--output", "json"]) == 0
     demo = json.loads(capsys.readouterr().out)

@@ -1,4 +1,5 @@
-"""``idemlock template``: the policy can be held to the functions' own namespaces."""
+"""``idemlock template``: the table and a least-privilege policy, held to the functions'
+namespaces when given."""
 
 from __future__ import annotations
 
@@ -11,6 +12,45 @@ import yaml
 
 from idemlock.dynamodb import RUNTIME_ACTIONS
 from tests.cli_helpers import Run
+
+
+@pytest.mark.parametrize("fmt", ["cloudformation", "sam", "serverless"])
+def test_yaml_templates_declare_the_table_and_least_privilege(fmt: str, idemlock: Run) -> None:
+    """Each YAML template has the table (on-demand, key id, TTL on expires_at_s) and a statement
+    with exactly the actions idemlock uses, on that table."""
+    done = idemlock("template", "--format", fmt, "--table", "orders-locks")
+    document = yaml.safe_load(done.stdout)
+
+    resources = document["resources"]["Resources"] if fmt == "serverless" else document["Resources"]
+    table = resources["IdemlockTable"]["Properties"]
+    assert table["TableName"] == "orders-locks"
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at_s", "Enabled": True}
+    statements = {
+        "cloudformation": lambda: resources["IdemlockPolicy"]["Properties"]["PolicyDocument"][
+            "Statement"
+        ],
+        "sam": lambda: resources["HandlerFunction"]["Properties"]["Policies"][0]["Statement"],
+        "serverless": lambda: document["provider"]["iam"]["role"]["statements"],
+    }[fmt]()
+    assert statements == [
+        {
+            "Effect": "Allow",
+            "Action": list(RUNTIME_ACTIONS),
+            "Resource": {"Fn::GetAtt": ["IdemlockTable", "Arn"]},
+        }
+    ]
+
+
+def test_terraform_template(idemlock: Run) -> None:
+    """The Terraform template has the table with TTL and the policy with the exact actions."""
+    text = idemlock("template", "--format", "terraform").stdout
+
+    assert 'resource "aws_dynamodb_table" "idemlock"' in text
+    assert 'attribute_name = "expires_at_s"' in text
+    assert f"actions   = [{', '.join(json.dumps(a) for a in RUNTIME_ACTIONS)}]" in text
+    assert "resources = [aws_dynamodb_table.idemlock.arn]" in text
 
 
 def _statements(fmt: str, text: str) -> list[dict[str, Any]]:

@@ -16,13 +16,8 @@ from types import FrameType
 from typing import Any
 
 from idemlock.cli import embedded
-from idemlock.cli.common import (
-    DEFAULT_TABLE,
-    add_table_flags,
-    attribute_names,
-    count,
-    table_name,
-)
+from idemlock.cli.common import EXIT_OK
+from idemlock.cli.flags import DEFAULT_TABLE, add_table_flags, attribute_names, port, table_name
 from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
 
 
@@ -33,7 +28,7 @@ def register(commands: Any) -> None:
         help="run a local DynamoDB endpoint with the lock table, in the foreground",
     )
     local.add_argument(
-        "--port", type=count(0), default=8000, help="port on 127.0.0.1 (default: 8000; 0: any)"
+        "--port", type=port, default=8000, help="port on 127.0.0.1 (default: 8000; 0: any)"
     )
     add_table_flags(local, default=DEFAULT_TABLE)
     local.set_defaults(run=run)
@@ -66,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                 time.sleep(3600)
         except KeyboardInterrupt:
             print("stopped", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -23,14 +23,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from idemlock import DynamoDBStore, idempotent, idempotent_http
-from idemlock.cli.common import (
-    Refused,
-    UsageError,
-    add_connection_flags,
-    add_output_flag,
-    endpoint_for,
-    print_json,
-)
+from idemlock.cli.common import Refused, UsageError
+from idemlock.cli.flags import add_connection_flags, add_output_flag, endpoint_for
+from idemlock.cli.output import print_json
 from idemlock.errors import ConfigurationError, TableNotFoundError
 from idemlock.sources import s3
 
