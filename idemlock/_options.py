@@ -7,14 +7,13 @@ points, and checked once, at decoration time, by :func:`validate`, into :class:`
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
-from idemlock._environ import EnvironmentVariable
-from idemlock._frozen import Frozen
 from idemlock._lock import Lock, Policy
 from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
 from idemlock.errors import ConfigurationError
@@ -48,9 +47,6 @@ DISABLED_ENV: Final = "IDEMLOCK_DISABLED"
 
 _TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
 
-_DISABLED: Final = EnvironmentVariable(DISABLED_ENV)
-_TABLE: Final = EnvironmentVariable(TABLE_ENV)
-
 
 # For type checkers only: nothing reads it at run time, where making it would cost a cold start
 # about 0.4 ms (typing compiles each of its string annotations).
@@ -78,19 +74,9 @@ if TYPE_CHECKING:
         heartbeat: bool | Duration
 
 
-class Options(Frozen):
+class Options(NamedTuple):
     """Every option of one decorated function, checked (read-only)."""
 
-    __match_args__ = (  # the fields, in the order Frozen sets, compares and shows them
-        "store",
-        "namespace",
-        "policy",
-        "disabled",
-        "fingerprint",
-        "on_missing_key",
-        "concurrency",
-    )
-    __slots__ = __match_args__
     store: LockStore | None
     namespace: str | None
     policy: Policy
@@ -98,19 +84,6 @@ class Options(Frozen):
     fingerprint: Callable[..., object] | None
     on_missing_key: Literal["raise", "run"]
     concurrency: int
-
-    def __init__(
-        self,
-        *,
-        store: LockStore | None,
-        namespace: str | None,
-        policy: Policy,
-        disabled: bool | None,
-        fingerprint: Callable[..., object] | None,
-        on_missing_key: Literal["raise", "run"],
-        concurrency: int,
-    ) -> None:
-        self._set(store, namespace, policy, disabled, fingerprint, on_missing_key, concurrency)
 
 
 def validate(
@@ -222,7 +195,7 @@ def is_disabled(disabled: bool | None) -> bool:
     """The explicit switch, or else ``IDEMLOCK_DISABLED`` read now (so tests may set it late)."""
     if disabled is not None:
         return disabled
-    value = _DISABLED.get()
+    value = os.environ.get(DISABLED_ENV)
     return value is not None and value.strip().lower() in _TRUE_WORDS
 
 
@@ -232,7 +205,7 @@ _default_stores_lock = threading.Lock()
 
 def default_store() -> LockStore:
     """The store used when none is passed: one ``DynamoDBStore`` per ``IDEMLOCK_TABLE`` value."""
-    table = (_TABLE.get() or "").strip()
+    table = os.environ.get(TABLE_ENV, "").strip()
     if not table:
         raise ConfigurationError(
             f"no lock store: pass store= or set {TABLE_ENV} to the lock table's name"

@@ -30,6 +30,7 @@ bodies still one at a time in record order.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import queue
@@ -518,8 +519,6 @@ class _BodyLoop:
 
     def run(self, awaitable: Awaitable[Any]) -> Any:
         """The awaitable's result (or its exception), run to completion now."""
-        import asyncio  # noqa: PLC0415  (deferred: only async handlers pay for its import)
-
         if self._loop is None:
             try:
                 asyncio.get_running_loop()

@@ -17,9 +17,8 @@ import sys
 import threading
 import zlib
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from idemlock._frozen import Frozen
 from idemlock.errors import (
     AccessDeniedError,
     ConfigurationError,
@@ -80,41 +79,31 @@ _ACTIONS_BY_OPERATION: Final[Mapping[str, tuple[str, ...]]] = {
 _ACCESS_DENIED_CODES: Final = frozenset({"AccessDeniedException", "AccessDenied"})
 
 
-class AttributeNames(Frozen):
-    """The table's attribute names.
+class _Fields(NamedTuple):
+    key: str = "id"
+    status: str = "status"
+    owner: str = "owner"
+    fence: str = "fence"
+    attempts: str = "attempts"
+    claimed_at_ms: str = "claimed_at_ms"
+    lease_expires_at_ms: str = "lease_expires_at_ms"
+    expires_at_s: str = "expires_at_s"
+    completed_at_ms: str = "completed_at_ms"
+    result: str = "result"
+    fingerprint: str = "fingerprint"
+
+
+class AttributeNames(_Fields):
+    """The table's attribute names: non-empty and distinct, checked when made.
 
     Any name works, reserved words included: every expression refers to them through
     ``ExpressionAttributeNames``. The partition key is a string. Read-only.
     """
 
-    __match_args__ = (  # the fields, in the order Frozen sets, compares and shows them
-        "key",
-        "status",
-        "owner",
-        "fence",
-        "attempts",
-        "claimed_at_ms",
-        "lease_expires_at_ms",
-        "expires_at_s",
-        "completed_at_ms",
-        "result",
-        "fingerprint",
-    )
-    __slots__ = __match_args__
-    key: str
-    status: str
-    owner: str
-    fence: str
-    attempts: str
-    claimed_at_ms: str
-    lease_expires_at_ms: str
-    expires_at_s: str
-    completed_at_ms: str
-    result: str
-    fingerprint: str
+    __slots__ = ()
 
-    def __init__(  # noqa: PLR0917  (positional too, as the dataclass it was took them)
-        self,
+    def __new__(  # noqa: PLR0917  (positional too, as a named tuple takes them)
+        cls,
         key: str = "id",
         status: str = "status",
         owner: str = "owner",
@@ -126,8 +115,10 @@ class AttributeNames(Frozen):
         completed_at_ms: str = "completed_at_ms",
         result: str = "result",
         fingerprint: str = "fingerprint",
-    ) -> None:
-        self._set(
+    ) -> AttributeNames:
+        """The names, by field; :class:`ConfigurationError` if one is empty or two are equal."""
+        names = super().__new__(
+            cls,
             key,
             status,
             owner,
@@ -140,15 +131,15 @@ class AttributeNames(Frozen):
             result,
             fingerprint,
         )
-        names = self._values()
         if any(not isinstance(name, str) or not name for name in names):
             raise ConfigurationError("attribute names must be non-empty strings")
         if len(set(names)) != len(names):
-            raise ConfigurationError(f"attribute names must be distinct, got {names}")
+            raise ConfigurationError(f"attribute names must be distinct, got {tuple(names)}")
+        return names
 
     def placeholders(self) -> dict[str, str]:
         """``#field`` → configured name, for ``ExpressionAttributeNames``."""
-        return {f"#{field}": getattr(self, field) for field in self.__match_args__}
+        return {f"#{field}": name for field, name in zip(self._fields, self, strict=True)}
 
 
 # The expressions of the protocol's writes. They are constant strings (what varies goes in the

@@ -20,12 +20,6 @@ class LockStatus(str, enum.Enum):
     COMPLETED = "COMPLETED"
 
 
-# For the claim's path (see benchmarks/README.md): on Python 3.11 an enum member read from its
-# class costs ten times what a module global does.
-IN_PROGRESS_STATUS = LockStatus.IN_PROGRESS
-"""``LockStatus.IN_PROGRESS``, as a module global."""
-
-
 class LockItem(NamedTuple):
     """One lock item.
 

@@ -13,7 +13,7 @@ contract suite in ``tests/test_contract.py``.
 from collections.abc import Iterator
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from idemlock.item import IN_PROGRESS_STATUS, LockItem, LockStatus
+from idemlock.item import LockItem, LockStatus
 
 
 class Claim(NamedTuple):
@@ -40,12 +40,9 @@ class Claim(NamedTuple):
         successful claim leaves behind, for stores whose write answers with less than the whole
         new item: every field is the claim's, except the two counters the claim advances by one.
         """
-        # LockItem.__new__ called as a function: calling the class packs the keywords into a
-        # dict on the way (twice the cost, and this runs on every claim).
-        return LockItem.__new__(
-            LockItem,
+        return LockItem(
             key=self.key,
-            status=IN_PROGRESS_STATUS,
+            status=LockStatus.IN_PROGRESS,
             owner=self.owner,
             fence=(self.fence_base if fence is None else fence) + 1,
             claimed_at_ms=self.now_ms,
