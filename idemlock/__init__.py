@@ -39,21 +39,7 @@ _LAZY = {
     "idempotent_records": "idemlock._decorator",
 }
 
-# Old names kept for one release (0.1.x): each warns, then resolves to its new name.
-_DEPRECATED = {"Record": "LockItem", "Status": "LockStatus"}
-
-
 def __getattr__(name: str) -> object:
-    new_name = _DEPRECATED.get(name)
-    if new_name is not None:
-        import warnings  # noqa: PLC0415  (only a deprecated name pays for it)
-
-        warnings.warn(
-            f"idemlock.{name} is deprecated: use idemlock.{new_name}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return __getattr__(new_name)
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'idemlock' has no attribute {name!r}")

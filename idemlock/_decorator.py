@@ -138,7 +138,7 @@ def idempotent(
                 if on_missing_key == "run":
                     return None
                 raise
-            lease_ms, deadline_ms = policy.leases_for(own_args, kwargs)
+            lease_ms, budget_ms = policy.leases_for(own_args, kwargs)
             return claim_steps(
                 store if store is not None else default_store(),
                 policy,
@@ -146,7 +146,7 @@ def idempotent(
                 namespace=prefix,
                 owner=new_owner_token(),
                 lease_ms=lease_ms,
-                deadline_ms=deadline_ms,
+                budget_ms=budget_ms,
                 fingerprint=(
                     None
                     if fingerprint is None

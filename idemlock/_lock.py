@@ -333,11 +333,11 @@ def claim_steps(
     owner: str,
     lease_ms: int,
     fingerprint: str | None,
-    deadline_ms: int | None = None,
+    budget_ms: int | None = None,
 ) -> Steps:
     """One invocation: the body's value (run now or replayed) is the generator's return value.
 
-    ``deadline_ms``: how long from now any lease may last (a Lambda invocation's remaining time
+    ``budget_ms``: how long from now any lease may last (a Lambda invocation's remaining time
     plus the grace); heartbeats never extend past it.
     """
     now_us = policy.clock_us()
@@ -376,7 +376,7 @@ def claim_steps(
     if isinstance(held, _Replay):
         return held.value
 
-    limit_ms = None if deadline_ms is None else now_ms + deadline_ms
+    limit_ms = None if budget_ms is None else now_ms + budget_ms
     held._extend = partial(_extend, store, policy, held, namespace, limit_ms)
     heartbeat = (
         None
@@ -432,35 +432,35 @@ def _outcome(
     claim: Claim, outcome: ClaimResult, policy: Policy, namespace: str
 ) -> Lock | _Replay | None:
     """What a claim's answer means: we hold the key, a duplicate, or ``None``: claim again."""
-    record = outcome.record
+    item = outcome.item
     key = claim.key
-    if record is not None and (outcome.acquired or record.owner == claim.owner):
+    if item is not None and (outcome.acquired or item.owner == claim.owner):
         # The second case is a claim whose first response was lost: botocore retried it, and
         # the retry failed its condition against the item our first attempt wrote.
-        held = Lock(key, claim.owner, record.fence, claim.lease_expires_at_ms, record.attempts)
+        held = Lock(key, claim.owner, item.fence, claim.lease_expires_at_ms, item.attempts)
         # Taken over: the claim replaced another invocation's claim whose lease ran out. A key
         # claimed again after its retention starts anew: claimed, as is a retried claim (the
         # store could not tell what its lost first attempt replaced).
         taken_over = outcome.replaced is LockStatus.IN_PROGRESS
         emit(policy, "taken_over" if taken_over else "claimed", key, namespace, lock=held)
         return held
-    if record is None or record.is_free_at(claim.now_ms):
+    if item is None or item.is_free_at(claim.now_ms):
         return None  # the holder released between our claim and our read
     if (
         claim.fingerprint is not None
-        and record.fingerprint is not None
-        and record.fingerprint != claim.fingerprint
+        and item.fingerprint is not None
+        and item.fingerprint != claim.fingerprint
     ):
-        emit(policy, "payload_mismatch", key, namespace, item=record)
+        emit(policy, "payload_mismatch", key, namespace, item=item)
         raise PayloadMismatchError(key)
-    if record.status is LockStatus.IN_PROGRESS:
-        emit(policy, "in_progress", key, namespace, item=record)
-        raise InProgressError(key, record.lease_expires_at_ms or claim.now_ms)
+    if item.status is LockStatus.IN_PROGRESS:
+        emit(policy, "in_progress", key, namespace, item=item)
+        raise InProgressError(key, item.lease_expires_at_ms or claim.now_ms)
     if policy.cache is not None:
         cache_key = _cache_key(key, claim.fingerprint)
-        policy.cache.remember(cache_key, record.result, record.expires_at_s, claim.now_ms)
-    emit(policy, "duplicate", key, namespace, item=record)
-    return _Replay(_decode(record.result))
+        policy.cache.remember(cache_key, item.result, item.expires_at_s, claim.now_ms)
+    emit(policy, "duplicate", key, namespace, item=item)
+    return _Replay(_decode(item.result))
 
 
 def _complete(

@@ -120,7 +120,7 @@ class BatchOutcome:
             return self.source.respond([_task_result(o) for o in self.records])
         if self.source.item_identifier is None:
             if failures:
-                raise BatchFailedError(self)
+                raise BatchFailedError(self._failed_message(), self)
             return {"batchItemFailures": []}
         if self.source.checkpointed and failures:
             failures = failures[:1]  # the checkpoint: Lambda resumes from this sequence number
@@ -128,6 +128,14 @@ class BatchOutcome:
             failures = self.records[failures[0].index :]  # FIFO: the failed one and every later
         identify = self.source.item_identifier
         return {"batchItemFailures": [{"itemIdentifier": identify(o.record)} for o in failures]}
+
+    def _failed_message(self) -> str:
+        failures = self.failures
+        failed = ", ".join(
+            f"{o.key or f'record {o.index}'} ({type(o.error).__name__}: {o.error})"
+            for o in failures
+        )
+        return f"{len(failures)} of {len(self.records)} records failed: {failed}"
 
 
 class _NotRun(Exception):
@@ -241,10 +249,10 @@ class BatchRunner:
         source, records, ordered = batch
         protect = not is_disabled(self._disabled)
         store = (self._store if self._store is not None else default_store()) if protect else None
-        lease_ms, deadline_ms = self._policy.leases_for((context,), {})
+        lease_ms, budget_ms = self._policy.leases_for((context,), {})
         scheduler = _Scheduler(self._pool())
         tasks = [_Task(index, record) for index, record in enumerate(records)]
-        self._claim_all(tasks, scheduler, source, store, lease_ms, deadline_ms=deadline_ms)
+        self._claim_all(tasks, scheduler, source, store, lease_ms, budget_ms=budget_ms)
         completes = _OrderedCompletes(scheduler) if ordered else None
         loop = _BodyLoop()
         try:
@@ -352,7 +360,7 @@ class BatchRunner:
         store: LockStore | None,
         lease_ms: int,
         *,
-        deadline_ms: int | None,
+        budget_ms: int | None,
     ) -> None:
         """Start every record's protocol: all claims go out at once."""
         first_with_key: dict[str, _Task] = {}
@@ -362,7 +370,7 @@ class BatchRunner:
                 continue
             try:
                 task.key, task.steps = self._start(
-                    task.record, source, store, lease_ms, deadline_ms=deadline_ms
+                    task.record, source, store, lease_ms, budget_ms=budget_ms
                 )
             except Exception as exc:  # no key: this record fails, the others go on
                 task.finish(RecordStatus.FAILED, error=exc)
@@ -381,7 +389,7 @@ class BatchRunner:
         store: LockStore | None,
         lease_ms: int,
         *,
-        deadline_ms: int | None,
+        budget_ms: int | None,
     ) -> tuple[str | None, Steps | None]:
         if store is None:
             return None, _unprotected()
@@ -395,7 +403,7 @@ class BatchRunner:
             owner=new_owner_token(),
             lease_ms=lease_ms,
             fingerprint=None,
-            deadline_ms=deadline_ms,
+            budget_ms=budget_ms,
         )
         return key, steps
 

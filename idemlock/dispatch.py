@@ -127,7 +127,7 @@ async def _finish(
 def _check_trigger(event: object) -> None:
     """A dispatcher wired to another trigger fails at once, naming both sources.
 
-    LockItem by record, each would fail to parse and be retried forever, with the reason visible
+    Record by record, each would fail to parse and be retried forever, with the reason visible
     only in the outcomes.
     """
     records = event.get("Records") if isinstance(event, Mapping) else None

@@ -422,7 +422,7 @@ class DynamoDBStore:
 
     # -- raw items, for operators' tools --------------------------------------------------
     # The table may hold items idemlock did not write (another library's, a hand-made one):
-    # a tool that lists or deletes them needs the item itself, and ``record`` to tell them apart.
+    # a tool that lists or deletes them needs the raw item, and ``parse_item`` to tell them apart.
 
     def get_item(self, key: str) -> dict[str, Any] | None:
         """The key's item as DynamoDB returns it (typed values), strongly consistent."""
@@ -454,10 +454,10 @@ class DynamoDBStore:
                 return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def record(self, item: Mapping[str, Any]) -> LockItem:
-        """An item read by :meth:`get_item` or :meth:`scan_items`, as a record.
+    def parse_item(self, item: Mapping[str, Any]) -> LockItem:
+        """An item read by :meth:`get_item` or :meth:`scan_items`, as a :class:`LockItem`.
 
-        Raises :class:`StoreError` saying what is wrong if it is not an idemlock record.
+        Raises :class:`StoreError` saying what is wrong if it is not an idemlock item.
         """
         return self._record(item)
 

@@ -488,14 +488,14 @@ def test_a_first_claim_brings_no_attributes_back(endpoint: str, clock: ManualClo
     first = store.claim(_claim(store, "k", clock))
     assert first.acquired
     assert "Attributes" not in answers[-1]
-    assert first.record == store.get("k")
+    assert first.item == store.get("k")
     clock.advance(60)
     second = store.claim(_claim(store, "k", clock))
     assert second.acquired
-    assert second.record is not None
-    assert first.record is not None
-    assert (second.record.fence, second.record.attempts) == (first.record.fence + 1, 2)
-    assert second.record == store.get("k")
+    assert second.item is not None
+    assert first.item is not None
+    assert (second.item.fence, second.item.attempts) == (first.item.fence + 1, 2)
+    assert second.item == store.get("k")
 
 
 def _raise(event: dict[str, Any]) -> None:

@@ -38,7 +38,7 @@ class VanishingStore(MemoryStore):
     def claim(self, claim: Claim) -> ClaimResult:
         if not self.vanished:
             self.vanished += 1
-            return ClaimResult(acquired=False, record=None)
+            return ClaimResult(acquired=False, item=None)
         return super().claim(claim)
 
 
