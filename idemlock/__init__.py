@@ -8,11 +8,11 @@ import typing
 
 if typing.TYPE_CHECKING:
     from idemlock._decorator import idempotent, idempotent_records
-    from idemlock._lock import Lock, current_lock
     from idemlock._options import DEFAULT_LEASE, DEFAULT_RETENTION
     from idemlock.dispatch import StreamDispatcher
     from idemlock.dynamodb import AttributeNames, DynamoDBStore
     from idemlock.item import LockItem, LockStatus
+    from idemlock.lock import Lock, current_lock
     from idemlock.sources.dynamodb_streams import StreamRecord
     from idemlock.store import Claim, ClaimResult, LockStore
 
@@ -28,16 +28,17 @@ _LAZY = {
     "Claim": "idemlock.store",
     "ClaimResult": "idemlock.store",
     "DynamoDBStore": "idemlock.dynamodb",
-    "Lock": "idemlock._lock",
+    "Lock": "idemlock.lock",
     "LockItem": "idemlock.item",
     "LockStatus": "idemlock.item",
     "LockStore": "idemlock.store",
     "StreamDispatcher": "idemlock.dispatch",
     "StreamRecord": "idemlock.sources.dynamodb_streams",
-    "current_lock": "idemlock._lock",
+    "current_lock": "idemlock.lock",
     "idempotent": "idemlock._decorator",
     "idempotent_records": "idemlock._decorator",
 }
+
 
 def __getattr__(name: str) -> object:
     module_name = _LAZY.get(name)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast
 
-from idemlock._lock import Lock, Steps, claim_steps, drive_async, drive_sync, new_owner_token
+from idemlock._drivers import drive_async, drive_sync
 from idemlock._options import (
     DEFAULT_LOCAL_CACHE_TTL,
     DEFAULT_RETENTION,
@@ -16,9 +16,12 @@ from idemlock._options import (
     is_disabled,
     validate,
 )
+from idemlock._protocol import claim_steps
 from idemlock._proxy import FunctionProxy
+from idemlock._steps import Steps
 from idemlock.errors import ConfigurationError, MissingKeyError
 from idemlock.keys import call_key_fn, default_namespace, payload_fingerprint, storage_key
+from idemlock.lock import Lock, new_owner_token
 from idemlock.store import LockStore
 
 if TYPE_CHECKING:

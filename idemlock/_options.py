@@ -14,9 +14,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
-from idemlock._lock import Lock, Policy
+from idemlock._policy import Policy
 from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
 from idemlock.errors import ConfigurationError
+from idemlock.lock import Lock
 
 if TYPE_CHECKING:
     from typing import TypedDict

@@ -1,10 +1,11 @@
 """Per-record idempotency for batch events, with Lambda's partial batch response.
 
-Each record goes through the same protocol as ``@idempotent`` (:func:`idemlock._lock.claim_steps`),
-but the records' protocols are interleaved: every claim is sent at once (on a bounded thread
-pool), bodies run one at a time in record order as their claims come back, and each complete or
-release is sent as soon as its body ends, while the next body runs. A batch of N records costs a
-few round trips of latency (claims, then the last complete), not 2N.
+Each record goes through the same protocol as ``@idempotent``
+(:func:`idemlock._protocol.claim_steps`), but the records' protocols are interleaved: every
+claim is sent at once (on a bounded thread pool), bodies run one at a time in record order as
+their claims come back, and each complete or release is sent as soon as its body ends, while the
+next body runs. A batch of N records costs a few round trips of latency (claims, then the last
+complete), not 2N.
 
 When a record fails (its body, its claim, or its complete):
 
@@ -41,20 +42,17 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
-from idemlock._lock import (
-    BodyFailed,
-    Policy,
-    RunBody,
-    Steps,
-    claim_steps,
-    close_unrun,
-    extend_lease,
-    new_owner_token,
-)
+from idemlock._drivers import Done, advance
+from idemlock._leases import extend_lease
 from idemlock._options import default_store, is_disabled
+from idemlock._policy import Policy
+from idemlock._protocol import claim_steps
 from idemlock._proxy import FunctionProxy
+from idemlock._results import close_unrun
+from idemlock._steps import BodyFailed, RunBody, Steps
 from idemlock.errors import BatchFailedError, ConfigurationError
 from idemlock.keys import call_key_fn, storage_key
+from idemlock.lock import new_owner_token
 from idemlock.sources import Batch, Source, parse_batch
 from idemlock.sources.s3_batch import TaskResult
 from idemlock.store import LockStore
@@ -178,23 +176,24 @@ class _Scheduler:
         """Resume ``task``'s protocol until it needs a store call, the body, or is done."""
         assert task.steps is not None
         try:
-            step = task.steps.send(sent) if error is None else task.steps.throw(error)
-        except StopIteration as stop:
-            status = RecordStatus.COMPLETED if task.ran else RecordStatus.DUPLICATE
-            task.finish(status, result=stop.value)
+            step = advance(task.steps, sent, error)
         except _NotRun:
             task.finish(RecordStatus.NOT_RUN)
-        except BodyFailed as failed:  # the body's own exception, as it raised it
-            task.finish(RecordStatus.FAILED, error=failed.error)
         except BaseException as exc:  # the record's failure, reported in its outcome; a
             task.finish(RecordStatus.FAILED, error=exc)  # SystemExit is re-raised by run()
         else:
-            if isinstance(step, RunBody):
+            if isinstance(step, Done):
+                if step.body_error is not None:  # the body's own exception, as it raised it
+                    task.finish(RecordStatus.FAILED, error=step.body_error)
+                else:
+                    status = RecordStatus.COMPLETED if task.ran else RecordStatus.DUPLICATE
+                    task.finish(status, result=step.value)
+            elif isinstance(step, RunBody):
                 task.body = step
             else:
                 task.waiting = True
                 self._in_flight += 1
-                future = self._executor.submit(step)
+                future = self._executor.submit(step.run)
                 future.add_done_callback(lambda done: self._done.put((done, task)))
 
     def settle(self, task: _Task) -> None:

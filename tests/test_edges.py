@@ -333,7 +333,7 @@ def test_ordered_batch_completes_nothing_after_a_failed_complete(
     store: DynamoDBStore, namespace: str, failure: str, source: str, monkeypatch: Any
 ) -> None:
     """Record 2's complete fails: records 3 and 4 are not COMPLETED; redelivery runs 2, 3, 4."""
-    monkeypatch.setattr("idemlock._lock.COMPLETE_BACKOFF_S", ())
+    monkeypatch.setattr("idemlock._protocol.COMPLETE_BACKOFF_S", ())
     event = {
         "kinesis": lambda: kinesis_event(5),
         "dynamodb": lambda: stream_event(5),

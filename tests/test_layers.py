@@ -2,7 +2,7 @@
 
 ``idemlock.sources`` parses events and builds keys; it imports only ``idemlock.errors`` and its
 own modules. Per-record processing (``batch``), the decorators, the lock's state machine
-(``_lock``), the dispatcher and the stores sit above it.
+(``_protocol``, ``_steps``, ``_drivers``), the dispatcher and the stores sit above it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ SOURCES = Path(idemlock.sources.__file__).parent
 ABOVE_SOURCES = (
     "idemlock.batch",
     "idemlock._decorator",
-    "idemlock._lock",
+    "idemlock._drivers",
+    "idemlock._leases",
+    "idemlock._policy",
+    "idemlock._protocol",
+    "idemlock._results",
+    "idemlock._steps",
+    "idemlock.lock",
     "idemlock._options",
     "idemlock.dispatch",
     "idemlock.store",

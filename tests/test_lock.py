@@ -1,7 +1,7 @@
 """The protocol's failure paths, with faults injected into a MemoryStore.
 
-Store-agnostic behaviour: how ``_lock`` reacts to what a store reports. The same reactions on a
-real server are in ``test_dynamodb.py`` (lost responses through a proxy).
+Store-agnostic behaviour: how the protocol (``_protocol``) reacts to what a store reports. The
+same reactions on a real server are in ``test_dynamodb.py`` (lost responses through a proxy).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import logging
 
 import pytest
 
-from idemlock import _lock, idempotent
-from idemlock._lock import FenceBase
+from idemlock import _protocol, idempotent
 from idemlock._options import validate
+from idemlock._policy import FenceBase, Policy
 from idemlock.errors import StoreError
 from idemlock.item import LockStatus
 from idemlock.store import Claim, ClaimResult
@@ -67,7 +67,7 @@ class FailingReleaseStore(MemoryStore):
 
 @pytest.fixture(autouse=True)
 def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_lock, "COMPLETE_BACKOFF_S", (0.0, 0.0))
+    monkeypatch.setattr(_protocol, "COMPLETE_BACKOFF_S", (0.0, 0.0))
 
 
 def test_a_retried_claim_that_finds_its_own_item_proceeds() -> None:
@@ -171,7 +171,7 @@ def test_fence_base_strictly_increases_even_when_time_stands_still() -> None:
     ]
 
 
-def default_policy() -> _lock.Policy:
+def default_policy() -> Policy:
     return validate(key_fn=None, retention=None, clock=ManualClock()).policy
 
 

@@ -195,7 +195,7 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
             self.now_ms = max(self.now_ms, first_free_ms - (0 if free else 1))
 
         def fence_base(self) -> int:
-            # Like idemlock._lock.FenceBase: time in µs, one above the last if time stood still.
+            # Like idemlock._policy.FenceBase: time in µs, one above the last if time stood still.
             self.last_base_us = max(self.now_ms * 1000, self.last_base_us + 1)
             return self.last_base_us
 

@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, NamedTuple
 
-from idemlock._lock import LAMBDA_LEASE_GRACE_MS
 from idemlock.cli import items
 from idemlock.cli.common import Refused, add_common_flags, human_duration, print_json, store_for
 from idemlock.cli.items import Foreign
 from idemlock.dynamodb import DynamoDBStore
 from idemlock.errors import AccessDeniedError, TableMismatchError, TableNotFoundError
 from idemlock.keys import SEPARATOR
+from idemlock.lock import LAMBDA_LEASE_GRACE_MS
 
 OK: Final = "ok"
 WARN: Final = "warn"

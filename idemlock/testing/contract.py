@@ -30,7 +30,6 @@ from typing import Any
 import pytest
 
 from idemlock._decorator import idempotent
-from idemlock._lock import Lock, current_lock
 from idemlock.errors import (
     InProgressError,
     LockLostError,
@@ -39,6 +38,7 @@ from idemlock.errors import (
 )
 from idemlock.item import LockStatus
 from idemlock.keys import MAX_KEY_BYTES
+from idemlock.lock import Lock, current_lock
 from idemlock.store import Claim, LockStore
 from idemlock.testing import LambdaContext, ManualClock
 
