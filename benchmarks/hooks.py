@@ -49,7 +49,6 @@ def _no_emit(
     policy: Policy,
     kind: EventKind,
     key: str,
-    namespace: str,
     *,
     lock: Lock | None = None,
     item: LockItem | None = None,

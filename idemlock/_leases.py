@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("idemlock")
 
 
-def extend_lease(
-    store: LockStore, policy: Policy, lock: Lock, namespace: str, lease_expires_at_ms: int
-) -> Lock:
+def extend_lease(store: LockStore, policy: Policy, lock: Lock, lease_expires_at_ms: int) -> Lock:
     """``lock`` with its lease moved to ``lease_expires_at_ms`` on the store (one call).
 
     Raises :class:`LockLostError` when the key is no longer ours in progress: our lease ran out
@@ -39,17 +37,17 @@ def extend_lease(
             expires_at_s=in_progress_ttl_s(lease_expires_at_ms),
         )
     except StoreError as exc:
-        policy.emit("store_error", lock.key, namespace, lock=lock, error=exc)
+        policy.emit("store_error", lock.key, lock=lock, error=exc)
         raise
     if not extended:
-        raise lose(policy, lock, namespace)
+        raise lose(policy, lock)
     lock._moved_to(lease_expires_at_ms)
-    policy.emit("extended", lock.key, namespace, lock=lock)
+    policy.emit("extended", lock.key, lock=lock)
     return lock
 
 
 def extender(
-    store: LockStore, policy: Policy, lock: Lock, namespace: str, limit_ms: int | None
+    store: LockStore, policy: Policy, lock: Lock, limit_ms: int | None
 ) -> Callable[[int], None]:
     """What :meth:`Lock.extend` and heartbeats call to move ``lock``'s lease.
 
@@ -63,7 +61,7 @@ def extender(
             target = min(target, limit_ms)
         if target <= lock.lease_expires_at_ms:
             return  # at the deadline already: nothing to gain, no call
-        extend_lease(store, policy, lock, namespace, target)
+        extend_lease(store, policy, lock, target)
 
     return extend
 
@@ -91,12 +89,12 @@ def heartbeat(heartbeat_ms: int, extend: Callable[[int], None], lease_ms: int) -
     return Heartbeat(beat, period_ms / 1000)
 
 
-def lose(policy: Policy, lock: Lock, namespace: str) -> LockLostError:
+def lose(policy: Policy, lock: Lock) -> LockLostError:
     """Mark ``lock`` lost; tell the logger, ``on_event`` and ``on_lock_lost``; the error."""
     lost = LockLostError(lock.key, lock.owner)
     if not lock._lose():
         return lost  # told once already (a beat found it before the complete did)
-    policy.emit("lock_lost", lock.key, namespace, lock=lock, error=lost)
+    policy.emit("lock_lost", lock.key, lock=lock, error=lost)
     if policy.on_lock_lost is not None:
         try:
             policy.on_lock_lost(lock)

@@ -12,7 +12,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from idemlock._levels import LEVELS
 from idemlock.lock import LAMBDA_LEASE_GRACE_MS, Lock
@@ -21,13 +21,21 @@ if TYPE_CHECKING:
     from idemlock._cache import CompletedCache
     from idemlock.events import EventKind, EventSink
     from idemlock.item import LockItem
+    from idemlock.store import LockStore
 
 logger = logging.getLogger("idemlock")
 
 
 class Policy(NamedTuple):
-    """The options of one decorated function that shape every invocation (read-only)."""
+    """One decorated function's settings, checked (read-only): what every invocation reads.
 
+    Made by :func:`idemlock._options.validate` from the keyword options; ``namespace`` is set
+    once the decorated function is known (its identity, when ``namespace=`` is not given).
+    """
+
+    store: LockStore | None
+    """``None``: the default store, one per ``IDEMLOCK_TABLE`` value, found at each call."""
+    namespace: str
     clock_us: Callable[[], int]
     lease_ms: int | None
     default_lease_ms: int
@@ -35,10 +43,15 @@ class Policy(NamedTuple):
     store_result: bool
     omit_unstorable: bool
     cache: CompletedCache | None
-    on_event: EventSink | None = None
-    on_lock_lost: Callable[[Lock], object] | None = None
-    heartbeat_ms: int | None = None
+    on_event: EventSink | None
+    on_lock_lost: Callable[[Lock], object] | None
+    heartbeat_ms: int | None
     """Extend a running body's lease this often; 0: every third of the lease; None: never."""
+    disabled: bool | None
+    fingerprint: Callable[..., object] | None
+    on_missing_key: Literal["raise", "run"]
+    concurrency: int
+    """Store calls of one batch in flight at once."""
 
     def lease_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
         """The lease of one invocation with these arguments (see :meth:`leases_for`)."""
@@ -69,7 +82,6 @@ class Policy(NamedTuple):
         self,
         kind: EventKind,
         key: str,
-        namespace: str,
         *,
         lock: Lock | None = None,
         item: LockItem | None = None,
@@ -96,7 +108,7 @@ class Policy(NamedTuple):
             fence, attempt = lock.fence, lock.attempt
         elif item is not None:
             fence, attempt = item.fence, item.attempts
-        event = LockEvent(kind, key, namespace, fence, attempt, duration_ms, cached, error)
+        event = LockEvent(kind, key, self.namespace, fence, attempt, duration_ms, cached, error)
         log(event)
         if sink is not None:
             try:

@@ -51,7 +51,6 @@ def claim_steps(
     policy: Policy,
     *,
     key: str,
-    namespace: str,
     owner: str,
     lease_ms: int,
     fingerprint: str | None,
@@ -64,7 +63,7 @@ def claim_steps(
     """
     now_us = policy.clock_us()
     now_ms = now_us // 1000
-    cached = _cached(policy, key, namespace, fingerprint, now_ms)
+    cached = _cached(policy, key, fingerprint, now_ms)
     if cached is not _MISS:
         return cached
     request = ClaimRequest(
@@ -76,49 +75,49 @@ def claim_steps(
         in_progress_ttl_s(now_ms + lease_ms),
         fingerprint,
     )
-    held = yield from _claim(store, policy, request, namespace)
+    held = yield from _claim(store, policy, request)
     if isinstance(held, _Replay):
         return held.value
     limit_ms = None if budget_ms is None else now_ms + budget_ms
-    run = _run_body(store, policy, held, namespace, lease_ms, limit_ms)
+    run = _run_body(store, policy, held, lease_ms, limit_ms)
     try:
         value = yield run
     except GeneratorExit:
         raise  # abandoned by its driver: no more steps can run; the lease bounds the claim
     except BaseException as exc:
         failure = exc.error if isinstance(exc, BodyFailed) else exc
-        yield from _release(store, policy, held, namespace, failure=failure, run=run)
+        yield from _release(store, policy, held, failure=failure, run=run)
         raise
     result = _storable(value, store, policy, held.key)
     if isinstance(result, BaseException):
-        yield from _release(store, policy, held, namespace, failure=result, run=run)
+        yield from _release(store, policy, held, failure=result, run=run)
         raise result
-    yield from _complete(store, policy, held, result, request=request, namespace=namespace, run=run)
+    yield from _complete(store, policy, held, result, request=request, run=run)
     return value
 
 
-def _cached(policy: Policy, key: str, namespace: str, fingerprint: str | None, now_ms: int) -> Any:
+def _cached(policy: Policy, key: str, fingerprint: str | None, now_ms: int) -> Any:
     """A warm duplicate's value from the local cache (``local_cache=``), else ``_MISS``."""
     if policy.cache is None:
         return _MISS
     hit, cached = policy.cache.lookup(_cache_key(key, fingerprint), now_ms)
     if not hit:
         return _MISS
-    policy.emit("duplicate", key, namespace, cached=True)
+    policy.emit("duplicate", key, cached=True)
     return decode(cached)
 
 
 def _claim(
-    store: LockStore, policy: Policy, request: ClaimRequest, namespace: str
+    store: LockStore, policy: Policy, request: ClaimRequest
 ) -> Generator[Step, Any, Lock | _Replay]:
     """Claim until the answer is final: the lock we hold, or a duplicate's stored value."""
     for _ in range(CLAIM_ATTEMPTS):
         try:
             answer = yield Claim(store, request)
         except StoreError as exc:
-            policy.emit("store_error", request.key, namespace, error=exc)
+            policy.emit("store_error", request.key, error=exc)
             raise
-        held = _outcome(request, answer, policy, namespace)
+        held = _outcome(request, answer, policy)
         if held is not None:
             return held
     raise StoreError(
@@ -137,9 +136,7 @@ class _Replay:
         self.value = value
 
 
-def _outcome(
-    claim: ClaimRequest, outcome: ClaimResult, policy: Policy, namespace: str
-) -> Lock | _Replay | None:
+def _outcome(claim: ClaimRequest, outcome: ClaimResult, policy: Policy) -> Lock | _Replay | None:
     """What a claim's answer means: we hold the key, a duplicate, or ``None``: claim again."""
     item = outcome.item
     key = claim.key
@@ -151,7 +148,7 @@ def _outcome(
         # claimed again after its retention starts anew: claimed, as is a retried claim (the
         # store could not tell what its lost first attempt replaced).
         taken_over = outcome.replaced is LockStatus.IN_PROGRESS
-        policy.emit("taken_over" if taken_over else "claimed", key, namespace, lock=held)
+        policy.emit("taken_over" if taken_over else "claimed", key, lock=held)
         return held
     if item is None or item.is_free_at(claim.now_ms):
         return None  # the holder released between our claim and our read
@@ -160,28 +157,27 @@ def _outcome(
         and item.fingerprint is not None
         and item.fingerprint != claim.fingerprint
     ):
-        policy.emit("payload_mismatch", key, namespace, item=item)
+        policy.emit("payload_mismatch", key, item=item)
         raise PayloadMismatchError(key)
     if item.status is LockStatus.IN_PROGRESS:
-        policy.emit("in_progress", key, namespace, item=item)
+        policy.emit("in_progress", key, item=item)
         raise InProgressError(key, item.lease_expires_at_ms or claim.now_ms)
     if policy.cache is not None:
         cache_key = _cache_key(key, claim.fingerprint)
         policy.cache.remember(cache_key, item.result, item.expires_at_s, claim.now_ms)
-    policy.emit("duplicate", key, namespace, item=item)
+    policy.emit("duplicate", key, item=item)
     return _Replay(decode(item.result))
 
 
-def _run_body(  # noqa: PLR0917  (the claim's parts, in the order claim_steps has them)
+def _run_body(
     store: LockStore,
     policy: Policy,
     held: Lock,
-    namespace: str,
     lease_ms: int,
     limit_ms: int | None,
 ) -> RunBody:
     """The step that runs the body holding ``held``, which :meth:`Lock.extend` now moves."""
-    extend = extender(store, policy, held, namespace, limit_ms)
+    extend = extender(store, policy, held, limit_ms)
     held._held_with(extend)
     beats = (
         None if policy.heartbeat_ms is None else heartbeat(policy.heartbeat_ms, extend, lease_ms)
@@ -222,7 +218,6 @@ def _complete(
     result: str | None,
     *,
     request: ClaimRequest,
-    namespace: str,
     run: RunBody,
 ) -> Generator[Step, Any, None]:
     """Mark the key COMPLETED with ``result``, retrying store errors with a backoff."""
@@ -239,17 +234,17 @@ def _complete(
             if pause_s is None:
                 # The body ran but the key is still IN_PROGRESS: it frees itself when the lease
                 # ends, and the next delivery runs the body again.
-                policy.emit("store_error", key, namespace, lock=held, error=exc)
+                policy.emit("store_error", key, lock=held, error=exc)
                 raise
             logger.warning("completing %r failed; retrying in %.1f s", key, pause_s)
             yield Sleep(pause_s)
             continue
         if not done:
-            raise lose(policy, held, namespace)
+            raise lose(policy, held)
         if policy.cache is not None:
             cache_key = _cache_key(key, request.fingerprint)
             policy.cache.remember(cache_key, result, expires_at_s, completed_at_ms)
-        policy.emit("completed", key, namespace, lock=held, duration_ms=run.ms)
+        policy.emit("completed", key, lock=held, duration_ms=run.ms)
         return
 
 
@@ -257,7 +252,6 @@ def _release(
     store: LockStore,
     policy: Policy,
     held: Lock,
-    namespace: str,
     *,
     failure: BaseException,
     run: RunBody,
@@ -272,15 +266,15 @@ def _release(
             key,
             exc_info=True,
         )
-        policy.emit("store_error", key, namespace, lock=held, error=exc)
+        policy.emit("store_error", key, lock=held, error=exc)
         return
     if not released:
         logger.warning(
             "did not release %r: our lease expired and another invocation owns it now", key
         )
-        lose(policy, held, namespace)  # as for a refused complete: lost, told once
+        lose(policy, held)  # as for a refused complete: lost, told once
         return
-    policy.emit("released", key, namespace, lock=held, duration_ms=run.ms, error=failure)
+    policy.emit("released", key, lock=held, duration_ms=run.ms, error=failure)
 
 
 def _cache_key(key: str, fingerprint: str | None) -> str:

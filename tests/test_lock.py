@@ -172,7 +172,7 @@ def test_fence_base_strictly_increases_even_when_time_stands_still() -> None:
 
 
 def default_policy() -> Policy:
-    return validate(key_fn=None, retention=None, clock=ManualClock()).policy
+    return validate("@idempotent_records", None, {"retention": None, "clock": ManualClock()})
 
 
 def test_a_policy_is_read_only() -> None:
@@ -181,7 +181,7 @@ def test_a_policy_is_read_only() -> None:
     with pytest.raises(AttributeError):
         policy.lease_ms = 1  # type: ignore[misc]
     assert policy.lease_ms is None
-    assert repr(policy).startswith("Policy(clock_us=")
+    assert repr(policy).startswith("Policy(store=None, namespace='', clock_us=")
     assert "lease_ms=None, default_lease_ms=300000, retention_ms=None" in repr(policy)
 
 
