@@ -302,12 +302,6 @@ def test_a_released_key_reaches_warm_containers_within_the_cache_ttl(
     assert runs == ["o-1", "o-1"]
 
 
-def test_local_cache_ttl_is_validated() -> None:
-    """local_cache_ttl is a positive duration."""
-    with pytest.raises(ConfigurationError, match="local_cache_ttl"):
-        idempotent(lambda: "k", local_cache=1, local_cache_ttl=0)
-
-
 # -- 7. ordered batches: nothing after a failure ends COMPLETED -----------------------------
 
 
