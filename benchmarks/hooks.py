@@ -4,7 +4,7 @@
   out) with no ``on_event``, with a no-op ``on_event``, and with ``CloudWatchMetrics`` (its EMF
   lines written to a string buffer instead of stdout), the variants interleaved path by path.
   No sink and DEBUG off is the default: no event is even built then.
-- **Events stripped** (a diagnostic): the no-hook subject again, with ``idemlock._lock.emit``
+- **Events stripped** (a diagnostic): the no-hook subject again, with ``Policy.emit``
   swapped for a do-nothing function of the same signature while that variant's samples run. "no
   hook" minus "events stripped", paired repeat by repeat, is what the event plumbing costs when
   nobody listens: ``emit``'s two checks (a sink? a logger level enabled?) at each transition.
@@ -29,9 +29,11 @@ from benchmarks.common import PATHS, create_table, make_client, summary, unique
 from benchmarks.fakeclient import FakeDynamoDB
 from benchmarks.overhead import TABLE, sample
 from benchmarks.subjects import idemlock_subject
-from idemlock import DynamoDBStore, _lock, idempotent
+from idemlock import DynamoDBStore, idempotent
+from idemlock._policy import Policy
 from idemlock.events import EventKind, LockEvent
 from idemlock.item import LockItem
+from idemlock.lock import Lock
 from idemlock.metrics import CloudWatchMetrics
 
 VARIANTS = ("no hook", "events stripped", "no-op on_event", "CloudWatchMetrics")
@@ -44,14 +46,13 @@ def _noop(event: LockEvent) -> None:
 
 
 def _no_emit(
-    policy: _lock.Policy,
+    policy: Policy,
     kind: EventKind,
     key: str,
-    namespace: str,
     *,
-    lock: _lock.Lock | None = None,
+    lock: Lock | None = None,
     item: LockItem | None = None,
-    run: _lock.RunBody | None = None,
+    duration_ms: float | None = None,
     cached: bool = False,
     error: BaseException | None = None,
 ) -> None:
@@ -60,17 +61,17 @@ def _no_emit(
 
 @contextlib.contextmanager
 def events_stripped() -> Iterator[None]:
-    """``idemlock._lock.emit`` replaced by a do-nothing function for the block, then put back.
+    """``Policy.emit`` replaced by a do-nothing function for the block, then put back.
 
-    The protocol looks ``emit`` up as a module global at every transition, so the swap reaches
+    The protocol looks ``emit`` up on the policy's class at every transition, so the swap reaches
     each call made inside the block and none made after it.
     """
-    emit = _lock.emit
-    _lock.emit = _no_emit
+    emit = Policy.emit
+    Policy.emit = _no_emit  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
-        _lock.emit = emit
+        Policy.emit = emit  # type: ignore[method-assign]
 
 
 def sinks(*, calls: int, repeats: int) -> dict[str, Any]:

@@ -8,12 +8,12 @@ import typing
 
 if typing.TYPE_CHECKING:
     from idemlock._decorator import idempotent, idempotent_records
-    from idemlock._lock import Lock, current_lock
     from idemlock._options import DEFAULT_LEASE, DEFAULT_RETENTION
     from idemlock.dispatch import StreamDispatcher
     from idemlock.dynamodb import AttributeNames, DynamoDBStore
     from idemlock.http import idempotent_http
     from idemlock.item import LockItem, LockStatus
+    from idemlock.lock import Lock, current_lock
     from idemlock.sources.dynamodb_streams import StreamRecord
     from idemlock.store import Claim, ClaimResult, LockStore
 
@@ -29,33 +29,20 @@ _LAZY = {
     "Claim": "idemlock.store",
     "ClaimResult": "idemlock.store",
     "DynamoDBStore": "idemlock.dynamodb",
-    "Lock": "idemlock._lock",
+    "Lock": "idemlock.lock",
     "LockItem": "idemlock.item",
     "LockStatus": "idemlock.item",
     "LockStore": "idemlock.store",
     "StreamDispatcher": "idemlock.dispatch",
     "StreamRecord": "idemlock.sources.dynamodb_streams",
-    "current_lock": "idemlock._lock",
+    "current_lock": "idemlock.lock",
     "idempotent": "idemlock._decorator",
     "idempotent_http": "idemlock.http",
     "idempotent_records": "idemlock._decorator",
 }
 
-# Old names kept for one release (0.1.x): each warns, then resolves to its new name.
-_DEPRECATED = {"Record": "LockItem", "Status": "LockStatus"}
-
 
 def __getattr__(name: str) -> object:
-    new_name = _DEPRECATED.get(name)
-    if new_name is not None:
-        import warnings  # noqa: PLC0415  (only a deprecated name pays for it)
-
-        warnings.warn(
-            f"idemlock.{name} is deprecated: use idemlock.{new_name}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return __getattr__(new_name)
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'idemlock' has no attribute {name!r}")

@@ -10,6 +10,7 @@ never outlives its call.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -45,7 +46,6 @@ class Heartbeat:
 
     async def start_async(self) -> Heartbeat:
         """Beat from a task on the running loop (an ``async`` body); beats run in a thread."""
-        import asyncio  # noqa: PLC0415  (deferred: synchronous callers never pay for it)
 
         async def run() -> None:
             while True:
@@ -62,8 +62,6 @@ class Heartbeat:
 
     async def stop_async(self) -> None:
         """Stop the task, and wait for an extension in flight to land."""
-        import asyncio  # noqa: PLC0415  (deferred, as above)
-
         self._stopped.set()
         task, self._task = self._task, None
         if task is not None:

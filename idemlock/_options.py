@@ -1,27 +1,26 @@
-"""The options of ``@idempotent``, ``@idempotent_records`` and the stream dispatcher.
+"""The keyword options of ``@idempotent``, ``@idempotent_records`` and the stream dispatcher.
 
-Each option is documented once, on :func:`idemlock.idempotent` (``concurrency`` on
-:func:`idemlock.idempotent_records`), typed once in :class:`RecordsOptions` for the batch entry
-points, and checked once, at decoration time, by :func:`validate`, into :class:`Options`.
+Each option is typed and documented once, in :class:`Options` (``fingerprint`` and
+``on_missing_key`` in :class:`IdempotentOptions`, ``concurrency`` in :class:`RecordsOptions`),
+which the entry points take with ``Unpack``; and checked once, at decoration time, by
+:func:`validate`, into the one runtime object, :class:`~idemlock._policy.Policy`.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
 
-from idemlock._environ import EnvironmentVariable
-from idemlock._frozen import Frozen
-from idemlock._lock import Lock, Policy
+from idemlock._policy import Policy
 from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
 from idemlock.errors import ConfigurationError
+from idemlock.lock import Lock
 
 if TYPE_CHECKING:
-    from typing import TypedDict
-
     from idemlock._cache import CompletedCache
     from idemlock.events import EventSink
     from idemlock.store import LockStore
@@ -48,139 +47,159 @@ DISABLED_ENV: Final = "IDEMLOCK_DISABLED"
 
 _TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
 
-_DISABLED: Final = EnvironmentVariable(DISABLED_ENV)
-_TABLE: Final = EnvironmentVariable(TABLE_ENV)
 
+class Options(TypedDict, total=False):
+    """The keyword options of every entry point, each optional.
 
-# For type checkers only: nothing reads it at run time, where making it would cost a cold start
-# about 0.4 ms (typing compiles each of its string annotations).
-if TYPE_CHECKING:
+    ``@idempotent`` also takes :class:`IdempotentOptions`; ``@idempotent_records`` and
+    ``StreamDispatcher`` take :class:`RecordsOptions` (there ``lease`` is one lease for every
+    record of the invocation).
+    """
 
-    class RecordsOptions(TypedDict, total=False):
-        """The keyword options of ``@idempotent_records`` and ``StreamDispatcher``.
-
-        Each means what it means on :func:`idemlock.idempotent`; ``concurrency`` is the number of
-        store calls of one batch in flight at once.
-        """
-
-        store: LockStore | None
-        lease: Duration | None
-        retention: Duration | None
-        clock: Callable[[], float]
-        local_cache: int
-        local_cache_ttl: Duration
-        store_result: bool
-        on_unstorable_result: Literal["raise", "omit"]
-        concurrency: int
-        disabled: bool | None
-        on_event: EventSink | None
-        on_lock_lost: Callable[[Lock], object] | None
-        heartbeat: bool | Duration
-
-
-class Options(Frozen):
-    """Every option of one decorated function, checked (read-only)."""
-
-    __match_args__ = (  # the fields, in the order Frozen sets, compares and shows them
-        "store",
-        "namespace",
-        "policy",
-        "disabled",
-        "fingerprint",
-        "on_missing_key",
-        "concurrency",
-    )
-    __slots__ = __match_args__
     store: LockStore | None
+    """Where locks live; default ``DynamoDBStore(os.environ["IDEMLOCK_TABLE"])``, made on first
+    call."""
     namespace: str | None
-    policy: Policy
+    """Prefix of every stored key (``namespace#key``); default: the function's module and
+    qualified name. Set it in production, so a refactoring keeps the keys."""
+    lease: Duration | None
+    """How long a claim blocks others before it may be taken over; default: a Lambda context's
+    remaining time plus 2 s when one is passed, else 5 minutes."""
+    retention: Duration | None
+    """How long a completed key returns its stored result instead of running (``None``:
+    forever); default 24 hours."""
+    clock: Callable[[], float]
+    """Returns the time in epoch seconds (``time.time``); inject one in tests."""
+    local_cache: int
+    """Keep up to this many completed keys in memory, answering duplicates in a warm container
+    without a call; 0 (the default) disables it."""
+    local_cache_ttl: Duration
+    """How long a cached key is trusted (default 5 minutes, never past its retention): an
+    operator's ``idemlock release`` reaches warm containers within it."""
+    store_result: bool
+    """Store the return value for duplicates (``False``: they return ``None``)."""
+    on_unstorable_result: Literal["raise", "omit"]
+    """A result that is not JSON or too large either raises ``UnstorableResultError`` after
+    releasing the key ("raise", the default), or completes the key without storing it
+    ("omit")."""
     disabled: bool | None
-    fingerprint: Callable[..., object] | None
-    on_missing_key: Literal["raise", "run"]
-    concurrency: int
+    """``True`` runs the function directly; ``None`` (default) reads ``IDEMLOCK_DISABLED``
+    (``1``/``true``) at each call."""
+    on_event: EventSink | None
+    """Called with a :class:`~idemlock.events.LockEvent` at every transition (claimed,
+    duplicate, completed, released, taken_over, lock_lost, store_error, ...); e.g.
+    :class:`idemlock.metrics.CloudWatchMetrics`. The same transitions are logged on the
+    ``idemlock`` logger either way."""
+    heartbeat: bool | Duration
+    """``True`` extends the lease every third of it while the body runs (a daemon thread beside
+    a sync body, a task beside an async one), a duration sets the period; so a short ``lease=``
+    bounds crash recovery without bounding the body. Inside Lambda it never extends past the
+    invocation's deadline."""
+    on_lock_lost: Callable[[Lock], object] | None
+    """Called with the :class:`~idemlock.Lock` when an extension or the complete finds another
+    invocation holding the key (``current_lock().lost`` turns true too)."""
 
-    def __init__(
-        self,
-        *,
-        store: LockStore | None,
-        namespace: str | None,
-        policy: Policy,
-        disabled: bool | None,
-        fingerprint: Callable[..., object] | None,
-        on_missing_key: Literal["raise", "run"],
-        concurrency: int,
-    ) -> None:
-        self._set(store, namespace, policy, disabled, fingerprint, on_missing_key, concurrency)
+
+class IdempotentOptions(Options, total=False):
+    """The keyword options of ``@idempotent``: :class:`Options`, and these two."""
+
+    fingerprint: Callable[..., object] | None
+    """Called with the function's arguments, returns a JSON value whose hash is stored; the
+    same key with a different fingerprint raises ``PayloadMismatchError``."""
+    on_missing_key: Literal["raise", "run"]
+    """"raise" ``MissingKeyError`` when ``key_fn`` finds no key (the default), or "run" the
+    body unprotected."""
+
+
+class RecordsOptions(Options, total=False):
+    """The keyword options of ``@idempotent_records`` and ``StreamDispatcher``."""
+
+    concurrency: int
+    """Store calls of one batch in flight at once (default 32)."""
+
+
+class _AllOptions(IdempotentOptions, RecordsOptions, total=False):
+    """Every option, as :func:`validate` reads them."""
+
+
+_NAMES: Final = {
+    "@idempotent": frozenset(IdempotentOptions.__annotations__)
+    | frozenset(Options.__annotations__),
+    "@idempotent_records": frozenset(RecordsOptions.__annotations__)
+    | frozenset(Options.__annotations__),
+}
+"""The options each entry point takes."""
 
 
 def validate(
-    *,
+    entry: Literal["@idempotent", "@idempotent_records"],
     key_fn: Callable[..., object] | None,
-    store: LockStore | None = None,
-    namespace: str | None = None,
-    lease: Duration | None = None,
-    retention: Duration | None = DEFAULT_RETENTION,
-    fingerprint: Callable[..., object] | None = None,
-    clock: Callable[[], float] = time.time,
-    local_cache: int = 0,
-    local_cache_ttl: Duration = DEFAULT_LOCAL_CACHE_TTL,
-    store_result: bool = True,
-    on_unstorable_result: Literal["raise", "omit"] = "raise",
-    on_missing_key: Literal["raise", "run"] = "raise",
-    concurrency: int = DEFAULT_CONCURRENCY,
-    disabled: bool | None = None,
-    on_event: EventSink | None = None,
-    on_lock_lost: Callable[[Lock], object] | None = None,
-    heartbeat: bool | Duration = False,
-    require_key_fn: bool = False,
-) -> Options:
-    """Check the options of any entry point (defaults here); ConfigurationError if wrong."""
-    callables = (
-        ("key_fn", key_fn),
-        ("fingerprint", fingerprint),
-        ("clock", clock),
-        ("on_event", on_event),
-        ("on_lock_lost", on_lock_lost),
-    )
-    for name, value in callables:
-        if (value is not None or (name == "key_fn" and require_key_fn)) and not callable(value):
-            raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
+    options: Mapping[str, Any],
+) -> Policy:
+    """Check the options of ``entry`` (defaults here); ConfigurationError if one is wrong.
+
+    An option ``entry`` does not take is a ``TypeError``, as for any unexpected keyword.
+    """
+    unknown = sorted(set(options) - _NAMES[entry])
+    if unknown:
+        raise TypeError(f"{entry} got an unexpected keyword argument {unknown[0]!r}")
+    checked: _AllOptions = {**options}  # type: ignore[typeddict-item]
+    _check_callables(key_fn, checked, require_key_fn=entry == "@idempotent")
+    namespace = checked.get("namespace")
     if namespace is not None and (not isinstance(namespace, str) or not namespace):
         raise ConfigurationError("namespace must be a non-empty string")
+    on_missing_key = checked.get("on_missing_key", "raise")
     if on_missing_key not in ("raise", "run"):
         raise ConfigurationError(f'on_missing_key must be "raise" or "run", got {on_missing_key!r}')
-    _check_count("concurrency", concurrency, least=1)
-    _check_count("local_cache", local_cache, least=0)
-    if on_unstorable_result not in ("raise", "omit"):
+    on_unstorable = checked.get("on_unstorable_result", "raise")
+    if on_unstorable not in ("raise", "omit"):
         raise ConfigurationError(
-            f'on_unstorable_result must be "raise" or "omit", got {on_unstorable_result!r}'
+            f'on_unstorable_result must be "raise" or "omit", got {on_unstorable!r}'
         )
-    cache_ttl_ms = milliseconds("local_cache_ttl", local_cache_ttl)
-    policy = Policy(
+    clock = checked.get("clock", time.time)
+    lease = checked.get("lease")
+    retention = checked.get("retention", DEFAULT_RETENTION)
+    return Policy(
+        store=checked.get("store"),
+        namespace=namespace or "",
         clock_us=lambda: int(clock() * 1_000_000),
         lease_ms=None if lease is None else milliseconds("lease", lease),
         default_lease_ms=milliseconds("lease", DEFAULT_LEASE),
         retention_ms=None if retention is None else milliseconds("retention", retention),
-        store_result=store_result,
-        omit_unstorable=on_unstorable_result == "omit",
-        cache=_cache(local_cache, cache_ttl_ms),
-        on_event=on_event,
-        on_lock_lost=on_lock_lost,
-        heartbeat_ms=_heartbeat_ms(heartbeat),
-    )
-    return Options(
-        store=store,
-        namespace=namespace,
-        policy=policy,
-        disabled=disabled,
-        fingerprint=fingerprint,
+        store_result=checked.get("store_result", True),
+        omit_unstorable=on_unstorable == "omit",
+        cache=_cache(checked),
+        on_event=checked.get("on_event"),
+        on_lock_lost=checked.get("on_lock_lost"),
+        heartbeat_ms=_heartbeat_ms(checked.get("heartbeat", False)),
+        disabled=checked.get("disabled"),
+        fingerprint=checked.get("fingerprint"),
         on_missing_key=on_missing_key,
-        concurrency=concurrency,
+        concurrency=_count("concurrency", checked.get("concurrency", DEFAULT_CONCURRENCY), 1),
     )
 
 
-def _cache(size: int, ttl_ms: int) -> CompletedCache | None:
+def _check_callables(
+    key_fn: Callable[..., object] | None, options: _AllOptions, *, require_key_fn: bool
+) -> None:
+    callables = (
+        ("key_fn", key_fn),
+        ("fingerprint", options.get("fingerprint")),
+        ("clock", options.get("clock", time.time)),
+        ("on_event", options.get("on_event")),
+        ("on_lock_lost", options.get("on_lock_lost")),
+    )
+    for name, value in callables:
+        if (value is not None or (name == "key_fn" and require_key_fn)) and not callable(value):
+            raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
+
+
+def _cache(options: _AllOptions) -> CompletedCache | None:
     """The local cache of completed keys (``local_cache=``), else ``None``."""
+    size = _count("local_cache", options.get("local_cache", 0), 0)
+    ttl_ms = milliseconds(
+        "local_cache_ttl", options.get("local_cache_ttl", DEFAULT_LOCAL_CACHE_TTL)
+    )
     if not size:
         return None
     # Deferred: only local_cache= loads it, which keeps the cold start short.
@@ -198,9 +217,11 @@ def _heartbeat_ms(heartbeat: bool | Duration) -> int | None:
     return milliseconds("heartbeat", heartbeat)
 
 
-def _check_count(option: str, value: Any, *, least: int) -> None:
+def _count(option: str, value: Any, least: int) -> int:
+    """``value``, a count of at least ``least``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise ConfigurationError(f"{option} must be a count >= {least}, got {value!r}")
+    return value
 
 
 def milliseconds(option: str, value: Duration) -> int:
@@ -222,7 +243,7 @@ def is_disabled(disabled: bool | None) -> bool:
     """The explicit switch, or else ``IDEMLOCK_DISABLED`` read now (so tests may set it late)."""
     if disabled is not None:
         return disabled
-    value = _DISABLED.get()
+    value = os.environ.get(DISABLED_ENV)
     return value is not None and value.strip().lower() in _TRUE_WORDS
 
 
@@ -232,7 +253,7 @@ _default_stores_lock = threading.Lock()
 
 def default_store() -> LockStore:
     """The store used when none is passed: one ``DynamoDBStore`` per ``IDEMLOCK_TABLE`` value."""
-    table = (_TABLE.get() or "").strip()
+    table = os.environ.get(TABLE_ENV, "").strip()
     if not table:
         raise ConfigurationError(
             f"no lock store: pass store= or set {TABLE_ENV} to the lock table's name"

@@ -1,10 +1,11 @@
 """Per-record idempotency for batch events, with Lambda's partial batch response.
 
-Each record goes through the same protocol as ``@idempotent`` (:func:`idemlock._lock.claim_steps`),
-but the records' protocols are interleaved: every claim is sent at once (on a bounded thread
-pool), bodies run one at a time in record order as their claims come back, and each complete or
-release is sent as soon as its body ends, while the next body runs. A batch of N records costs a
-few round trips of latency (claims, then the last complete), not 2N.
+Each record goes through the same protocol as ``@idempotent``
+(:func:`idemlock._protocol.claim_steps`), but the records' protocols are interleaved: every
+claim is sent at once (on a bounded thread pool), bodies run one at a time in record order as
+their claims come back, and each complete or release is sent as soon as its body ends, while the
+next body runs. A batch of N records costs a few round trips of latency (claims, then the last
+complete), not 2N.
 
 When a record fails (its body, its claim, or its complete):
 
@@ -30,6 +31,7 @@ bodies still one at a time in record order.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import queue
@@ -40,20 +42,17 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
-from idemlock._lock import (
-    BodyFailed,
-    Policy,
-    RunBody,
-    Steps,
-    claim_steps,
-    close_unrun,
-    extend_lease,
-    new_owner_token,
-)
+from idemlock._drivers import Done, advance
+from idemlock._leases import extend_lease
 from idemlock._options import default_store, is_disabled
+from idemlock._policy import Policy
+from idemlock._protocol import claim_steps
 from idemlock._proxy import FunctionProxy
+from idemlock._results import close_unrun
+from idemlock._steps import BodyFailed, RunBody, Steps
 from idemlock.errors import BatchFailedError, ConfigurationError
 from idemlock.keys import call_key_fn, storage_key
+from idemlock.lock import new_owner_token
 from idemlock.sources import Batch, Source, parse_batch
 from idemlock.sources.s3_batch import TaskResult
 from idemlock.store import LockStore
@@ -119,7 +118,7 @@ class BatchOutcome:
             return self.source.respond([_task_result(o) for o in self.records])
         if self.source.item_identifier is None:
             if failures:
-                raise BatchFailedError(self)
+                raise BatchFailedError(self._failed_message(), self)
             return {"batchItemFailures": []}
         if self.source.checkpointed and failures:
             failures = failures[:1]  # the checkpoint: Lambda resumes from this sequence number
@@ -127,6 +126,14 @@ class BatchOutcome:
             failures = self.records[failures[0].index :]  # FIFO: the failed one and every later
         identify = self.source.item_identifier
         return {"batchItemFailures": [{"itemIdentifier": identify(o.record)} for o in failures]}
+
+    def _failed_message(self) -> str:
+        failures = self.failures
+        failed = ", ".join(
+            f"{o.key or f'record {o.index}'} ({type(o.error).__name__}: {o.error})"
+            for o in failures
+        )
+        return f"{len(failures)} of {len(self.records)} records failed: {failed}"
 
 
 class _NotRun(Exception):
@@ -169,23 +176,24 @@ class _Scheduler:
         """Resume ``task``'s protocol until it needs a store call, the body, or is done."""
         assert task.steps is not None
         try:
-            step = task.steps.send(sent) if error is None else task.steps.throw(error)
-        except StopIteration as stop:
-            status = RecordStatus.COMPLETED if task.ran else RecordStatus.DUPLICATE
-            task.finish(status, result=stop.value)
+            step = advance(task.steps, sent, error)
         except _NotRun:
             task.finish(RecordStatus.NOT_RUN)
-        except BodyFailed as failed:  # the body's own exception, as it raised it
-            task.finish(RecordStatus.FAILED, error=failed.error)
         except BaseException as exc:  # the record's failure, reported in its outcome; a
             task.finish(RecordStatus.FAILED, error=exc)  # SystemExit is re-raised by run()
         else:
-            if isinstance(step, RunBody):
+            if isinstance(step, Done):
+                if step.body_error is not None:  # the body's own exception, as it raised it
+                    task.finish(RecordStatus.FAILED, error=step.body_error)
+                else:
+                    status = RecordStatus.COMPLETED if task.ran else RecordStatus.DUPLICATE
+                    task.finish(status, result=step.value)
+            elif isinstance(step, RunBody):
                 task.body = step
             else:
                 task.waiting = True
                 self._in_flight += 1
-                future = self._executor.submit(step)
+                future = self._executor.submit(step.run)
                 future.add_done_callback(lambda done: self._done.put((done, task)))
 
     def settle(self, task: _Task) -> None:
@@ -213,22 +221,9 @@ class _Scheduler:
 class BatchRunner:
     """Runs batches through the lock protocol with one set of options and one thread pool."""
 
-    def __init__(
-        self,
-        *,
-        store: LockStore | None,
-        namespace: str,
-        key_fn: Callable[[Any], object] | None,
-        policy: Policy,
-        concurrency: int,
-        disabled: bool | None,
-    ) -> None:
-        self._store = store
-        self._namespace = namespace
+    def __init__(self, *, key_fn: Callable[[Any], object] | None, policy: Policy) -> None:
         self._key_fn = key_fn
         self._policy = policy
-        self._concurrency = concurrency
-        self._disabled = disabled
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
@@ -238,13 +233,14 @@ class BatchRunner:
         """Run ``handle`` on every record of ``event``, each at most once to completion."""
         batch = parse_batch(event)  # sources parse; this module never reaches into an event
         source, records, ordered = batch
-        protect = not is_disabled(self._disabled)
-        store = (self._store if self._store is not None else default_store()) if protect else None
-        lease_ms, deadline_ms = self._policy.leases_for((context,), {})
+        policy = self._policy
+        protect = not is_disabled(policy.disabled)
+        store = (policy.store if policy.store is not None else default_store()) if protect else None
+        lease_ms, budget_ms = policy.leases_for((context,), {})
         scheduler = _Scheduler(self._pool())
         tasks = [_Task(index, record) for index, record in enumerate(records)]
-        self._claim_all(tasks, scheduler, source, store, lease_ms, deadline_ms=deadline_ms)
-        completes = _OrderedCompletes(scheduler) if ordered else None
+        self._claim_all(tasks, scheduler, source, store, lease_ms, budget_ms=budget_ms)
+        completes = _OrderedCompletes(scheduler) if ordered else _Completes(scheduler)
         loop = _BodyLoop()
         try:
             aborted = self._run_bodies(
@@ -258,8 +254,7 @@ class BatchRunner:
             )
         finally:
             loop.close()
-            if completes is not None:
-                completes.abandon()  # after an abort: queued bodies' keys are released
+            completes.abandon()  # after an abort: queued bodies' keys are released
             scheduler.drain()  # every complete and release lands before we return or raise
         if aborted is not None:
             raise aborted
@@ -273,7 +268,7 @@ class BatchRunner:
         tasks: list[_Task],
         *,
         scheduler: _Scheduler,
-        completes: _OrderedCompletes | None,
+        completes: _Completes,
         loop: _BodyLoop,
         store: LockStore | None,
         context: object,
@@ -281,49 +276,57 @@ class BatchRunner:
     ) -> BaseException | None:
         """Run the claimed records' bodies one at a time, in record order; an abort, if any.
 
-        ``completes`` is ``None`` for an unordered batch: each complete goes out as its body
-        returns. For an ordered one, completes wait for the one before them to be confirmed.
+        ``completes`` sends each complete as its body returns, and says when the bodies still to
+        come must not run (an abort; in an ordered batch, any failure before them).
         """
-        stopped = False
         aborted: BaseException | None = None
         for task in tasks:
             if task.copy_of is not None and task.copy_of is not task:
-                if completes is not None and completes.send_ready(wait=True):
-                    stopped = True  # the first copy's complete was queued: send it first
+                completes.send_ready(wait=True)  # the first copy's queued complete goes first
                 _share_outcome(task, task.copy_of, scheduler)
             scheduler.settle(task)
-            if completes is not None and completes.send_ready():
-                stopped = True  # a complete failed: nothing after it may complete
-            if task.body is None:
-                failed = task.outcome is not None and task.outcome.status is RecordStatus.FAILED
-                stopped = stopped or (failed and completes is not None)
+            completes.send_ready()
+            if task.body is None:  # a duplicate, a failed claim, or no key
+                if task.outcome is not None and task.outcome.status is RecordStatus.FAILED:
+                    completes.record_failed()
                 continue
             body, task.body = task.body, None
-            if stopped:
+            if completes.stopped:
                 scheduler.advance(task, error=_NotRun())  # releases the claim
                 continue
             try:
-                body = self._renewed(body, store, context)
-                with body.holding():
-                    value = handle(task.record)
-                    if isinstance(value, Awaitable):
-                        value = loop.run(value)
+                value = self._run_body(task.record, body, loop, store, context, handle)
             except Exception as exc:  # the record's failure; the protocol releases
-                stopped = completes is not None
+                completes.record_failed()
                 scheduler.advance(task, error=BodyFailed(exc))
                 continue
             except BaseException as exc:  # SystemExit, KeyboardInterrupt: stop all
-                aborted, stopped = exc, True  # the records after it are released
+                aborted = exc  # the records after it are released
+                completes.stop()
                 scheduler.advance(task, error=BodyFailed(exc))
                 continue
             task.ran = True
-            if completes is None:
-                scheduler.advance(task, sent=value)  # sends the complete; next body runs
-            else:
-                completes.queue(task, value)
-        if completes is not None and aborted is None:
+            completes.done(task, value)
+        if aborted is None:
             completes.finish()
         return aborted
+
+    def _run_body(  # noqa: PLR0917  (one record's run, as _run_bodies has its parts)
+        self,
+        record: Record,
+        body: RunBody,
+        loop: _BodyLoop,
+        store: LockStore | None,
+        context: object,
+        handle: Callable[[Record], Any],
+    ) -> Any:
+        """Run ``handle`` on ``record`` holding its lock (renewed first if it ran low)."""
+        body = self._renewed(body, store, context)
+        with body.holding():
+            value = handle(record)
+            if isinstance(value, Awaitable):
+                value = loop.run(value)
+        return value
 
     def _renewed(self, body: RunBody, store: LockStore | None, context: object) -> RunBody:
         """``body`` with a lease still ours for a safe margin: extended when it ran low.
@@ -340,7 +343,7 @@ class BatchRunner:
         lease_ms = self._policy.lease_ms_for((context,), {})
         if lock.lease_expires_at_ms - now_ms >= lease_ms // 2:
             return body
-        extend_lease(store, self._policy, lock, self._namespace, now_ms + lease_ms)
+        extend_lease(store, self._policy, lock, now_ms + lease_ms)
         return body
 
     def _claim_all(
@@ -351,7 +354,7 @@ class BatchRunner:
         store: LockStore | None,
         lease_ms: int,
         *,
-        deadline_ms: int | None,
+        budget_ms: int | None,
     ) -> None:
         """Start every record's protocol: all claims go out at once."""
         first_with_key: dict[str, _Task] = {}
@@ -361,7 +364,7 @@ class BatchRunner:
                 continue
             try:
                 task.key, task.steps = self._start(
-                    task.record, source, store, lease_ms, deadline_ms=deadline_ms
+                    task.record, source, store, lease_ms, budget_ms=budget_ms
                 )
             except Exception as exc:  # no key: this record fails, the others go on
                 task.finish(RecordStatus.FAILED, error=exc)
@@ -380,21 +383,20 @@ class BatchRunner:
         store: LockStore | None,
         lease_ms: int,
         *,
-        deadline_ms: int | None,
+        budget_ms: int | None,
     ) -> tuple[str | None, Steps | None]:
         if store is None:
             return None, _unprotected()
         key_fn = self._key_fn or source.record_key
-        key = storage_key(self._namespace, call_key_fn(key_fn, key_fn, (record,), {}))
+        key = storage_key(self._policy.namespace, call_key_fn(key_fn, key_fn, (record,), {}))
         steps = claim_steps(
             store,
             self._policy,
             key=key,
-            namespace=self._namespace,
             owner=new_owner_token(),
             lease_ms=lease_ms,
             fingerprint=None,
-            deadline_ms=deadline_ms,
+            budget_ms=budget_ms,
         )
         return key, steps
 
@@ -404,7 +406,7 @@ class BatchRunner:
             with self._executor_lock:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(
-                        max_workers=self._concurrency, thread_name_prefix="idemlock-batch"
+                        max_workers=self._policy.concurrency, thread_name_prefix="idemlock-batch"
                     )
         return self._executor
 
@@ -448,51 +450,82 @@ def _process(
     return runner.run(event, context, lambda record: handle(record, context))
 
 
-class _OrderedCompletes:
-    """The completes of an ordered batch, sent one after another in record order.
+class _Completes:
+    """The completes of an unordered batch: each sent as its body returns.
 
-    A record's complete goes out once the complete before it is confirmed; meanwhile the next
-    bodies run. If a complete fails, the records queued behind it are released instead
-    (``NOT_RUN``), so no record after a failure ends COMPLETED and the redelivery replays them in
-    order. Sending them all at once would be faster, but a failed complete could then leave
-    later records COMPLETED, skipped on the redelivery while the failed one re-runs after them.
+    Only an abort (``SystemExit``, ``KeyboardInterrupt``) stops the bodies still to come; a
+    record's failure is its own.
     """
 
     def __init__(self, scheduler: _Scheduler) -> None:
         self._scheduler = scheduler
+        self.stopped = False
+        """Whether the bodies still to come must not run (their claims are released)."""
+
+    def done(self, task: _Task, value: Any) -> None:
+        """``task``'s body returned ``value``: send its complete; the next body runs meanwhile."""
+        self._scheduler.advance(task, sent=value)
+
+    def record_failed(self) -> None:
+        """A record failed (its claim or its body): the others go on."""
+
+    def stop(self) -> None:
+        """Run no more bodies: the batch is aborted."""
+        self.stopped = True
+
+    def send_ready(self, *, wait: bool = False) -> None:
+        """Send what waits for an earlier complete: nothing, unordered."""
+
+    def finish(self) -> None:
+        """Send every complete still waiting: none, unordered."""
+
+    def abandon(self) -> None:
+        """Release the keys of the records whose completes were never sent: none, unordered."""
+
+
+class _OrderedCompletes(_Completes):
+    """The completes of an ordered batch, sent one after another in record order.
+
+    A record's complete goes out once the complete before it is confirmed; meanwhile the next
+    bodies run. Any failure stops the bodies still to come: a failed record, or a failed
+    complete, whose queued successors are released instead (``NOT_RUN``), so no record after a
+    failure ends COMPLETED and the redelivery replays them in order. Sending them all at once
+    would be faster, but a failed complete could then leave later records COMPLETED, skipped
+    on the redelivery while the failed one re-runs after them.
+    """
+
+    def __init__(self, scheduler: _Scheduler) -> None:
+        super().__init__(scheduler)
         self._queued: deque[tuple[_Task, Any]] = deque()
         self._last: _Task | None = None
-        self.failed = False
 
-    def queue(self, task: _Task, value: Any) -> None:
+    def done(self, task: _Task, value: Any) -> None:
         """Queue ``task``'s complete (its body returned ``value``) and send what is ready."""
         self._queued.append((task, value))
         self.send_ready()
 
-    def send_ready(self, *, wait: bool = False) -> bool:
-        """Send the queued completes whose predecessors are confirmed; whether one failed."""
-        while self._queued and not self.failed:
+    def record_failed(self) -> None:
+        """A record failed: nothing after it may run, nor complete."""
+        self.stop()
+
+    def send_ready(self, *, wait: bool = False) -> None:
+        """Send the queued completes whose predecessors are confirmed (``wait``: all of them).
+
+        A failed complete stops the batch and releases the records queued behind it.
+        """
+        while self._queued:
             last = self._last
             if last is not None and last.outcome is None:
                 if not wait:
-                    break
+                    return
                 self._scheduler.settle(last)
-            if (
-                last is not None
-                and last.outcome is not None
-                and last.outcome.status
-                not in (
-                    RecordStatus.COMPLETED,
-                    RecordStatus.DUPLICATE,
-                )
-            ):
-                self.failed = True
+            if last is not None and last.outcome is not None and not _succeeded(last.outcome):
+                self.stop()
                 self.abandon()
-                break
+                return
             task, value = self._queued.popleft()
             self._last = task
             self._scheduler.advance(task, sent=value)
-        return self.failed
 
     def finish(self) -> None:
         """Send every queued complete, each after the one before it is confirmed."""
@@ -503,6 +536,10 @@ class _OrderedCompletes:
         while self._queued:
             task, _ = self._queued.popleft()
             self._scheduler.advance(task, error=_NotRun())
+
+
+def _succeeded(outcome: RecordOutcome) -> bool:
+    return outcome.status in (RecordStatus.COMPLETED, RecordStatus.DUPLICATE)
 
 
 class _BodyLoop:
@@ -518,8 +555,6 @@ class _BodyLoop:
 
     def run(self, awaitable: Awaitable[Any]) -> Any:
         """The awaitable's result (or its exception), run to completion now."""
-        import asyncio  # noqa: PLC0415  (deferred: only async handlers pay for its import)
-
         if self._loop is None:
             try:
                 asyncio.get_running_loop()

@@ -60,15 +60,14 @@ class StreamDispatcher:
     reported, never a crash.
 
     Records are keyed by :func:`~idemlock.sources.dynamodb_streams.sequence_key` under
-    ``namespace``: two functions that consume the same stream with one lock table need distinct
-    namespaces. ``idempotent=False`` dispatches without any lock. The other options are those
-    of :func:`idemlock.idempotent_records`.
+    ``namespace`` (default ``"StreamDispatcher"``): two functions that consume the same stream
+    with one lock table need distinct namespaces. ``idempotent=False`` dispatches without any
+    lock. The other options are those of :func:`idemlock.idempotent_records`.
     """
 
     def __init__(
         self,
         *,
-        namespace: str = "StreamDispatcher",
         idempotent: bool = True,
         **options: Unpack[RecordsOptions],
     ) -> None:
@@ -76,9 +75,10 @@ class StreamDispatcher:
         self.on_modify = HandlerList()
         self.on_remove = HandlerList()
         self.on_unknown = HandlerList()
+        options.setdefault("namespace", "StreamDispatcher")
         if not idempotent:
             options["disabled"] = True
-        self._handler = idempotent_records(namespace=namespace, **options)(self._handle)
+        self._handler = idempotent_records(**options)(self._handle)
 
     def dispatch(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """The Lambda handler: dispatch every record, return ``{"batchItemFailures": [...]}``."""
@@ -127,7 +127,7 @@ async def _finish(
 def _check_trigger(event: object) -> None:
     """A dispatcher wired to another trigger fails at once, naming both sources.
 
-    LockItem by record, each would fail to parse and be retried forever, with the reason visible
+    Record by record, each would fail to parse and be retried forever, with the reason visible
     only in the outcomes.
     """
     records = event.get("Records") if isinstance(event, Mapping) else None

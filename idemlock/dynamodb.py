@@ -17,9 +17,8 @@ import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from idemlock._frozen import Frozen
 from idemlock.errors import (
     AccessDeniedError,
     AWSSetupError,
@@ -85,8 +84,23 @@ DEFAULT_SORT_KEY_VALUE: Final = "idemlock"
 """The sort key value of idemlock's items in a table with a sort key (``sort_key_value=``)."""
 
 
-class AttributeNames(Frozen):
-    """The table's attribute names.
+class _Fields(NamedTuple):
+    key: str = "id"
+    status: str = "status"
+    owner: str = "owner"
+    fence: str = "fence"
+    attempts: str = "attempts"
+    claimed_at_ms: str = "claimed_at_ms"
+    lease_expires_at_ms: str = "lease_expires_at_ms"
+    expires_at_s: str = "expires_at_s"
+    completed_at_ms: str = "completed_at_ms"
+    result: str = "result"
+    fingerprint: str = "fingerprint"
+    sort_key: str | None = None
+
+
+class AttributeNames(_Fields):
+    """The table's attribute names: non-empty and distinct, checked when made.
 
     Any name works, reserved words included: every expression refers to them through
     ``ExpressionAttributeNames``. The partition key is a string. ``sort_key`` names the table's
@@ -94,36 +108,10 @@ class AttributeNames(Frozen):
     hold the store's ``sort_key_value`` there. Read-only.
     """
 
-    __match_args__ = (  # the fields, in the order Frozen sets, compares and shows them
-        "key",
-        "status",
-        "owner",
-        "fence",
-        "attempts",
-        "claimed_at_ms",
-        "lease_expires_at_ms",
-        "expires_at_s",
-        "completed_at_ms",
-        "result",
-        "fingerprint",
-        "sort_key",
-    )
-    __slots__ = __match_args__
-    key: str
-    status: str
-    owner: str
-    fence: str
-    attempts: str
-    claimed_at_ms: str
-    lease_expires_at_ms: str
-    expires_at_s: str
-    completed_at_ms: str
-    result: str
-    fingerprint: str
-    sort_key: str | None
+    __slots__ = ()
 
-    def __init__(  # noqa: PLR0917  (positional too, as the dataclass it was took them)
-        self,
+    def __new__(  # noqa: PLR0917  (positional too, as a named tuple takes them)
+        cls,
         key: str = "id",
         status: str = "status",
         owner: str = "owner",
@@ -136,8 +124,10 @@ class AttributeNames(Frozen):
         result: str = "result",
         fingerprint: str = "fingerprint",
         sort_key: str | None = None,
-    ) -> None:
-        self._set(
+    ) -> AttributeNames:
+        """The names, by field; :class:`ConfigurationError` if one is empty or two are equal."""
+        names = super().__new__(
+            cls,
             key,
             status,
             owner,
@@ -151,20 +141,19 @@ class AttributeNames(Frozen):
             fingerprint,
             sort_key,
         )
-        names = self._values()
-        if sort_key is None:  # no sort key: a table keyed by the partition key alone
-            names = names[:-1]
-        if any(not isinstance(name, str) or not name for name in names):
+        given = tuple(names) if sort_key is not None else tuple(names)[:-1]
+        if any(not isinstance(name, str) or not name for name in given):
             raise ConfigurationError("attribute names must be non-empty strings")
-        if len(set(names)) != len(names):
-            raise ConfigurationError(f"attribute names must be distinct, got {names}")
+        if len(set(given)) != len(given):
+            raise ConfigurationError(f"attribute names must be distinct, got {given}")
+        return names
 
     def placeholders(self) -> dict[str, str]:
         """``#field`` → configured name, for ``ExpressionAttributeNames``."""
         return {
             f"#{field}": name
-            for field in self.__match_args__
-            if (name := getattr(self, field)) is not None
+            for field, name in zip(self._fields, self, strict=True)
+            if name is not None
         }
 
     def key_schema(self) -> list[dict[str, str]]:
@@ -480,7 +469,7 @@ class DynamoDBStore:
 
     # -- raw items, for operators' tools --------------------------------------------------
     # The table may hold items idemlock did not write (another library's, a hand-made one):
-    # a tool that lists or deletes them needs the item itself, and ``record`` to tell them apart.
+    # a tool that lists or deletes them needs the raw item, and ``parse_item`` to tell them apart.
 
     def get_item(self, key: str) -> dict[str, Any] | None:
         """The key's item as DynamoDB returns it (typed values), strongly consistent."""
@@ -538,10 +527,10 @@ class DynamoDBStore:
                 return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def record(self, item: Mapping[str, Any]) -> LockItem:
-        """An item read by :meth:`get_item` or :meth:`scan_items`, as a record.
+    def parse_item(self, item: Mapping[str, Any]) -> LockItem:
+        """An item read by :meth:`get_item` or :meth:`scan_items`, as a :class:`LockItem`.
 
-        Raises :class:`StoreError` saying what is wrong if it is not an idemlock record.
+        Raises :class:`StoreError` saying what is wrong if it is not an idemlock item.
         """
         return self._record(item)
 

@@ -29,12 +29,9 @@ unchanged. Errors from botocore are chained (``raise ... from exc``) so the orig
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import Any
 
 from idemlock.item import utc_text
-
-if TYPE_CHECKING:
-    from idemlock.batch import BatchOutcome
 
 
 class IdemlockError(Exception):
@@ -129,7 +126,7 @@ class PayloadMismatchError(IdemlockError):
 class LockLostError(IdemlockError):
     """Our lease expired and another invocation took the key over.
 
-    Our complete or release was refused so that the new owner's record stays intact. The body
+    Our complete or release was refused so that the new owner's item stays intact. The body
     has run, possibly concurrently with the new owner's: use the fencing token
     (:attr:`idemlock.Lock.fence`) to make downstream writes safe against this.
     """
@@ -139,7 +136,7 @@ class LockLostError(IdemlockError):
         self.owner = owner
         super().__init__(
             f"lost the lock on key {key!r}: our lease (owner {owner}) expired and the key was "
-            "taken over or removed; the newer owner's record was left untouched"
+            "taken over or removed; the newer owner's item was left untouched"
         )
 
 
@@ -195,17 +192,13 @@ class BatchFailedError(IdemlockError):
     """Records of a batch without partial responses (S3) failed; ``.outcome`` has the details.
 
     Raised after every record was tried, so that Lambda retries the event: records that
-    completed are skipped on the retry.
+    completed are skipped on the retry. ``outcome`` is the :class:`idemlock.batch.BatchOutcome`
+    (typed ``Any`` here: this module is the floor every other imports, batch included).
     """
 
-    def __init__(self, outcome: BatchOutcome) -> None:
+    def __init__(self, message: str, outcome: Any) -> None:
+        super().__init__(message)
         self.outcome = outcome
-        failures = outcome.failures
-        failed = ", ".join(
-            f"{o.key or f'record {o.index}'} ({type(o.error).__name__}: {o.error})"
-            for o in failures
-        )
-        super().__init__(f"{len(failures)} of {len(outcome.records)} records failed: {failed}")
 
 
 class StoreError(IdemlockError):

@@ -20,12 +20,6 @@ class LockStatus(str, enum.Enum):
     COMPLETED = "COMPLETED"
 
 
-# For the claim's path (see benchmarks/README.md): on Python 3.11 an enum member read from its
-# class costs ten times what a module global does.
-IN_PROGRESS_STATUS = LockStatus.IN_PROGRESS
-"""``LockStatus.IN_PROGRESS``, as a module global."""
-
-
 class LockItem(NamedTuple):
     """One lock item.
 
@@ -52,7 +46,7 @@ class LockItem(NamedTuple):
         """Whether a new claim may take this key at ``now_ms``.
 
         The single definition of "free" for an existing item; ``DynamoDBStore`` states the same
-        rule as its condition expression. An absent item is free too (no record at all).
+        rule as its condition expression. An absent item is free too (no item at all).
         """
         if self.status is LockStatus.IN_PROGRESS:
             return self.lease_expires_at_ms is not None and self.lease_expires_at_ms < now_ms

@@ -1,6 +1,6 @@
 """The narrow interface every lock store implements.
 
-A store deals only in records: it never builds keys, hashes payloads or reads a clock. The
+A store deals only in lock items: it never builds keys, hashes payloads or reads a clock. The
 caller hands it the current time with every request that compares times, so one injectable
 clock governs the whole protocol. A new backend implements :class:`LockStore` and passes the
 contract suite in ``tests/test_contract.py``.
@@ -13,7 +13,7 @@ contract suite in ``tests/test_contract.py``.
 from collections.abc import Iterator
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from idemlock.item import IN_PROGRESS_STATUS, LockItem, LockStatus
+from idemlock.item import LockItem, LockStatus
 
 
 class Claim(NamedTuple):
@@ -40,12 +40,9 @@ class Claim(NamedTuple):
         successful claim leaves behind, for stores whose write answers with less than the whole
         new item: every field is the claim's, except the two counters the claim advances by one.
         """
-        # LockItem.__new__ called as a function: calling the class packs the keywords into a
-        # dict on the way (twice the cost, and this runs on every claim).
-        return LockItem.__new__(
-            LockItem,
+        return LockItem(
             key=self.key,
-            status=IN_PROGRESS_STATUS,
+            status=LockStatus.IN_PROGRESS,
             owner=self.owner,
             fence=(self.fence_base if fence is None else fence) + 1,
             claimed_at_ms=self.now_ms,
@@ -57,9 +54,9 @@ class Claim(NamedTuple):
 
 
 class ClaimResult(NamedTuple):
-    """What a claim found: ``acquired`` with our new record, or the record that holds the key.
+    """What a claim found: ``acquired`` with our new item, or the item that holds the key.
 
-    ``record`` is ``None`` only when the claim failed and the item vanished before the store
+    ``item`` is ``None`` only when the claim failed and the item vanished before the store
     could read it (a race with a release); the caller simply claims again.
 
     ``replaced``, when acquired, is the status of the item the claim wrote over: ``IN_PROGRESS``
@@ -69,7 +66,7 @@ class ClaimResult(NamedTuple):
     """
 
     acquired: bool
-    record: LockItem | None
+    item: LockItem | None
     replaced: LockStatus | None = None
 
 
@@ -83,7 +80,7 @@ class LockStore(Protocol):
     """
 
     def claim(self, claim: Claim) -> ClaimResult:
-        """Atomically take the key if it is free; otherwise return the record that holds it."""
+        """Atomically take the key if it is free; otherwise return the item that holds it."""
         ...
 
     def complete(
@@ -110,13 +107,13 @@ class LockStore(Protocol):
         ...
 
     def get(self, key: str) -> LockItem | None:
-        """Read the record for ``key`` with a strongly consistent read."""
+        """Read the item for ``key`` with a strongly consistent read."""
         ...
 
     def delete(self, key: str, *, expected: LockItem | None = None) -> bool:
         """Delete ``key`` for an operator; ``False`` if it changed or was not there.
 
-        With ``expected``, only while the item is still that record (status, owner, fence);
+        With ``expected``, only while the item is still that item (status, owner, fence);
         without, unconditionally.
         """
         ...
@@ -124,8 +121,8 @@ class LockStore(Protocol):
     def scan(
         self, *, prefix: str | None = None, page_size: int | None = None
     ) -> Iterator[LockItem]:
-        """Yield every record (whose key starts with ``prefix``), in no particular order.
+        """Yield every item (whose key starts with ``prefix``), in no particular order.
 
-        ``page_size`` bounds the records read per request where the store pages.
+        ``page_size`` bounds the items read per request where the store pages.
         """
         ...

@@ -1361,7 +1361,7 @@ def check_takeover_after_the_lease(h: Harness) -> None:
         lease_expires_at_ms=now_ms + 1000,
         expires_at_s=now_ms // 1000 + 3600,
     )
-    before = h.store.claim(stale).record
+    before = h.store.claim(stale).item
     assert before is not None
     handler = h.decorate(lambda event: "stale", Body(lambda: "taken over"))
     assert_typed(raised(lambda: handler({})), InProgressError, h)

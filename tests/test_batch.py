@@ -23,7 +23,7 @@ from tests.batch_events import kinesis_event, number, s3_event, sqs_event, strea
 from tests.proxy import TcpProxy
 from tests.round_trips import RoundTrips
 
-LockItem = dict[str, Any]
+EventRecord = dict[str, Any]
 
 
 class Handle:
@@ -34,7 +34,7 @@ class Handle:
         self.fail_on = fail_on or set()
         self.lock = threading.Lock()
 
-    def __call__(self, record: LockItem, context: object) -> dict[str, int]:
+    def __call__(self, record: EventRecord, context: object) -> dict[str, int]:
         n = number(record)
         with self.lock:
             self.ran.append(n)
@@ -83,7 +83,7 @@ def test_sqs_fifo_stops_at_the_first_failure_and_reports_every_later_message() -
     ids=["dynamodb-streams", "kinesis"],
 )
 def test_streams_stop_at_the_first_failure_and_report_its_sequence_number(
-    event: dict[str, Any], identifier: Callable[[LockItem], str]
+    event: dict[str, Any], identifier: Callable[[EventRecord], str]
 ) -> None:
     """Streams and Kinesis: stop at the failure, report only its sequence number (the
     checkpoint), do not run later records and release their claims."""
@@ -106,7 +106,7 @@ def test_s3_runs_every_object_then_raises_listing_the_failed_ones() -> None:
     ran: list[str] = []
 
     @idempotent_records(store=store, namespace="import")
-    def handle(record: LockItem, context: object) -> None:
+    def handle(record: EventRecord, context: object) -> None:
         key = record["s3"]["object"]["key"]
         ran.append(key)
         if key == "bad.csv" and ran.count(key) == 1:
@@ -151,7 +151,7 @@ def test_a_record_held_by_another_invocation_is_reported() -> None:
     handler = idempotent_records(store=store, namespace="q")(handle)
     holder = idempotent(lambda record: record["messageId"], store=store, namespace="q")
 
-    def hold_m1_then_batch(record: LockItem) -> dict[str, Any]:
+    def hold_m1_then_batch(record: EventRecord) -> dict[str, Any]:
         return handler(sqs_event(3), LambdaContext())
 
     response = holder(hold_m1_then_batch)(sqs_event(3)["Records"][1])
@@ -197,7 +197,7 @@ def test_bodies_run_in_record_order_each_holding_its_own_lock() -> None:
     seen: list[tuple[int, str | None]] = []
 
     @idempotent_records(store=store, namespace="o", concurrency=8)
-    def handle(record: LockItem, context: object) -> None:
+    def handle(record: EventRecord, context: object) -> None:
         lock = current_lock()
         seen.append((number(record), lock.key if lock else None))
 
@@ -217,7 +217,7 @@ def test_disabled_runs_every_record_without_a_store(monkeypatch: pytest.MonkeyPa
     locks: list[object] = []
 
     @idempotent_records(store=store)
-    def handle(record: LockItem, context: object) -> None:
+    def handle(record: EventRecord, context: object) -> None:
         locks.append(current_lock())
 
     handle(sqs_event(2))
@@ -331,7 +331,7 @@ def test_in_progress_errors_surface_in_outcomes() -> None:
         lambda record: record["messageId"], store=store, namespace="q", store_result=False
     )
 
-    def batch_while_holding(record: LockItem) -> Any:
+    def batch_while_holding(record: EventRecord) -> Any:
         return handler.process(sqs_event(1), LambdaContext())
 
     outcome = holder(batch_while_holding)(sqs_event(1)["Records"][0])

@@ -30,7 +30,7 @@ from tests.delivered_events import (
     sqs_record,
 )
 
-LockItem = dict[str, Any]
+EventRecord = dict[str, Any]
 
 
 def failed_ids(response: dict[str, Any]) -> list[str]:
@@ -47,7 +47,7 @@ def test_one_notification_in_two_messages_runs_once_on_dynamodb_local(dynamodb_l
     ran: list[str] = []
 
     @idempotent_records(s3.object_key, store=store, namespace="import")
-    def handle(record: LockItem, context: object) -> str:
+    def handle(record: EventRecord, context: object) -> str:
         key = s3.S3Object.from_record(record).key
         ran.append(key)
         if key == "bad.csv":
@@ -147,7 +147,7 @@ def test_a_delete_after_a_create_runs_on_dynamodb_local(dynamodb_local: str) -> 
 def test_sns_records_run_once_by_message_id() -> None:
     """SNS: the handler gets the record as delivered; a redelivery (same MessageId) is skipped."""
     store = MemoryStore()
-    seen: list[LockItem] = []
+    seen: list[EventRecord] = []
     handler = idempotent_records(store=store, namespace="n")(
         lambda record, context: seen.append(record)
     )
@@ -163,7 +163,7 @@ def test_sns_records_run_once_by_message_id() -> None:
 def test_a_failed_sns_record_fails_the_invocation() -> None:
     """SNS has no partial batch response: a failure raises, so Lambda retries the event."""
 
-    def fail(record: LockItem, context: object) -> None:
+    def fail(record: EventRecord, context: object) -> None:
         raise RuntimeError("downstream down")
 
     handler = idempotent_records(store=MemoryStore())(fail)
@@ -177,7 +177,7 @@ def test_a_failed_sns_record_fails_the_invocation() -> None:
 def test_kafka_default_key_is_cluster_topic_partition_offset() -> None:
     """Each record as delivered; keyed cluster/topic/partition/offset."""
     store = MemoryStore()
-    seen: list[LockItem] = []
+    seen: list[EventRecord] = []
     handler = idempotent_records(store=store, namespace="k")(
         lambda record, context: seen.append(record)
     )
@@ -219,7 +219,7 @@ def test_kafka_stops_at_the_first_failure_and_fails_the_batch_on_dynamodb_local(
     failing = {16}
 
     @idempotent_records(store=store, namespace="orders")
-    def handle(record: LockItem, context: object) -> None:
+    def handle(record: EventRecord, context: object) -> None:
         ran.append(record["offset"])
         if record["offset"] in failing:
             raise RuntimeError(f"offset {record['offset']}")
@@ -263,10 +263,10 @@ def test_batch_operations_response_on_dynamodb_local(dynamodb_local: str, versio
     raises, PermanentFailure when it raises PermanentFailure; a duplicate is Succeeded with the
     stored result."""
     store = fresh_table(dynamodb_local)
-    seen: list[LockItem] = []
+    seen: list[EventRecord] = []
 
     @idempotent_records(store=store, namespace="reprocess")
-    def handle(task: LockItem, context: object) -> Any:
+    def handle(task: EventRecord, context: object) -> Any:
         seen.append(task)
         key = s3.S3Object.from_record(task).key
         if key == "flaky.jpg":
@@ -317,7 +317,7 @@ def test_a_malformed_task_is_a_permanent_failure() -> None:
     ran: list[str] = []
 
     @idempotent_records(s3.object_version, store=MemoryStore())
-    def handler(task: LockItem, context: object) -> str:
+    def handler(task: EventRecord, context: object) -> str:
         ran.append(task["taskId"])
         return "ok"
 
@@ -404,7 +404,7 @@ def test_a_task_without_s3_key_names_the_task_field() -> None:
     format, not a path of S3 notifications (s3.bucket.name)."""
 
     @idempotent_records(s3.object_key, store=MemoryStore())
-    def handler(task: LockItem, context: object) -> str:
+    def handler(task: EventRecord, context: object) -> str:
         return "ok"
 
     event = batch_operations_event("2.0", keys=("a.jpg", "b.jpg"))

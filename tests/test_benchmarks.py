@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from idemlock import DynamoDBStore, _lock, idempotent
+from idemlock import DynamoDBStore, idempotent
+from idemlock._policy import Policy
 from idemlock.events import LockEvent
 from idemlock.testing import MemoryStore
 from tests.servers import in_ci
@@ -116,11 +117,11 @@ def test_events_stripped_silences_emit_inside_the_block_only() -> None:
     def handler(n: int) -> int:
         return n
 
-    emit = _lock.emit
+    emit = Policy.emit
     with hooks.events_stripped():
         handler(1)
     assert events == []
-    assert _lock.emit is emit
+    assert Policy.emit is emit
     handler(2)
     assert [event.kind for event in events] == ["claimed", "completed"]
 

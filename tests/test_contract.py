@@ -120,7 +120,7 @@ class ReleaseIgnoresOwner(MemoryStore):
 
     def release(self, key: str, owner: str) -> bool:
         with self._lock:
-            self._records.pop(key, None)
+            self._items.pop(key, None)
         return True
 
 

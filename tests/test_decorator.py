@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -331,28 +330,6 @@ def test_missing_key_can_run_unprotected_when_configured() -> None:
     assert store.calls.total() == 0
 
 
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"lease": -1}, "lease must be a positive"),
-        ({"lease": 0}, "lease must be a positive"),
-        ({"lease": "60"}, "lease must be seconds"),
-        ({"retention": timedelta(0)}, "retention must be a positive"),
-        ({"retention": float("inf")}, "retention must be a positive"),
-        ({"local_cache": -1}, "local_cache"),
-        ({"local_cache": True}, "local_cache"),
-        ({"namespace": ""}, "namespace"),
-        ({"fingerprint": "amount"}, "fingerprint must be callable"),
-        ({"on_unstorable_result": "ignore"}, "on_unstorable_result"),
-        ({"on_missing_key": "skip"}, "on_missing_key"),
-    ],
-)
-def test_invalid_options_are_configuration_errors(options: dict[str, Any], message: str) -> None:
-    """Each bad option fails at decoration time with a ConfigurationError naming it."""
-    with pytest.raises(ConfigurationError, match=message):
-        idempotent(lambda e: e, store=MemoryStore(), **options)
-
-
 def test_key_fn_with_other_parameters_is_a_configuration_error() -> None:
     """A key_fn that cannot take the function's arguments is a ConfigurationError, not a
     MissingKeyError: the event is fine, the code is not."""
@@ -360,30 +337,6 @@ def test_key_fn_with_other_parameters_is_a_configuration_error() -> None:
 
     with pytest.raises(ConfigurationError, match="same parameters"):
         handler({"id": "k"}, None)
-
-
-def test_key_fn_must_be_callable() -> None:
-    """Passing a string as key_fn (a common slip from JMESPath-style APIs) is refused."""
-    with pytest.raises(ConfigurationError, match="key_fn must be callable"):
-        idempotent("order_id", store=MemoryStore())  # type: ignore[arg-type]
-
-
-def test_lease_and_retention_accept_seconds_or_timedelta() -> None:
-    """lease=90 and lease=timedelta(seconds=90) give the same lease."""
-    clock = ManualClock()
-    leases: list[int] = []
-    for lease in (90, 90.0, timedelta(seconds=90)):
-        store = MemoryStore()
-
-        @idempotent(lambda key: key, store=store, lease=lease, clock=clock)
-        def body(key: str) -> None:
-            lock = current_lock()
-            assert lock is not None
-            leases.append(lock.lease_expires_at_ms)
-
-        body("k")
-    assert len(set(leases)) == 1
-    assert leases[0] == int(clock() * 1000) + 90_000
 
 
 def test_local_cache_answers_warm_duplicates_without_a_call() -> None:

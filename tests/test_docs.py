@@ -749,12 +749,48 @@ def _idemlock_imports(module: str) -> set[str]:
     return found - {module}
 
 
+LAYERED_APART = frozenset({"cli", "testing"})
+"""Drawn elsewhere: the command (``cli/``) and the test doubles sit on top of everything."""
+
+
+def _layered_modules() -> set[str]:
+    """Every module and package of ``idemlock`` the layers draw."""
+    package = ROOT / "idemlock"
+    names = {path.stem for path in package.glob("*.py")} - {"__init__", "__main__"}
+    names |= {path.parent.name for path in package.glob("*/__init__.py")}
+    return names - LAYERED_APART
+
+
+def _layers_from_the_code() -> str:
+    """The block as the code draws it: each module above everything it imports."""
+    imports = {
+        module: _idemlock_imports(module) & _layered_modules() for module in _layered_modules()
+    }
+
+    def height(module: str) -> int:
+        return 1 + max((height(below) for below in imports[module]), default=0)
+
+    try:
+        ordered = sorted(imports, key=lambda module: (-height(module), module))
+    except RecursionError:
+        return "(none can: the imports have a circle)\n"
+    lines = (f"{m:<11} → {', '.join(sorted(imports[m]))}".rstrip() for m in ordered)
+    return "\n".join(lines) + "\n"
+
+
 def check_layers(block: Block) -> None:
-    """``text layers``: each ``module → imports`` line lists every idemlock module it imports."""
+    """``text layers``: every idemlock module, each with every idemlock module it imports, and
+    each drawn above all it imports: the arrows point down (so there is no import circle)."""
+    regenerate = f"{block.id}: regenerate the block from the code:\n{_layers_from_the_code()}"
+    drawn_above: set[str] = set()
     for line in block.source.splitlines():
         module, _, imports = line.partition("→")
+        module = module.strip()
         drawn = {name.strip() for name in imports.split(",") if name.strip()}
-        assert _idemlock_imports(module.strip()) == drawn, f"{block.id}: {line!r}"
+        assert _idemlock_imports(module) == drawn, f"{line!r}; {regenerate}"
+        assert not drawn & drawn_above, f"{line!r} points up; {regenerate}"
+        drawn_above.add(module)
+    assert drawn_above == _layered_modules(), regenerate
 
 
 def check_files(block: Block) -> None:

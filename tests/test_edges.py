@@ -26,7 +26,7 @@ from idemlock.testing import LambdaContext, ManualClock
 from tests.aws import fresh_table, take_over
 from tests.batch_events import kinesis_event, number, sqs_event, stream_event
 
-LockItem = dict[str, Any]
+EventRecord = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_the_invocation_deadline_caps_the_lease(
     stored = []
 
     @idempotent(lambda event, context: event["id"], store=store, namespace=namespace, lease=lease)
-    def handler(event: LockItem, context: object) -> None:
+    def handler(event: EventRecord, context: object) -> None:
         lock = current_lock()
         assert lock is not None
         stored.append(store.get(lock.key))
@@ -118,7 +118,7 @@ def test_a_batch_records_stop_iteration_as_the_records_error(
 ) -> None:
     """In a batch, the failed record's outcome carries the body's StopIteration itself."""
 
-    def handle(record: LockItem, context: object) -> None:
+    def handle(record: EventRecord, context: object) -> None:
         if number(record) == 1:
             raise StopIteration("empty")
 
@@ -302,12 +302,6 @@ def test_a_released_key_reaches_warm_containers_within_the_cache_ttl(
     assert runs == ["o-1", "o-1"]
 
 
-def test_local_cache_ttl_is_validated() -> None:
-    """local_cache_ttl is a positive duration."""
-    with pytest.raises(ConfigurationError, match="local_cache_ttl"):
-        idempotent(lambda: "k", local_cache=1, local_cache_ttl=0)
-
-
 # -- 7. ordered batches: nothing after a failure ends COMPLETED -----------------------------
 
 
@@ -333,7 +327,7 @@ def test_ordered_batch_completes_nothing_after_a_failed_complete(
     store: DynamoDBStore, namespace: str, failure: str, source: str, monkeypatch: Any
 ) -> None:
     """Record 2's complete fails: records 3 and 4 are not COMPLETED; redelivery runs 2, 3, 4."""
-    monkeypatch.setattr("idemlock._lock.COMPLETE_BACKOFF_S", ())
+    monkeypatch.setattr("idemlock._protocol.COMPLETE_BACKOFF_S", ())
     event = {
         "kinesis": lambda: kinesis_event(5),
         "dynamodb": lambda: stream_event(5),
@@ -341,7 +335,7 @@ def test_ordered_batch_completes_nothing_after_a_failed_complete(
     }[source]()
     keys: list[str] = []
 
-    def handle(record: LockItem, context: object) -> None:
+    def handle(record: EventRecord, context: object) -> None:
         lock = current_lock()
         assert lock is not None
         keys.append(lock.key)
@@ -351,7 +345,7 @@ def test_ordered_batch_completes_nothing_after_a_failed_complete(
 
     ran: list[int] = []
 
-    def counted(record: LockItem, context: object) -> None:
+    def counted(record: EventRecord, context: object) -> None:
         ran.append(number(record))
         handle(record, context)
 
@@ -395,7 +389,7 @@ def test_a_record_whose_lease_ran_out_is_not_run_again_after_a_takeover(
     runs: list[int] = []
     event = sqs_event(2)
 
-    def handle(record: LockItem, context: object) -> None:
+    def handle(record: EventRecord, context: object) -> None:
         runs.append(number(record))
         if number(record) == 0:
             time.sleep(1.3)  # record 1's one-second lease runs out meanwhile
@@ -418,7 +412,7 @@ def test_a_waiting_records_lease_is_extended_before_its_body(
     """A body starts with its lease still ours for a safe margin: extended when it ran low."""
     seen: list[int] = []
 
-    def handle(record: LockItem, context: object) -> None:
+    def handle(record: EventRecord, context: object) -> None:
         lock = current_lock()
         assert lock is not None
         stored = store.get(lock.key)
@@ -446,7 +440,7 @@ def test_async_record_handlers_are_awaited_in_record_order(
     ran: list[int] = []
 
     @idempotent_records(store=store, namespace=namespace)
-    async def handle(record: LockItem, context: object) -> int:
+    async def handle(record: EventRecord, context: object) -> int:
         await asyncio.sleep(0.001 * (5 - number(record)))
         assert current_lock() is not None
         ran.append(number(record))
@@ -466,7 +460,7 @@ def test_an_async_handlers_failure_is_the_records_failure(
     """An async handler that raises fails its record (released), as a sync one does."""
 
     @idempotent_records(store=store, namespace=namespace)
-    async def handle(record: LockItem, context: object) -> None:
+    async def handle(record: EventRecord, context: object) -> None:
         if number(record) == 1:
             raise ValueError("bad order")
 
@@ -498,7 +492,7 @@ def test_every_failed_record_is_logged_with_its_key_id_and_traceback(
 ) -> None:
     """A body's exception inside a batch: a WARNING on `idemlock` with key, id and traceback."""
 
-    def handle(record: LockItem, context: object) -> None:
+    def handle(record: EventRecord, context: object) -> None:
         if number(record) == 1:
             raise ValueError("bad order 1")
 
@@ -562,7 +556,7 @@ def test_an_ordered_batch_with_a_repeated_key_shares_the_first_records_outcome(
     """Ordered completes: a later record with an earlier one's key waits for its complete."""
     ran: list[int] = []
 
-    def handle(record: LockItem, context: object) -> int:
+    def handle(record: EventRecord, context: object) -> int:
         ran.append(number(record))
         return number(record)
 

@@ -281,53 +281,33 @@ def test_lazy_names_load_on_first_use() -> None:
 
 
 @pytest.mark.parametrize(
-    ("module", "old", "new"),
+    ("module", "old"),
     [
-        ("idemlock", "Record", "idemlock.item.LockItem"),
-        ("idemlock", "Status", "idemlock.item.LockStatus"),
-        ("idemlock.record", "Record", "idemlock.item.LockItem"),
-        ("idemlock.record", "Status", "idemlock.item.LockStatus"),
-        ("idemlock.record", "utc_text", "idemlock.item.utc_text"),
-        (
-            "idemlock.sources.dynamodb_streams",
-            "event_id",
-            "idemlock.sources.dynamodb_streams.sequence_key",
-        ),
-        (
-            "idemlock.sources.dynamodb_streams",
-            "StreamDispatcher",
-            "idemlock.dispatch.StreamDispatcher",
-        ),
-        ("idemlock.sources.dynamodb_streams", "HandlerList", "idemlock.dispatch.HandlerList"),
+        ("idemlock", "Record"),
+        ("idemlock", "Status"),
+        ("idemlock.sources.dynamodb_streams", "event_id"),
+        ("idemlock.sources.dynamodb_streams", "StreamDispatcher"),
+        ("idemlock.sources.dynamodb_streams", "StreamHandler"),
+        ("idemlock.sources.dynamodb_streams", "HandlerList"),
     ],
 )
-def test_deprecated_names_still_import_with_a_warning(module: str, old: str, new: str) -> None:
-    """The names renamed in 0.1 still resolve, for one release, to the new object, and warn."""
-    new_module, _, new_name = new.rpartition(".")
-    with pytest.warns(DeprecationWarning, match=rf"{old} is deprecated: use .*{new_name}"):
-        value = getattr(importlib.import_module(module), old)
-    assert value is getattr(importlib.import_module(new_module), new_name)
+def test_renamed_names_have_no_deprecated_alias(module: str, old: str) -> None:
+    """Nothing was released, so a rename is a rename: the old names are gone, not aliased."""
+    with pytest.raises(AttributeError):
+        getattr(importlib.import_module(module), old)
 
 
-def test_deprecated_names_stay_out_of_the_public_namespace() -> None:
-    """``Record`` and ``Status`` are neither in ``__all__`` nor in ``dir(idemlock)``."""
-    assert {"Record", "Status"}.isdisjoint({*idemlock.__all__, *dir(idemlock)})
+def test_the_old_record_module_is_gone() -> None:
+    """``idemlock.record`` (the lock item's old home) no longer exists: see ``idemlock.item``."""
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("idemlock.record")
 
 
-def test_stream_record_event_id_is_a_deprecated_sequence_key() -> None:
-    """``StreamRecord.event_id`` still answers, with a warning, the record's ``sequence_key``."""
+def test_stream_records_have_no_event_id_alias() -> None:
+    """``StreamRecord.sequence_key`` is the one name of the record's stream position."""
     from idemlock.sources.dynamodb_streams import StreamRecord  # noqa: PLC0415
 
-    record = StreamRecord.from_record(
-        {
-            "eventSource": "aws:dynamodb",
-            "eventSourceARN": "arn:aws:dynamodb:eu-west-1:1:table/t/stream/s",
-            "eventName": "INSERT",
-            "dynamodb": {"Keys": {"id": {"S": "1"}}, "SequenceNumber": "7"},
-        }
-    )
-    with pytest.warns(DeprecationWarning, match="use StreamRecord.sequence_key"):
-        assert record.event_id == record.sequence_key == f"{record.source_arn}#7"
+    assert not hasattr(StreamRecord, "event_id")
 
 
 def test_testing_does_not_import_pytest_or_hypothesis() -> None:

@@ -84,7 +84,7 @@ class Model:
         old = self.records.get(claim.key)
         if not self.free(old, claim.now_ms):
             # Refused: the caller learns who holds the key, to wait or to replay the result.
-            return ClaimResult(acquired=False, record=old)
+            return ClaimResult(acquired=False, item=old)
         new = LockItem(
             key=claim.key,
             status=LockStatus.IN_PROGRESS,
@@ -103,7 +103,7 @@ class Model:
         self.records[claim.key] = new
         # What the claim wrote over: a live invocation's expired claim (a takeover), a
         # completion past its retention, or nothing.
-        return ClaimResult(acquired=True, record=new, replaced=None if old is None else old.status)
+        return ClaimResult(acquired=True, item=new, replaced=None if old is None else old.status)
 
     def complete(
         self, key: str, owner: str, now_ms: int, result: str | None, expires_at_s: int | None
@@ -195,7 +195,7 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
             self.now_ms = max(self.now_ms, first_free_ms - (0 if free else 1))
 
         def fence_base(self) -> int:
-            # Like idemlock._lock.FenceBase: time in µs, one above the last if time stood still.
+            # Like idemlock._policy.FenceBase: time in µs, one above the last if time stood still.
             self.last_base_us = max(self.now_ms * 1000, self.last_base_us + 1)
             return self.last_base_us
 
@@ -239,11 +239,11 @@ def machine_for(new_store: Callable[[], LockStore]) -> type[RuleBasedStateMachin
             got = self.store.claim(claim)
             assert got == self.model.claim(claim)
             if got.acquired:
-                assert got.record is not None
-                assert got.record.lease_expires_at_ms is not None
-                assert got.record.fence > self.fences.get(key, 0), "fence did not increase"
-                self.fences[key] = got.record.fence
-                self.holding[owner, key] = got.record.lease_expires_at_ms
+                assert got.item is not None
+                assert got.item.lease_expires_at_ms is not None
+                assert got.item.fence > self.fences.get(key, 0), "fence did not increase"
+                self.fences[key] = got.item.fence
+                self.holding[owner, key] = got.item.lease_expires_at_ms
                 self.granted[key] = owner
 
         def actor(self, owner: str | None, key: str) -> tuple[str, str]:

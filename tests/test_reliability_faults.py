@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from idemlock import DynamoDBStore, Lock, _lock, current_lock, idempotent
+from idemlock import DynamoDBStore, Lock, _protocol, current_lock, idempotent
 from idemlock.errors import InProgressError, LockLostError, StoreError
 from idemlock.events import LockEvent
 from idemlock.item import LockStatus
@@ -51,7 +51,7 @@ ATTEMPTS = 3
 """botocore attempts per call in this campaign (the library's default client makes 5): fewer,
 so that exhausting them, which waits out botocore's backoff, keeps the campaign short."""
 
-EVERY_ATTEMPT = ATTEMPTS * (1 + len(_lock.COMPLETE_BACKOFF_S))
+EVERY_ATTEMPT = ATTEMPTS * (1 + len(_protocol.COMPLETE_BACKOFF_S))
 """Faults enough to defeat botocore's attempts and idemlock's own retries of a complete."""
 
 Fault = Callable[[TcpProxy], None]

@@ -40,7 +40,7 @@ Item = LockItem | Foreign
 def read(store: DynamoDBStore, item: Mapping[str, Any]) -> Item:
     """The item as a record, or as a foreign item saying why it is not one."""
     try:
-        return store.record(item)
+        return store.parse_item(item)
     except StoreError as exc:
         names = store.attributes
         return Foreign(

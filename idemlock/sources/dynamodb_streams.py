@@ -100,12 +100,6 @@ class StreamRecord:
     """The record as delivered."""
 
     @property
-    def event_id(self) -> str:
-        """Deprecated: :attr:`sequence_key` (which it always was, not the record's eventID)."""
-        _deprecated("StreamRecord.event_id", "StreamRecord.sequence_key")
-        return self.sequence_key
-
-    @property
     def changed(self) -> dict[str, Change] | None:
         """The attributes whose value differs between old and new, added and removed included.
 
@@ -305,31 +299,3 @@ _READERS: dict[str, _Reader] = {
     "BOOL": _bool,
 }
 """The reader of each DynamoDB type tag."""
-
-
-_MOVED = frozenset({"HandlerList", "StreamDispatcher", "StreamHandler"})
-"""The dispatcher's names, which moved to :mod:`idemlock.dispatch`."""
-
-
-def __getattr__(name: str) -> object:
-    """Deprecated names, still found here for one release.
-
-    The dispatcher's load on first use, by name rather than by an import statement: this
-    package parses events and never imports the lock machinery (the dispatcher composes the
-    two, above them).
-    """
-    if name == "event_id":
-        _deprecated(f"{__name__}.event_id", f"{__name__}.sequence_key")
-        return sequence_key
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module  # noqa: PLC0415  (only a deprecated name pays for it)
-
-    _deprecated(f"{__name__}.{name}", f"idemlock.dispatch.{name}")
-    return getattr(import_module("idemlock.dispatch"), name)
-
-
-def _deprecated(old: str, new: str) -> None:
-    import warnings  # noqa: PLC0415  (only a deprecated name pays for it)
-
-    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)

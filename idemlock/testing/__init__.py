@@ -1,6 +1,6 @@
 """Test doubles for code that uses idemlock: supported public API, held to the same contract.
 
-- :class:`MemoryStore` keeps lock records in a dict with the exact semantics of
+- :class:`MemoryStore` keeps lock items in a dict with the exact semantics of
   :class:`~idemlock.DynamoDBStore` (it passes the same contract suite), atomically under a lock.
 - :class:`ManualClock` is a clock you move by hand, for leases and retention in tests.
 - :class:`LambdaContext` stands in for the Lambda context object, so leases follow
@@ -45,24 +45,24 @@ class MemoryStore:
         return DynamoDBStore.stored_result_bytes(result)
 
     def __init__(self) -> None:
-        self._records: dict[str, LockItem] = {}
+        self._items: dict[str, LockItem] = {}
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
 
     def __repr__(self) -> str:
-        return f"MemoryStore({len(self._records)} records)"
+        return f"MemoryStore({len(self._items)} items)"
 
     def claim(self, claim: Claim) -> ClaimResult:
-        """Take the key if it is free at ``claim.now_ms``; else return the record holding it."""
+        """Take the key if it is free at ``claim.now_ms``; else return the item holding it."""
         with self._lock:
             self.calls["claim"] += 1
-            old = self._records.get(claim.key)
+            old = self._items.get(claim.key)
             if old is not None and not old.is_free_at(claim.now_ms):
-                return ClaimResult(acquired=False, record=old)
+                return ClaimResult(acquired=False, item=old)
             new = claim.written() if old is None else claim.written(old.fence, old.attempts)
-            self._records[claim.key] = new
+            self._items[claim.key] = new
             return ClaimResult(
-                acquired=True, record=new, replaced=None if old is None else old.status
+                acquired=True, item=new, replaced=None if old is None else old.status
             )
 
     def complete(
@@ -77,10 +77,10 @@ class MemoryStore:
         """Mark ``key`` completed if ``owner`` holds it."""
         with self._lock:
             self.calls["complete"] += 1
-            old = self._records.get(key)
+            old = self._items.get(key)
             if old is None or old.owner != owner:
                 return False
-            self._records[key] = old._replace(
+            self._items[key] = old._replace(
                 status=LockStatus.COMPLETED,
                 lease_expires_at_ms=None,
                 completed_at_ms=now_ms,
@@ -93,20 +93,20 @@ class MemoryStore:
         """Delete ``key`` if ``owner`` holds it; an absent key counts as released."""
         with self._lock:
             self.calls["release"] += 1
-            old = self._records.get(key)
+            old = self._items.get(key)
             if old is not None and old.owner != owner:
                 return False
-            self._records.pop(key, None)
+            self._items.pop(key, None)
             return True
 
     def extend(self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int) -> bool:
         """Move ``owner``'s lease on an ``IN_PROGRESS`` key; ``False`` if it does not hold it."""
         with self._lock:
             self.calls["extend"] += 1
-            old = self._records.get(key)
+            old = self._items.get(key)
             if old is None or old.owner != owner or old.status is not LockStatus.IN_PROGRESS:
                 return False
-            self._records[key] = old._replace(
+            self._items[key] = old._replace(
                 lease_expires_at_ms=lease_expires_at_ms, expires_at_s=expires_at_s
             )
             return True
@@ -115,7 +115,7 @@ class MemoryStore:
         """Delete ``key`` if it is still ``expected`` (status, owner, fence), or at all."""
         with self._lock:
             self.calls["delete"] += 1
-            old = self._records.get(key)
+            old = self._items.get(key)
             if old is None:
                 return False
             if expected is not None and (old.status, old.owner, old.fence) != (
@@ -124,28 +124,28 @@ class MemoryStore:
                 expected.fence,
             ):
                 return False
-            del self._records[key]
+            del self._items[key]
             return True
 
     def get(self, key: str) -> LockItem | None:
-        """The record for ``key``, if any."""
+        """The item for ``key``, if any."""
         with self._lock:
             self.calls["get"] += 1
-            return self._records.get(key)
+            return self._items.get(key)
 
     def scan(
         self, *, prefix: str | None = None, page_size: int | None = None
     ) -> Iterator[LockItem]:
-        """Every record (whose key starts with ``prefix``), from a snapshot (one page)."""
+        """Every item (whose key starts with ``prefix``), from a snapshot (one page)."""
         with self._lock:
             self.calls["scan"] += 1
-            snapshot = list(self._records.values())
+            snapshot = list(self._items.values())
         return iter([r for r in snapshot if prefix is None or r.key.startswith(prefix)])
 
     def clear(self) -> None:
-        """Forget every record and reset the call counts."""
+        """Forget every item and reset the call counts."""
         with self._lock:
-            self._records.clear()
+            self._items.clear()
             self.calls.clear()
 
 

@@ -30,7 +30,6 @@ from typing import Any
 import pytest
 
 from idemlock._decorator import idempotent
-from idemlock._lock import Lock, current_lock
 from idemlock.errors import (
     InProgressError,
     LockLostError,
@@ -39,6 +38,7 @@ from idemlock.errors import (
 )
 from idemlock.item import LockStatus
 from idemlock.keys import MAX_KEY_BYTES
+from idemlock.lock import Lock, current_lock
 from idemlock.store import Claim, LockStore
 from idemlock.testing import LambdaContext, ManualClock
 
@@ -161,11 +161,11 @@ class LockStoreContract:
 
         self.assert_round_trips(2)
         assert len(body.runs) == 1
-        record = self.store.get(stored_key(self.namespace, "order-1"))
-        assert record is not None
-        assert record.status is LockStatus.COMPLETED
-        assert record.result == '{"charged":10}'
-        assert record.lease_expires_at_ms is None
+        item = self.store.get(stored_key(self.namespace, "order-1"))
+        assert item is not None
+        assert item.status is LockStatus.COMPLETED
+        assert item.result == '{"charged":10}'
+        assert item.lease_expires_at_ms is None
 
     @pytest.mark.parametrize(
         "result", [0, "", [], {}, False, None, 0.5, "ünïcødé", {"a": [1, None, True, "x"]}]
@@ -233,9 +233,9 @@ class LockStoreContract:
         assert stale is not None
         assert new is not None
         assert caught.value.owner == stale.owner
-        record = self.store.get(stored_key(self.namespace, "k"))
-        assert record is not None
-        assert (record.status, record.owner, record.result) == (
+        item = self.store.get(stored_key(self.namespace, "k"))
+        assert item is not None
+        assert (item.status, item.owner, item.result) == (
             LockStatus.COMPLETED,
             new.owner,
             '"new owner"',
@@ -258,9 +258,9 @@ class LockStoreContract:
             handler({"id": "k", "hook": takeover, "raise": failure})
 
         assert caught.value is failure
-        record = self.store.get(stored_key(self.namespace, "k"))
-        assert record is not None
-        assert record.result == '"new owner"'
+        item = self.store.get(stored_key(self.namespace, "k"))
+        assert item is not None
+        assert item.result == '"new owner"'
 
     def test_store_refuses_complete_and_release_by_a_stale_owner(self) -> None:
         """Store level: after a takeover, the old owner's complete and release return False."""
@@ -274,18 +274,18 @@ class LockStoreContract:
         assert second.acquired
         assert not self.store.complete(key, "old", now_ms=now + 1002, result="1", expires_at_s=None)
         assert not self.store.release(key, "old")
-        record = self.store.get(key)
-        assert record is not None
-        assert (record.owner, record.status, record.attempts) == ("new", LockStatus.IN_PROGRESS, 2)
-        assert first.record is not None
-        assert second.record is not None
-        assert second.record.fence == first.record.fence + 1
+        item = self.store.get(key)
+        assert item is not None
+        assert (item.owner, item.status, item.attempts) == ("new", LockStatus.IN_PROGRESS, 2)
+        assert first.item is not None
+        assert second.item is not None
+        assert second.item.fence == first.item.fence + 1
         # What each claim wrote over: nothing, then the first owner's expired claim.
         assert (first.replaced, second.replaced) == (None, LockStatus.IN_PROGRESS)
 
     def test_a_claim_after_the_retention_replaced_a_completion(self) -> None:
         """Store level: a key claimed again once its retention is over says it replaced a
-        COMPLETED item (a fresh start, not a takeover), and its record is the one stored.
+        COMPLETED item (a fresh start, not a takeover), and its item is the one stored.
         """
         key = stored_key(self.namespace, "k")
         now = int(self.clock() * 1000)
@@ -299,9 +299,9 @@ class LockStoreContract:
 
         assert again.acquired
         assert again.replaced is LockStatus.COMPLETED
-        assert again.record == self.store.get(key)
-        assert again.record is not None
-        assert (again.record.attempts, again.record.result) == (2, None)
+        assert again.item == self.store.get(key)
+        assert again.item is not None
+        assert (again.item.attempts, again.item.result) == (2, None)
 
     def test_extend_moves_only_the_owners_lease_and_keeps_the_fence(self) -> None:
         """extend(): the owner's IN_PROGRESS lease and TTL move; a stranger or completed key:
@@ -309,7 +309,7 @@ class LockStoreContract:
         """
         key = stored_key(self.namespace, "k")
         now = int(self.clock() * 1000)
-        claimed = self.store.claim(claim_with_1s_lease(key, "me", now)).record
+        claimed = self.store.claim(claim_with_1s_lease(key, "me", now)).item
         assert claimed is not None
 
         assert not self.store.extend(
@@ -318,8 +318,8 @@ class LockStoreContract:
         assert self.store.extend(
             key, "me", lease_expires_at_ms=now + 5000, expires_at_s=now // 1000 + 7200
         )
-        record = self.store.get(key)
-        assert record == claimed._replace(
+        item = self.store.get(key)
+        assert item == claimed._replace(
             lease_expires_at_ms=now + 5000, expires_at_s=now // 1000 + 7200
         )
         # The extended lease holds: a claim after the first lease but within the new one is refused.
@@ -334,17 +334,17 @@ class LockStoreContract:
             expires_at_s=9,
         )
 
-    def test_an_acquired_claims_record_is_the_stored_item(self) -> None:
-        """The record a claim answers with equals the item read back, fresh and after a takeover."""
+    def test_an_acquired_claims_item_is_the_stored_item(self) -> None:
+        """The item a claim answers with equals the item read back, fresh and after a takeover."""
         key = stored_key(self.namespace, "k")
         now = int(self.clock() * 1000)
         for owner, now_ms, fingerprint in (("first", now, None), ("second", now + 1001, "f" * 64)):
             result = self.store.claim(claim_with_1s_lease(key, owner, now_ms, fingerprint))
-            record = result.record
+            item = result.item
             assert result.acquired
-            assert record is not None
-            assert record == self.store.get(key)
-            assert (record.owner, record.fingerprint, record.attempts) == (
+            assert item is not None
+            assert item == self.store.get(key)
+            assert (item.owner, item.fingerprint, item.attempts) == (
                 owner,
                 fingerprint,
                 1 if owner == "first" else 2,
@@ -407,9 +407,9 @@ class LockStoreContract:
 
         lock = body.locks[0]
         assert lock is not None
-        record = self.store.get(stored_key(self.namespace, "k"))
-        assert record is not None
-        assert (lock.key, lock.owner, lock.fence) == (record.key, record.owner, record.fence)
+        item = self.store.get(stored_key(self.namespace, "k"))
+        assert item is not None
+        assert (lock.key, lock.owner, lock.fence) == (item.key, item.owner, item.fence)
         assert current_lock() is None
 
     def test_lease_follows_the_lambda_context(self) -> None:
@@ -441,9 +441,9 @@ class LockStoreContract:
             key_of, store=self.store, namespace=self.namespace, clock=self.clock, retention=100
         )(body)
         handler({"id": "k", "result": 1})
-        record = self.store.get(stored_key(self.namespace, "k"))
-        assert record is not None
-        assert record.expires_at_s == math.ceil(self.clock() + 100)
+        item = self.store.get(stored_key(self.namespace, "k"))
+        assert item is not None
+        assert item.expires_at_s == math.ceil(self.clock() + 100)
 
         self.clock.advance(99)
         assert handler({"id": "k", "result": 2}) == 1
@@ -458,9 +458,9 @@ class LockStoreContract:
             key_of, store=self.store, namespace=self.namespace, clock=self.clock, retention=None
         )(body)
         handler({"id": "k", "result": "once"})
-        record = self.store.get(stored_key(self.namespace, "k"))
-        assert record is not None
-        assert record.expires_at_s is None
+        item = self.store.get(stored_key(self.namespace, "k"))
+        assert item is not None
+        assert item.expires_at_s is None
 
         self.clock.advance(10 * 365 * 86400)
         assert handler({"id": "k", "result": "twice"}) == "once"
@@ -527,9 +527,9 @@ class LockStoreContract:
 
         assert handler({"id": "k", "result": big}) == big
         assert handler({"id": "k", "result": "again"}) is None
-        record = self.store.get(stored_key(self.namespace, "k"))
-        assert record is not None
-        assert (record.status, record.result) == (LockStatus.COMPLETED, None)
+        item = self.store.get(stored_key(self.namespace, "k"))
+        assert item is not None
+        assert (item.status, item.result) == (LockStatus.COMPLETED, None)
         assert len(body.runs) == 1
 
     def test_large_result_under_the_limit_round_trips(self) -> None:
@@ -561,8 +561,8 @@ class LockStoreContract:
         assert len(lock.key.encode()) <= MAX_KEY_BYTES
         assert lock.key.startswith(f"{self.namespace}#éé")
 
-    def test_operator_delete_is_conditioned_on_the_record_read(self) -> None:
-        """delete(expected=record) refuses once the item changed; without expected it always
+    def test_operator_delete_is_conditioned_on_the_item_read(self) -> None:
+        """delete(expected=item) refuses once the item changed; without expected it always
         works.
         """
         body = Body()
@@ -596,8 +596,8 @@ class LockStoreContract:
         retried = self.store.claim(claim_with_1s_lease(key, "me", now))
         assert first.acquired
         assert not retried.acquired
-        assert retried.record is not None
-        assert retried.record == first.record
+        assert retried.item is not None
+        assert retried.item == first.item
 
     def test_lease_and_retention_end_exactly_at_their_boundaries(self) -> None:
         """An IN_PROGRESS key is held through its last lease millisecond and free one after; a
@@ -633,7 +633,7 @@ class LockStoreContract:
         """complete() by a stranger is refused; by the owner it stores status, result, times."""
         key = stored_key(self.namespace, "k")
         now = int(self.clock() * 1000)
-        claimed = self.store.claim(claim_with_1s_lease(key, "me", now)).record
+        claimed = self.store.claim(claim_with_1s_lease(key, "me", now)).item
         assert claimed is not None
         assert not self.store.complete(key, "stranger", now_ms=now + 1, result="1", expires_at_s=9)
         assert self.store.complete(key, "me", now_ms=now + 2, result='"ok"', expires_at_s=None)
@@ -680,9 +680,9 @@ class LockStoreContract:
                     claim = claim_with_1s_lease(key, os.urandom(4).hex(), now)
                     result = self.store.claim(claim._replace(fence_base=base, expires_at_s=1))
                     if result.acquired:
-                        assert result.record is not None
-                        assert result.record.fence > fences[-1]
-                        fences.append(result.record.fence)
+                        assert result.item is not None
+                        assert result.item.fence > fences[-1]
+                        fences.append(result.item.fence)
                         owner = claim.owner
                 elif owner is not None and action == "complete":
                     self.store.complete(key, owner, now_ms=now, result=None, expires_at_s=1)

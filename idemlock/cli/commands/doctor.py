@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, NamedTuple
 
-# The one place doctor reads the lock's grace (becomes idemlock.lock's public constant).
-from idemlock._lock import LAMBDA_LEASE_GRACE_MS
 from idemlock.cli import items
 from idemlock.cli.common import EXIT_FAILED, EXIT_OK, Refused, api_call
 from idemlock.cli.flags import add_common_flags, store_for
@@ -28,6 +26,9 @@ from idemlock.cli.output import human_duration, print_json
 from idemlock.dynamodb import DynamoDBStore
 from idemlock.errors import AccessDeniedError, TableMismatchError, TableNotFoundError
 from idemlock.keys import SEPARATOR
+
+# The one place doctor reads the lock's grace.
+from idemlock.lock import LAMBDA_LEASE_GRACE_MS
 
 OK: Final = "ok"
 WARN: Final = "warn"

@@ -1,0 +1,144 @@
+"""The typed steps the protocol yields, and what a driver does with each.
+
+The protocol (:mod:`idemlock._protocol`) is a generator: it yields a step, a driver performs it
+and sends the answer back (or throws what it raised). A store step (:class:`Claim`,
+:class:`Complete`, :class:`Release`) and a backoff (:class:`Sleep`) are performed by calling
+``run()``; :class:`RunBody` means "run the wrapped function now". The drivers
+(:mod:`idemlock._drivers`) and the batch scheduler differ only in where they perform them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from idemlock.lock import CURRENT_LOCK, Lock
+
+if TYPE_CHECKING:
+    from idemlock._heartbeat import Heartbeat
+    from idemlock.store import Claim as ClaimRequest
+    from idemlock.store import ClaimResult, LockStore
+
+
+class Claim(NamedTuple):
+    """Take the key if it is free: one conditional write; answers the store's ``ClaimResult``."""
+
+    store: LockStore
+    request: ClaimRequest
+
+    def run(self) -> ClaimResult:
+        """Send the claim."""
+        return self.store.claim(self.request)
+
+
+class Complete(NamedTuple):
+    """Mark the key completed with ``result``, if ``owner`` still holds it; answers whether."""
+
+    store: LockStore
+    key: str
+    owner: str
+    now_ms: int
+    result: str | None
+    expires_at_s: int | None
+
+    def run(self) -> bool:
+        """Send the complete."""
+        return self.store.complete(
+            self.key,
+            self.owner,
+            now_ms=self.now_ms,
+            result=self.result,
+            expires_at_s=self.expires_at_s,
+        )
+
+
+class Release(NamedTuple):
+    """Delete the key if ``owner`` still holds it; answers whether it did."""
+
+    store: LockStore
+    key: str
+    owner: str
+
+    def run(self) -> bool:
+        """Send the release."""
+        return self.store.release(self.key, self.owner)
+
+
+class Sleep(NamedTuple):
+    """Pause before trying a store call again."""
+
+    seconds: float
+
+    def run(self) -> None:
+        """Sleep (an ``async`` driver runs it in a worker thread, as it does the store calls)."""
+        time.sleep(self.seconds)
+
+
+class RunBody:
+    """The step that means "run the wrapped function now, holding ``lock``"; then, that run.
+
+    The driver, not the protocol, makes ``lock`` the :func:`current_lock` while the body runs:
+    several protocols can be suspended at this step at once (a batch), and only the driver knows
+    which body is running. It runs the body inside :meth:`holding`, which also notes when the
+    body started and ended (:attr:`ms`; a batch runs it long after its claim) for the events.
+    One run, one block: the block is not re-entrant.
+    """
+
+    __slots__ = ("_beat", "_token", "end", "heartbeat", "lock", "start")
+
+    def __init__(self, lock: Lock | None, heartbeat: Heartbeat | None = None) -> None:
+        self.lock = lock
+        self.heartbeat = heartbeat
+        """Extends the lease while the body runs (``heartbeat=``)."""
+        self._beat = heartbeat  # what the block starts; holding() says from where
+        self.start = self.end = 0.0
+
+    def holding(self, *, thread_heartbeat: bool = True) -> RunBody:
+        """The block to run the body in: the lock current, the body timed, beating (a thread).
+
+        An ``async`` driver beats from a task instead: ``thread_heartbeat=False``.
+        """
+        self._beat = self.heartbeat if thread_heartbeat else None
+        return self
+
+    def __enter__(self) -> None:
+        self._token = CURRENT_LOCK.set(self.lock)
+        if self._beat is not None:
+            self._beat.start()
+        self.start = time.perf_counter()
+
+    def __exit__(self, *_: object) -> None:
+        self.end = time.perf_counter()
+        if self._beat is not None:
+            self._beat.stop()  # before the complete or the release: none races them
+        CURRENT_LOCK.reset(self._token)
+
+    @property
+    def ms(self) -> float:
+        """The body's run time in milliseconds."""
+        return (self.end - self.start) * 1000
+
+
+Step = Claim | Complete | Release | Sleep | RunBody
+"""What the protocol yields."""
+
+Steps = Generator[Step, Any, Any]
+"""One invocation of the protocol: yields steps, returns the body's (or the stored) value."""
+
+
+class BodyFailed(BaseException):
+    """The body's exception on its way through the protocol: thrown in, re-raised, unwrapped.
+
+    A driver throws this, not the body's own exception, into the protocol at :class:`RunBody`;
+    the protocol releases the key and re-raises it; the driver raises ``error`` itself. The
+    body's exception must never be raised inside the generator: PEP 479 turns a
+    ``StopIteration`` raised there into ``RuntimeError``. A ``BaseException``, so that no
+    ``except Exception`` on the way can take it for a store error.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
