@@ -1,0 +1,358 @@
+"""The simulation's actors: bodies, sinks, and the workers that invoke them.
+
+A :class:`Caller` invokes one ``@idempotent`` function (sync or ``async``) and retries a failed
+call as Lambda's asynchronous invocations do; a :class:`Queue` delivers SQS standard batches and
+redelivers what the partial batch response names, also while a batch is still running (its
+visibility timeout ran out); a :class:`Shard` consumes a DynamoDB stream shard one batch at a
+time, resuming from the sequence number the response reports, as Lambda does. The events are
+built by ``tests/batch_events.py``, in the shapes of AWS's documented sample events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from idemlock import Lock, current_lock, idempotent, idempotent_records
+from idemlock.errors import IdemlockError, LockLostError, StoreError
+from idemlock.events import LockEvent
+from tests.batch_events import number, sqs_event, stream_event
+from tests.simulation.history import INFINITE, Body, Report
+from tests.simulation.world import HEARTBEAT_S, SimStore, World
+
+RETRIES = 2
+"""Redeliveries of a failed call or record, as Lambda's asynchronous retries (two)."""
+
+
+class JobFailed(Exception):
+    """A body's own failure (the work raised)."""
+
+
+@dataclass
+class Job:
+    """The work one call or record stands for: how long its body takes, and what it does."""
+
+    number: int
+    key: str
+    duration: float
+    fails: bool = False
+    extend_at: float | None = None
+    """When the body calls ``current_lock().extend(extend_s)``, as a share of its duration."""
+    extend_s: float = 0.0
+    shard: str | None = None
+    """The ordered shard whose change the body applies (its sequence number: ``number``)."""
+
+
+@dataclass
+class Spec:
+    """The options of one decorated function or batch handler."""
+
+    lease: float
+    heartbeat: bool
+    sink: str = "record"
+    """``record`` (note each event), ``raising`` (raise on each) or ``slow`` (take 1.5 leases on
+    each ``extended`` event)."""
+    is_async: bool = False
+
+    def options(self, world: World, store: SimStore, namespace: str) -> dict[str, Any]:
+        """The keyword options of idemlock's decorators for this spec."""
+        return {
+            "store": store,
+            "namespace": namespace,
+            "lease": self.lease,
+            "heartbeat": HEARTBEAT_S if self.heartbeat else False,
+            "clock": world.clock,
+            "on_event": Sink(world, self),
+        }
+
+
+@dataclass
+class Stage:
+    """What every actor of a run shares: the world, the store and the bodies."""
+
+    world: World
+    store: SimStore
+    bodies: Bodies
+
+
+@dataclass
+class Invocation:
+    """One invocation (also the ``context`` a batch handler passes to each record)."""
+
+    label: str
+    owners: list[str] = field(default_factory=list)
+    ran: set[int] = field(default_factory=set)
+
+
+class Sink:
+    """An ``on_event`` sink that notes every event, and may raise or be slow."""
+
+    def __init__(self, world: World, spec: Spec) -> None:
+        self._world = world
+        self._spec = spec
+
+    def __call__(self, event: LockEvent) -> None:
+        world = self._world
+        world.history.note(world.now(), f"event {event.kind} {event.key} fence={event.fence}")
+        if self._spec.sink == "raising":
+            raise RuntimeError("the metrics backend is down")
+        if self._spec.sink == "slow" and event.kind == "extended" and event.fence is not None:
+            self._take_time(event.key, event.fence, 1.5 * self._spec.lease)
+
+    def _take_time(self, key: str, fence: int, seconds: float) -> None:
+        world = self._world
+        if world.driving():
+            world.sleep(seconds)  # the thread that moves the clock: time passes in the sink
+            return
+        with world.blocked(key, fence):  # another thread (a heartbeat's): wait for the time
+            world.clock.wait_until(
+                world.clock() + seconds,
+                give_up=lambda: not world.is_running(key, fence),
+                timeout_s=2.0,
+            )
+
+
+class Bodies:
+    """Runs a job's body under its lock, noting it in the history."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+
+    def run(self, job: Job, spec: Spec, invocation: Invocation, actor: str) -> object:
+        """The body of a sync function or record handler."""
+        lock, body = self._begin(job, spec, invocation, actor)
+        try:
+            for seconds, extend in _phases(job):
+                self._world.sleep(seconds)
+                if extend:
+                    self.extend(lock, body, job.extend_s)
+            return self._finish(job, body)
+        finally:
+            self._world.body_ended(lock)
+
+    async def run_async(self, job: Job, spec: Spec, invocation: Invocation, actor: str) -> object:
+        """The body of an ``async`` function or record handler: it sleeps off the loop."""
+        lock, body = self._begin(job, spec, invocation, actor)
+        try:
+            for seconds, extend in _phases(job):
+                await asyncio.to_thread(self._world.sleep, seconds)
+                if extend:
+                    await asyncio.to_thread(self.extend, lock, body, job.extend_s)
+            return self._finish(job, body)
+        finally:
+            self._world.body_ended(lock)
+
+    def extend(self, lock: Lock, body: Body, seconds: float) -> None:
+        """``current_lock().extend(seconds)``: a lost lock stops the body; a store error not."""
+        world = self._world
+        asked = world.now()
+        world.manual.on = True
+        try:
+            lock.extend(seconds)
+        except StoreError as exc:
+            world.history.note(world.now(), f"body#{body.number} extend failed: {exc!r}")
+            return
+        except LockLostError:
+            world.history.end_body(body, world.now(), "stopped: lock lost on extend")
+            raise
+        finally:
+            world.manual.on = False
+        if body.promised_until != INFINITE:
+            body.promised_until = max(body.promised_until, asked + seconds)
+        world.history.note(world.now(), f"body#{body.number} extended by {seconds} s")
+
+    def _begin(self, job: Job, spec: Spec, invocation: Invocation, actor: str) -> tuple[Lock, Body]:
+        lock = current_lock()
+        assert lock is not None, f"{actor}: a protected body without a lock"
+        world = self._world
+        owed = INFINITE if spec.heartbeat else spec.lease
+        body = world.history.start_body(
+            actor, lock.key, owner=lock.owner, fence=lock.fence, moment=world.now(), owed_s=owed
+        )
+        world.body_running(lock, round(spec.lease * 1000), heartbeat=spec.heartbeat)
+        invocation.owners.append(lock.owner)
+        invocation.ran.add(job.number)
+        return lock, body
+
+    def _finish(self, job: Job, body: Body) -> object:
+        world = self._world
+        if body.outcome != "running":
+            return None
+        if job.fails:
+            world.history.end_body(body, world.now(), "raised")
+            raise JobFailed(f"job {job.number} failed")
+        if job.shard is not None:
+            world.history.apply(job.shard, job.number, world.now(), body)
+        world.history.end_body(body, world.now(), "returned")
+        return {"n": job.number}
+
+
+def _phases(job: Job) -> list[tuple[float, bool]]:
+    """The body's sleeps, each followed by its ``extend()`` call or not."""
+    if job.extend_at is None:
+        return [(job.duration, False)]
+    first = job.duration * job.extend_at
+    return [(first, True), (job.duration - first, False)]
+
+
+class Caller:
+    """Invokes one ``@idempotent`` function; a failed call is retried later."""
+
+    def __init__(self, stage: Stage, spec: Spec, namespace: str) -> None:
+        world, store, bodies = stage.world, stage.store, stage.bodies
+        self._world = world
+        self._store = store
+        self._spec = spec
+        self._rng_seed = namespace
+        options = spec.options(world, store, namespace)
+
+        def key(job: Job, invocation: Invocation, actor: str) -> str:
+            return job.key
+
+        if spec.is_async:
+
+            @idempotent(key, **options)
+            async def work_async(job: Job, invocation: Invocation, actor: str) -> object:
+                return await bodies.run_async(job, spec, invocation, actor)
+
+            self._call: Callable[[Job, Invocation, str], object] = lambda job, invocation, actor: (
+                asyncio.run(work_async(job, invocation, actor))
+            )
+        else:
+
+            @idempotent(key, **options)
+            def work(job: Job, invocation: Invocation, actor: str) -> object:
+                return bodies.run(job, spec, invocation, actor)
+
+            self._call = work
+
+    def invoke(self, job: Job, label: str, attempt: int = 0) -> None:
+        """One invocation of ``job``; retried after a failure, at most :data:`RETRIES` times."""
+        world = self._world
+        invocation = Invocation(f"{label}.{attempt}")
+        try:
+            self._call(job, invocation, invocation.label)
+        except (JobFailed, IdemlockError) as exc:
+            world.history.note(world.now(), f"{invocation.label} failed: {exc!r}")
+            if attempt < RETRIES:
+                delay = random.Random(f"{self._rng_seed}/{label}/{attempt}").uniform(0.5, 3)
+                world.at(
+                    world.now() + delay,
+                    invocation.label,
+                    lambda: self.invoke(job, label, attempt + 1),
+                )
+        finally:
+            for owner in invocation.owners:
+                self._store.call_returned(owner)
+
+
+class _Batches:
+    """What the batch workers share: one handler over jobs numbered as their records."""
+
+    def __init__(self, stage: Stage, spec: Spec, namespace: str, jobs: list[Job]) -> None:
+        world, store, bodies = stage.world, stage.store, stage.bodies
+        self._world = world
+        self._store = store
+        self._jobs = jobs
+        options = spec.options(world, store, namespace)
+        if spec.is_async:
+
+            async def handle_async(record: dict[str, Any], invocation: Invocation) -> object:
+                job = jobs[number(record)]
+                actor = f"{invocation.label}/r{job.number}"
+                return await bodies.run_async(job, spec, invocation, actor)
+
+            self._handler = idempotent_records(**options)(handle_async)
+        else:
+
+            def handle(record: dict[str, Any], invocation: Invocation) -> object:
+                job = jobs[number(record)]
+                return bodies.run(job, spec, invocation, f"{invocation.label}/r{job.number}")
+
+            self._handler = idempotent_records(**options)(handle)
+
+    def deliver(self, records: list[dict[str, Any]], label: str) -> list[str]:
+        """Run one batch; the item identifiers of its partial batch response."""
+        world = self._world
+        invocation = Invocation(label)
+        try:
+            outcome = self._handler.process({"Records": records}, invocation)
+        finally:
+            for owner in invocation.owners:
+                self._store.call_returned(owner)
+        for record in outcome.records:
+            status = str(record.status.value)
+            n = number(dict(record.record))
+            world.history.report(
+                Report(label, record.index, record.key, status, n in invocation.ran)
+            )
+            world.history.note(world.now(), f"{label} record {n}: {status}")
+        failures = outcome.response()["batchItemFailures"]
+        return [str(failure["itemIdentifier"]) for failure in failures]
+
+
+class Queue(_Batches):
+    """An SQS standard queue: batches, their redeliveries, duplicates while they run."""
+
+    def __init__(
+        self, stage: Stage, spec: Spec, namespace: str, jobs: list[Job], *, visibility_s: float
+    ) -> None:
+        super().__init__(stage, spec, namespace, jobs)
+        self._records = sqs_event(len(jobs))["Records"]
+        self._visibility_s = visibility_s
+
+    def deliver_all(self, label: str, *, redeliver: bool = True) -> None:
+        """Deliver every message as one batch (a duplicate delivery: ``redeliver=False``)."""
+        self._deliver([r["messageId"] for r in self._records], label, 0 if redeliver else RETRIES)
+
+    def _deliver(self, ids: list[str], label: str, attempt: int) -> None:
+        records = [r for r in self._records if r["messageId"] in ids]
+        failed = self.deliver(records, f"{label}.{attempt}")
+        if failed and attempt < RETRIES:
+            self._world.at(
+                self._world.now() + self._visibility_s,
+                f"{label}.{attempt + 1}",
+                lambda: self._deliver(failed, label, attempt + 1),
+            )
+
+
+class Shard(_Batches):
+    """A DynamoDB stream shard read by one Lambda poller: one batch at a time, in order."""
+
+    def __init__(
+        self,
+        stage: Stage,
+        spec: Spec,
+        namespace: str,
+        jobs: list[Job],
+        *,
+        batch_size: int,
+        duplicate_rate: float,
+        seed: int,
+    ) -> None:
+        super().__init__(stage, spec, namespace, jobs)
+        self._records = stream_event(len(jobs))["Records"]
+        self._batch_size = batch_size
+        self._duplicate_rate = duplicate_rate
+        self._rng = random.Random(f"{seed}/{namespace}")
+
+    def poll(self, start: int, label: str, deliveries: int = 0) -> None:
+        """Deliver the batch starting at record ``start``; then the next one, as Lambda does."""
+        batch = self._records[start : start + self._batch_size]
+        failed = self.deliver(batch, f"{label}.{deliveries}")
+        if failed:  # Lambda resumes from the reported sequence number
+            sequences = [r["dynamodb"]["SequenceNumber"] for r in self._records]
+            following = sequences.index(failed[0])
+        elif self._rng.random() < self._duplicate_rate:
+            following = start  # delivered again, at least once
+        else:
+            following = start + len(batch)
+        if following < len(self._records) and deliveries < 4 * len(self._records):
+            self._world.at(
+                self._world.now() + 1.0,
+                f"{label}.{deliveries + 1}",
+                lambda: self.poll(following, label, deliveries + 1),
+            )

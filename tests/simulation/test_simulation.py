@@ -1,0 +1,126 @@
+"""The simulation, seed by seed: idemlock keeps its promise where its features meet.
+
+``seams`` combines every feature and fault where the promise holds today and must stay green.
+Each ``item*`` sweep leans on one seam issue 23 found broken; it fails on today's code (it finds
+the bug within its seeds) and is marked ``xfail(strict=True)``, so it turns red the day the fix
+lands: remove the mark then. ``IDEMLOCK_SIM_SEEDS=N`` runs N seeds per sweep;
+``IDEMLOCK_SIM_SEED=N`` replays one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from idemlock import DynamoDBStore
+from idemlock.testing import MemoryStore
+from tests.aws import fresh_table, make_client
+from tests.proxy import TcpProxy
+from tests.simulation.run import Run, seeds, simulate
+from tests.simulation.world import ProxyFaults
+
+ATTEMPTS = 3
+"""botocore's attempts per call on DynamoDB Local: a fault armed for all of them sticks."""
+
+
+@pytest.fixture(autouse=True)
+def _quiet_idemlock(caplog: pytest.LogCaptureFixture) -> None:
+    """Thousands of injected failures are logged as WARNINGs: keep them out of the report."""
+    caplog.set_level(logging.ERROR, logger="idemlock")
+
+
+def first_broken(profile: str, count: int) -> Run | None:
+    """The first of ``count`` seeds (or ``IDEMLOCK_SIM_SEEDS``) whose run broke the promise."""
+    for seed in seeds(count):
+        run = simulate(seed, profile, MemoryStore())
+        if run.violations:
+            return run
+    return None
+
+
+def assert_kept(profile: str, count: int) -> None:
+    """Every seed of the sweep keeps the promise; else the first failure's seed and history."""
+    run = first_broken(profile, count)
+    assert run is None, run.explain()
+
+
+@pytest.mark.parametrize("seed", seeds(40))
+def test_the_promise_holds_where_features_meet(seed: int) -> None:
+    """Calls, async calls, SQS and stream batches, heartbeats, extends, raising sinks, store
+    faults, duplicates and redeliveries together: no invariant of the checker breaks."""
+    run = simulate(seed, "seams", MemoryStore())
+    assert not run.violations, run.explain()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 1")
+def test_every_batch_record_starts_with_its_whole_lease() -> None:
+    """SQS batch, no heartbeat, redeliveries at the lease's end: no record is taken over while
+    its body runs within a lease of its start (today: seeds 2, 4, 12, 28, ... of 100)."""
+    assert_kept("item1", 100)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 3")
+def test_a_slow_sink_never_delays_a_heartbeat() -> None:
+    """A sink that takes 1.5 leases on ``extended`` events: the heartbeat still keeps the key
+    (today: seeds 0, 1, 9, 10 of 20)."""
+    assert_kept("item3", 20)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 4")
+def test_a_late_extend_never_moves_the_lease_backwards() -> None:
+    """``extend(60)`` answered late while a heartbeat extends: the stored lease only moves
+    forward and the key is not taken over (today: seed 1, and most others, of 20)."""
+    assert_kept("item4", 20)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 7")
+def test_an_ordered_batch_never_reapplies_an_older_change() -> None:
+    """Stream batches whose completes are throttled through every retry: no change applied
+    after a newer one of its shard, no record reported not run that ran (today: seed 0)."""
+    assert_kept("item7", 20)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 items 1, 3, 4 and 7")
+def test_everything_at_once() -> None:
+    """Every feature and fault of every profile, mixed."""
+    assert_kept("everything", 20)
+
+
+@pytest.fixture
+def proxied(dynamodb_local: str) -> Iterator[tuple[DynamoDBStore, ProxyFaults]]:
+    """A fresh lock table on DynamoDB Local, reached through a fault-injecting proxy."""
+    table = fresh_table(dynamodb_local)
+    port = urlsplit(dynamodb_local).port
+    assert port is not None
+    with TcpProxy(port) as proxy:
+        client = make_client(
+            proxy.endpoint_url,
+            read_timeout=1,
+            connect_timeout=1,
+            retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
+        )
+        yield DynamoDBStore(table.table_name, client=client), ProxyFaults(proxy, ATTEMPTS)
+
+
+@pytest.mark.parametrize("seed", seeds(3))
+def test_the_promise_holds_on_dynamodb_local(
+    proxied: tuple[DynamoDBStore, ProxyFaults], seed: int
+) -> None:
+    """The ``seams`` workload on DynamoDB Local, faults made by a TCP proxy (throttling, lost
+    answers that botocore retries or gives up on)."""
+    store, faults = proxied
+    run = simulate(seed, "seams", store, faults)
+    assert not run.violations, run.explain()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 7")
+def test_ordered_batches_on_dynamodb_local(proxied: tuple[DynamoDBStore, ProxyFaults]) -> None:
+    """Item 7 on DynamoDB Local: completes throttled by the proxy through every retry."""
+    store, faults = proxied
+    broken = [
+        run for seed in seeds(3) if (run := simulate(seed, "item7", store, faults)).violations
+    ]
+    assert not broken, broken[0].explain()
