@@ -49,7 +49,7 @@ class Run:
                 *(f"  - {violation}" for violation in self.violations),
                 f"history of {', '.join(sorted(keys)) or 'the run'} (virtual seconds):",
                 *shown,
-                f"replay: IDEMLOCK_SIM_SEED={self.seed} pytest tests/simulation -k {self.profile}",
+                f"replay: IDEMLOCK_SIM_SEED={self.seed} python -m pytest tests/simulation",
             ]
         )
 
