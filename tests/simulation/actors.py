@@ -19,7 +19,7 @@ from typing import Any
 from idemlock import Lock, current_lock, idempotent, idempotent_records
 from idemlock.errors import IdemlockError, LockLostError, StoreError
 from idemlock.events import LockEvent
-from tests.batch_events import number, sqs_event, stream_event
+from tests.batch_events import kinesis_event, number, sqs_event, stream_event
 from tests.simulation.history import INFINITE, Body, Report
 from tests.simulation.world import HEARTBEAT_S, SimStore, World
 
@@ -31,6 +31,36 @@ class JobFailed(Exception):
     """A body's own failure (the work raised)."""
 
 
+class Killed(JobFailed):
+    """The worker died mid-body: from then on none of its calls reaches the store."""
+
+
+def _fifo_event(count: int) -> dict[str, Any]:
+    return sqs_event(count, fifo=True)
+
+
+def _stream_id(record: dict[str, Any]) -> str:
+    return str(record["dynamodb"]["SequenceNumber"])
+
+
+def _kinesis_id(record: dict[str, Any]) -> str:
+    return str(record["kinesis"]["sequenceNumber"])
+
+
+def _message_id(record: dict[str, Any]) -> str:
+    return str(record["messageId"])
+
+
+ORDERED_SOURCES: dict[
+    str, tuple[Callable[[int], dict[str, Any]], Callable[[dict[str, Any]], str]]
+] = {
+    "stream": (stream_event, _stream_id),
+    "kinesis": (kinesis_event, _kinesis_id),
+    "fifo": (_fifo_event, _message_id),
+}
+"""Per ordered source: the batch event builder, and a record's partial batch response id."""
+
+
 @dataclass
 class Job:
     """The work one call or record stands for: how long its body takes, and what it does."""
@@ -39,6 +69,8 @@ class Job:
     key: str
     duration: float
     fails: bool = False
+    killed: bool = False
+    """The worker dies halfway through the body (single calls only)."""
     extend_at: float | None = None
     """When the body calls ``current_lock().extend(extend_s)``, as a share of its duration."""
     extend_s: float = 0.0
@@ -56,6 +88,7 @@ class Spec:
     """``record`` (note each event), ``raising`` (raise on each) or ``slow`` (take 1.5 leases on
     each ``extended`` event)."""
     is_async: bool = False
+    local_cache: int = 0
 
     def options(self, world: World, store: SimStore, namespace: str) -> dict[str, Any]:
         """The keyword options of idemlock's decorators for this spec."""
@@ -66,6 +99,7 @@ class Spec:
             "heartbeat": HEARTBEAT_S if self.heartbeat else False,
             "clock": world.clock,
             "on_event": Sink(world, self),
+            "local_cache": self.local_cache,
         }
 
 
@@ -129,6 +163,7 @@ class Bodies:
                 self._world.sleep(seconds)
                 if extend:
                     self.extend(lock, body, job.extend_s)
+                self._maybe_die(job, lock, body)
             return self._finish(job, body)
         finally:
             self._world.body_ended(lock)
@@ -141,6 +176,7 @@ class Bodies:
                 await asyncio.to_thread(self._world.sleep, seconds)
                 if extend:
                     await asyncio.to_thread(self.extend, lock, body, job.extend_s)
+                self._maybe_die(job, lock, body)
             return self._finish(job, body)
         finally:
             self._world.body_ended(lock)
@@ -177,6 +213,13 @@ class Bodies:
         invocation.ran.add(job.number)
         return lock, body
 
+    def _maybe_die(self, job: Job, lock: Lock, body: Body) -> None:
+        """A killed worker dies after the first part of its body."""
+        if job.killed and body.outcome == "running":
+            self._world.kill(lock.owner)
+            self._world.history.end_body(body, self._world.now(), "killed")
+            raise Killed(f"worker of job {job.number} killed")
+
     def _finish(self, job: Job, body: Body) -> object:
         world = self._world
         if body.outcome != "running":
@@ -191,8 +234,10 @@ class Bodies:
 
 
 def _phases(job: Job) -> list[tuple[float, bool]]:
-    """The body's sleeps, each followed by its ``extend()`` call or not."""
+    """The body's sleeps, each followed by its ``extend()`` call or not (or a kill)."""
     if job.extend_at is None:
+        if job.killed:
+            return [(job.duration / 2, False), (job.duration / 2, False)]
         return [(job.duration, False)]
     first = job.duration * job.extend_at
     return [(first, True), (job.duration - first, False)]
@@ -320,7 +365,12 @@ class Queue(_Batches):
 
 
 class Shard(_Batches):
-    """A DynamoDB stream shard read by one Lambda poller: one batch at a time, in order."""
+    """An ordered source read by one Lambda poller: one batch at a time, in order.
+
+    A DynamoDB stream or Kinesis shard, or an SQS FIFO message group: after a partial batch
+    response, Lambda resumes from the first record it names (the checkpoint, or the first of
+    the failed and later messages).
+    """
 
     def __init__(
         self,
@@ -329,12 +379,15 @@ class Shard(_Batches):
         namespace: str,
         jobs: list[Job],
         *,
+        source: str,
         batch_size: int,
         duplicate_rate: float,
         seed: int,
     ) -> None:
         super().__init__(stage, spec, namespace, jobs)
-        self._records = stream_event(len(jobs))["Records"]
+        build, identify = ORDERED_SOURCES[source]
+        self._records: list[dict[str, Any]] = build(len(jobs))["Records"]
+        self._ids = [identify(record) for record in self._records]
         self._batch_size = batch_size
         self._duplicate_rate = duplicate_rate
         self._rng = random.Random(f"{seed}/{namespace}")
@@ -343,9 +396,8 @@ class Shard(_Batches):
         """Deliver the batch starting at record ``start``; then the next one, as Lambda does."""
         batch = self._records[start : start + self._batch_size]
         failed = self.deliver(batch, f"{label}.{deliveries}")
-        if failed:  # Lambda resumes from the reported sequence number
-            sequences = [r["dynamodb"]["SequenceNumber"] for r in self._records]
-            following = sequences.index(failed[0])
+        if failed:  # Lambda resumes from the first record the response names
+            following = self._ids.index(failed[0])
         elif self._rng.random() < self._duplicate_rate:
             following = start  # delivered again, at least once
         else:

@@ -56,6 +56,11 @@ class Profile:
     ordered_faults: dict[str, dict[str, float]] = field(default_factory=lambda: ORDERED_SAFE_FAULTS)
     failures: float = 0.15
     """The share of bodies that raise."""
+    kills: float = 0.05
+    """The share of single calls whose worker dies mid-body."""
+    local_cache: float = 0.3
+    """The share of functions with a local cache of completed keys."""
+    ordered_sources: tuple[str, ...] = ("stream", "kinesis", "fifo")
     duplicates: int = 2
     """Concurrent duplicate deliveries of each single invocation, at most."""
     redelivery_window: tuple[float, float] = (0.5, 1.4)
@@ -78,6 +83,7 @@ PROFILES = {
             redelivery_window=(0.9, 1.2),
             faults={},
             failures=0.0,
+            kills=0.0,
         ),
         Profile(
             "item3",  # a slow on_event sink delays the next extension
@@ -91,6 +97,7 @@ PROFILES = {
             sinks=("slow",),
             faults={},
             failures=0.0,
+            kills=0.0,
         ),
         Profile(
             "item4",  # a late manual extend() and a heartbeat move the lease backwards
@@ -104,6 +111,7 @@ PROFILES = {
             extend_beside_heartbeat=True,
             faults={"extend": {"late": 1.0}},
             failures=0.0,
+            kills=0.0,
         ),
         Profile(
             "item7",  # an ordered batch re-applies an older change after a newer one
@@ -114,6 +122,7 @@ PROFILES = {
             faults={},
             ordered_faults={"complete": {"throttle": 0.6}},
             failures=0.0,
+            kills=0.0,
         ),
         Profile(
             "everything",
@@ -144,6 +153,7 @@ def schedule(seed: int, profile: Profile, world: World, store: SimStore, run: st
         caller = Caller(stage, spec, f"{run}-call{n}")
         job = Job(n, rng.choice(keys), duration=spec.lease * rng.uniform(0.2, 2.5))
         job.fails = rng.random() < profile.failures
+        job.killed = rng.random() < profile.kills
         if rng.random() < profile.extends and (
             profile.extend_beside_heartbeat or not spec.heartbeat
         ):
@@ -158,7 +168,8 @@ def schedule(seed: int, profile: Profile, world: World, store: SimStore, run: st
     for n in range(profile.queues):
         _queue(rng, profile, stage, f"{run}-queue{n}", n)
     for n in range(profile.shards):
-        _shard(rng, profile, stage, f"{run}-shard{n}-stream", n, seed=seed)
+        source = rng.choice(profile.ordered_sources)
+        _shard(rng, profile, stage, f"{run}-{source}{n}-stream", n, seed=seed, source=source)
 
 
 def _spec(rng: random.Random, profile: Profile, *, heartbeat_share: float) -> Spec:
@@ -167,6 +178,7 @@ def _spec(rng: random.Random, profile: Profile, *, heartbeat_share: float) -> Sp
         heartbeat=rng.random() < heartbeat_share,
         sink=rng.choice(profile.sinks),
         is_async=rng.random() < profile.async_share,
+        local_cache=16 if rng.random() < profile.local_cache else 0,
     )
 
 
@@ -206,9 +218,17 @@ def _queue(rng: random.Random, profile: Profile, stage: Stage, namespace: str, n
 
 
 def _shard(
-    rng: random.Random, profile: Profile, stage: Stage, namespace: str, n: int, *, seed: int
+    rng: random.Random,
+    profile: Profile,
+    stage: Stage,
+    namespace: str,
+    n: int,
+    *,
+    seed: int,
+    source: str,
 ) -> None:
-    """A stream shard of a few changes, polled from its first record."""
+    """An ordered source (stream or Kinesis shard, FIFO group) of a few changes, polled from
+    its first record."""
     spec = _spec(rng, profile, heartbeat_share=profile.batch_heartbeat)
     jobs = _batch_jobs(rng, profile, spec, rng.randint(2, 5), namespace)
     world = stage.world
@@ -217,8 +237,9 @@ def _shard(
         spec,
         namespace,
         jobs,
+        source=source,
         batch_size=rng.randint(2, 5),
         duplicate_rate=0.2,
         seed=seed,
     )
-    world.at(rng.uniform(0, 5), f"shard{n}", lambda: shard.poll(0, f"shard{n}"))
+    world.at(rng.uniform(0, 5), f"{source}{n}", lambda: shard.poll(0, f"{source}{n}"))

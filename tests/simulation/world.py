@@ -109,6 +109,8 @@ class World:
         self._running: dict[str, Running] = {}
         self._blocked: set[tuple[str, int]] = set()
         self._state_lock = threading.Lock()
+        self.dead: set[str] = set()
+        """Owner tokens of killed workers: none of their calls reaches the store any more."""
         self.quiet: Callable[[], bool] = lambda: True
         """Whether the store has no call in flight (set by :class:`SimStore`)."""
 
@@ -149,6 +151,10 @@ class World:
                     self._perform(due)
         finally:
             self._driving.on = was_driving
+
+    def kill(self, owner: str) -> None:
+        """The worker holding ``owner``'s claim dies: its later calls never arrive."""
+        self.dead.add(owner)
 
     def driving(self) -> bool:
         """Whether this thread moves the clock (it runs the agenda or a sleeping body)."""
@@ -337,7 +343,11 @@ class SimStore:
     def claim(self, claim: Claim) -> ClaimResult:
         """Claim, and note the claim taken."""
         result: ClaimResult = self._call(
-            "claim", claim.key, lambda: self.inner.claim(claim), at_ms=claim.now_ms
+            "claim",
+            claim.key,
+            lambda: self.inner.claim(claim),
+            owner=claim.owner,
+            at_ms=claim.now_ms,
         )
         if result.acquired:
             with self._lock:
@@ -355,7 +365,7 @@ class SimStore:
                 self._extended(key, owner, lease_expires_at_ms)
             return done
 
-        return bool(self._call("extend", key, call, at_ms=lease_expires_at_ms))
+        return bool(self._call("extend", key, call, owner=owner, at_ms=lease_expires_at_ms))
 
     def complete(
         self, key: str, owner: str, *, now_ms: int, result: str | None, expires_at_s: int | None
@@ -371,11 +381,11 @@ class SimStore:
                 self._leases.pop(owner, None)
             return done
 
-        return bool(self._call("complete", key, call, at_ms=now_ms))
+        return bool(self._call("complete", key, call, owner=owner, at_ms=now_ms))
 
     def release(self, key: str, owner: str) -> bool:
         """Release."""
-        return bool(self._call("release", key, lambda: self.inner.release(key, owner)))
+        return bool(self._call("release", key, lambda: self.inner.release(key, owner), owner=owner))
 
     def get(self, key: str) -> LockItem | None:
         """Read (never faulted: idemlock reads only after a refused claim)."""
@@ -404,10 +414,18 @@ class SimStore:
         self._leases[owner] = lease_ms
 
     def _call(
-        self, operation: str, key: str, call: Callable[[], Any], *, at_ms: int | None = None
+        self,
+        operation: str,
+        key: str,
+        call: Callable[[], Any],
+        *,
+        owner: str,
+        at_ms: int | None = None,
     ) -> Any:
         """``call`` with its fault. ``at_ms``: the time the call carries, which its fault is
         drawn from (rather than when it lands: a pool thread's call lands when it lands)."""
+        if owner in self._world.dead:
+            raise StoreError(f"{operation} never sent: its worker died", operation=operation)
         moment = int(self._world.clock() * 1000) if at_ms is None else at_ms
         fault = self._faults.fault(operation, key, moment)
         with self._in_flight_lock:
