@@ -3,8 +3,9 @@
 A :class:`Caller` invokes one ``@idempotent`` function (sync or ``async``) and retries a failed
 call as Lambda's asynchronous invocations do; a :class:`Queue` delivers SQS standard batches and
 redelivers what the partial batch response names, also while a batch is still running (its
-visibility timeout ran out); a :class:`Shard` consumes a DynamoDB stream shard one batch at a
-time, resuming from the sequence number the response reports, as Lambda does. The events are
+visibility timeout ran out); a :class:`Shard` consumes an ordered source (a DynamoDB stream or
+Kinesis shard, an SQS FIFO group) one batch at a time, resuming from the first record the
+response names, as Lambda does. The events are
 built by ``tests/batch_events.py``, in the shapes of AWS's documented sample events.
 """
 
