@@ -70,6 +70,8 @@ class History:
     reports: list[Report] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     """Broken invariants seen as they happened (a lease moved backwards in the store)."""
+    logged: list[str] = field(default_factory=list)
+    """Every WARNING (or worse) of the ``idemlock`` logger, with the key it names if any."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def note(self, moment: float, text: str) -> None:
@@ -123,6 +125,7 @@ def check(history: History) -> list[str]:
         *_runs_after_completion(history),
         *_ordered_changes(history),
         *_reports(history),
+        *_failures_logged(history),
     ]
 
 
@@ -175,3 +178,14 @@ def _reports(history: History) -> list[str]:
         if report.status in ("not_run", "duplicate") and report.ran:
             found.append(f"reported {report.status} but its body ran: {report}")
     return found
+
+
+def _failures_logged(history: History) -> list[str]:
+    """Every record a batch reported failed was logged with its key (the response drops why)."""
+    return [
+        f"reported failed but never logged: {report}"
+        for report in history.reports
+        if report.status == "failed"
+        and report.key is not None
+        and not any(report.key in line for line in history.logged)
+    ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from idemlock import LockStatus, LockStore
@@ -79,7 +82,7 @@ def simulate(
     store = SimStore(inner, world, faults, proxy)
     run = f"s{seed}-{nonce}"
     schedule(seed, profile, world, store, run)
-    with world.virtual_sleeps():
+    with world.virtual_sleeps(), _logging_into(history):
         world.run()
         longest = max((*profile.leases, *([EXTEND_MAX_S] if profile.extends else [])))
         _settle_leases(world, store, longest_lease=longest)
@@ -99,3 +102,32 @@ def _settle_leases(world: World, store: SimStore, *, longest_lease: float) -> No
             and (item.lease_expires_at_ms or 0) > now_ms
         ):
             world.history.violation(world.now(), f"{key} still held a lease after the run: {item}")
+
+
+class _Warnings(logging.Handler):
+    """Keeps the ``idemlock`` logger's warnings in the history, with the key each names."""
+
+    def __init__(self, history: History) -> None:
+        super().__init__(logging.WARNING)
+        self._history = history
+
+    def emit(self, record: logging.LogRecord) -> None:
+        key = getattr(record, "idemlock_key", None)
+        self._history.logged.append(f"{record.getMessage()} [key {key}]")
+
+
+@contextmanager
+def _logging_into(history: History) -> Iterator[None]:
+    """The ``idemlock`` logger's warnings go to ``history`` only, for this run."""
+    logger = logging.getLogger("idemlock")
+    handler = _Warnings(history)
+    level, propagate = logger.level, logger.propagate
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False  # thousands of injected failures: not the test report's business
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate

@@ -69,6 +69,16 @@ def test_dishonest_batch_reports_are_found() -> None:
     assert len(check(history)) == 3
 
 
+def test_a_failed_record_that_was_not_logged_is_found() -> None:
+    """A record reported failed needs a warning naming its key; another key's does not count."""
+    history = History()
+    history.report(Report("batch", 0, "k0", "failed", ran=False))
+    history.logged.append("sqs record m-1 (key 'k1') failed: InProgressError()")
+    assert "never logged" in " ".join(check(history))
+    history.logged.append("sqs record m-0 (key 'k0') failed: InProgressError()")
+    assert check(history) == []
+
+
 def test_violations_seen_as_they_happened_are_reported() -> None:
     """The store wrapper's findings (a lease moved backwards) are part of the verdict."""
     history = History()

@@ -10,7 +10,6 @@ profile's sweeps. ``IDEMLOCK_SIM_SEEDS=N`` runs N seeds per sweep (never fewer t
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -25,12 +24,6 @@ from tests.simulation.world import ProxyFaults
 
 ATTEMPTS = 3
 """botocore's attempts per call on DynamoDB Local: a fault armed for all of them sticks."""
-
-
-@pytest.fixture(autouse=True)
-def _quiet_idemlock(caplog: pytest.LogCaptureFixture) -> None:
-    """Thousands of injected failures are logged as WARNINGs: keep them out of the report."""
-    caplog.set_level(logging.ERROR, logger="idemlock")
 
 
 def first_broken(profile: str, count: int) -> Run | None:
