@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,11 @@ from idemlock.errors import IdemlockError, LockLostError, StoreError
 from idemlock.events import LockEvent
 from tests.batch_events import kinesis_event, number, sqs_event, stream_event
 from tests.simulation.history import INFINITE, Body, Report
-from tests.simulation.world import HEARTBEAT_S, SimStore, World
+from tests.simulation.world import BEAT_WAIT_S, HEARTBEAT_S, SimStore, World
+
+BLOCKED_LOOP_PATIENCE_S = 0.05
+"""Real seconds a step waits for the heartbeat of an ``async`` body blocking its loop: ample for
+a heartbeat on a thread of its own (it beats every 2 ms), little for one that cannot beat."""
 
 RETRIES = 2
 """Redeliveries of a failed call or record, as Lambda's asynchronous retries (two)."""
@@ -89,6 +94,8 @@ class Spec:
     """``record`` (note each event), ``raising`` (raise on each) or ``slow`` (take 1.5 leases on
     each ``extended`` event)."""
     is_async: bool = False
+    blocks_loop: bool = False
+    """An ``async`` body that sleeps on its event loop's thread (``time.sleep``), as some do."""
     local_cache: int = 0
 
     def options(self, world: World, store: SimStore, namespace: str) -> dict[str, Any]:
@@ -174,7 +181,10 @@ class Bodies:
         lock, body = self._begin(job, spec, invocation, actor)
         try:
             for seconds, extend in _phases(job):
-                await asyncio.to_thread(self._world.sleep, seconds)
+                if spec.blocks_loop:
+                    self._world.sleep(seconds)  # the loop stands still meanwhile
+                else:
+                    await asyncio.to_thread(self._world.sleep, seconds)
                 if extend:
                     await asyncio.to_thread(self.extend, lock, body, job.extend_s)
                 self._maybe_die(job, lock, body)
@@ -209,7 +219,12 @@ class Bodies:
         body = world.history.start_body(
             actor, lock.key, owner=lock.owner, fence=lock.fence, moment=world.now(), owed_s=owed
         )
-        world.body_running(lock, round(spec.lease * 1000), heartbeat=spec.heartbeat)
+        world.body_running(
+            lock,
+            round(spec.lease * 1000),
+            heartbeat=spec.heartbeat,
+            patience_s=BLOCKED_LOOP_PATIENCE_S if spec.blocks_loop else BEAT_WAIT_S,
+        )
         invocation.owners.append(lock.owner)
         invocation.ran.add(job.number)
         return lock, body
@@ -265,7 +280,7 @@ class Caller:
                 return await bodies.run_async(job, spec, invocation, actor)
 
             self._call: Callable[[Job, Invocation, str], object] = lambda job, invocation, actor: (
-                asyncio.run(work_async(job, invocation, actor))
+                _run(work_async(job, invocation, actor))
             )
         else:
 
@@ -293,6 +308,17 @@ class Caller:
         finally:
             for owner in invocation.owners:
                 self._store.call_returned(owner)
+
+
+def _run(call: Coroutine[Any, Any, object]) -> object:
+    """Run an ``async`` call to its end, on a thread of its own when a loop runs on this one
+    (the call is nested in the body of an ``async`` function blocking its loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(call)
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, call).result()
 
 
 class _Batches:

@@ -38,6 +38,8 @@ class Profile:
     calls: int = 4
     """Single invocations (each with its duplicates and retries)."""
     async_share: float = 0.4
+    blocking_async: float = 0.0
+    """The share of ``async`` functions whose body blocks its loop (issue 23 item 2)."""
     queues: int = 1
     shards: int = 1
     leases: tuple[float, ...] = (1.0, 2.0, 4.0)
@@ -86,6 +88,21 @@ PROFILES = {
             kills=0.0,
         ),
         Profile(
+            "item2",  # an async body blocking its loop starves its heartbeat
+            calls=2,
+            queues=0,
+            shards=0,
+            async_share=1.0,
+            blocking_async=1.0,
+            leases=(1.0,),
+            call_heartbeat=1.0,
+            extends=0.0,
+            faults={},
+            failures=0.0,
+            kills=0.0,
+            local_cache=0.0,
+        ),
+        Profile(
             "item3",  # a slow on_event sink delays the next extension
             calls=3,
             queues=0,
@@ -128,6 +145,7 @@ PROFILES = {
             "everything",
             batch_heartbeat=0.5,
             extend_beside_heartbeat=True,
+            blocking_async=0.3,
             sinks=("record", "raising", "slow"),
             faults={
                 **SAFE_FAULTS,
@@ -179,6 +197,7 @@ def _spec(rng: random.Random, profile: Profile, *, heartbeat_share: float) -> Sp
         sink=rng.choice(profile.sinks),
         is_async=rng.random() < profile.async_share,
         local_cache=16 if rng.random() < profile.local_cache else 0,
+        blocks_loop=rng.random() < profile.blocking_async,
     )
 
 

@@ -90,6 +90,8 @@ class Running:
     lock: Lock
     lease_ms: int
     heartbeat: bool
+    patience_s: float = 0.5
+    """Real seconds a step waits for this body's heartbeat (see :data:`BEAT_WAIT_S`)."""
 
 
 class World:
@@ -180,10 +182,17 @@ class World:
 
     # -- the bodies running now, for heartbeats ------------------------------------------
 
-    def body_running(self, lock: Lock, lease_ms: int, *, heartbeat: bool) -> None:
-        """A body holding ``lock`` started (a heartbeat beats beside it if ``heartbeat``)."""
+    def body_running(
+        self, lock: Lock, lease_ms: int, *, heartbeat: bool, patience_s: float = BEAT_WAIT_S
+    ) -> None:
+        """A body holding ``lock`` started (a heartbeat beats beside it if ``heartbeat``).
+
+        ``patience_s``: how long a step waits for its heartbeat; short for a body that blocks
+        the thread a heartbeat might need (an ``async`` body blocking its loop), so that a
+        heartbeat that cannot beat costs little, and one on a thread of its own still beats.
+        """
         with self._state_lock:
-            self._running[lock.owner] = Running(lock, lease_ms, heartbeat)
+            self._running[lock.owner] = Running(lock, lease_ms, heartbeat, patience_s)
 
     def body_ended(self, lock: Lock) -> None:
         """The body holding ``lock`` returned or raised."""
@@ -209,18 +218,19 @@ class World:
     def _settle(self) -> None:
         """Let store calls in flight land, and every heartbeat beat once at this time."""
         _real_sleep(0.0002)
-        deadline = time.monotonic() + BEAT_WAIT_S
-        while time.monotonic() < deadline:
-            if self.quiet() and not self._beat_due():
+        began = time.monotonic()
+        while time.monotonic() < began + BEAT_WAIT_S:
+            if self.quiet() and not self._beat_due(time.monotonic() - began):
                 return
             _real_sleep(0.0005)
         self.history.note(self.now(), "a heartbeat did not beat within its step")
 
-    def _beat_due(self) -> bool:
+    def _beat_due(self, waited_s: float) -> bool:
         now_ms = int(self.clock() * 1_000_000) // 1000  # as idemlock reads its clock
         with self._state_lock:
             return any(
                 r.heartbeat
+                and waited_s < r.patience_s
                 and not r.lock.lost
                 and r.lock.lease_expires_at_ms < now_ms + r.lease_ms
                 and (r.lock.key, r.lock.fence) not in self._blocked
