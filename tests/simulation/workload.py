@@ -12,7 +12,8 @@ import random
 from dataclasses import dataclass, field
 from functools import partial
 
-from tests.simulation.actors import Bodies, Caller, Job, Queue, Shard, Spec, Stage
+from tests.simulation.actors import Caller, Queue, Shard, Stage
+from tests.simulation.bodies import Bodies, Job, Spec
 from tests.simulation.world import SimStore, World
 
 SAFE_FAULTS = {
