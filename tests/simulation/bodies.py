@@ -1,0 +1,213 @@
+"""The bodies the simulation runs, and the ``on_event`` sinks beside them.
+
+A :class:`Job` is the work one call or record stands for; :class:`Bodies` runs it under its lock
+(sleeping in virtual time, calling ``current_lock().extend()``, failing or dying as the job says)
+and writes its run into the history; a :class:`Sink` notes every event and may raise or be slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from idemlock import Lock, current_lock
+from idemlock.errors import LockLostError, StoreError
+from idemlock.events import LockEvent
+from tests.simulation.history import INFINITE, Body
+from tests.simulation.world import BEAT_WAIT_S, HEARTBEAT_S, SimStore, World
+
+BLOCKED_LOOP_PATIENCE_S = 0.05
+"""Real seconds a step waits for the heartbeat of an ``async`` body blocking its loop: ample for
+a heartbeat on a thread of its own (it beats every 2 ms), little for one that cannot beat."""
+
+
+class JobFailed(Exception):
+    """A body's own failure (the work raised)."""
+
+
+class Killed(JobFailed):
+    """The worker died mid-body: from then on none of its calls reaches the store."""
+
+
+@dataclass
+class Job:
+    """The work one call or record stands for: how long its body takes, and what it does."""
+
+    number: int
+    key: str
+    duration: float
+    fails: bool = False
+    killed: bool = False
+    """The worker dies halfway through the body (single calls only)."""
+    extend_at: float | None = None
+    """When the body calls ``current_lock().extend(extend_s)``, as a share of its duration."""
+    extend_s: float = 0.0
+    shard: str | None = None
+    """The ordered shard whose change the body applies (its sequence number: ``number``)."""
+
+
+@dataclass
+class Spec:
+    """The options of one decorated function or batch handler."""
+
+    lease: float
+    heartbeat: bool
+    sink: str = "record"
+    """``record`` (note each event), ``raising`` (raise on each) or ``slow`` (take 1.5 leases on
+    each ``extended`` event)."""
+    is_async: bool = False
+    blocks_loop: bool = False
+    """An ``async`` body that sleeps on its event loop's thread (``time.sleep``), as some do."""
+    local_cache: int = 0
+
+    def options(self, world: World, store: SimStore, namespace: str) -> dict[str, Any]:
+        """The keyword options of idemlock's decorators for this spec."""
+        return {
+            "store": store,
+            "namespace": namespace,
+            "lease": self.lease,
+            "heartbeat": HEARTBEAT_S if self.heartbeat else False,
+            "clock": world.clock,
+            "on_event": Sink(world, self),
+            "local_cache": self.local_cache,
+        }
+
+
+@dataclass
+class Invocation:
+    """One invocation (also the ``context`` a batch handler passes to each record)."""
+
+    label: str
+    owners: list[str] = field(default_factory=list)
+    ran: set[int] = field(default_factory=set)
+
+
+class Sink:
+    """An ``on_event`` sink that notes every event, and may raise or be slow."""
+
+    def __init__(self, world: World, spec: Spec) -> None:
+        self._world = world
+        self._spec = spec
+
+    def __call__(self, event: LockEvent) -> None:
+        world = self._world
+        world.history.note(world.now(), f"event {event.kind} {event.key} fence={event.fence}")
+        if self._spec.sink == "raising":
+            raise RuntimeError("the metrics backend is down")
+        if self._spec.sink == "slow" and event.kind == "extended" and event.fence is not None:
+            self._take_time(event.key, event.fence, 1.5 * self._spec.lease)
+
+    def _take_time(self, key: str, fence: int, seconds: float) -> None:
+        world = self._world
+        if world.driving():
+            world.sleep(seconds)  # the thread that moves the clock: time passes in the sink
+            return
+        with world.blocked(key, fence):  # another thread (a heartbeat's): wait for the time
+            world.clock.wait_until(
+                world.clock() + seconds,
+                give_up=lambda: not world.is_running(key, fence),
+                timeout_s=2.0,
+            )
+
+
+class Bodies:
+    """Runs a job's body under its lock, noting it in the history."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+
+    def run(self, job: Job, spec: Spec, invocation: Invocation, actor: str) -> object:
+        """The body of a sync function or record handler."""
+        lock, body = self._begin(job, spec, invocation, actor)
+        try:
+            for seconds, extend in _phases(job):
+                self._world.sleep(seconds)
+                if extend:
+                    self.extend(lock, body, job.extend_s)
+                self._maybe_die(job, lock, body)
+            return self._finish(job, body)
+        finally:
+            self._world.body_ended(lock)
+
+    async def run_async(self, job: Job, spec: Spec, invocation: Invocation, actor: str) -> object:
+        """The body of an ``async`` function or record handler: it sleeps off the loop."""
+        lock, body = self._begin(job, spec, invocation, actor)
+        try:
+            for seconds, extend in _phases(job):
+                if spec.blocks_loop:
+                    self._world.sleep(seconds)  # the loop stands still meanwhile
+                else:
+                    await asyncio.to_thread(self._world.sleep, seconds)
+                if extend:
+                    await asyncio.to_thread(self.extend, lock, body, job.extend_s)
+                self._maybe_die(job, lock, body)
+            return self._finish(job, body)
+        finally:
+            self._world.body_ended(lock)
+
+    def extend(self, lock: Lock, body: Body, seconds: float) -> None:
+        """``current_lock().extend(seconds)``: a lost lock stops the body; a store error not."""
+        world = self._world
+        asked = world.now()
+        world.manual.on = True
+        try:
+            lock.extend(seconds)
+        except StoreError as exc:
+            world.history.note(world.now(), f"body#{body.number} extend failed: {exc!r}")
+            return
+        except LockLostError:
+            world.history.end_body(body, world.now(), "stopped: lock lost on extend")
+            raise
+        finally:
+            world.manual.on = False
+        if body.promised_until != INFINITE:
+            body.promised_until = max(body.promised_until, asked + seconds)
+        world.history.note(world.now(), f"body#{body.number} extended by {seconds} s")
+
+    def _begin(self, job: Job, spec: Spec, invocation: Invocation, actor: str) -> tuple[Lock, Body]:
+        lock = current_lock()
+        assert lock is not None, f"{actor}: a protected body without a lock"
+        world = self._world
+        owed = INFINITE if spec.heartbeat else spec.lease
+        body = world.history.start_body(
+            actor, lock.key, owner=lock.owner, fence=lock.fence, moment=world.now(), owed_s=owed
+        )
+        world.body_running(
+            lock,
+            round(spec.lease * 1000),
+            heartbeat=spec.heartbeat,
+            patience_s=BLOCKED_LOOP_PATIENCE_S if spec.blocks_loop else BEAT_WAIT_S,
+        )
+        invocation.owners.append(lock.owner)
+        invocation.ran.add(job.number)
+        return lock, body
+
+    def _maybe_die(self, job: Job, lock: Lock, body: Body) -> None:
+        """A killed worker dies after the first part of its body."""
+        if job.killed and body.outcome == "running":
+            self._world.kill(lock.owner)
+            self._world.history.end_body(body, self._world.now(), "killed")
+            raise Killed(f"worker of job {job.number} killed")
+
+    def _finish(self, job: Job, body: Body) -> object:
+        world = self._world
+        if body.outcome != "running":
+            return None
+        if job.fails:
+            world.history.end_body(body, world.now(), "raised")
+            raise JobFailed(f"job {job.number} failed")
+        if job.shard is not None:
+            world.history.apply(job.shard, job.number, world.now(), body)
+        world.history.end_body(body, world.now(), "returned")
+        return {"n": job.number}
+
+
+def _phases(job: Job) -> list[tuple[float, bool]]:
+    """The body's sleeps, each followed by its ``extend()`` call or not (or a kill)."""
+    if job.extend_at is None:
+        if job.killed:
+            return [(job.duration / 2, False), (job.duration / 2, False)]
+        return [(job.duration, False)]
+    first = job.duration * job.extend_at
+    return [(first, True), (job.duration - first, False)]

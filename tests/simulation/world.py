@@ -1,0 +1,496 @@
+"""The simulated world: a virtual clock, an agenda of invocations, and a store that misbehaves.
+
+Why not pure virtual time: idemlock runs threads of its own (a heartbeat waits on real time, a
+batch sends store calls from a thread pool, an ``async`` driver from the loop's executor), and the
+simulation drives only the public API, so it cannot own those threads. Instead:
+
+- **Time** is a :class:`VirtualClock`, passed as ``clock=``; it moves only when a body sleeps
+  (:meth:`World.sleep`), in steps of at most :data:`STEP_S`. Store calls take no virtual time.
+- **Concurrency** is nesting: the agenda's invocations that fall due while a body sleeps run
+  inside that sleep, on the sleeping thread, so a duplicate delivery overlaps the body it
+  duplicates at a time the seed chose. (A nested invocation ends before the outer body goes
+  on: an outer body may sleep longer than it asked, which the checker allows for.)
+- **Heartbeats** are idemlock's own threads, beating on real time every
+  :data:`HEARTBEAT_S`: after each virtual step, :meth:`World.sleep` waits (real time, bounded by
+  :data:`BEAT_WAIT_S`) until every running body's lease stands a whole lease ahead of the
+  clock, so in virtual time a heartbeat beats once per step, as if its period were the step.
+  A heartbeat that cannot beat (blocked behind a sink, say) only costs that bounded wait.
+- **Store calls** from idemlock's threads land when they land; :meth:`World.sleep` lets them
+  settle before each step. The schedule in virtual time is the seed's; a seed replays the same
+  history as long as those threads keep up (a failure prints its history either way).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from unittest import mock
+
+from idemlock import Claim, ClaimResult, Lock, LockItem, LockStore
+from idemlock.errors import StoreError
+from tests.simulation.history import History
+
+START = 1_800_000_000.0
+"""The virtual epoch (seconds) every run starts at; histories print times relative to it."""
+
+STEP_S = 0.25
+"""The longest virtual step of a sleep: a heartbeat's lease (at least 1 s) sees four a lease."""
+
+HEARTBEAT_S = 0.002
+"""The real period given as ``heartbeat=``: each virtual step waits for one beat."""
+
+BEAT_WAIT_S = 0.5
+"""Real seconds a step waits for a heartbeat that should beat, before going on without it."""
+
+ORDERED_MARK = "-stream#"
+"""In a stored key, what marks a record of an ordered source (the namespace's end)."""
+
+LATE_S = 0.2
+"""Virtual seconds a late answer takes to come back."""
+
+_real_sleep = time.sleep
+
+
+class VirtualClock:
+    """Epoch seconds that move only when told to; ``clock=`` for every decorated function."""
+
+    def __init__(self) -> None:
+        self._now = START
+        self._moved = threading.Condition()
+
+    def __call__(self) -> float:
+        with self._moved:
+            return self._now
+
+    def advance_to(self, moment: float) -> None:
+        """Move the clock to ``moment`` (never backwards)."""
+        with self._moved:
+            if moment > self._now:
+                self._now = moment
+                self._moved.notify_all()
+
+    def wait_until(self, moment: float, give_up: Callable[[], bool], timeout_s: float) -> None:
+        """Block (real time, at most ``timeout_s``) until the clock reaches ``moment``."""
+        deadline = time.monotonic() + timeout_s
+        with self._moved:
+            while self._now < moment and not give_up() and time.monotonic() < deadline:
+                self._moved.wait(0.005)
+
+
+@dataclass
+class Running:
+    """A body running now: the claim it holds and whether a heartbeat keeps it."""
+
+    lock: Lock
+    lease_ms: int
+    heartbeat: bool
+    patience_s: float = 0.5
+    """Real seconds a step waits for this body's heartbeat (see :data:`BEAT_WAIT_S`)."""
+
+
+class World:
+    """The clock, the agenda of invocations, the running bodies and the history of one run."""
+
+    def __init__(self, history: History) -> None:
+        self.clock = VirtualClock()
+        self.history = history
+        self._agenda: list[tuple[float, int, str, Callable[[], None]]] = []
+        self._scheduled = 0
+        self._agenda_lock = threading.Lock()
+        self._driving = threading.local()
+        self.in_store = threading.local()
+        """``in_store.on`` while this thread is inside a store call."""
+        self.manual = threading.local()
+        """``manual.on`` while a body's own ``extend()`` call is in flight (late answers)."""
+        self._running: dict[str, Running] = {}
+        self._blocked: set[tuple[str, int]] = set()
+        self._state_lock = threading.Lock()
+        self.dead: set[str] = set()
+        """Owner tokens of killed workers: none of their calls reaches the store any more."""
+        self.quiet: Callable[[], bool] = lambda: True
+        """Whether the store has no call in flight (set by :class:`SimStore`)."""
+
+    def now(self) -> float:
+        """Virtual seconds since the run started."""
+        return self.clock() - START
+
+    def at(self, moment: float, label: str, action: Callable[[], None]) -> None:
+        """Run ``action`` when the clock reaches ``moment`` (seconds since the start)."""
+        with self._agenda_lock:
+            self._scheduled += 1  # ties run in the order they were scheduled
+            heapq.heappush(self._agenda, (START + moment, self._scheduled, label, action))
+
+    def run(self) -> None:
+        """Run the whole agenda, in time order, on this thread."""
+        self._driving.on = True
+        while True:
+            due = self._pop(None)
+            if due is None:
+                return
+            self.clock.advance_to(due[0])
+            self._perform(due)
+
+    def sleep(self, seconds: float) -> None:
+        """A body's work taking ``seconds`` of virtual time; due invocations run meanwhile."""
+        was_driving = getattr(self._driving, "on", False)
+        self._driving.on = True
+        try:
+            end = self.clock() + seconds
+            while self.clock() < end:
+                step_end = min(end, self.clock() + STEP_S)
+                with self._agenda_lock:
+                    if self._agenda:
+                        step_end = min(step_end, max(self._agenda[0][0], self.clock()))
+                self.clock.advance_to(step_end)
+                self._settle()
+                while (due := self._pop(self.clock())) is not None:
+                    self._perform(due)
+        finally:
+            self._driving.on = was_driving
+
+    def kill(self, owner: str) -> None:
+        """The worker holding ``owner``'s claim dies: its later calls never arrive."""
+        self.dead.add(owner)
+
+    def driving(self) -> bool:
+        """Whether this thread moves the clock (it runs the agenda or a sleeping body)."""
+        return bool(getattr(self._driving, "on", False))
+
+    @contextmanager
+    def virtual_sleeps(self) -> Iterator[None]:
+        """``time.sleep`` takes virtual time on a driving thread, almost no time elsewhere.
+
+        idemlock pauses between attempts to complete: on the thread that runs the protocol
+        that is time passing (other invocations go on); on a batch's pool thread, or inside a
+        store call (botocore's backoff), it is skipped.
+        """
+
+        def sleep(seconds: float) -> None:
+            if self.driving() and not getattr(self.in_store, "on", False):
+                self.sleep(seconds)
+            else:
+                _real_sleep(min(seconds, 0.001))
+
+        with mock.patch("time.sleep", sleep):
+            yield
+
+    # -- the bodies running now, for heartbeats ------------------------------------------
+
+    def body_running(
+        self, lock: Lock, lease_ms: int, *, heartbeat: bool, patience_s: float = BEAT_WAIT_S
+    ) -> None:
+        """A body holding ``lock`` started (a heartbeat beats beside it if ``heartbeat``).
+
+        ``patience_s``: how long a step waits for its heartbeat; short for a body that blocks
+        the thread a heartbeat might need (an ``async`` body blocking its loop), so that a
+        heartbeat that cannot beat costs little, and one on a thread of its own still beats.
+        """
+        with self._state_lock:
+            self._running[lock.owner] = Running(lock, lease_ms, heartbeat, patience_s)
+
+    def body_ended(self, lock: Lock) -> None:
+        """The body holding ``lock`` returned or raised."""
+        with self._state_lock:
+            self._running.pop(lock.owner, None)
+
+    def is_running(self, key: str, fence: int) -> bool:
+        """Whether the body of claim ``fence`` on ``key`` is still running."""
+        with self._state_lock:
+            return any(r.lock.key == key and r.lock.fence == fence for r in self._running.values())
+
+    @contextmanager
+    def blocked(self, key: str, fence: int) -> Iterator[None]:
+        """A sink holds the thread that emitted an event of this claim (a heartbeat's)."""
+        with self._state_lock:
+            self._blocked.add((key, fence))
+        try:
+            yield
+        finally:
+            with self._state_lock:
+                self._blocked.discard((key, fence))
+
+    def _settle(self) -> None:
+        """Let store calls in flight land, and every heartbeat beat once at this time."""
+        _real_sleep(0.0002)
+        began = time.monotonic()
+        while time.monotonic() < began + BEAT_WAIT_S:
+            if self.quiet() and not self._beat_due(time.monotonic() - began):
+                return
+            _real_sleep(0.0005)
+        self.history.note(self.now(), "a heartbeat did not beat within its step")
+
+    def _beat_due(self, waited_s: float) -> bool:
+        now_ms = int(self.clock() * 1_000_000) // 1000  # as idemlock reads its clock
+        with self._state_lock:
+            return any(
+                r.heartbeat
+                and waited_s < r.patience_s
+                and not r.lock.lost
+                and r.lock.lease_expires_at_ms < now_ms + r.lease_ms
+                and (r.lock.key, r.lock.fence) not in self._blocked
+                for r in self._running.values()
+            )
+
+    def _pop(self, until: float | None) -> tuple[float, int, str, Callable[[], None]] | None:
+        with self._agenda_lock:
+            if not self._agenda or (until is not None and self._agenda[0][0] > until):
+                return None
+            return heapq.heappop(self._agenda)
+
+    def _perform(self, due: tuple[float, int, str, Callable[[], None]]) -> None:
+        moment, _, label, action = due
+        self.history.note(moment - START, f"invoke {label}")
+        try:
+            action()
+        except Exception as exc:  # an untyped error out of idemlock, or a broken actor
+            self.history.violation(moment - START, f"{label} raised {exc!r}")
+
+
+class FaultPlan:
+    """Which store calls fail, and how: drawn per call from the seed, the operation and the key.
+
+    A call's fault depends on the seed, its operation, key and virtual time, and how many such
+    calls came before at that time: a heartbeat's extra beat (racing its stop) changes no other
+    call's fault.
+
+    Kinds: ``throttle`` (refused, not applied), ``lost`` (applied, then the answer lost for
+    good: the caller sees an error), ``retried`` (applied, the answer lost once, the retry
+    answers), ``late`` (applied, answered after another thread's call on the key lands).
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        rates: dict[str, dict[str, float]],
+        ordered: dict[str, dict[str, float]] | None = None,
+        *,
+        nonce: str = "",
+    ) -> None:
+        self._seed = seed
+        self._nonce = nonce
+        """What makes this run's keys unique in a shared table: not part of any draw."""
+        self._rates = rates
+        self._ordered = rates if ordered is None else ordered
+        """The rates for the keys of ordered sources (namespaces ending in ``-stream``)."""
+        self._counts: dict[tuple[str, str, int], int] = {}
+        self._lock = threading.Lock()
+
+    def fault(self, operation: str, key: str, now_ms: int) -> str | None:
+        """The fault of this call of ``operation`` on ``key`` at virtual ``now_ms``, if any."""
+        with self._lock:
+            n = self._counts[operation, key, now_ms] = (
+                self._counts.get((operation, key, now_ms), 0) + 1
+            )
+        plain_key = key.replace(self._nonce, "") if self._nonce else key
+        draw = random.Random(f"{self._seed}/{operation}/{plain_key}/{now_ms}/{n}").random()
+        rates = self._ordered if ORDERED_MARK in key else self._rates
+        for kind, rate in rates.get(operation, {}).items():
+            if draw < rate:
+                return kind
+            draw -= rate
+        return None
+
+
+class ProxyFaults:
+    """Faults made real by a fault-injecting TCP proxy in front of DynamoDB Local."""
+
+    def __init__(self, proxy: Any, attempts: int) -> None:
+        self._proxy = proxy
+        self._attempts = attempts
+
+    def arm(self, kind: str) -> None:
+        """Make the next request fail as ``kind`` says (botocore's retries included)."""
+        if kind == "throttle":
+            self._proxy.fail_next_requests(self._attempts)
+        elif kind == "lost":
+            self._proxy.drop_next_responses(self._attempts)
+        elif kind == "retried":
+            self._proxy.drop_next_responses(1)
+
+
+class SimStore:
+    """A :class:`~idemlock.LockStore` in front of a real one, injecting faults and watching.
+
+    It notes in the history what the store really applied (claims, extends, completes) and
+    catches, as it happens, a lease moving backwards or an extension after its call returned.
+    """
+
+    def __init__(
+        self,
+        inner: LockStore,
+        world: World,
+        faults: FaultPlan,
+        proxy: ProxyFaults | None = None,
+    ) -> None:
+        self.inner = inner
+        self._world = world
+        self._faults = faults
+        self._proxy = proxy
+        self._lock = threading.Lock()
+        self._leases: dict[str, int] = {}
+        self._returned: set[str] = set()
+        self._landed = threading.Condition()
+        self._landings: dict[str, tuple[int, int]] = {}
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+        world.quiet = self.quiet
+
+    def __getattr__(self, name: str) -> Any:
+        # The store's limits (max_result_bytes, stored_result_bytes) are the inner store's.
+        return getattr(self.inner, name)
+
+    def call_returned(self, owner: str) -> None:
+        """The invocation that held ``owner``'s claim has returned: its heartbeat must be over."""
+        with self._lock:
+            self._returned.add(owner)
+
+    def claim(self, claim: Claim) -> ClaimResult:
+        """Claim, and note the claim taken."""
+        result: ClaimResult = self._call(
+            "claim",
+            claim.key,
+            lambda: self.inner.claim(claim),
+            owner=claim.owner,
+            at_ms=claim.now_ms,
+        )
+        if result.acquired:
+            with self._lock:
+                self._leases[claim.owner] = claim.lease_expires_at_ms
+        return result
+
+    def extend(self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int) -> bool:
+        """Extend, and check that the lease moved forward."""
+
+        def call() -> bool:
+            done = self.inner.extend(
+                key, owner, lease_expires_at_ms=lease_expires_at_ms, expires_at_s=expires_at_s
+            )
+            if done:
+                self._extended(key, owner, lease_expires_at_ms)
+            return done
+
+        return bool(self._call("extend", key, call, owner=owner, at_ms=lease_expires_at_ms))
+
+    def complete(
+        self, key: str, owner: str, *, now_ms: int, result: str | None, expires_at_s: int | None
+    ) -> bool:
+        """Complete, and note when the key completed."""
+
+        def call() -> bool:
+            done = self.inner.complete(
+                key, owner, now_ms=now_ms, result=result, expires_at_s=expires_at_s
+            )
+            if done:
+                self._world.history.complete(key, self._world.now())
+                self._leases.pop(owner, None)
+            return done
+
+        return bool(self._call("complete", key, call, owner=owner, at_ms=now_ms))
+
+    def release(self, key: str, owner: str) -> bool:
+        """Release."""
+        return bool(self._call("release", key, lambda: self.inner.release(key, owner), owner=owner))
+
+    def get(self, key: str) -> LockItem | None:
+        """Read (never faulted: idemlock reads only after a refused claim)."""
+        return self.inner.get(key)
+
+    def delete(self, key: str, *, expected: LockItem | None = None) -> bool:
+        """Delete, for an operator."""
+        return self.inner.delete(key, expected=expected)
+
+    def scan(
+        self, *, prefix: str | None = None, page_size: int | None = None
+    ) -> Iterator[LockItem]:
+        """Scan."""
+        return self.inner.scan(prefix=prefix, page_size=page_size)
+
+    def _extended(self, key: str, owner: str, lease_ms: int) -> None:
+        """Called under the lock, after the store applied an extension."""
+        now = self._world.now()
+        before = self._leases.get(owner)
+        if before is not None and lease_ms < before:
+            self._world.history.violation(
+                now, f"the lease of {key} moved backwards from {before} to {lease_ms} ms"
+            )
+        if owner in self._returned:
+            self._world.history.violation(now, f"{key} extended after its call returned")
+        self._leases[owner] = lease_ms
+
+    def _call(
+        self,
+        operation: str,
+        key: str,
+        call: Callable[[], Any],
+        *,
+        owner: str,
+        at_ms: int | None = None,
+    ) -> Any:
+        """``call`` with its fault. ``at_ms``: the time the call carries, which its fault is
+        drawn from (rather than when it lands: a pool thread's call lands when it lands)."""
+        if owner in self._world.dead:
+            raise StoreError(f"{operation} never sent: its worker died", operation=operation)
+        moment = int(self._world.clock() * 1000) if at_ms is None else at_ms
+        fault = self._faults.fault(operation, key, moment)
+        with self._in_flight_lock:
+            self._in_flight += 1
+        self._world.in_store.on = True
+        try:
+            return self._faulty(operation, key, call, fault)
+        finally:
+            self._world.in_store.on = False
+            with self._in_flight_lock:
+                self._in_flight -= 1
+
+    def quiet(self) -> bool:
+        """Whether no call is in flight (the world waits for this before each step)."""
+        with self._in_flight_lock:
+            return self._in_flight == 0
+
+    def _faulty(self, operation: str, key: str, call: Callable[[], Any], fault: str | None) -> Any:
+        with self._lock:
+            if fault is not None:
+                self._world.history.note(self._world.now(), f"fault {fault} on {operation} {key}")
+            if fault == "throttle" and self._proxy is None:
+                raise StoreError(f"injected throttle on {operation}", operation=operation, key=key)
+            if self._proxy is not None and fault is not None:
+                self._proxy.arm(fault)
+            answer = call()
+            if fault == "retried" and self._proxy is None:
+                answer = call()  # botocore's retry of a call whose answer was lost
+            landing = self._land(key)
+        if fault == "lost" and self._proxy is None:
+            raise StoreError(f"injected lost answer on {operation}", operation=operation, key=key)
+        if fault == "late" and getattr(self._world.manual, "on", False):
+            self._answer_late(key, landing)
+        return answer
+
+    def _land(self, key: str) -> int:
+        """Count a call landing on ``key`` from this thread; the count so far."""
+        with self._landed:
+            count, _ = self._landings.get(key, (0, 0))
+            self._landings[key] = (count + 1, threading.get_ident())
+            self._landed.notify_all()
+            return count + 1
+
+    def _answer_late(self, key: str, landing: int) -> None:
+        """Hold the answer until another thread's call on ``key`` lands (bounded, real time).
+
+        The answer's delay takes :data:`LATE_S` of virtual time: the body that asked is the one
+        moving the clock now (the bodies around it sleep until it ends).
+        """
+        self._world.clock.advance_to(self._world.clock() + LATE_S)
+        me = threading.get_ident()
+        deadline = time.monotonic() + BEAT_WAIT_S
+        with self._landed:
+            while time.monotonic() < deadline:
+                count, thread = self._landings[key]
+                if count > landing and thread != me:
+                    return
+                self._landed.wait(0.005)
