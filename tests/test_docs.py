@@ -41,6 +41,7 @@ import ast
 import contextlib
 import doctest
 import io
+import itertools
 import json
 import logging
 import os
@@ -625,8 +626,10 @@ def check_repository_command(command: Command) -> None:
         assert (ROOT / "package.json").is_file()
         assert (ROOT / "package-lock.json").is_file(), "npm ci needs package-lock.json"
     elif words[:3] == ["python", "-m", "pytest"]:
-        for word in words[3:]:
-            if not word.startswith("-"):
+        # After these options comes their value (`-m "not slow"`, `-n auto`), not a path.
+        valued = {"-k", "-m", "-n", "-p"}
+        for before, word in itertools.pairwise(words[2:]):
+            if not word.startswith("-") and before not in valued:
                 path = ROOT / word.split("::")[0]
                 assert path.exists(), f"{command.text!r}: {word} does not exist"
     elif words[0] in ("ruff", "mypy"):

@@ -27,7 +27,9 @@ def _function(text: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda path: path.parent.name + "/" + path.name)
 @pytest.mark.parametrize(
-    "platform", [Platform("arm64", "3.13"), Platform("x86_64", "3.10")], ids=str
+    "platform",
+    [Platform("arm64", "3.13"), Platform("x86_64", "3.10")],
+    ids=lambda p: f"{p.runtime}-{p.architecture}",
 )
 def test_the_built_template_states_the_runtime_and_architecture(
     template: Path, platform: Platform
@@ -63,6 +65,7 @@ def test_a_template_that_sets_the_architecture_is_refused() -> None:
         built_template(text, "ChargeFunction", Platform("arm64"), "template.yaml")
 
 
+@pytest.mark.slow  # builds a package with pip: tens of seconds
 def test_an_arm64_package_deploys_on_arm64(tmp_path: Path) -> None:
     """The command as a user types it, for arm64 and python3.13: the package's wrapt is
     compiled for aarch64 and CPython 3.13, and the built template runs it there."""
