@@ -28,6 +28,7 @@ import yaml
 from tools.lambda_packaging import (
     ARCHITECTURES,
     DEFAULT_PYTHON,
+    LAMBDA_PYTHONS,
     ROOT,
     Platform,
     build_wheel,
@@ -141,7 +142,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.package_example", description=__doc__)
     parser.add_argument("example", choices=examples)
     parser.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="x86_64")
-    parser.add_argument("--python", default=DEFAULT_PYTHON, help="the runtime's Python version")
+    parser.add_argument(
+        "--python",
+        choices=LAMBDA_PYTHONS,
+        default=DEFAULT_PYTHON,
+        help="the runtime's Python version",
+    )
     parser.add_argument("--template", default="template.yaml", help="the example's SAM template")
     parser.add_argument(
         "--use-layer", action="store_true", help="leave idemlock out: it comes from the layer"
