@@ -320,6 +320,7 @@ def run_twice(deployment: Deployment, path: list[Path], example: str) -> None:
     assert deployment.app_items() == items
 
 
+@pytest.mark.slow  # builds a package with pip: tens of seconds
 @pytest.mark.parametrize("example", sorted(SCENARIOS))
 def test_the_package_runs_its_handler(
     example: str, wheel: Path, tmp_path: Path, deploy: Callable[[str], Deployment]
@@ -349,6 +350,7 @@ def runtime_boto3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
+@pytest.mark.slow  # builds a package with pip: tens of seconds
 def test_a_package_for_the_layer_runs_with_the_layer(
     wheel: Path,
     layer: Path,
@@ -373,6 +375,7 @@ def sqs_orders_package(wheel: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return package_example("sqs_orders", built, Platform.host(), wheel=wheel)
 
 
+@pytest.mark.slow  # builds a package with pip: tens of seconds
 @pytest.mark.parametrize(
     "missing",
     [

@@ -11,6 +11,7 @@ wheel) fails when the block does not take that step first.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -198,8 +199,10 @@ def _checked_python_command(command: Command, shell: Shell) -> bool:
     elif words[:4] == ["python", "-m", "pip", "wheel"]:
         _check_pip_wheel(command, shell)
     elif words[:3] == ["python", "-m", "pytest"]:
-        for word in words[3:]:
-            if not word.startswith("-"):
+        # After these options comes their value (`-m "not slow"`, `-n auto`), not a path.
+        valued = {"-k", "-m", "-n", "-p"}
+        for before, word in itertools.pairwise(words[2:]):
+            if not word.startswith("-") and before not in valued:
                 path = shell.cwd / word.split("::")[0]
                 assert path.exists(), f"{command.text!r}: {word} does not exist"
     elif words[:3] == ["python", "-m", "tools.package_example"]:

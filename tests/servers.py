@@ -298,6 +298,7 @@ def _spawn(name: str, argv: Sequence[str], *, cwd: Path, port: int) -> Server:
             process = subprocess.Popen(
                 list(argv),
                 cwd=cwd,
+                env=_server_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -361,6 +362,17 @@ def _wait_until_serving(server: Server) -> None:
     finally:
         # Closes the pooled HTTP connection now rather than at garbage collection.
         client.close()
+
+
+def _server_environment() -> dict[str, str]:
+    """This process's environment, less pytest's ``PYTEST_CURRENT_TEST``.
+
+    That variable holds the running test's id, which a generated parameter can make longer than
+    the 128 KiB one environment string may hold: the server's start would then fail with E2BIG
+    ("Argument list too long"). Under pytest-xdist each worker starts its servers in whichever
+    test first asks for one, so any test's id can be the one in the environment.
+    """
+    return {name: value for name, value in os.environ.items() if name != "PYTEST_CURRENT_TEST"}
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:

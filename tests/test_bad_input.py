@@ -72,7 +72,7 @@ def _bad_input_table(dynamodb_local: str) -> DynamoDBStore:
     return fresh_table(dynamodb_local)
 
 
-@pytest.fixture(params=["memory", "dynamodb-local"])
+@pytest.fixture(params=["memory", pytest.param("dynamodb-local", marks=pytest.mark.servers)])
 def lock_store(request: pytest.FixtureRequest) -> LockStore:
     """MemoryStore, then DynamoDB Local (real item-size and key-length limits)."""
     if request.param == "memory":
@@ -936,6 +936,7 @@ def statuses(outcome: BatchOutcome) -> list[str]:
     return [o.status.value for o in outcome.records]
 
 
+@pytest.mark.slow
 @single("batch-sqs-10000")
 def test_a_10000_message_batch_runs_each_once(
     memory: Harness, case_id: str, capsys: pytest.CaptureFixture[str]

@@ -44,6 +44,7 @@ def require_bench_extra() -> None:
             pytest.skip(f"{module} is not installed (pip install -e '.[bench]')")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
     require_bench_extra()

@@ -20,7 +20,9 @@ ORDERS = [{"order_id": f"o-{n}", "items": ["book", "pen"], "total": n * 10} for 
 """A 10 KB JSON result of the kind handlers return: repetitive, so it compresses well."""
 
 
-@pytest.fixture(params=["dynamodb_local", "dynalite"])
+@pytest.fixture(
+    params=[pytest.param(s, marks=pytest.mark.servers) for s in ("dynamodb_local", "dynalite")]
+)
 def table(request: pytest.FixtureRequest) -> DynamoDBStore:
     """A fresh lock table on each DynamoDB-protocol server."""
     return fresh_table(request.getfixturevalue(request.param))

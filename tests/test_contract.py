@@ -46,6 +46,7 @@ def _tables() -> dict[tuple[str, bool], DynamoDBStore]:
     return {}
 
 
+@pytest.mark.servers  # through getfixturevalue, which the automatic mark cannot see
 class _OnDynamoDB(LockStoreContract):
     """The contract on a DynamoDB-protocol server, counting HTTP round trips."""
 

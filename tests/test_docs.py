@@ -999,12 +999,18 @@ def test_commands_are_read_as_a_shell_reads_them() -> None:
 
 def test_commands_that_are_not_run_must_name_what_exists() -> None:
     """An unknown command fails; a command naming a missing extra, path or variable fails."""
-    for line in ("pip install -e '.[dev,demo]'", "python3 -m venv .venv", "python -m build"):
+    for line in (
+        "pip install -e '.[dev,demo]'",
+        "python3 -m venv .venv",
+        "python -m build",
+        'python -m pytest -n auto -m "not slow" --durations=20 tests/test_docs.py',
+    ):
         check_repository_command(parse_commands(line)[0])
     for line, error in (
         ("docker run amazon/dynamodb-local", pytest.fail.Exception),
         ("pip install -e '.[nope]'", AssertionError),
         ("python -m pytest tests/test_nothing_here.py", AssertionError),
+        ("python -m pytest -m slow tests/test_nothing_here.py", AssertionError),
         ("NOBODY_READS_THIS=1 python -m pytest", AssertionError),
         ("python3 -m venv env", AssertionError),
         (". env/bin/activate", AssertionError),

@@ -41,7 +41,7 @@ def key_of(event: dict[str, Any]) -> str:
     return str(event["id"])
 
 
-@pytest.fixture(params=SERVERS)
+@pytest.fixture(params=[pytest.param(s, marks=pytest.mark.servers) for s in SERVERS])
 def endpoint(request: pytest.FixtureRequest) -> str:
     """Each real server's endpoint URL in turn."""
     url: str = request.getfixturevalue(request.param)

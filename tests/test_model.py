@@ -348,12 +348,14 @@ def test_memory_store_follows_the_model() -> None:
     check(MemoryStore, examples=200)
 
 
+@pytest.mark.slow
 def test_dynamodb_local_follows_the_model(dynamodb_local: str) -> None:
     """DynamoDB Local (ALL_OLD on a refused claim) answers every interleaving as the model does."""
     table = fresh_table(dynamodb_local)
     check(lambda: table, examples=40)
 
 
+@pytest.mark.slow
 def test_dynalite_follows_the_model(dynalite: str) -> None:
     """dynalite (a refused claim read back by GetItem) answers every interleaving as the model."""
     table = fresh_table(dynalite)

@@ -9,8 +9,12 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import pytest
+
 import idemlock
 from tools.lambda_packaging import wheel_metadata
+
+pytestmark = pytest.mark.slow  # the wheel is built with pip: tens of seconds on a busy machine
 
 
 def test_the_version_has_one_source(wheel: Path) -> None:

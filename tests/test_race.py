@@ -12,6 +12,8 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.aws import fresh_table
 from tests.race_worker import Race, main
 
@@ -21,6 +23,7 @@ ROUNDS = 25 * int(os.environ.get("IDEMLOCK_SOAK", "1"))
 """Fresh keys raced; IDEMLOCK_SOAK=N runs N times as many (the longer soak)."""
 
 
+@pytest.mark.slow
 def test_racing_callers_run_the_body_exactly_once_per_key(
     dynamodb_local: str, tmp_path: Path
 ) -> None:

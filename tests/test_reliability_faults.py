@@ -96,7 +96,9 @@ def _short_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.001)
 
 
-@pytest.fixture(params=["dynamodb_local", "dynalite"])
+@pytest.fixture(
+    params=[pytest.param(s, marks=pytest.mark.servers) for s in ("dynamodb_local", "dynalite")]
+)
 def faulty(request: pytest.FixtureRequest) -> Iterator[tuple[DynamoDBStore, TcpProxy]]:
     """A fresh table reached through a fault-injecting proxy (botocore standard retries)."""
     endpoint: str = request.getfixturevalue(request.param)
@@ -113,6 +115,7 @@ def faulty(request: pytest.FixtureRequest) -> Iterator[tuple[DynamoDBStore, TcpP
         yield DynamoDBStore(table.table_name, client=client), proxy
 
 
+@pytest.mark.slow
 def test_every_call_completes_once_or_fails_typed_leaving_the_key_bounded(
     faulty: tuple[DynamoDBStore, TcpProxy],
 ) -> None:
@@ -526,6 +529,7 @@ class HeartbeatCampaign:
         return outcome
 
 
+@pytest.mark.slow
 def test_heartbeats_under_faults_keep_or_lose_the_key_visibly_never_two_bodies_at_once(
     faulty: tuple[DynamoDBStore, TcpProxy], monkeypatch: pytest.MonkeyPatch
 ) -> None:

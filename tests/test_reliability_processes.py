@@ -46,6 +46,7 @@ def wait_for(ledger: Path, text: str, timeout: float = 60) -> list[str]:
     raise AssertionError(f"{text!r} never appeared in the ledger")
 
 
+@pytest.mark.slow
 def test_a_killed_worker_blocks_its_key_only_until_its_lease_ends(
     dynamodb_local: str, tmp_path: Path
 ) -> None:
@@ -104,6 +105,7 @@ def test_a_killed_worker_blocks_its_key_only_until_its_lease_ends(
     assert [line.split()[0] for line in ledger.read_text().splitlines()] == ["started"]
 
 
+@pytest.mark.slow
 def test_a_paused_owner_is_refused_after_a_takeover(dynamodb_local: str, tmp_path: Path) -> None:
     """A worker paused past its lease while another takes over: its complete is refused
     (LockLostError), the new owner's record is intact, and the new fence is higher."""

@@ -1,15 +1,19 @@
-"""``python -m tools.build_layer``: idemlock as a Lambda layer, one zip per architecture.
+"""``python -m tools.build_layer``: idemlock as Lambda layers, one zip per Python and architecture.
 
 Each zip holds ``python/`` (where Lambda's Python runtimes look in ``/opt``) with idemlock, from a
 wheel of this checkout, and its dependencies the runtime does not ship (wrapt, compiled for the
-zip's architecture). boto3 and botocore are left out, as Powertools' layer leaves them out: every
-Python runtime has them.
+zip's Python version and architecture: its extension loads on that version only). boto3 and
+botocore are left out, as Powertools' layer leaves them out: every Python runtime has them.
 
-    python -m tools.build_layer       # dist/idemlock-layer-<version>-python3.12-<arch>.zip, both
+    python -m tools.build_layer       # build/layer/: Python 3.10 to 3.13, both architectures
     python -m tools.build_layer --python 3.11 --architecture arm64
 
-Publish one with ``aws lambda publish-layer-version --layer-name idemlock --zip-file
-fileb://dist/<zip> --compatible-runtimes python3.12 --compatible-architectures x86_64``.
+The zips go to ``build/layer/``, not ``dist/``, which holds the sdist and wheel ``twine check``
+reads. Next to them, ``template.yaml``: a SAM template of one ``AWS::Serverless::LayerVersion`` per
+zip, its ``CompatibleRuntimes`` and ``CompatibleArchitectures`` those it was built for, so ``sam
+deploy --template build/layer/template.yaml --guided`` publishes them all. One by hand: ``aws
+lambda publish-layer-version --layer-name idemlock-python312-x86_64 --zip-file
+fileb://build/layer/<zip> --compatible-runtimes python3.12 --compatible-architectures x86_64``.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ import argparse
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, Final
+
+import yaml
 
 from tools.lambda_packaging import (
     ARCHITECTURES,
-    DEFAULT_PYTHON,
+    LAMBDA_PYTHONS,
     ROOT,
     RUNTIME_PROVIDED,
     Platform,
@@ -31,6 +38,9 @@ from tools.lambda_packaging import (
     install,
     wheel_metadata,
 )
+
+OUT_DIR: Final = ROOT / "build" / "layer"
+"""Where the zips go by default: not ``dist/``, whose every file ``twine check`` reads."""
 
 LAYER_ROOT = "python"
 """The folder of a layer zip that Lambda puts on ``sys.path`` (as ``/opt/python``)."""
@@ -75,6 +85,56 @@ def build_layer(wheel: Path, platform: Platform, out_dir: Path) -> Path:
     return target
 
 
+def layer_id(platform: Platform) -> str:
+    """The layer's name in AWS and, in CamelCase, its logical ID: ``idemlock-python312-x86_64``.
+
+    Layer names allow letters, digits, ``-`` and ``_`` only: the version loses its dot.
+    """
+    return f"idemlock-{platform.runtime.replace('.', '')}-{platform.architecture}"
+
+
+def layer_template(version: str, layers: Mapping[Platform, Path]) -> dict[str, Any]:
+    """The SAM template publishing ``layers`` (zips by platform, in one folder) as built."""
+    resources: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    for platform, zip_path in layers.items():
+        logical_id = "".join(part.capitalize() for part in layer_id(platform).split("-"))
+        logical_id = logical_id.replace("_", "")
+        resources[logical_id] = {
+            "Type": "AWS::Serverless::LayerVersion",
+            "Properties": {
+                "LayerName": layer_id(platform),
+                "Description": f"idemlock {version} for {platform.runtime} on "
+                f"{platform.architecture}",
+                "ContentUri": zip_path.name,
+                "CompatibleRuntimes": [platform.runtime],
+                "CompatibleArchitectures": [platform.architecture],
+                "LicenseInfo": "MIT",
+            },
+        }
+        outputs[f"{logical_id}Arn"] = {
+            "Description": f"The ARN of the layer for {platform.runtime} on "
+            f"{platform.architecture}: a function's Layers (IdemlockLayerArn in the examples)",
+            "Value": {"Ref": logical_id},
+        }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Description": f"idemlock {version} as Lambda layers, by Python version and architecture",
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+
+
+def write_template(version: str, layers: Mapping[Platform, Path], out_dir: Path) -> Path:
+    """Write ``template.yaml`` for ``layers`` (built into ``out_dir``) there; its path."""
+    target = out_dir / "template.yaml"
+    header = "# Written by `python -m tools.build_layer`: deploy with `sam deploy --guided`.\n"
+    body = yaml.safe_dump(layer_template(version, layers), sort_keys=False, width=100)
+    target.write_text(header + body, encoding="utf-8")
+    return target
+
+
 def _zip(site: Path, target: Path) -> None:
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(site.rglob("*")):
@@ -87,8 +147,12 @@ def _zip(site: Path, target: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Build the layers the arguments ask for; print their paths."""
-    parser = argparse.ArgumentParser(prog="python -m tools.build_layer", description=__doc__)
+    """Build the layers the arguments ask for and their template; print their paths."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.build_layer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--architecture",
         nargs="+",
@@ -96,13 +160,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=sorted(ARCHITECTURES),
         help="Lambda architectures to build for (default: both)",
     )
-    parser.add_argument("--python", default=DEFAULT_PYTHON, help="the runtime's Python version")
-    parser.add_argument("--out", type=Path, default=ROOT / "dist", help="where the zips go")
+    parser.add_argument(
+        "--python",
+        nargs="+",
+        choices=LAMBDA_PYTHONS,
+        default=list(LAMBDA_PYTHONS),
+        help="the runtimes' Python versions (default: all of them)",
+    )
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="where the zips go")
     args = parser.parse_args(argv)
+    layers = {}
     with tempfile.TemporaryDirectory() as scratch:
         wheel = build_wheel(Path(scratch))
-        for architecture in args.architecture:
-            print(build_layer(wheel, Platform(architecture, args.python), args.out))
+        version = wheel_version(wheel)
+        for python in args.python:
+            for architecture in args.architecture:
+                platform = Platform(architecture, python)
+                layers[platform] = build_layer(wheel, platform, args.out)
+                print(layers[platform])
+    print(write_template(version, layers, args.out))
     return 0
 
 

@@ -28,6 +28,13 @@ ARCHITECTURES: Final = {"x86_64": "x86_64", "arm64": "aarch64"}
 DEFAULT_PYTHON: Final = "3.12"
 """The Lambda runtime the examples' templates use (``python3.12``)."""
 
+LAMBDA_PYTHONS: Final = ("3.10", "3.11", "3.12", "3.13")
+"""The Python versions of Lambda's Python runtimes that idemlock supports (``requires-python``).
+
+A compiled extension (wrapt's) loads on the Python version it was built for only, so each
+version gets its own layer.
+"""
+
 RUNTIME_PROVIDED: Final = frozenset({"boto3", "botocore"})
 """What every Lambda Python runtime ships: a layer leaves them (and what they pull in) out."""
 

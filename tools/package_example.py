@@ -28,6 +28,7 @@ import yaml
 from tools.lambda_packaging import (
     ARCHITECTURES,
     DEFAULT_PYTHON,
+    LAMBDA_PYTHONS,
     ROOT,
     Platform,
     build_wheel,
@@ -44,6 +45,8 @@ class _TemplateLoader(yaml.SafeLoader):
 _TemplateLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 _CODE_URI = re.compile(r"^(\s+CodeUri:\s*)\S+[ \t]*$", re.MULTILINE)
+_RUNTIME = re.compile(r"^([ \t]+)Runtime:[ \t]*\S+[ \t]*$", re.MULTILINE)
+_ARCHITECTURES = re.compile(r"^\s+Architectures:", re.MULTILINE)
 
 _IDEMLOCK = re.compile(r"idemlock\b(?![.-])", re.IGNORECASE)
 """A requirement naming this project (``idemlock``, ``idemlock>=0.1``, ``idemlock[x]``)."""
@@ -109,12 +112,28 @@ def package_example(
         install(needed, function_dir, platform)
     # Console scripts name the build host's interpreter: useless on Lambda.
     shutil.rmtree(function_dir / "bin", ignore_errors=True)
-    # The template as written (comments and short tags kept), its code now the built folder.
+    built = built_template(text, logical_id, platform, template_name)
+    (out_dir / "template.yaml").write_text(built, encoding="utf-8")
+    return function_dir
+
+
+def built_template(text: str, logical_id: str, platform: Platform, template_name: str) -> str:
+    """The template as written (comments and short tags kept), for the package just built.
+
+    Its code is the built folder, and its runtime and architecture are those the wheels were
+    chosen for: deployed on another, a compiled extension would not load (wrapt's would fall
+    back to pure Python without a word).
+    """
+    if _ARCHITECTURES.search(text):
+        raise ValueError(f"{template_name}: Architectures is set by the build, remove it")
     built, count = _CODE_URI.subn(rf"\g<1>{logical_id}", text)
     if count != 1:
         raise ValueError(f"{template_name}: expected one CodeUri, found {count}")
-    (out_dir / "template.yaml").write_text(built, encoding="utf-8")
-    return function_dir
+    runtime = rf"\g<1>Runtime: {platform.runtime}\n\g<1>Architectures: [{platform.architecture}]"
+    built, count = _RUNTIME.subn(runtime, built)
+    if count != 1:
+        raise ValueError(f"{template_name}: expected one Runtime, found {count}")
+    return built
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,7 +142,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.package_example", description=__doc__)
     parser.add_argument("example", choices=examples)
     parser.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="x86_64")
-    parser.add_argument("--python", default=DEFAULT_PYTHON, help="the runtime's Python version")
+    parser.add_argument(
+        "--python",
+        choices=LAMBDA_PYTHONS,
+        default=DEFAULT_PYTHON,
+        help="the runtime's Python version",
+    )
     parser.add_argument("--template", default="template.yaml", help="the example's SAM template")
     parser.add_argument(
         "--use-layer", action="store_true", help="leave idemlock out: it comes from the layer"

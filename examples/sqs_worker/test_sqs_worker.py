@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import boto3
+import pytest
 
 from idemlock.item import LockStatus
 from tests.aws import REGION, fresh_table, local_aws_environment
@@ -57,6 +58,7 @@ class Worker:
         self.process.stdout.close()
 
 
+@pytest.mark.slow
 def test_a_killed_workers_job_is_taken_over_once_its_lease_ends(
     dynamodb_local: str, s3_endpoint: str
 ) -> None:
