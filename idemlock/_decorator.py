@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from idemlock._drivers import drive_async, drive_sync
+from idemlock._invocation import serving
 from idemlock._options import default_store, is_disabled, validate
 from idemlock._policy import Policy
 from idemlock._protocol import claim_steps
@@ -97,10 +98,12 @@ class _Guard:
         kwargs: dict[str, Any],
     ) -> Any:
         """One call of a plain function (wrapt's wrapper signature)."""
-        steps = self._steps(self._own_args(instance, args), kwargs)
-        if steps is None:
-            return wrapped(*args, **kwargs)
-        return drive_sync(steps, lambda: wrapped(*args, **kwargs))
+        own_args = self._own_args(instance, args)
+        with serving(own_args, kwargs):  # what the body calls knows the invocation's deadline
+            steps = self._steps(own_args, kwargs)
+            if steps is None:
+                return wrapped(*args, **kwargs)
+            return drive_sync(steps, lambda: wrapped(*args, **kwargs))
 
     def call_async(
         self,
@@ -119,10 +122,11 @@ class _Guard:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        steps = self._steps(own_args, kwargs)  # at the await, as the function's own code runs
-        if steps is None:
-            return await wrapped(*args, **kwargs)
-        return await drive_async(steps, lambda: wrapped(*args, **kwargs))
+        with serving(own_args, kwargs):  # what the body calls knows the invocation's deadline
+            steps = self._steps(own_args, kwargs)  # at the await, as the function's code runs
+            if steps is None:
+                return await wrapped(*args, **kwargs)
+            return await drive_async(steps, lambda: wrapped(*args, **kwargs))
 
     def _own_args(self, instance: object, args: tuple[Any, ...]) -> tuple[Any, ...]:
         return args if instance is None or self._bound else (instance, *args)

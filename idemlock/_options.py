@@ -23,6 +23,7 @@ from idemlock.lock import Lock
 if TYPE_CHECKING:
     from idemlock._cache import CompletedCache
     from idemlock.events import EventSink
+    from idemlock.item import LockItem
     from idemlock.store import LockStore
 
 Duration = float | timedelta
@@ -98,6 +99,13 @@ class Options(TypedDict, total=False):
     on_lock_lost: Callable[[Lock], object] | None
     """Called with the :class:`~idemlock.Lock` when an extension or the complete finds another
     invocation holding the key (``current_lock().lost`` turns true too)."""
+    on_replay: Callable[[Any, LockItem], object] | None
+    """Called as ``on_replay(value, item)`` instead of returning a duplicate's stored ``value``:
+    what it returns is what the duplicate returns (Powertools' ``response_hook``). ``item`` is
+    the completed :class:`~idemlock.LockItem`: as the store returned it, or, for a duplicate
+    answered from the local cache, as this container last knew it (its claim's read, or its own
+    complete). Not called when the body runs. An exception from it propagates unchanged (the key
+    stays completed; a batch reports that record as failed)."""
 
 
 class IdempotentOptions(Options, total=False):
@@ -176,6 +184,7 @@ def validate(
         fingerprint=checked.get("fingerprint"),
         on_missing_key=on_missing_key,
         concurrency=_count("concurrency", checked.get("concurrency", DEFAULT_CONCURRENCY), 1),
+        on_replay=checked.get("on_replay"),
     )
 
 
@@ -188,6 +197,7 @@ def _check_callables(
         ("clock", options.get("clock", time.time)),
         ("on_event", options.get("on_event")),
         ("on_lock_lost", options.get("on_lock_lost")),
+        ("on_replay", options.get("on_replay")),
     )
     for name, value in callables:
         if (value is not None or (name == "key_fn" and require_key_fn)) and not callable(value):
