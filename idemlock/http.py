@@ -31,6 +31,7 @@ from typing import Any, Final, TypeVar
 
 from idemlock._decorator import idempotent
 from idemlock._invocation import serving
+from idemlock._options import IdempotentOptions
 from idemlock.errors import (
     ConfigurationError,
     EventError,
@@ -273,7 +274,7 @@ def _check_options(
     store_status: Callable[[int], bool],
 ) -> None:
     """Only @idempotent's own options, but those this decorator sets; callables callable."""
-    known = set(inspect.signature(idempotent).parameters) - _OWN_OPTIONS
+    known = set(IdempotentOptions.__annotations__) - _OWN_OPTIONS
     for name in options:
         if name in _OWN_OPTIONS:
             raise ConfigurationError(
