@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+logger = logging.getLogger("idemlock")
 
 
 def idempotent(
@@ -138,8 +141,16 @@ class _Guard:
             return None
         try:
             key = call_key_fn(self._key_fn, self._function, own_args, kwargs)
-        except MissingKeyError:
+        except MissingKeyError as exc:
             if policy.on_missing_key == "run":
+                # Each time: a call that runs unprotected is never silent.
+                name = default_namespace(self._function)
+                logger.warning(
+                    '%s runs unprotected (on_missing_key="run"): %s',
+                    name,
+                    exc,
+                    extra={"idemlock_function": name},
+                )
                 return None
             raise
         lease_ms, budget_ms = policy.leases_for(own_args, kwargs)

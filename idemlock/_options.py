@@ -8,6 +8,7 @@ which the entry points take with ``Unpack``; and checked once, at decoration tim
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -47,6 +48,11 @@ DISABLED_ENV: Final = "IDEMLOCK_DISABLED"
 """The environment variable that switches idempotency off (``1``/``true``) by default."""
 
 _TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
+
+LAMBDA_ENV: Final = "AWS_LAMBDA_FUNCTION_NAME"
+"""Set by Lambda in every function's environment: the code runs inside Lambda."""
+
+logger = logging.getLogger("idemlock")
 
 
 class Options(TypedDict, total=False):
@@ -254,7 +260,33 @@ def is_disabled(disabled: bool | None) -> bool:
     if disabled is not None:
         return disabled
     value = os.environ.get(DISABLED_ENV)
-    return value is not None and value.strip().lower() in _TRUE_WORDS
+    if value is None or value.strip().lower() not in _TRUE_WORDS:
+        return False
+    _warn_disabled_in_lambda(value)
+    return True
+
+
+_told_disabled_in_lambda = False
+
+
+def _warn_disabled_in_lambda(value: str) -> None:
+    """A WARNING, once per process, when ``IDEMLOCK_DISABLED`` switches idempotency off in Lambda.
+
+    Meant for tests and local runs; a deployed function with it set runs every delivery
+    unprotected, which must not go unnoticed.
+    """
+    global _told_disabled_in_lambda  # noqa: PLW0603  (told once per process, by design)
+    function = os.environ.get(LAMBDA_ENV)
+    if function is None or _told_disabled_in_lambda:
+        return
+    _told_disabled_in_lambda = True
+    logger.warning(
+        "%s=%s inside the Lambda function %s: idempotency is off, every call runs unprotected "
+        "(told once per process)",
+        DISABLED_ENV,
+        value,
+        function,
+    )
 
 
 _default_stores: dict[str, LockStore] = {}
