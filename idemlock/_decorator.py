@@ -41,7 +41,7 @@ def idempotent(
         options: keyword options, each documented on :class:`~idemlock._options.Options`:
             ``store``, ``namespace``, ``lease``, ``retention``, ``clock``, ``local_cache``,
             ``local_cache_ttl``, ``store_result``, ``on_unstorable_result``, ``disabled``,
-            ``on_event``, ``heartbeat``, ``on_lock_lost``; and ``fingerprint`` and
+            ``on_event``, ``heartbeat``, ``on_lock_lost``, ``on_replay``; and ``fingerprint`` and
             ``on_missing_key`` (:class:`~idemlock._options.IdempotentOptions`).
 
     """
