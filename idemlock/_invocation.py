@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Any
 
@@ -39,23 +39,21 @@ def lambda_context(context: object) -> Iterator[None]:
             "lambda_context() takes the Lambda context (an object whose "
             f"get_remaining_time_in_millis() returns milliseconds), got {type(context).__name__}"
         )
-    token = _CONTEXT.set(context)
-    try:
+    with _active(context):
         yield
-    finally:
-        _CONTEXT.reset(token)
 
 
-@contextmanager
-def serving(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Iterator[None]:
+def serving(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> AbstractContextManager[None]:
     """The block a decorated call runs in: the Lambda context among its arguments made active.
 
     A call passed no context leaves the one active around it (if any) as it is.
     """
     context = find_context(args, kwargs)
-    if context is None:
-        yield
-        return
+    return nullcontext() if context is None else _active(context)
+
+
+@contextmanager
+def _active(context: object) -> Iterator[None]:
     token = _CONTEXT.set(context)
     try:
         yield
