@@ -8,6 +8,7 @@ import typing
 
 if typing.TYPE_CHECKING:
     from idemlock._decorator import idempotent, idempotent_records
+    from idemlock._invocation import lambda_context
     from idemlock._options import DEFAULT_LEASE, DEFAULT_RETENTION
     from idemlock.dispatch import StreamDispatcher
     from idemlock.dynamodb import AttributeNames, DynamoDBStore
@@ -39,6 +40,7 @@ _LAZY = {
     "idempotent": "idemlock._decorator",
     "idempotent_http": "idemlock.http",
     "idempotent_records": "idemlock._decorator",
+    "lambda_context": "idemlock._invocation",
 }
 
 
@@ -75,4 +77,5 @@ __all__ = [
     "idempotent",
     "idempotent_http",
     "idempotent_records",
+    "lambda_context",
 ]

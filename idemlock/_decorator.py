@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from idemlock._drivers import drive_async, drive_sync
+from idemlock._invocation import serving
 from idemlock._options import default_store, is_disabled, validate
 from idemlock._policy import Policy
 from idemlock._protocol import claim_steps
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
+logger = logging.getLogger("idemlock")
+
 
 def idempotent(
     key_fn: Callable[..., object], **options: Unpack[IdempotentOptions]
@@ -37,7 +41,7 @@ def idempotent(
         options: keyword options, each documented on :class:`~idemlock._options.Options`:
             ``store``, ``namespace``, ``lease``, ``retention``, ``clock``, ``local_cache``,
             ``local_cache_ttl``, ``store_result``, ``on_unstorable_result``, ``disabled``,
-            ``on_event``, ``heartbeat``, ``on_lock_lost``; and ``fingerprint`` and
+            ``on_event``, ``heartbeat``, ``on_lock_lost``, ``on_replay``; and ``fingerprint`` and
             ``on_missing_key`` (:class:`~idemlock._options.IdempotentOptions`).
 
     """
@@ -97,10 +101,12 @@ class _Guard:
         kwargs: dict[str, Any],
     ) -> Any:
         """One call of a plain function (wrapt's wrapper signature)."""
-        steps = self._steps(self._own_args(instance, args), kwargs)
-        if steps is None:
-            return wrapped(*args, **kwargs)
-        return drive_sync(steps, lambda: wrapped(*args, **kwargs))
+        own_args = self._own_args(instance, args)
+        with serving(own_args, kwargs):  # what the body calls knows the invocation's deadline
+            steps = self._steps(own_args, kwargs)
+            if steps is None:
+                return wrapped(*args, **kwargs)
+            return drive_sync(steps, lambda: wrapped(*args, **kwargs))
 
     def call_async(
         self,
@@ -119,10 +125,11 @@ class _Guard:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        steps = self._steps(own_args, kwargs)  # at the await, as the function's own code runs
-        if steps is None:
-            return await wrapped(*args, **kwargs)
-        return await drive_async(steps, lambda: wrapped(*args, **kwargs))
+        with serving(own_args, kwargs):  # what the body calls knows the invocation's deadline
+            steps = self._steps(own_args, kwargs)  # at the await, as the function's code runs
+            if steps is None:
+                return await wrapped(*args, **kwargs)
+            return await drive_async(steps, lambda: wrapped(*args, **kwargs))
 
     def _own_args(self, instance: object, args: tuple[Any, ...]) -> tuple[Any, ...]:
         return args if instance is None or self._bound else (instance, *args)
@@ -134,8 +141,16 @@ class _Guard:
             return None
         try:
             key = call_key_fn(self._key_fn, self._function, own_args, kwargs)
-        except MissingKeyError:
+        except MissingKeyError as exc:
             if policy.on_missing_key == "run":
+                # Each time: a call that runs unprotected is never silent.
+                name = default_namespace(self._function)
+                logger.warning(
+                    '%s runs unprotected (on_missing_key="run"): %s',
+                    name,
+                    exc,
+                    extra={"idemlock_function": name},
+                )
                 return None
             raise
         lease_ms, budget_ms = policy.leases_for(own_args, kwargs)

@@ -8,6 +8,7 @@ which the entry points take with ``Unpack``; and checked once, at decoration tim
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -23,6 +24,7 @@ from idemlock.lock import Lock
 if TYPE_CHECKING:
     from idemlock._cache import CompletedCache
     from idemlock.events import EventSink
+    from idemlock.item import LockItem
     from idemlock.store import LockStore
 
 Duration = float | timedelta
@@ -46,6 +48,11 @@ DISABLED_ENV: Final = "IDEMLOCK_DISABLED"
 """The environment variable that switches idempotency off (``1``/``true``) by default."""
 
 _TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
+
+LAMBDA_ENV: Final = "AWS_LAMBDA_FUNCTION_NAME"
+"""Set by Lambda in every function's environment: the code runs inside Lambda."""
+
+logger = logging.getLogger("idemlock")
 
 
 class Options(TypedDict, total=False):
@@ -98,6 +105,13 @@ class Options(TypedDict, total=False):
     on_lock_lost: Callable[[Lock], object] | None
     """Called with the :class:`~idemlock.Lock` when an extension or the complete finds another
     invocation holding the key (``current_lock().lost`` turns true too)."""
+    on_replay: Callable[[Any, LockItem], object] | None
+    """Called as ``on_replay(value, item)`` instead of returning a duplicate's stored ``value``:
+    what it returns is what the duplicate returns (Powertools' ``response_hook``). ``item`` is
+    the completed :class:`~idemlock.LockItem`: as the store returned it, or, for a duplicate
+    answered from the local cache, as this container last knew it (its claim's read, or its own
+    complete). Not called when the body runs. An exception from it propagates unchanged (the key
+    stays completed; a batch reports that record as failed)."""
 
 
 class IdempotentOptions(Options, total=False):
@@ -176,6 +190,7 @@ def validate(
         fingerprint=checked.get("fingerprint"),
         on_missing_key=on_missing_key,
         concurrency=_count("concurrency", checked.get("concurrency", DEFAULT_CONCURRENCY), 1),
+        on_replay=checked.get("on_replay"),
     )
 
 
@@ -188,6 +203,7 @@ def _check_callables(
         ("clock", options.get("clock", time.time)),
         ("on_event", options.get("on_event")),
         ("on_lock_lost", options.get("on_lock_lost")),
+        ("on_replay", options.get("on_replay")),
     )
     for name, value in callables:
         if (value is not None or (name == "key_fn" and require_key_fn)) and not callable(value):
@@ -244,7 +260,33 @@ def is_disabled(disabled: bool | None) -> bool:
     if disabled is not None:
         return disabled
     value = os.environ.get(DISABLED_ENV)
-    return value is not None and value.strip().lower() in _TRUE_WORDS
+    if value is None or value.strip().lower() not in _TRUE_WORDS:
+        return False
+    _warn_disabled_in_lambda(value)
+    return True
+
+
+_told_disabled_in_lambda = False
+
+
+def _warn_disabled_in_lambda(value: str) -> None:
+    """A WARNING, once per process, when ``IDEMLOCK_DISABLED`` switches idempotency off in Lambda.
+
+    Meant for tests and local runs; a deployed function with it set runs every delivery
+    unprotected, which must not go unnoticed.
+    """
+    global _told_disabled_in_lambda  # noqa: PLW0603  (told once per process, by design)
+    function = os.environ.get(LAMBDA_ENV)
+    if function is None or _told_disabled_in_lambda:
+        return
+    _told_disabled_in_lambda = True
+    logger.warning(
+        "%s=%s inside the Lambda function %s: idempotency is off, every call runs unprotected "
+        "(told once per process)",
+        DISABLED_ENV,
+        value,
+        function,
+    )
 
 
 _default_stores: dict[str, LockStore] = {}

@@ -9,11 +9,11 @@ epoch seconds DynamoDB's TTL reads.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from idemlock._invocation import invocation_remaining_ms
 from idemlock._levels import LEVELS
 from idemlock.lock import LAMBDA_LEASE_GRACE_MS, Lock
 
@@ -52,6 +52,8 @@ class Policy(NamedTuple):
     on_missing_key: Literal["raise", "run"]
     concurrency: int
     """Store calls of one batch in flight at once."""
+    on_replay: Callable[[Any, LockItem], object] | None = None
+    """What a duplicate returns, made of the stored value and the completed item."""
 
     def lease_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
         """The lease of one invocation with these arguments (see :meth:`leases_for`)."""
@@ -62,20 +64,16 @@ class Policy(NamedTuple):
     ) -> tuple[int, int | None]:
         """The lease of one invocation with these arguments, and how long any lease may last.
 
-        Inside Lambda (a context among the arguments) no invocation outlives its deadline, so
-        the lease is at most the remaining time plus a grace, whatever ``lease=`` says: a
+        Inside Lambda (a context among the arguments, or an outer handler's or
+        :func:`~idemlock.lambda_context`'s around the call) no invocation outlives its deadline,
+        so the lease is at most the remaining time plus a grace, whatever ``lease=`` says: a
         timed-out invocation frees its key soon after Lambda stops it. A context with no time
         left gets the grace alone. Outside Lambda: ``lease=``, else the default, and no cap.
         """
-        # The context is the last argument of a Lambda handler: look there first.
-        candidates = (*kwargs.values(), *reversed(args)) if kwargs else reversed(args)
-        for candidate in candidates:
-            remaining = getattr(candidate, "get_remaining_time_in_millis", None)
-            if callable(remaining):
-                millis = remaining()
-                if isinstance(millis, int) or (isinstance(millis, float) and math.isfinite(millis)):
-                    cap = max(int(millis), 0) + LAMBDA_LEASE_GRACE_MS
-                    return (cap if self.lease_ms is None else min(self.lease_ms, cap)), cap
+        millis = invocation_remaining_ms(args, kwargs)
+        if millis is not None:
+            cap = max(millis, 0) + LAMBDA_LEASE_GRACE_MS
+            return (cap if self.lease_ms is None else min(self.lease_ms, cap)), cap
         return (self.default_lease_ms if self.lease_ms is None else self.lease_ms), None
 
     def emit(

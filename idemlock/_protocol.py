@@ -29,7 +29,7 @@ from idemlock.errors import (
     StoreError,
     UnstorableResultError,
 )
-from idemlock.item import LockStatus
+from idemlock.item import LockItem, LockStatus
 from idemlock.lock import Lock
 from idemlock.store import Claim as ClaimRequest
 from idemlock.store import ClaimResult, LockStore
@@ -100,11 +100,11 @@ def _cached(policy: Policy, key: str, fingerprint: str | None, now_ms: int) -> A
     """A warm duplicate's value from the local cache (``local_cache=``), else ``_MISS``."""
     if policy.cache is None:
         return _MISS
-    hit, cached = policy.cache.lookup(_cache_key(key, fingerprint), now_ms)
-    if not hit:
+    item = policy.cache.lookup(_cache_key(key, fingerprint), now_ms)
+    if item is None:
         return _MISS
-    policy.emit("duplicate", key, cached=True)
-    return decode(cached)
+    policy.emit("duplicate", key, item=item, cached=True)
+    return _replayed(policy, decode(item.result), item)
 
 
 def _claim(
@@ -164,9 +164,30 @@ def _outcome(claim: ClaimRequest, outcome: ClaimResult, policy: Policy) -> Lock 
         raise InProgressError(key, item.lease_expires_at_ms or claim.now_ms)
     if policy.cache is not None:
         cache_key = _cache_key(key, claim.fingerprint)
-        policy.cache.remember(cache_key, item.result, item.expires_at_s, claim.now_ms)
+        policy.cache.remember(cache_key, item, claim.now_ms)
     policy.emit("duplicate", key, item=item)
-    return _Replay(decode(item.result))
+    return _Replay(_replayed(policy, decode(item.result), item))
+
+
+def _replayed(policy: Policy, value: Any, item: LockItem) -> Any:
+    """What a duplicate returns: the stored value, or what ``on_replay(value, item)`` makes of it.
+
+    The hook's exception reaches the caller unchanged, as a body's does (and the key stays
+    COMPLETED). It leaves as :class:`BodyFailed`, which the drivers unwrap: raised inside this
+    generator, a ``StopIteration`` would become ``RuntimeError`` (PEP 479).
+    """
+    hook = policy.on_replay
+    if hook is None:
+        return value
+    try:
+        return hook(value, item)
+    except Exception as exc:
+        logger.warning(
+            "on_replay raised %r replaying %r: the body did not run, the key stays completed",
+            exc,
+            item.key,
+        )
+        raise BodyFailed(exc) from None
 
 
 def _run_body(
@@ -243,7 +264,19 @@ def _complete(
             raise lose(policy, held)
         if policy.cache is not None:
             cache_key = _cache_key(key, request.fingerprint)
-            policy.cache.remember(cache_key, result, expires_at_s, completed_at_ms)
+            item = LockItem(
+                key,
+                LockStatus.COMPLETED,
+                held.owner,
+                held.fence,
+                request.now_ms,
+                expires_at_s=expires_at_s,
+                completed_at_ms=completed_at_ms,
+                attempts=held.attempt,
+                result=result,
+                fingerprint=request.fingerprint,
+            )  # as this complete wrote it: what a replay from the cache hands to on_replay
+            policy.cache.remember(cache_key, item, completed_at_ms)
         policy.emit("completed", key, lock=held, duration_ms=run.ms)
         return
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from idemlock._drivers import Done, advance
+from idemlock._invocation import serving
 from idemlock._leases import extend_lease
 from idemlock._options import default_store, is_disabled
 from idemlock._policy import Policy
@@ -447,7 +448,8 @@ def _process(
     event: Mapping[str, Any],
     context: Any = None,
 ) -> BatchOutcome:
-    return runner.run(event, context, lambda record: handle(record, context))
+    with serving((context,), {}):  # what each record's body calls knows the deadline
+        return runner.run(event, context, lambda record: handle(record, context))
 
 
 class _Completes:

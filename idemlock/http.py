@@ -30,6 +30,7 @@ from http import HTTPStatus
 from typing import Any, Final, TypeVar
 
 from idemlock._decorator import idempotent
+from idemlock._invocation import serving
 from idemlock._options import IdempotentOptions
 from idemlock.errors import (
     ConfigurationError,
@@ -178,6 +179,10 @@ def idempotent_http(
 
         @functools.wraps(handler)
         def wrapper(event: Any, context: C) -> Any:
+            with serving((context,), {}):  # also when the request runs unprotected
+                return respond(event, context)
+
+        def respond(event: Any, context: C) -> Any:
             request = parse_request(event)  # not HTTP: EventError, the handler does not run
             if request.method not in protected:
                 return handler(event, context)
