@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from idemlock._leases import extender, heartbeat, lose
 from idemlock._policy import Policy, ceil_s, fence_base, in_progress_ttl_s
-from idemlock._results import close_unrun, decode, deferred, encode
+from idemlock._results import close_unrun, deferred, encode, replay, unstored
 from idemlock._steps import BodyFailed, Claim, Complete, Release, RunBody, Sleep, Step, Steps
 from idemlock.errors import (
     ConfigurationError,
@@ -89,9 +89,17 @@ def claim_steps(
         yield from _release(store, policy, held, failure=failure, run=run)
         raise
     result = _storable(value, store, policy, held.key)
-    if isinstance(result, BaseException):
+    if isinstance(result, ConfigurationError):
         yield from _release(store, policy, held, failure=result, run=run)
         raise result
+    if isinstance(result, UnstorableResultError):
+        # The body ran: complete the key with the reason in place of the result, so that no
+        # duplicate runs it again (a release here would re-run its side effects).
+        yield from _complete(store, policy, held, unstored(result.reason), request=request, run=run)
+        if not policy.omit_unstorable:
+            raise result
+        logger.warning("%s; completed %r without storing it", result.reason, held.key)
+        return value
     yield from _complete(store, policy, held, result, request=request, run=run)
     return value
 
@@ -104,7 +112,7 @@ def _cached(policy: Policy, key: str, fingerprint: str | None, now_ms: int) -> A
     if not hit:
         return _MISS
     policy.emit("duplicate", key, cached=True)
-    return decode(cached)
+    return _replayed(policy, key, cached)
 
 
 def _claim(
@@ -166,7 +174,14 @@ def _outcome(claim: ClaimRequest, outcome: ClaimResult, policy: Policy) -> Lock 
         cache_key = _cache_key(key, claim.fingerprint)
         policy.cache.remember(cache_key, item.result, item.expires_at_s, claim.now_ms)
     policy.emit("duplicate", key, item=item)
-    return _Replay(decode(item.result))
+    return _Replay(_replayed(policy, key, item.result))
+
+
+def _replayed(policy: Policy, key: str, result: str | None) -> Any:
+    """A duplicate's value: the stored result, as the function's return type says."""
+    return replay(
+        result, key, result_type=policy.result_type, omit_unstorable=policy.omit_unstorable
+    )
 
 
 def _run_body(
@@ -188,11 +203,11 @@ def _run_body(
 def _storable(
     value: object, store: LockStore, policy: Policy, key: str
 ) -> str | ConfigurationError | UnstorableResultError | None:
-    """The body's value as the complete stores it, or the error that refuses to complete.
+    """The body's value as the complete stores it, or the error that refuses to store it.
 
     Deferred work (a coroutine, an iterator) is refused: its work happens when it is awaited
-    or iterated, after the key would be COMPLETED, outside the lock. An unstorable result is
-    refused, or completed without its result (``on_unstorable_result="omit"``).
+    or iterated, after the key would be COMPLETED, outside the lock; the key is released. An
+    unstorable result is returned as its error: the key completes without it.
     """
     kind = deferred(value)
     if kind is not None:
@@ -204,11 +219,10 @@ def _storable(
         )
     if not policy.store_result:
         return None
-    result = encode(value, key, store)
-    if isinstance(result, UnstorableResultError) and policy.omit_unstorable:
-        logger.warning("%s; completing without storing it", result.reason)
-        return None
-    return result
+    try:
+        return encode(value, key, store, policy.result_type)
+    except UnstorableResultError as exc:
+        return exc
 
 
 def _complete(
