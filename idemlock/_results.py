@@ -117,9 +117,9 @@ def result_type_for(function: Callable[..., object], given: object, *, stored: b
     reason = check_storable_type(result_type)
     if reason is not None and stored:
         logger.warning(
-            "%s returns %s: its results cannot be stored, so every call completes its key "
-            "without one and a duplicate gets ResultNotStoredError; return a storable value, "
-            "or pass store_result=False",
+            "%s is annotated to return what cannot be stored (%s): every call completes its "
+            "key without its result, and a duplicate gets ResultNotStoredError; return a "
+            "storable value, or pass store_result=False",
             getattr(function, "__qualname__", repr(function)),
             reason,
         )
