@@ -25,11 +25,13 @@ from idemlock.batch import RecordStatus
 from idemlock.errors import (
     ConfigurationError,
     ResultNotStoredError,
+    UnreadableResultError,
     UnstorableResultError,
     UnstorableValueError,
 )
 from idemlock.item import LockStatus
 from tests.batch_events import number, sqs_event
+from tests.cli_helpers import UNREADABLE_RESULTS, overwrite_result
 
 
 @dataclass
@@ -217,3 +219,34 @@ def test_result_type_must_be_a_type(bad: object) -> None:
     """A string, a number or an instance is refused at decoration, naming the option."""
     with pytest.raises(ConfigurationError, match="result_type must be a class"):
         idempotent(lambda order: order, result_type=bad)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [*UNREADABLE_RESULTS.values(), {"N": "5"}],
+    ids=["binary-not-zlib", "text-not-json", "unknown-tag", "a-number"],
+)
+def test_an_unreadable_stored_result_is_a_typed_error_and_never_a_second_run(
+    store: DynamoDBStore, namespace: str, value: dict[str, Any]
+) -> None:
+    """A corrupted or foreign result attribute: every duplicate gets UnreadableResultError
+    naming the key (not zlib.error or JSONDecodeError), the body does not run; once the item is
+    removed (what `release --force` does), the next call runs it."""
+    runs = []
+
+    @idempotent(lambda order: order, store=store, namespace=namespace)
+    def charge(order: str) -> object:
+        runs.append(order)
+        return {"charged": order}
+
+    charge("o-1")
+    overwrite_result(store, f"{namespace}#o-1", value)
+
+    for _ in range(2):
+        with pytest.raises(UnreadableResultError, match="release") as caught:
+            charge("o-1")
+        assert caught.value.key == f"{namespace}#o-1"
+    assert runs == ["o-1"]
+    assert store.delete(f"{namespace}#o-1")
+    assert charge("o-1") == {"charged": "o-1"}
+    assert runs == ["o-1", "o-1"]
