@@ -111,7 +111,7 @@ def put_items(store: DynamoDBStore, count: int, *, oldest_ms: int) -> None:
         store.client.batch_write_item(RequestItems={store.table_name: items[start : start + 25]})
 
 
-UNREADABLE_RESULTS = {
+UNREADABLE_RESULTS: dict[str, dict[str, Any]] = {
     # Key -> a result attribute idemlock cannot read back, as a corrupted or foreign writer
     # leaves it: binary that is not zlib, text that is not JSON, a tag no version knows.
     "bad#binary": {"B": b"not zlib at all"},
