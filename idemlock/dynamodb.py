@@ -416,9 +416,9 @@ class DynamoDBStore:
         try:
             self._write("delete_item", key, {":owner": {"S": owner}}, None, _OWNER_CONDITION)
         except _ConditionFailed as failed:
-            # Gone already (a retried delete whose first response was lost), or someone else's.
-            current = self._record(failed.item) if failed.item else self.get(key)
-            return current is None
+            # Gone already (a retried delete whose first response was lost), or someone else's:
+            # whose item is not parsed, so that nothing in it (an unreadable result) can raise.
+            return not failed.item and self.get_item(key) is None
         return True
 
     def delete(self, key: str, *, expected: LockItem | None = None) -> bool:

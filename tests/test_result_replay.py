@@ -250,3 +250,30 @@ def test_an_unreadable_stored_result_is_a_typed_error_and_never_a_second_run(
     assert store.delete(f"{namespace}#o-1")
     assert charge("o-1") == {"charged": "o-1"}
     assert runs == ["o-1", "o-1"]
+
+
+def test_a_failed_release_never_reads_the_new_owners_result(
+    store: DynamoDBStore, namespace: str
+) -> None:
+    """The body raises after another owner took the key and wrote an unreadable result: the
+    release is refused, and the body's own exception comes back (not a zlib error from reading
+    the new owner's item)."""
+    key = f"{namespace}#o-1"
+
+    @idempotent(lambda order: order, store=store, namespace=namespace)
+    def charge(order: str) -> object:
+        store.client.update_item(
+            TableName=store.table_name,
+            Key=store.item_key(key),
+            UpdateExpression="SET #owner = :other, #result = :garbage",
+            ExpressionAttributeNames={
+                "#owner": store.attributes.owner,
+                "#result": store.attributes.result,
+            },
+            ExpressionAttributeValues={":other": {"S": "someone-else"}, ":garbage": {"B": b"?"}},
+        )
+        raise ValueError("declined")
+
+    with pytest.raises(ValueError, match="declined"):
+        charge("o-1")
+    assert store.get_item(key) is not None  # the new owner's item is left alone
