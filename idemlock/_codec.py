@@ -736,6 +736,15 @@ def result_type_of(function: Callable[..., object]) -> Any:
     return None if resolved in (Any, object, type(None)) else resolved
 
 
+def is_typing_form(result_type: object) -> bool:
+    """Whether ``result_type`` is a typing form (``list[Order]``, ``Any``, a NewType)."""
+    return (
+        result_type is Any
+        or typing.get_origin(result_type) is not None
+        or hasattr(result_type, "__supertype__")
+    )
+
+
 def check_storable_type(result_type: Any) -> str | None:  # noqa: PLR0911
     """Why no value of ``result_type`` can be stored, or ``None`` when some can.
 

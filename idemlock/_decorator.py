@@ -13,6 +13,7 @@ from idemlock._options import default_store, is_disabled, validate
 from idemlock._policy import Policy
 from idemlock._protocol import claim_steps
 from idemlock._proxy import FunctionProxy
+from idemlock._results import result_type_for
 from idemlock._steps import Steps
 from idemlock.errors import ConfigurationError, MissingKeyError
 from idemlock.keys import call_key_fn, default_namespace, payload_fingerprint, storage_key
@@ -40,8 +41,9 @@ def idempotent(
             method); returns the idempotency key, a non-empty ``str``.
         options: keyword options, each documented on :class:`~idemlock._options.Options`:
             ``store``, ``namespace``, ``lease``, ``retention``, ``clock``, ``local_cache``,
-            ``local_cache_ttl``, ``store_result``, ``on_unstorable_result``, ``disabled``,
-            ``on_event``, ``heartbeat``, ``on_lock_lost``, ``on_replay``; and ``fingerprint`` and
+            ``local_cache_ttl``, ``store_result``, ``on_unstorable_result``, ``result_type``,
+            ``disabled``, ``on_event``, ``heartbeat``, ``on_lock_lost``, ``on_replay``; and
+            ``fingerprint`` and
             ``on_missing_key`` (:class:`~idemlock._options.IdempotentOptions`).
 
     """
@@ -69,7 +71,12 @@ def _protect(
         raise ConfigurationError(f"@idempotent decorates a callable, got {function!r}")
     refuse_generator_function("@idempotent", inner)
     guard = _Guard(
-        key_fn, inner, policy._replace(namespace=policy.namespace or default_namespace(inner))
+        key_fn,
+        inner,
+        policy._replace(
+            namespace=policy.namespace or default_namespace(inner),
+            result_type=result_type_for(inner, policy.result_type, stored=policy.store_result),
+        ),
     )
     wrapper = guard.call_async if inspect.iscoroutinefunction(inner) else guard.call
     return cast(Callable[P, R], FunctionProxy(function, wrapper))
@@ -210,7 +217,10 @@ def idempotent_records(
             raise ConfigurationError(f"@idempotent_records decorates a callable, got {handle!r}")
         refuse_generator_function("@idempotent_records", handle)
         namespace = policy.namespace or default_namespace(handle)
-        runner = BatchRunner(key_fn=key_fn, policy=policy._replace(namespace=namespace))
+        result_type = result_type_for(handle, policy.result_type, stored=policy.store_result)
+        runner = BatchRunner(
+            key_fn=key_fn, policy=policy._replace(namespace=namespace, result_type=result_type)
+        )
         return RecordsHandler(handle, runner)
 
     return decorate

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
 
+from idemlock._codec import is_typing_form
 from idemlock._policy import Policy
 from idemlock.dynamodb import TABLE_ENV, DynamoDBStore
 from idemlock.errors import ConfigurationError
@@ -86,9 +87,13 @@ class Options(TypedDict, total=False):
     store_result: bool
     """Store the return value for duplicates (``False``: they return ``None``)."""
     on_unstorable_result: Literal["raise", "omit"]
-    """A result that is not JSON or too large either raises ``UnstorableResultError`` after
-    releasing the key ("raise", the default), or completes the key without storing it
+    """A result without a stored form or too large completes the key without it (its body
+    never runs twice) and either raises ``UnstorableResultError`` ("raise", the default; a
+    duplicate gets ``ResultNotStoredError``), or returns it (a duplicate gets ``None``)
     ("omit")."""
+    result_type: Any
+    """What a duplicate's stored result is rebuilt as (a dataclass, NamedTuple, pydantic model,
+    ``list[Order]``...); default: the function's return annotation."""
     disabled: bool | None
     """``True`` runs the function directly; ``None`` (default) reads ``IDEMLOCK_DISABLED``
     (``1``/``true``) at each call."""
@@ -182,6 +187,7 @@ def validate(
         retention_ms=None if retention is None else milliseconds("retention", retention),
         store_result=checked.get("store_result", True),
         omit_unstorable=on_unstorable == "omit",
+        result_type=_result_type(checked.get("result_type")),
         cache=_cache(checked),
         on_event=checked.get("on_event"),
         on_lock_lost=checked.get("on_lock_lost"),
@@ -222,6 +228,15 @@ def _cache(options: _AllOptions) -> CompletedCache | None:
     from idemlock._cache import CompletedCache  # noqa: PLC0415
 
     return CompletedCache(size, ttl_ms)
+
+
+def _result_type(result_type: Any) -> Any:
+    """``result_type=``: a class or a typing form (``list[Order]``), else ConfigurationError."""
+    if result_type is None or isinstance(result_type, type) or is_typing_form(result_type):
+        return result_type
+    raise ConfigurationError(
+        f"result_type must be a class or a type such as list[Order], got {result_type!r}"
+    )
 
 
 def _heartbeat_ms(heartbeat: bool | Duration) -> int | None:

@@ -42,6 +42,9 @@ class Policy(NamedTuple):
     retention_ms: int | None
     store_result: bool
     omit_unstorable: bool
+    result_type: Any
+    """What a replayed result is rebuilt as (``result_type=``, else the return annotation, set
+    once the function is known); ``None``: as stored."""
     cache: CompletedCache | None
     on_event: EventSink | None
     on_lock_lost: Callable[[Lock], object] | None

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from idemlock._leases import extender, heartbeat, lose
 from idemlock._policy import Policy, ceil_s, fence_base, in_progress_ttl_s
-from idemlock._results import close_unrun, decode, deferred, encode
+from idemlock._results import close_unrun, deferred, encode, replay, unstored
 from idemlock._steps import BodyFailed, Claim, Complete, Release, RunBody, Sleep, Step, Steps
 from idemlock.errors import (
     ConfigurationError,
@@ -89,9 +89,17 @@ def claim_steps(
         yield from _release(store, policy, held, failure=failure, run=run)
         raise
     result = _storable(value, store, policy, held.key)
-    if isinstance(result, BaseException):
+    if isinstance(result, ConfigurationError):
         yield from _release(store, policy, held, failure=result, run=run)
         raise result
+    if isinstance(result, UnstorableResultError):
+        # The body ran: complete the key with the reason in place of the result, so that no
+        # duplicate runs it again (a release here would re-run its side effects).
+        yield from _complete(store, policy, held, unstored(result.reason), request=request, run=run)
+        if not policy.omit_unstorable:
+            raise result
+        logger.warning("%s; completed %r without storing it", result.reason, held.key)
+        return value
     yield from _complete(store, policy, held, result, request=request, run=run)
     return value
 
@@ -104,7 +112,7 @@ def _cached(policy: Policy, key: str, fingerprint: str | None, now_ms: int) -> A
     if item is None:
         return _MISS
     policy.emit("duplicate", key, item=item, cached=True)
-    return _replayed(policy, decode(item.result), item)
+    return _replayed(policy, item)
 
 
 def _claim(
@@ -166,16 +174,23 @@ def _outcome(claim: ClaimRequest, outcome: ClaimResult, policy: Policy) -> Lock 
         cache_key = _cache_key(key, claim.fingerprint)
         policy.cache.remember(cache_key, item, claim.now_ms)
     policy.emit("duplicate", key, item=item)
-    return _Replay(_replayed(policy, decode(item.result), item))
+    return _Replay(_replayed(policy, item))
 
 
-def _replayed(policy: Policy, value: Any, item: LockItem) -> Any:
-    """What a duplicate returns: the stored value, or what ``on_replay(value, item)`` makes of it.
+def _replayed(policy: Policy, item: LockItem) -> Any:
+    """What a duplicate returns: the stored result as the return type says, or ``on_replay``'s.
 
-    The hook's exception reaches the caller unchanged, as a body's does (and the key stays
-    COMPLETED). It leaves as :class:`BodyFailed`, which the drivers unwrap: raised inside this
-    generator, a ``StopIteration`` would become ``RuntimeError`` (PEP 479).
+    ``on_replay(value, item)`` makes what it returns of the stored value. The hook's exception
+    reaches the caller unchanged, as a body's does (and the key stays COMPLETED). It leaves as
+    :class:`BodyFailed`, which the drivers unwrap: raised inside this generator, a
+    ``StopIteration`` would become ``RuntimeError`` (PEP 479).
     """
+    value = replay(
+        item.result,
+        item.key,
+        result_type=policy.result_type,
+        omit_unstorable=policy.omit_unstorable,
+    )
     hook = policy.on_replay
     if hook is None:
         return value
@@ -209,11 +224,11 @@ def _run_body(
 def _storable(
     value: object, store: LockStore, policy: Policy, key: str
 ) -> str | ConfigurationError | UnstorableResultError | None:
-    """The body's value as the complete stores it, or the error that refuses to complete.
+    """The body's value as the complete stores it, or the error that refuses to store it.
 
     Deferred work (a coroutine, an iterator) is refused: its work happens when it is awaited
-    or iterated, after the key would be COMPLETED, outside the lock. An unstorable result is
-    refused, or completed without its result (``on_unstorable_result="omit"``).
+    or iterated, after the key would be COMPLETED, outside the lock; the key is released. An
+    unstorable result is returned as its error: the key completes without it.
     """
     kind = deferred(value)
     if kind is not None:
@@ -225,11 +240,10 @@ def _storable(
         )
     if not policy.store_result:
         return None
-    result = encode(value, key, store)
-    if isinstance(result, UnstorableResultError) and policy.omit_unstorable:
-        logger.warning("%s; completing without storing it", result.reason)
-        return None
-    return result
+    try:
+        return encode(value, key, store, policy.result_type)
+    except UnstorableResultError as exc:
+        return exc
 
 
 def _complete(

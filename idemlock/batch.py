@@ -51,7 +51,7 @@ from idemlock._protocol import claim_steps
 from idemlock._proxy import FunctionProxy
 from idemlock._results import close_unrun
 from idemlock._steps import BodyFailed, RunBody, Steps
-from idemlock.errors import BatchFailedError, ConfigurationError
+from idemlock.errors import BatchFailedError, ConfigurationError, UnstorableResultError
 from idemlock.keys import call_key_fn, storage_key
 from idemlock.lock import new_owner_token
 from idemlock.sources import Batch, Source, parse_batch
@@ -67,9 +67,10 @@ class RecordStatus(str, enum.Enum):
     """What happened to one record of a batch."""
 
     COMPLETED = "completed"
-    """The body ran now and its result was stored."""
+    """The body ran now and its key completed (``error``: its result could not be stored)."""
     DUPLICATE = "duplicate"
-    """The record's key had completed before: skipped, the stored result replayed."""
+    """The record's key had completed before: skipped, the stored result replayed (``error``:
+    there was none to replay)."""
     FAILED = "failed"
     """The body, the key or the lock failed: the record is reported for a retry."""
     NOT_RUN = "not_run"
@@ -180,6 +181,11 @@ class _Scheduler:
             step = advance(task.steps, sent, error)
         except _NotRun:
             task.finish(RecordStatus.NOT_RUN)
+        except UnstorableResultError as exc:
+            # The body ran (now or before) and its key completed without the result: done, not
+            # retried, since a redelivery would only meet ResultNotStoredError (logged).
+            status = RecordStatus.COMPLETED if task.ran else RecordStatus.DUPLICATE
+            task.finish(status, error=exc)
         except BaseException as exc:  # the record's failure, reported in its outcome; a
             task.finish(RecordStatus.FAILED, error=exc)  # SystemExit is re-raised by run()
         else:
@@ -591,7 +597,16 @@ def _log_failures(batch: Batch, outcomes: list[RecordOutcome]) -> None:
     The partial batch response only names a failed record; the reason would be lost with it.
     """
     for outcome in outcomes:
-        if outcome.status is RecordStatus.FAILED:
+        if outcome.status is not RecordStatus.FAILED and outcome.error is not None:
+            logger.warning(
+                "%s record %s (key %r) ran, but its result is not stored: %s",
+                batch.source.name,
+                batch.id_of(outcome.index),
+                outcome.key,
+                outcome.error,
+                extra={"idemlock_key": outcome.key, "idemlock_record": outcome.index},
+            )
+        elif outcome.status is RecordStatus.FAILED:
             logger.warning(
                 "%s record %s (key %r) failed: %r",
                 batch.source.name,

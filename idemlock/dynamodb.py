@@ -26,6 +26,7 @@ from idemlock.errors import (
     StoreError,
     TableMismatchError,
     TableNotFoundError,
+    UnreadableResultError,
 )
 from idemlock.item import LockItem, LockStatus
 from idemlock.store import Claim, ClaimResult
@@ -415,9 +416,9 @@ class DynamoDBStore:
         try:
             self._write("delete_item", key, {":owner": {"S": owner}}, None, _OWNER_CONDITION)
         except _ConditionFailed as failed:
-            # Gone already (a retried delete whose first response was lost), or someone else's.
-            current = self._record(failed.item) if failed.item else self.get(key)
-            return current is None
+            # Gone already (a retried delete whose first response was lost), or someone else's:
+            # whose item is not parsed, so that nothing in it (an unreadable result) can raise.
+            return not failed.item and self.get_item(key) is None
         return True
 
     def delete(self, key: str, *, expected: LockItem | None = None) -> bool:
@@ -765,8 +766,9 @@ class DynamoDBStore:
                 get(names.result),
                 get(names.fingerprint),
             )
+            key = item[names.key]["S"]
             return LockItem(
-                key=item[names.key]["S"],
+                key=key,
                 status=_STATUSES[item[names.status]["S"]],
                 owner=item[names.owner]["S"],
                 fence=int(item[names.fence]["N"]),
@@ -775,7 +777,7 @@ class DynamoDBStore:
                 expires_at_s=None if expires is None else int(expires["N"]),
                 completed_at_ms=None if completed is None else int(completed["N"]),
                 attempts=1 if attempts is None else int(attempts["N"]),
-                result=None if result is None else _result_text(result),
+                result=None if result is None else _result_text(result, key),
                 fingerprint=None if fingerprint is None else str(fingerprint["S"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -845,11 +847,26 @@ def _result_value(result: str) -> dict[str, Any]:
     return {"S": result}
 
 
-def _result_text(value: Mapping[str, Any]) -> str:
-    """A stored result's JSON, whichever way it was stored (``S``, or zlib in ``B``)."""
+def _result_text(value: Mapping[str, Any], key: str) -> str:
+    """A stored result's JSON, whichever way it was stored (``S``, or zlib in ``B``).
+
+    A result attribute that is neither (corrupted, or written by another tool) raises
+    :class:`UnreadableResultError`: the duplicate is told so, and the CLI lists the item as
+    unreadable, instead of a ``zlib.error`` on every read of the item.
+    """
     if "B" in value:
-        return zlib.decompress(value["B"]).decode("utf-8")
-    return str(value["S"])
+        try:
+            return zlib.decompress(value["B"]).decode("utf-8")
+        except (zlib.error, UnicodeDecodeError) as exc:
+            raise UnreadableResultError(
+                key, f"its binary result attribute is not zlib-compressed UTF-8 ({exc})"
+            ) from exc
+    if isinstance(value.get("S"), str):
+        return str(value["S"])
+    kinds = ", ".join(sorted(value)) or "none"
+    raise UnreadableResultError(
+        key, f"its result attribute is of DynamoDB type {kinds}, not a string (S) or binary (B)"
+    )
 
 
 def _make_client(

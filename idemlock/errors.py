@@ -12,8 +12,9 @@
     ├── InProgressError            another invocation holds the key (.key, .lease_expires_at)
     ├── PayloadMismatchError       same key, different payload fingerprint (.key)
     ├── LockLostError              our lease expired and another invocation took the key over
-    ├── UnstorableResultError      the result is not JSON or too large; the key was released
-    │   └── UnstorableValueError   a value in it has no stored form (.path, .type_name)
+    ├── UnstorableResultError      the body ran; its result has no stored form or is too large
+    │   ├── UnstorableValueError   a value in it has no stored form (.path, .type_name)
+    │   └── ResultNotStoredError   a duplicate of such a key: the body ran, nothing to replay
     ├── UnreadableResultError      a stored result cannot be read back (.key, .reason)
     ├── BatchFailedError           records of an S3 batch failed (.outcome); Lambda retries it
     └── StoreError                 the lock table could not be read or written (.key, .operation)
@@ -141,18 +142,25 @@ class LockLostError(IdemlockError):
 
 
 class UnstorableResultError(IdemlockError):
-    """The body's result cannot be stored (not JSON-serialisable, or too large).
+    """The body ran, but its result cannot be stored (no stored form, or too large).
 
-    The key was released, so the next delivery runs the body again. Pass
-    ``on_unstorable_result="omit"`` to complete the key without storing the result instead.
+    The body is never run twice for it: the key is completed without its result, the reason
+    recorded in the item, and a duplicate gets :class:`ResultNotStoredError` (or ``None`` under
+    ``on_unstorable_result="omit"``, which also returns the result to this caller instead).
     """
 
     def __init__(self, key: str, reason: str) -> None:
         self.key = key
         self.reason = reason
-        super().__init__(
-            f"the result for key {key!r} cannot be stored: {reason}; the key was released. "
-            'Return a JSON value of at most 396 KiB, or pass on_unstorable_result="omit"'
+        super().__init__(self._message(key, reason))
+
+    @staticmethod
+    def _message(key: str, reason: str) -> str:
+        return (
+            f"the body for key {key!r} ran, but its result cannot be stored: {reason}; the key "
+            "is completed without it, so a duplicate does not run the body again. Return a JSON "
+            'value, or one of the types idemlock stores (docs/concepts.md, "Stored results"), '
+            'of at most 396 KiB as stored, or pass on_unstorable_result="omit"'
         )
 
 
@@ -166,6 +174,21 @@ class UnstorableValueError(UnstorableResultError):
         self.path = path
         self.type_name = type_name
         super().__init__(key, f"{path} ({type_name}) {why}")
+
+
+class ResultNotStoredError(UnstorableResultError):
+    """A duplicate of a key whose body ran but whose result could not be stored.
+
+    The body does not run again; :attr:`reason` is why the result was not stored, as recorded
+    in the item. Under ``on_unstorable_result="omit"`` a duplicate gets ``None`` instead.
+    """
+
+    @staticmethod
+    def _message(key: str, reason: str) -> str:
+        return (
+            f"key {key!r} completed before, but its result could not be stored ({reason}): "
+            "the body ran and is not run again, and there is no result to replay"
+        )
 
 
 class UnreadableResultError(IdemlockError):

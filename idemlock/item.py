@@ -23,9 +23,10 @@ class LockStatus(str, enum.Enum):
 class LockItem(NamedTuple):
     """One lock item.
 
-    ``result`` is the JSON text of the body's return value, or ``None`` when no result was
-    stored (still running, or completed with ``store_result=False`` or
-    ``on_unstorable_result="omit"``).
+    ``result`` is the JSON text of the body's return value (typed values tagged), or ``None``
+    when no result was stored (still running, or completed with ``store_result=False``). A
+    result that could not be stored leaves a marker naming why in its place
+    (``{"__idemlock__": "unstorable", "v": ...}``).
 
     Immutable: ``item._replace(status=...)`` makes a changed copy.
     """

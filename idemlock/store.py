@@ -75,8 +75,8 @@ class LockStore(Protocol):
     """Storage for lock items with conditional writes.
 
     A store with a size limit states it as a ``max_result_bytes`` attribute (an ``int``): the
-    claim steps refuse (or omit) a result whose JSON is larger. Without one, any result is
-    stored.
+    claim steps complete the key without a result whose JSON is larger (a short marker in its
+    place). Without one, any result is stored.
     """
 
     def claim(self, claim: Claim) -> ClaimResult:

@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from idemlock import AttributeNames, DynamoDBStore, LockStore, idempotent, idempotent_records
+from idemlock._results import unstored_reason
 from idemlock.batch import BatchOutcome, RecordsHandler, RecordStatus
 from idemlock.dynamodb import RESULT_LIMIT_BYTES
 from idemlock.errors import (
@@ -42,7 +43,9 @@ from idemlock.errors import (
     InvalidKeyError,
     MissingKeyError,
     PayloadMismatchError,
+    ResultNotStoredError,
     UnstorableResultError,
+    UnstorableValueError,
 )
 from idemlock.item import LockItem, LockStatus
 from idemlock.keys import MAX_KEY_BYTES, storage_key
@@ -675,56 +678,57 @@ def circular_list() -> list[Any]:
 
 
 UNSTORABLE = [
-    # body result -> UnstorableResultError after releasing the key; the redelivery runs again.
+    # body result -> the error the caller gets; the key completes without the result (the
+    # reason in the item) and a duplicate gets ResultNotStoredError: the body never runs twice.
     # Random printable text: zlib leaves it at about 80 %, so it is still over the limit stored.
-    pytest.param(lambda: noise(1_000_000), id="result-1mb-string"),
-    pytest.param(lambda: noise(RESULT_LIMIT_BYTES * 2), id="result-over-the-limit-compressed"),
-    pytest.param(lambda: {1, 2}, id="result-set"),
-    pytest.param(object, id="result-object"),
-    pytest.param(lambda: b"bytes", id="result-bytes"),
-    pytest.param(lambda: Decimal("1.5"), id="result-decimal"),
-    pytest.param(lambda: float("nan"), id="result-nan"),
-    pytest.param(lambda: float("inf"), id="result-inf"),
-    pytest.param(lambda: float("-inf"), id="result-neg-inf"),
-    pytest.param(lambda: {"a": [1, {"b": float("nan")}]}, id="result-nested-nan"),
-    pytest.param(lambda: nested_list(100_000), id="result-nested-100k"),
-    pytest.param(circular_dict, id="result-circular-dict"),
-    pytest.param(circular_list, id="result-circular-list"),
-    pytest.param(lambda: {(1, 2): "tuple key"}, id="result-tuple-dict-key"),
-    # JSON would store 1 and None as "1" and "null": a replay would differ, or lose an entry.
-    pytest.param(lambda: {1: "a", None: "b"}, id="result-non-str-keys"),
-    pytest.param(lambda: {1: "one", "1": "uno"}, id="result-colliding-keys"),
-    pytest.param(lambda: 10**4300, id="result-int-4301-digits"),
+    pytest.param(lambda: noise(1_000_000), UnstorableResultError, id="result-1mb-string"),
+    pytest.param(
+        lambda: noise(RESULT_LIMIT_BYTES * 2),
+        UnstorableResultError,
+        id="result-over-the-limit-compressed",
+    ),
+    pytest.param(object, UnstorableValueError, id="result-object"),
+    pytest.param(lambda: {"a": [1, 2j]}, UnstorableValueError, id="result-nested-complex"),
+    pytest.param(lambda: nested_list(100_000), UnstorableValueError, id="result-nested-100k"),
+    pytest.param(circular_dict, UnstorableValueError, id="result-circular-dict"),
+    pytest.param(circular_list, UnstorableValueError, id="result-circular-list"),
+    pytest.param(lambda: 10**4300, UnstorableValueError, id="result-int-4301-digits"),
     # Not encodable as UTF-8, so not storable (JSON from an event can carry one: "\ud800").
-    pytest.param(lambda: "x\ud800", id="result-lone-surrogate"),
+    pytest.param(lambda: "x\ud800", UnstorableValueError, id="result-lone-surrogate"),
 ]
 
 
-@pytest.mark.parametrize("make_result", UNSTORABLE)
-def test_unstorable_result_releases_the_key(
-    harness: Harness, make_result: Callable[[], object]
+@pytest.mark.parametrize(("make_result", "expected"), UNSTORABLE)
+def test_unstorable_result_completes_the_key_and_never_runs_twice(
+    harness: Harness, make_result: Callable[[], object], expected: type[UnstorableResultError]
 ) -> None:
-    """UnstorableResultError naming the key; the key is released, so a redelivery runs again."""
+    """The body ran: the caller gets an UnstorableResultError naming the key, the key is
+    COMPLETED with the reason instead of a result, and a duplicate gets ResultNotStoredError
+    without running the body (before: the key was released and the redelivery ran it again).
+    """
     body = Body(make_result)
     handler = harness.decorate(lambda event: "r", body)
 
     error = raised(lambda: handler({}))
 
-    assert_typed(error, UnstorableResultError, harness)
+    assert_typed(error, expected, harness)
     assert isinstance(error, UnstorableResultError)
     assert error.key == harness.key("r")
-    assert harness.records() == [], harness.describe()
-    assert_typed(raised(lambda: handler({})), UnstorableResultError, harness)
-    assert len(body.runs) == 2
-    harness.assert_no_permanent_lock()
+    record = harness.store.get(harness.key("r"))
+    assert record is not None, harness.describe()
+    assert record.status is LockStatus.COMPLETED
+    assert unstored_reason(record.result) == error.reason[:1000]
+    duplicate = raised(lambda: handler({}))
+    assert_typed(duplicate, ResultNotStoredError, harness)
+    assert len(body.runs) == 1
 
 
 @pytest.mark.parametrize(
     "make_result",
     [
         pytest.param(lambda: noise(1_000_000), id="result-1mb-string-omit"),
-        pytest.param(lambda: {1, 2}, id="result-set-omit"),
-        pytest.param(lambda: float("nan"), id="result-nan-omit"),
+        pytest.param(object, id="result-object-omit"),
+        pytest.param(circular_list, id="result-circular-list-omit"),
         pytest.param(lambda: "x\ud800", id="result-lone-surrogate-omit"),
     ],
 )
@@ -732,7 +736,8 @@ def test_unstorable_result_with_omit_completes_without_it(
     harness: Harness, make_result: Callable[[], object]
 ) -> None:
     """``on_unstorable_result="omit"``: the first caller gets its value, the key is COMPLETED
-    without a result, and the duplicate returns None without running the body.
+    without a result (the reason in its place), and the duplicate returns None without running
+    the body.
     """
     value = make_result()
     body = Body(lambda: value)
@@ -747,7 +752,8 @@ def test_unstorable_result_with_omit_completes_without_it(
     assert len(body.runs) == 1
     record = harness.store.get(harness.key("r"))
     assert record is not None
-    assert (record.status, record.result) == (LockStatus.COMPLETED, None)
+    assert record.status is LockStatus.COMPLETED
+    assert unstored_reason(record.result) is not None
 
 
 REPLAYED = [
@@ -776,7 +782,20 @@ REPLAYED = [
     ),
     pytest.param({"デ": {"": [[], {}]}}, {"デ": {"": [[], {}]}}, id="result-unicode-keys"),
     pytest.param(nested_list(200), nested_list(200), id="result-nested-200"),
-    pytest.param((1, "a"), [1, "a"], id="result-tuple-as-list"),
+    pytest.param((1, "a"), (1, "a"), id="result-tuple"),
+    # Refused before the typed codec; now stored (tagged) and replayed as returned.
+    pytest.param({1, 2}, {1, 2}, id="result-set"),
+    pytest.param(b"bytes", b"bytes", id="result-bytes"),
+    pytest.param(Decimal("1.50"), Decimal("1.50"), id="result-decimal"),
+    pytest.param(float("nan"), float("nan"), id="result-nan"),
+    pytest.param(float("inf"), float("inf"), id="result-inf"),
+    pytest.param(float("-inf"), float("-inf"), id="result-neg-inf"),
+    pytest.param(
+        {"a": [1, {"b": float("nan")}]}, {"a": [1, {"b": float("nan")}]}, id="result-nested-nan"
+    ),
+    pytest.param({(1, 2): "tuple key"}, {(1, 2): "tuple key"}, id="result-tuple-dict-key"),
+    pytest.param({1: "a", None: "b"}, {1: "a", None: "b"}, id="result-non-str-keys"),
+    pytest.param({1: "one", "1": "uno"}, {1: "one", "1": "uno"}, id="result-colliding-keys"),
     # Over the limit as text, well under it compressed: stored (DynamoDB compresses it).
     pytest.param("ab" * 300_000, "ab" * 300_000, id="result-600kb-compressible"),
 ]
@@ -784,7 +803,7 @@ REPLAYED = [
 
 @pytest.mark.parametrize(("value", "replayed"), REPLAYED)
 def test_unusual_json_result_replays_exactly(harness: Harness, value: Any, replayed: Any) -> None:
-    """Stored as JSON text; the duplicate gets the decoded JSON, types and all."""
+    """Stored as (tagged) JSON text; the duplicate gets what was returned, types and all."""
     body = Body(lambda: value)
     handler = harness.decorate(lambda event: "r", body)
 

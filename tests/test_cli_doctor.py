@@ -10,7 +10,13 @@ import pytest
 
 from idemlock import DynamoDBStore
 from tests.aws import make_client
-from tests.cli_helpers import POWERTOOLS_KEY, Run, as_json, put_powertools_item
+from tests.cli_helpers import (
+    POWERTOOLS_KEY,
+    Run,
+    as_json,
+    put_powertools_item,
+    put_unreadable_results,
+)
 from tests.dynamodb_proxy import DynamoDBProxy
 
 
@@ -133,6 +139,20 @@ def test_foreign_items_are_a_warning(store: DynamoDBStore, idemlock: Run) -> Non
     assert foreign["result"] == "warn"
     assert POWERTOOLS_KEY in foreign["detail"]
     assert "INPROGRESS" in foreign["detail"]
+
+
+def test_items_with_unreadable_results_are_a_warning_not_foreign(
+    store: DynamoDBStore, idemlock: Run
+) -> None:
+    """idemlock's own items whose result cannot be read back: a warning that says so (not
+    "not written by idemlock"), with how to look and how to remove one."""
+    put_unreadable_results(store)
+
+    found = checks(idemlock("doctor", "--output", "json"))["foreign items"]
+
+    assert found["result"] == "warn"
+    assert "none among 3 sampled items; 3 with an unreadable result" in found["detail"]
+    assert "release KEY --force" in found["fix"]
 
 
 def test_permissions_are_probed_per_action(

@@ -1,5 +1,5 @@
 """How every command reads the table: attribute names given with --attribute, another key schema
-refused in one line."""
+refused in one line, items whose result cannot be read listed as such."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import uuid
 
 import pytest
 
+from idemlock import DynamoDBStore, idempotent
 from idemlock.dynamodb import AttributeNames
 from idemlock.testing import ManualClock
 from tests.aws import fresh_table, make_client
-from tests.cli_helpers import Run, as_json, hold
+from tests.cli_helpers import UNREADABLE_RESULTS, Run, as_json, hold, put_unreadable_results
 
 
 def test_custom_attribute_names_are_read_with_attribute_flags(
@@ -77,3 +78,38 @@ def test_a_table_with_another_key_schema_is_one_line(
     assert "key schema" in done.stderr
     assert "'pk'" in done.stderr
     assert "--table" in done.stderr
+
+
+def test_items_with_unreadable_results_are_listed_and_released_with_force(
+    store: DynamoDBStore, idemlock: Run
+) -> None:
+    """A corrupted or foreign result attribute (binary that is not zlib, text that is not JSON,
+    an unknown tag): ls, stats, show and purge keep working and list the item as unreadable;
+    release refuses it without --force and removes it with --force (a zlib.error broke every
+    command on the whole table before)."""
+    put_unreadable_results(store)
+    idempotent(lambda k: k, store=store, namespace="ok")(lambda k: k)("fine")
+
+    listed = {item["key"]: item for item in as_json(idemlock("ls", "--output", "json"))}
+    assert {key for key, item in listed.items() if item["unreadable"]} == set(UNREADABLE_RESULTS)
+    assert (listed["ok#fine"]["unreadable"], listed["bad#tag"]["status"]) == (False, "COMPLETED")
+    assert "zlib" in listed["bad#binary"]["problem"]
+    table = idemlock("ls")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.count("COMPLETED (unreadable result)") == len(UNREADABLE_RESULTS)
+    stats = as_json(idemlock("stats", "--output", "json"))
+    assert (stats["unreadable"], stats["by_status"]["COMPLETED"], stats["total"]) == (3, 1, 4)
+    shown = idemlock("show", "bad#text")
+    assert shown.returncode == 0, shown.stderr
+    assert "its result cannot be read" in shown.stdout
+    purged = idemlock("purge", "--yes")
+    assert purged.returncode == 0, purged.stderr
+    assert "3 items with an unreadable result left alone" in purged.stdout
+
+    refused = idemlock("release", "bad#binary", "--yes")
+    assert refused.returncode == 1
+    assert "--force" in refused.stderr
+    assert store.get_item("bad#binary") is not None
+    forced = idemlock("release", "bad#binary", "--force", "--yes", "--output", "json")
+    assert as_json(forced) == {"key": "bad#binary", "released": True, "was": "COMPLETED"}
+    assert store.get_item("bad#binary") is None

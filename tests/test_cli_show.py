@@ -103,3 +103,21 @@ def test_control_characters_are_escaped_in_the_table(store: DynamoDBStore, ideml
 
     shown = as_json(idemlock("show", f"s3#{key}", "--output", "json"))
     assert (shown["key"], shown["result"]) == (f"s3#{key}", {"note": "x\x1b[2Jy"})
+
+
+def test_show_says_why_a_completed_key_has_no_result(store: DynamoDBStore, idemlock: Run) -> None:
+    """A key completed without its result (it could not be stored): show prints the reason the
+    item records, and JSON has it in result_not_stored; the item is not unreadable."""
+    charge = idempotent(lambda k: k, store=store, namespace="charges", on_unstorable_result="omit")
+    charge(lambda k: {"handle": object()})("c-1")
+
+    table = idemlock("show", "charges#c-1")
+    assert table.returncode == 0, table.stderr
+    assert "(not stored: result['handle'] (object) has no stored form" in table.stdout
+    shown = as_json(idemlock("show", "charges#c-1", "--output", "json"))
+    assert (shown["status"], shown["result_stored"], shown["unreadable"]) == (
+        "COMPLETED",
+        False,
+        False,
+    )
+    assert shown["result_not_stored"].startswith("result['handle'] (object)")

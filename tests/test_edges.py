@@ -19,7 +19,7 @@ import pytest
 
 from idemlock import DynamoDBStore, StreamDispatcher, current_lock, idempotent, idempotent_records
 from idemlock.batch import RecordStatus
-from idemlock.errors import ConfigurationError, EventError, StoreError, UnstorableResultError
+from idemlock.errors import ConfigurationError, EventError, StoreError
 from idemlock.item import LockStatus
 from idemlock.store import Claim, ClaimResult
 from idemlock.testing import LambdaContext, ManualClock
@@ -130,39 +130,45 @@ def test_a_batch_records_stop_iteration_as_the_records_error(
     assert type(outcome.records[1].error) is StopIteration
 
 
-# -- 3. strict JSON results -----------------------------------------------------------------------
+# -- 3. results replay as returned ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "result",
     [{1: "one", "1": "uno"}, {2: "two"}, [{"a": {None: 1}}], {"ok": [{True: "yes"}]}],
 )
-def test_results_with_non_string_keys_are_unstorable(
+def test_results_with_non_string_keys_replay_with_their_keys(
     store: DynamoDBStore, namespace: str, result: object
 ) -> None:
-    """JSON would turn non-str dict keys into strings (and merge them): refused, key freed."""
+    """Non-str dict keys are stored typed (JSON alone would turn them into strings and merge
+    them): the duplicate gets the same keys, of the same types, and the body runs once."""
+    runs = []
 
     @idempotent(lambda order: order, store=store, namespace=namespace)
     def charge(order: str) -> object:
+        runs.append(order)
         return result
 
-    with pytest.raises(UnstorableResultError, match="not a string"):
-        charge("o-1")
-    assert by_key(store, f"{namespace}#o-1") is None
+    assert charge("o-1") is result
+    replayed = charge("o-1")
+    assert replayed == result
+    assert repr(replayed) == repr(result)  # True stays True, not 1; None stays None
+    assert runs == ["o-1"]
 
 
-def test_omit_completes_without_storing_a_result_with_non_string_keys(
+def test_omit_completes_without_storing_an_unstorable_result(
     store: DynamoDBStore, namespace: str
 ) -> None:
     """With on_unstorable_result="omit" the key completes and duplicates replay None."""
     runs = []
+    value = {"handle": object()}
 
     @idempotent(lambda order: order, store=store, namespace=namespace, on_unstorable_result="omit")
     def charge(order: str) -> object:
         runs.append(order)
-        return {1: "one", "1": "uno"}
+        return value
 
-    assert charge("o-1") == {1: "one", "1": "uno"}
+    assert charge("o-1") is value
     assert charge("o-1") is None
     assert runs == ["o-1"]
 

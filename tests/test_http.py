@@ -18,7 +18,12 @@ from typing import Any
 import pytest
 
 from idemlock import idempotent_http
-from idemlock.errors import ConfigurationError, EventError, UnstorableResultError
+from idemlock.errors import (
+    ConfigurationError,
+    EventError,
+    ResultNotStoredError,
+    UnstorableResultError,
+)
 from idemlock.http import _PROBLEMS, PROBLEM_TYPES
 from idemlock.store import LockStore
 from idemlock.testing import LambdaContext, ManualClock, MemoryStore
@@ -616,16 +621,17 @@ def test_every_problem_type_leads_to_its_section_of_the_docs() -> None:
     assert PROBLEM_TYPES.endswith("docs/http.md#")
 
 
-def test_on_unstorable_result_raise_frees_the_key_and_raises(store: LockStore) -> None:
-    """``on_unstorable_result="raise"`` keeps @idempotent's behaviour: the error propagates and
-    the key is freed, so the retry runs the handler again."""
+def test_on_unstorable_result_raise_raises_and_never_runs_twice(store: LockStore) -> None:
+    """``on_unstorable_result="raise"`` keeps @idempotent's behaviour: the error propagates, the
+    key completes without the response, and the retry gets ResultNotStoredError without running
+    the handler again."""
     huge = {"statusCode": 200, "body": base64.b64encode(os.urandom(700_000)).decode("ascii")}
     handler, counted = protect(store, huge, on_unstorable_result="raise")
     with pytest.raises(UnstorableResultError):
         handler(http_event("alb"), LambdaContext())
-    with pytest.raises(UnstorableResultError):
+    with pytest.raises(ResultNotStoredError):
         handler(http_event("alb"), LambdaContext())
-    assert counted.calls == 2
+    assert counted.calls == 1
 
 
 def test_a_response_not_stored_is_logged(

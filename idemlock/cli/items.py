@@ -3,7 +3,9 @@
 A lock table can hold items idemlock did not write: Powertools' (status ``INPROGRESS``, other
 attribute names), a hand-made test item, another tool's. They must not stop ``ls``, ``stats``,
 ``purge`` or ``release``: each is read as a :class:`Foreign` with its key and raw status, listed
-as such, counted apart, never purged, and deleted only by ``release KEY --force``.
+as such, counted apart, never purged, and deleted only by ``release KEY --force``. An item whose
+stored result cannot be read back (corrupted, or written by another tool) is read the same way,
+marked ``unreadable``: a duplicate of its key gets ``UnreadableResultError``.
 """
 
 from __future__ import annotations
@@ -14,41 +16,60 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from idemlock._results import unreadable, unstored_reason
 from idemlock.cli.common import Refused
 from idemlock.cli.output import Progress, human_duration, iso
 from idemlock.dynamodb import DynamoDBStore
-from idemlock.errors import AccessDeniedError, StoreError, TableMismatchError
+from idemlock.errors import (
+    AccessDeniedError,
+    StoreError,
+    TableMismatchError,
+    UnreadableResultError,
+)
 from idemlock.item import LockItem, LockStatus
 from idemlock.keys import storage_key
 
 
 class Foreign(NamedTuple):
-    """An item idemlock did not write (or cannot read with the attribute names given)."""
+    """An item idemlock did not write (or cannot read with these attribute names), or can't use.
+
+    ``unreadable``: an idemlock record whose stored result cannot be read back.
+    """
 
     key: str
     status: str | None
     """The raw value of the status attribute, when it has one."""
     problem: str
-    """Why it is not an idemlock record, as the store says it."""
+    """Why it is not an idemlock record, or why its result cannot be read."""
     item: Mapping[str, Any]
     """The item as DynamoDB returned it."""
+    unreadable: bool = False
+    """An idemlock record whose result cannot be read back."""
+
+    @property
+    def label(self) -> str:
+        """What it is, as a status column says it."""
+        return "unreadable result" if self.unreadable else "foreign"
 
 
 Item = LockItem | Foreign
 
 
 def read(store: DynamoDBStore, item: Mapping[str, Any]) -> Item:
-    """The item as a record, or as a foreign item saying why it is not one."""
+    """The item as a record, or as a foreign item saying why it is not one (or is unreadable)."""
+    names = store.attributes
     try:
-        return store.parse_item(item)
+        record = store.parse_item(item)
+    except UnreadableResultError as exc:  # a result attribute that is not one (zlib, type)
+        return Foreign(exc.key, _text(item.get(names.status)), str(exc), item, unreadable=True)
     except StoreError as exc:
-        names = store.attributes
         return Foreign(
-            _text(item.get(names.key)) or "",
-            _text(item.get(names.status)),
-            str(exc),
-            item,
+            _text(item.get(names.key)) or "", _text(item.get(names.status)), str(exc), item
         )
+    problem = unreadable(record.result, record.key)  # text that is not JSON, an unknown tag
+    if problem is not None:
+        return Foreign(record.key, record.status.value, str(problem), item, unreadable=True)
+    return record
 
 
 def scan(
@@ -130,11 +151,13 @@ def item_json(item: Item, at_ms: int) -> dict[str, Any]:
         return {
             "key": item.key,
             "status": item.status,
-            "foreign": True,
+            "foreign": not item.unreadable,
+            "unreadable": item.unreadable,
             "problem": item.problem,
             "attributes": plain(item.item),
         }
     expires_ms = None if item.expires_at_s is None else item.expires_at_s * 1000
+    not_stored = unstored_reason(item.result)
     return {
         "key": item.key,
         "status": item.status.value,
@@ -153,9 +176,11 @@ def item_json(item: Item, at_ms: int) -> dict[str, Any]:
         "expires_at": iso(expires_ms),
         "expires_at_s": item.expires_at_s,
         "result": None if item.result is None else json.loads(item.result),
-        "result_stored": item.result is not None,
+        "result_stored": item.result is not None and not_stored is None,
+        "result_not_stored": not_stored,
         "fingerprint": item.fingerprint,
         "foreign": False,
+        "unreadable": False,
     }
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 import string
 import uuid
 from collections.abc import Callable
@@ -30,10 +31,12 @@ from typing import Any
 import pytest
 
 from idemlock._decorator import idempotent
+from idemlock._results import unstored_reason
 from idemlock.errors import (
     InProgressError,
     LockLostError,
     PayloadMismatchError,
+    ResultNotStoredError,
     UnstorableResultError,
 )
 from idemlock.item import LockStatus
@@ -489,31 +492,40 @@ class LockStoreContract:
     @pytest.mark.parametrize(
         ("result", "reason"),
         [
-            ({"not json": {1, 2}}, "not JSON-serialisable"),
-            (float("nan"), "not JSON-serialisable"),
+            ({"not storable": object()}, r"result\['not storable'\] \(object\) has no stored form"),
             (incompressible(800 * 1024), "over the"),
         ],
     )
-    def test_unstorable_result_releases_the_key_and_raises(
+    def test_unstorable_result_completes_the_key_and_never_runs_twice(
         self, result: object, reason: str
     ) -> None:
-        """A non-JSON or oversized result: UnstorableResultError, key released, next call runs."""
+        """A result without a stored form, or too large: the body ran, so the key completes
+        without it (the reason in the item); the caller gets UnstorableResultError, a duplicate
+        ResultNotStoredError, and the body never runs again.
+        """
         body = Body()
         handler = idempotent(key_of, store=self.store, namespace=self.namespace, clock=self.clock)(
             body
         )
+        key = stored_key(self.namespace, "k")
 
         with pytest.raises(UnstorableResultError, match=reason) as caught:
             handler({"id": "k", "result": result})
 
-        assert caught.value.key == stored_key(self.namespace, "k")
-        assert self.store.get(stored_key(self.namespace, "k")) is None
-        assert handler({"id": "k", "result": "small"}) == "small"
-        assert len(body.runs) == 2
+        assert caught.value.key == key
+        assert "ran" in str(caught.value)
+        item = self.store.get(key)
+        assert item is not None
+        assert item.status is LockStatus.COMPLETED
+        assert re.search(reason, unstored_reason(item.result) or "")
+        with pytest.raises(ResultNotStoredError, match=reason) as duplicate:
+            handler({"id": "k", "result": "small"})
+        assert duplicate.value.key == key
+        assert len(body.runs) == 1
 
     def test_unstorable_result_can_be_omitted(self) -> None:
-        """With on_unstorable_result="omit" the key completes without a result; duplicates get
-        None.
+        """With on_unstorable_result="omit" the key completes without a result (the reason in
+        the item); the caller gets its result, duplicates get None.
         """
         body = Body()
         handler = idempotent(
@@ -529,7 +541,8 @@ class LockStoreContract:
         assert handler({"id": "k", "result": "again"}) is None
         item = self.store.get(stored_key(self.namespace, "k"))
         assert item is not None
-        assert (item.status, item.result) == (LockStatus.COMPLETED, None)
+        assert item.status is LockStatus.COMPLETED
+        assert "over the" in (unstored_reason(item.result) or "")
         assert len(body.runs) == 1
 
     def test_large_result_under_the_limit_round_trips(self) -> None:

@@ -316,17 +316,26 @@ def _foreign_items(store: DynamoDBStore) -> Check:
         sample = list(itertools.islice(store.scan_items(page_size=SAMPLE_SIZE), SAMPLE_SIZE))
     except AccessDeniedError:
         return _cannot(name, "dynamodb:Scan")
-    foreign = [
+    found = [
         item for item in (items.read(store, raw) for raw in sample) if isinstance(item, Foreign)
     ]
+    foreign = [item for item in found if not item.unreadable]
+    unreadable = len(found) - len(foreign)  # idemlock's own, whose result cannot be read back
+    also = (
+        f"; {unreadable} with an unreadable result (`idemlock ls --foreign`)" if unreadable else ""
+    )
     if not foreign:
-        return Check(name, OK, f"none among {len(sample)} sampled items")
+        detail = f"none among {len(sample)} sampled items{also}"
+        if not unreadable:
+            return Check(name, OK, detail)
+        fix = "`idemlock show KEY` says why; `idemlock release KEY --force` removes one"
+        return Check(name, WARN, detail, fix)
     first = foreign[0]
     return Check(
         name,
         WARN,
         f"{len(foreign)} of {len(sample)} sampled items were not written by idemlock "
-        f"(e.g. {first.key!r}, status {first.status!r}); purge leaves them alone",
+        f"(e.g. {first.key!r}, status {first.status!r}); purge leaves them alone{also}",
         "give idemlock a table of its own; `idemlock ls --foreign` lists them. If they are "
         "idemlock's, written with other attribute names, pass them: --attribute FIELD=NAME",
     )

@@ -28,7 +28,11 @@ def register(commands: Any) -> None:
     ls.add_argument(
         "--stale", action="store_true", help="only IN_PROGRESS items past their lease (crashed)"
     )
-    ls.add_argument("--foreign", action="store_true", help="only items idemlock did not write")
+    ls.add_argument(
+        "--foreign",
+        action="store_true",
+        help="only items idemlock did not write, or whose result cannot be read",
+    )
     ls.add_argument("--prefix", help="only keys starting with this")
     ls.add_argument("--namespace", help="only keys of this namespace (NAMESPACE#...)")
     ls.add_argument(
@@ -99,7 +103,7 @@ def _newest_first(item: Item) -> tuple[int, int, str]:
 
 def _row(item: Item, at: int) -> tuple[str, ...]:
     if isinstance(item, Foreign):
-        return (item.key, f"{item.status or '-'} (foreign)", "-", "-", "-", "-")
+        return (item.key, f"{item.status or '-'} ({item.label})", "-", "-", "-", "-")
     return (
         item.key,
         item.status.value + (" (stale)" if is_stale(item, at) else ""),

@@ -50,10 +50,10 @@ PROGRESS_EVERY: Final = 10
 
 
 class Selection(NamedTuple):
-    """What one scan found: the items due for deletion, and how many foreign items it passed."""
+    """What one scan found: the items due for deletion, and the foreign items it passed."""
 
     due: list[LockItem]
-    foreign: int
+    foreign: list[Foreign]
     at: int
     cutoff: int | None
 
@@ -88,12 +88,12 @@ def _select(store: DynamoDBStore, args: argparse.Namespace) -> Selection:
     at = now_ms()
     cutoff = None if args.older_than is None else at - int(args.older_than * 1000)
     due: list[LockItem] = []
-    foreign = 0
+    foreign: list[Foreign] = []
     for item in items.scan(
         store, prefix=args.prefix, page_size=args.page_size, progress=args.progress
     ):
         if isinstance(item, Foreign):
-            foreign += 1
+            foreign.append(item)
         elif _purgeable(item, at, cutoff):
             due.append(item)
     return Selection(due, foreign, at, cutoff)
@@ -180,5 +180,13 @@ def _skipped(count: int) -> str:
     return f"; {count} changed while purging and were left alone" if count else ""
 
 
-def _foreign(count: int) -> str:
-    return f"; {count} foreign item{'' if count == 1 else 's'} left alone" if count else ""
+def _foreign(passed: list[Foreign]) -> str:
+    """The items passed, by kind: never purged, whatever their age."""
+    unreadable = sum(item.unreadable for item in passed)
+    kinds = (
+        (len(passed) - unreadable, "foreign item", "foreign items"),
+        (unreadable, "item with an unreadable result", "items with an unreadable result"),
+    )
+    return "".join(
+        f"; {count} {one if count == 1 else many} left alone" for count, one, many in kinds if count
+    )

@@ -59,14 +59,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _release_foreign(store: DynamoDBStore, item: Foreign, args: argparse.Namespace) -> int:
-    """An item idemlock did not write: deleted only when asked to with --force."""
+    """A foreign item, or one whose result cannot be read: deleted only with --force."""
     if not args.force:
         raise Refused(
             f"{item.problem}; whatever wrote it may still need it: pass --force to delete it anyway"
         )
-    if not args.yes and not confirm(
-        f"delete {item.key!r} (status {item.status or '-'}, not written by idemlock)?"
-    ):
+    what = "its result cannot be read" if item.unreadable else "not written by idemlock"
+    if not args.yes and not confirm(f"delete {item.key!r} (status {item.status or '-'}, {what})?"):
         raise Refused("not released")
     if not store.delete(item.key):
         raise Refused(f"{item.key!r} is gone already; nothing released")
@@ -82,7 +81,9 @@ def _released(key: str, was: str | None, output: str) -> None:
 
 
 def _status(item: Item) -> str:
-    return f"{item.status or '-'} (foreign)" if isinstance(item, Foreign) else item.status.value
+    return (
+        f"{item.status or '-'} ({item.label})" if isinstance(item, Foreign) else item.status.value
+    )
 
 
 def _confirm(item: LockItem, at: int) -> bool:

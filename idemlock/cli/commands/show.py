@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from idemlock._results import unstored_reason
 from idemlock.cli import items
 from idemlock.cli.common import EXIT_OK, now_ms
 from idemlock.cli.flags import add_common_flags, add_key_argument, store_for
@@ -61,9 +62,10 @@ def _rows(item: LockItem, at: int) -> list[tuple[str, str]]:
 
 
 def _foreign_rows(item: Foreign) -> list[tuple[str, str]]:
+    what = "its result cannot be read" if item.unreadable else "foreign: not an idemlock record"
     return [
         ("key", item.key),
-        ("status", f"{item.status or '-'} (foreign: not an idemlock record)"),
+        ("status", f"{item.status or '-'} ({what})"),
         ("why", item.problem),
         *(
             (f"  {name}", json.dumps(value, ensure_ascii=False))
@@ -82,4 +84,7 @@ def _when(epoch_ms: int, at: int, *, unit: str = "ms") -> str:
 def _result(result: str | None) -> str:
     if result is None:
         return "(not stored)"
+    reason = unstored_reason(result)
+    if reason is not None:
+        return f"(not stored: {reason})"
     return json.dumps(json.loads(result), ensure_ascii=False)

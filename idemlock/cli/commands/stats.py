@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         ("items", str(summary["total"])),
         *((f"  {status}", str(n)) for status, n in summary["by_status"].items()),
         ("  foreign (not idemlock's)", str(summary["foreign"])),
+        ("  unreadable result", str(summary["unreadable"])),
         ("stale (IN_PROGRESS, lease over)", str(summary["stale"])),
         (
             "oldest in progress",
@@ -54,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _summary(table: str, found: Iterable[Item], at: int) -> dict[str, Any]:
     counts: Counter[str] = Counter()
-    foreign = stale = 0
+    foreign = unreadable = stale = 0
     oldest: LockItem | None = None
     for item in found:
         if isinstance(item, Foreign):
-            foreign += 1
+            unreadable += item.unreadable
+            foreign += not item.unreadable
             continue
         counts[item.status.value] += 1
         if item.status is LockStatus.IN_PROGRESS:
@@ -67,9 +69,10 @@ def _summary(table: str, found: Iterable[Item], at: int) -> dict[str, Any]:
                 oldest = item
     return {
         "table": table,
-        "total": sum(counts.values()) + foreign,
+        "total": sum(counts.values()) + foreign + unreadable,
         "by_status": {status.value: counts[status.value] for status in LockStatus},
         "foreign": foreign,
+        "unreadable": unreadable,
         "stale": stale,
         "oldest_in_progress": None
         if oldest is None
