@@ -98,6 +98,17 @@ class Options(TypedDict, total=False):
     on_lock_lost: Callable[[Lock], object] | None
     """Called with the :class:`~idemlock.Lock` when an extension or the complete finds another
     invocation holding the key (``current_lock().lost`` turns true too)."""
+    on_lease_expired: Literal["take_over", "refuse"]
+    """What a call does when the key's holder ran out of lease before completing: "take_over"
+    (the default) claims the key and runs the body again; "refuse" does not run it: it raises
+    ``OutcomeUnknownError`` and marks the item (``outcome_unknown_at_ms``) so that no call runs
+    it until an operator decides (``idemlock release`` or ``idemlock resolve``)."""
+    wait: Duration | None
+    """A call that finds its key in progress waits up to this long for the first call's
+    result (reading the item with a jittered exponential backoff, never claiming it while the
+    lease is live), returns it when the first completes, claims the key and runs the body if it
+    was freed, else raises ``InProgressError``; inside Lambda, never past the deadline.
+    Default ``None``: ``InProgressError`` at once."""
 
 
 class IdempotentOptions(Options, total=False):
@@ -156,6 +167,12 @@ def validate(
         raise ConfigurationError(
             f'on_unstorable_result must be "raise" or "omit", got {on_unstorable!r}'
         )
+    on_lease_expired = checked.get("on_lease_expired", "take_over")
+    if on_lease_expired not in ("take_over", "refuse"):
+        raise ConfigurationError(
+            f'on_lease_expired must be "take_over" or "refuse", got {on_lease_expired!r}'
+        )
+    wait = checked.get("wait")
     clock = checked.get("clock", time.time)
     lease = checked.get("lease")
     retention = checked.get("retention", DEFAULT_RETENTION)
@@ -176,6 +193,8 @@ def validate(
         fingerprint=checked.get("fingerprint"),
         on_missing_key=on_missing_key,
         concurrency=_count("concurrency", checked.get("concurrency", DEFAULT_CONCURRENCY), 1),
+        on_lease_expired=on_lease_expired,
+        wait_ms=None if wait is None else milliseconds("wait", wait),
     )
 
 

@@ -17,6 +17,7 @@ from idemlock.lock import CURRENT_LOCK, Lock
 
 if TYPE_CHECKING:
     from idemlock._heartbeat import Heartbeat
+    from idemlock.item import LockItem
     from idemlock.store import Claim as ClaimRequest
     from idemlock.store import ClaimResult, LockStore
 
@@ -63,6 +64,30 @@ class Release(NamedTuple):
     def run(self) -> bool:
         """Send the release."""
         return self.store.release(self.key, self.owner)
+
+
+class MarkUnknown(NamedTuple):
+    """Mark ``owner``'s lapsed claim as an unknown outcome; answers whether it did."""
+
+    store: LockStore
+    key: str
+    owner: str
+    now_ms: int
+
+    def run(self) -> bool:
+        """Send the mark."""
+        return self.store.mark_unknown(self.key, self.owner, now_ms=self.now_ms)
+
+
+class Read(NamedTuple):
+    """Read the key's item (a strongly consistent read, no write); answers it, or ``None``."""
+
+    store: LockStore
+    key: str
+
+    def run(self) -> LockItem | None:
+        """Send the read."""
+        return self.store.get(self.key)
 
 
 class Sleep(NamedTuple):
@@ -120,7 +145,7 @@ class RunBody:
         return (self.end - self.start) * 1000
 
 
-Step = Claim | Complete | Release | Sleep | RunBody
+Step = Claim | Complete | Release | Sleep | RunBody | MarkUnknown | Read
 """What the protocol yields."""
 
 Steps = Generator[Step, Any, Any]

@@ -96,6 +96,7 @@ class _Fields(NamedTuple):
     completed_at_ms: str = "completed_at_ms"
     result: str = "result"
     fingerprint: str = "fingerprint"
+    outcome_unknown_at_ms: str = "outcome_unknown_at_ms"
     sort_key: str | None = None
 
 
@@ -123,6 +124,7 @@ class AttributeNames(_Fields):
         completed_at_ms: str = "completed_at_ms",
         result: str = "result",
         fingerprint: str = "fingerprint",
+        outcome_unknown_at_ms: str = "outcome_unknown_at_ms",
         sort_key: str | None = None,
     ) -> AttributeNames:
         """The names, by field; :class:`ConfigurationError` if one is empty or two are equal."""
@@ -139,6 +141,7 @@ class AttributeNames(_Fields):
             completed_at_ms,
             result,
             fingerprint,
+            outcome_unknown_at_ms,
             sort_key,
         )
         given = tuple(names) if sort_key is not None else tuple(names)[:-1]
@@ -188,17 +191,27 @@ _CLAIM_UPDATE_WITH_FINGERPRINT: Final = (
 )
 _CLAIM_CONDITION: Final = (
     "attribute_not_exists(#key)"
-    " OR (#status = :in_progress AND #lease_expires_at_ms < :now_ms)"
+    " OR (#status = :in_progress AND #lease_expires_at_ms < :now_ms"
+    " AND attribute_not_exists(#outcome_unknown_at_ms))"
     " OR (#status = :completed AND #expires_at_s <= :now_s)"
+)
+_CLAIM_CONDITION_WITHOUT_TAKEOVER: Final = (
+    "attribute_not_exists(#key) OR (#status = :completed AND #expires_at_s <= :now_s)"
 )
 _OWNER_CONDITION: Final = "#owner = :owner"
 _EXTEND_UPDATE: Final = "SET #lease_expires_at_ms = :lease, #expires_at_s = :expires"
 _EXTEND_CONDITION: Final = "#owner = :owner AND #status = :in_progress"
+_MARK_UNKNOWN_UPDATE: Final = "SET #outcome_unknown_at_ms = :now_ms"
+_MARK_UNKNOWN_CONDITION: Final = (
+    "#owner = :owner AND #status = :in_progress AND #lease_expires_at_ms < :now_ms"
+    " AND attribute_not_exists(#outcome_unknown_at_ms)"
+)
 
 
 def _complete_update(has_result: bool, expires: bool) -> str:
     assignments = ["#status = :completed", "#completed_at_ms = :now_ms"]
-    removals = ["#lease_expires_at_ms"]
+    # A marked owner that turns out alive and completes settles the unknown outcome itself.
+    removals = ["#lease_expires_at_ms", "#outcome_unknown_at_ms"]
     if has_result:
         assignments.append("#result = :result")
     else:
@@ -307,8 +320,10 @@ class DynamoDBStore:
         The condition admits exactly the free states (:meth:`LockItem.is_free_at`)::
 
             absent ──────────────────────────────▶ attribute_not_exists(#key)
-            IN_PROGRESS, lease over ─────────────▶ #status = :in_progress
-                                                   AND #lease_expires_at_ms < :now_ms
+            IN_PROGRESS, lease over, unmarked ───▶ #status = :in_progress
+            (only with take_over)                  AND #lease_expires_at_ms < :now_ms
+                                                   AND attribute_not_exists(
+                                                       #outcome_unknown_at_ms)
             COMPLETED, retention over ───────────▶ #status = :completed
                                                    AND #expires_at_s <= :now_s
             IN_PROGRESS within its lease, COMPLETED within retention: refused, item returned
@@ -335,7 +350,7 @@ class DynamoDBStore:
                 claim.key,
                 values,
                 _CLAIM_UPDATE if claim.fingerprint is None else _CLAIM_UPDATE_WITH_FINGERPRINT,
-                _CLAIM_CONDITION,
+                _CLAIM_CONDITION if claim.take_over else _CLAIM_CONDITION_WITHOUT_TAKEOVER,
                 # Not ALL_NEW: every attribute the claim writes is the claim's own but the two
                 # counters, and botocore parses each attribute returned (~15 µs apiece). The old
                 # values of what the update touched are empty for a new key, the usual case.
@@ -406,6 +421,19 @@ class DynamoDBStore:
         }
         try:
             self._write("update_item", key, values, _EXTEND_UPDATE, _EXTEND_CONDITION)
+        except _ConditionFailed:
+            return False
+        return True
+
+    def mark_unknown(self, key: str, owner: str, *, now_ms: int) -> bool:
+        """Mark ``owner``'s lapsed claim: its outcome is unknown (``on_lease_expired="refuse"``)."""
+        values: dict[str, Any] = {
+            ":owner": {"S": owner},
+            ":in_progress": _IN_PROGRESS,
+            ":now_ms": {"N": str(now_ms)},
+        }
+        try:
+            self._write("update_item", key, values, _MARK_UNKNOWN_UPDATE, _MARK_UNKNOWN_CONDITION)
         except _ConditionFailed:
             return False
         return True
@@ -757,13 +785,14 @@ class DynamoDBStore:
         names = self.attributes
         get = item.get  # optional attributes: absent, or one {"N"|"S": ...} value
         try:
-            lease, expires, completed, attempts, result, fingerprint = (
+            lease, expires, completed, attempts, result, fingerprint, unknown = (
                 get(names.lease_expires_at_ms),
                 get(names.expires_at_s),
                 get(names.completed_at_ms),
                 get(names.attempts),
                 get(names.result),
                 get(names.fingerprint),
+                get(names.outcome_unknown_at_ms),
             )
             return LockItem(
                 key=item[names.key]["S"],
@@ -777,6 +806,7 @@ class DynamoDBStore:
                 attempts=1 if attempts is None else int(attempts["N"]),
                 result=None if result is None else _result_text(result),
                 fingerprint=None if fingerprint is None else str(fingerprint["S"]),
+                outcome_unknown_at_ms=None if unknown is None else int(unknown["N"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(

@@ -22,6 +22,8 @@ Kinds, and when they happen:
 ``lock_lost``        another invocation took the key over while this one ran (an extension, the
                      complete or the release after a failure found it)
 ``store_error``      the lock table could not be reached or refused a request
+``outcome_unknown``  ``on_lease_expired="refuse"``: the key's holder ran out of lease before it
+                     completed; the body was not run again and the key awaits an operator
 ==================== ===========================================================================
 """
 
@@ -46,6 +48,7 @@ EventKind = Literal[
     "extended",
     "lock_lost",
     "store_error",
+    "outcome_unknown",
 ]
 
 EVENT_KINDS: Final[tuple[EventKind, ...]] = get_args(EventKind)

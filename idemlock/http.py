@@ -30,6 +30,7 @@ from http import HTTPStatus
 from typing import Any, Final, TypeVar
 
 from idemlock._decorator import idempotent
+from idemlock._options import IdempotentOptions, Options
 from idemlock.errors import (
     ConfigurationError,
     EventError,
@@ -268,7 +269,8 @@ def _check_options(
     store_status: Callable[[int], bool],
 ) -> None:
     """Only @idempotent's own options, but those this decorator sets; callables callable."""
-    known = set(inspect.signature(idempotent).parameters) - _OWN_OPTIONS
+    # The options @idempotent takes (its signature says only **options: they are typed).
+    known = (set(Options.__annotations__) | set(IdempotentOptions.__annotations__)) - _OWN_OPTIONS
     for name in options:
         if name in _OWN_OPTIONS:
             raise ConfigurationError(

@@ -27,6 +27,12 @@ class LockItem(NamedTuple):
     stored (still running, or completed with ``store_result=False`` or
     ``on_unstorable_result="omit"``).
 
+    ``outcome_unknown_at_ms``, on an ``IN_PROGRESS`` item, is when a claim under
+    ``on_lease_expired="refuse"`` found its lease over and refused to run the body again: the
+    first invocation's outcome is unknown, and the key stays blocked (for every claim) until an
+    operator settles it (``idemlock release`` or ``idemlock resolve``) or its owner, still
+    alive, completes or releases it.
+
     Immutable: ``item._replace(status=...)`` makes a changed copy.
     """
 
@@ -41,6 +47,7 @@ class LockItem(NamedTuple):
     attempts: int = 1
     result: str | None = None
     fingerprint: str | None = None
+    outcome_unknown_at_ms: int | None = None
 
     def is_free_at(self, now_ms: int) -> bool:
         """Whether a new claim may take this key at ``now_ms``.
@@ -49,7 +56,11 @@ class LockItem(NamedTuple):
         rule as its condition expression. An absent item is free too (no item at all).
         """
         if self.status is LockStatus.IN_PROGRESS:
-            return self.lease_expires_at_ms is not None and self.lease_expires_at_ms < now_ms
+            return (
+                self.outcome_unknown_at_ms is None
+                and self.lease_expires_at_ms is not None
+                and self.lease_expires_at_ms < now_ms
+            )
         return self.expires_at_s is not None and self.expires_at_s * 1000 <= now_ms
 
     @property

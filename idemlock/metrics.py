@@ -50,6 +50,7 @@ METRIC_NAMES: Final[dict[EventKind, str]] = {
     "extended": "LeaseExtensions",
     "lock_lost": "LockLosses",
     "store_error": "StoreErrors",
+    "outcome_unknown": "OutcomeUnknownRefusals",
 }
 """The metric each event kind counts."""
 

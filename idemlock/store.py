@@ -23,6 +23,9 @@ class Claim(NamedTuple):
     (see :meth:`LockItem.is_free_at`). Its fence is the stored fence plus one when the item exists
     (takeover, retention over), else ``fence_base`` plus one: the caller's strictly increasing
     time in microseconds, above every fence a deleted item can have held.
+
+    ``take_over=False`` (``on_lease_expired="refuse"``) leaves an ``IN_PROGRESS`` item whose
+    lease is over in place: the claim is refused and returns it, as for a live lease.
     """
 
     key: str
@@ -32,6 +35,7 @@ class Claim(NamedTuple):
     lease_expires_at_ms: int
     expires_at_s: int
     fingerprint: str | None = None
+    take_over: bool = True
 
     def written(self, fence: int | None = None, attempts: int | None = None) -> LockItem:
         """The item this claim writes over a free key whose ``fence`` and ``attempts`` were these.
@@ -108,6 +112,15 @@ class LockStore(Protocol):
 
     def get(self, key: str) -> LockItem | None:
         """Read the item for ``key`` with a strongly consistent read."""
+        ...
+
+    def mark_unknown(self, key: str, owner: str, *, now_ms: int) -> bool:
+        """Mark ``owner``'s ``IN_PROGRESS`` item, lease over at ``now_ms``, outcome unknown.
+
+        Sets ``outcome_unknown_at_ms`` to ``now_ms``; ``False`` if the item is not that (gone,
+        another owner, completed, its lease moved on, or marked already). A marked item is free
+        for no claim until an operator (or its owner) settles it.
+        """
         ...
 
     def delete(self, key: str, *, expected: LockItem | None = None) -> bool:

@@ -156,6 +156,9 @@ def item_json(item: Item, at_ms: int) -> dict[str, Any]:
         "result_stored": item.result is not None,
         "fingerprint": item.fingerprint,
         "foreign": False,
+        "outcome_unknown": item.outcome_unknown_at_ms is not None,
+        "outcome_unknown_at": iso(item.outcome_unknown_at_ms),
+        "outcome_unknown_at_ms": item.outcome_unknown_at_ms,
     }
 
 

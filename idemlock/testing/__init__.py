@@ -57,7 +57,10 @@ class MemoryStore:
         with self._lock:
             self.calls["claim"] += 1
             old = self._items.get(claim.key)
-            if old is not None and not old.is_free_at(claim.now_ms):
+            if old is not None and (
+                not old.is_free_at(claim.now_ms)
+                or (not claim.take_over and old.status is LockStatus.IN_PROGRESS)
+            ):
                 return ClaimResult(acquired=False, item=old)
             new = claim.written() if old is None else claim.written(old.fence, old.attempts)
             self._items[claim.key] = new
@@ -86,6 +89,7 @@ class MemoryStore:
                 completed_at_ms=now_ms,
                 expires_at_s=expires_at_s,
                 result=result,
+                outcome_unknown_at_ms=None,
             )
             return True
 
@@ -109,6 +113,23 @@ class MemoryStore:
             self._items[key] = old._replace(
                 lease_expires_at_ms=lease_expires_at_ms, expires_at_s=expires_at_s
             )
+            return True
+
+    def mark_unknown(self, key: str, owner: str, *, now_ms: int) -> bool:
+        """Mark ``owner``'s lapsed ``IN_PROGRESS`` item: its outcome is unknown."""
+        with self._lock:
+            self.calls["mark_unknown"] += 1
+            old = self._items.get(key)
+            if (
+                old is None
+                or old.owner != owner
+                or old.status is not LockStatus.IN_PROGRESS
+                or old.lease_expires_at_ms is None
+                or old.lease_expires_at_ms >= now_ms
+                or old.outcome_unknown_at_ms is not None
+            ):
+                return False
+            self._items[key] = old._replace(outcome_unknown_at_ms=now_ms)
             return True
 
     def delete(self, key: str, *, expected: LockItem | None = None) -> bool:

@@ -646,6 +646,46 @@ class LockStoreContract:
         )
         assert (item.owner, item.fence, item.expires_at_s) == ("me", claimed.fence, None)
 
+    def test_a_claim_without_takeover_leaves_a_lapsed_lease(self) -> None:
+        """``take_over=False`` is refused by a lapsed IN_PROGRESS item (and returns it), but
+        still takes an absent key and a COMPLETED one whose retention is over.
+        """
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        assert self.store.claim(claim_with_1s_lease(key, "a", now)).acquired
+        later = claim_with_1s_lease(key, "b", now + 5000)._replace(take_over=False)
+        refused = self.store.claim(later)
+        assert not refused.acquired
+        assert refused.item is not None
+        assert refused.item.owner == "a"
+        assert self.store.complete(key, "a", now_ms=now + 1, result=None, expires_at_s=now // 1000)
+        assert self.store.claim(later).acquired
+        fresh = stored_key(self.namespace, "fresh")
+        assert self.store.claim(later._replace(key=fresh)).acquired
+
+    def test_mark_unknown_marks_a_lapsed_claim_that_no_claim_then_takes(self) -> None:
+        """mark_unknown() marks only the owner's lapsed, unmarked claim; a marked item refuses
+        every claim; its owner's complete clears the mark.
+        """
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        assert self.store.claim(claim_with_1s_lease(key, "a", now)).acquired
+        assert not self.store.mark_unknown(key, "a", now_ms=now + 1000)  # lease still live
+        assert not self.store.mark_unknown(key, "stranger", now_ms=now + 5000)
+        assert self.store.mark_unknown(key, "a", now_ms=now + 5000)
+        assert not self.store.mark_unknown(key, "a", now_ms=now + 6000)  # marked already
+        marked = self.store.get(key)
+        assert marked is not None
+        assert (marked.owner, marked.outcome_unknown_at_ms) == ("a", now + 5000)
+        assert not marked.is_free_at(now + 9000)
+        taken = self.store.claim(claim_with_1s_lease(key, "b", now + 9000))
+        assert not taken.acquired
+        assert taken.item == marked
+        assert self.store.complete(key, "a", now_ms=now + 9001, result="1", expires_at_s=None)
+        done = self.store.get(key)
+        assert done is not None
+        assert (done.status, done.outcome_unknown_at_ms) == (LockStatus.COMPLETED, None)
+
     def test_scan_yields_every_item_and_filters_by_prefix(self) -> None:
         """scan() yields each item once, across pages; ``prefix`` keeps the keys that start so."""
         now = int(self.clock() * 1000)
