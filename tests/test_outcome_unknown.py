@@ -3,23 +3,25 @@ DynamoDB Local, settled with ``idemlock release`` or ``idemlock resolve``."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from idemlock import DynamoDBStore, idempotent
+from idemlock import DynamoDBStore, idempotent, idempotent_records
 from idemlock.errors import ConfigurationError, InProgressError, OutcomeUnknownError
 from idemlock.item import LockStatus
 from idemlock.store import LockStore
-from idemlock.testing import ManualClock, MemoryStore
+from idemlock.testing import LambdaContext, ManualClock, MemoryStore
+from tests.batch_events import sqs_event
 from tests.cli_helpers import Run, as_json, hold
 
 KEY = "withdrawals#w-1"
 
 
 def withdraw(
-    store: LockStore, clock: ManualClock, runs: list[str], **options: Any
+    store: LockStore, clock: Callable[[], float], runs: list[str], **options: Any
 ) -> Callable[[str], object]:
     """A withdrawal handler on ``store``; each run of its body is appended to ``runs``."""
 
@@ -241,3 +243,42 @@ def test_resolve_refuses_what_it_must_not_settle(store: DynamoDBStore, idemlock:
     assert item.outcome_unknown_at_ms is not None  # still awaiting a decision
     forced = idemlock("resolve", "withdrawals#live", "--completed", "--force", "--yes")
     assert forced.returncode == 0, forced.stderr
+
+
+def test_a_batch_record_with_an_unknown_outcome_fails_and_does_not_run(
+    store: DynamoDBStore,
+) -> None:
+    """In a batch, the refused record is reported failed; the others run."""
+    hold(store, "queue#m-0", ManualClock(), lease=1, age=10)
+    runs: list[str] = []
+
+    def handle(record: dict[str, Any], context: object) -> None:
+        runs.append(record["messageId"])
+
+    batch = idempotent_records(
+        lambda record: record["messageId"],
+        store=store,
+        namespace="queue",
+        on_lease_expired="refuse",
+    )(handle)
+
+    assert batch(sqs_event(2), LambdaContext()) == {
+        "batchItemFailures": [{"itemIdentifier": "m-0"}]
+    }
+    assert runs == ["m-1"]
+    item = store.get("queue#m-0")
+    assert item is not None
+    assert item.outcome_unknown_at_ms is not None
+
+
+def test_a_waiter_whose_holder_lapses_under_refuse_gets_outcome_unknown(
+    store: DynamoDBStore,
+) -> None:
+    """wait= and refuse: the lease runs out while the duplicate waits; it does not run."""
+    clock, runs = ManualClock(), list[str]()
+    hold(store, KEY, clock, lease=1.5, age=1)  # lapses half a second from now, in real time
+
+    with pytest.raises(OutcomeUnknownError):
+        withdraw(store, time.time, runs, on_lease_expired="refuse", wait=30)("w-1")
+
+    assert runs == []
