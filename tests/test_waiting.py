@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 
 from idemlock import DynamoDBStore, idempotent, idempotent_http, idempotent_records
-from idemlock._waiting import FIRST_PAUSE_MS, LAMBDA_RESERVE_MS, MAX_PAUSE_MS, Waiting
+from idemlock._waiting import (
+    FIRST_PAUSE_MS,
+    LAMBDA_RESERVE_MS,
+    MAX_PAUSE_MS,
+    MIN_PAUSE_MS,
+    Waiting,
+)
 from idemlock.errors import ConfigurationError, InProgressError
 from idemlock.events import LockEvent
 from idemlock.lock import LAMBDA_LEASE_GRACE_MS
@@ -296,7 +302,7 @@ def test_wait_must_be_a_positive_duration(wait: object) -> None:
 
 def test_pauses_grow_with_jitter_and_add_up_to_the_wait() -> None:
     """The n-th pause is drawn from the upper half of 50 ms * 2**n (at most 1 s); the pauses
-    add up to the wait; none outlasts the holder's lease by more than a millisecond."""
+    add up to the wait; none outlasts the holder's lease by more than 25 ms."""
     waiting = Waiting(10_000, budget_ms=None)
     pauses = []
     while (pause := waiting.pause_s(lease_left_ms=60_000)) is not None:
@@ -308,7 +314,9 @@ def test_pauses_grow_with_jitter_and_add_up_to_the_wait() -> None:
         ceiling / 2 <= pause <= ceiling
         for pause, ceiling in zip(pauses[:-1], ceilings, strict=False)  # the last: what is left
     )
-    assert Waiting(10_000, None).pause_s(lease_left_ms=4) == pytest.approx(0.005)
+    assert Waiting(10_000, None).pause_s(lease_left_ms=100_000) >= FIRST_PAUSE_MS / 2000
+    assert Waiting(10_000, None).pause_s(lease_left_ms=4) == pytest.approx(MIN_PAUSE_MS / 1000)
+    assert Waiting(10_000, None).pause_s(lease_left_ms=-4) == pytest.approx(MIN_PAUSE_MS / 1000)
 
 
 def test_waiting_ends_before_the_lambda_deadline() -> None:
