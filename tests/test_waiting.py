@@ -26,9 +26,10 @@ from idemlock.events import LockEvent
 from idemlock.lock import LAMBDA_LEASE_GRACE_MS
 from idemlock.store import LockStore
 from idemlock.testing import LambdaContext, MemoryStore
-from tests.aws import fresh_table
+from tests.aws import fresh_table, make_client
 from tests.batch_events import sqs_event
 from tests.http_events import http_event, response_headers
+from tests.round_trips import RoundTrips
 
 JOIN_S = 60
 """How long a test waits for a thread it started before failing (never reached when it works)."""
@@ -341,3 +342,37 @@ def test_without_wait_a_duplicate_is_refused_at_once() -> None:
     assert store.calls["get"] == 0
     first.finish.set()
     thread.join(JOIN_S)
+
+
+def test_on_dynamodb_a_waiter_sends_one_claim_then_only_reads(
+    dynamodb: DynamoDBStore, dynamodb_local: str, started_first: list[threading.Thread]
+) -> None:
+    """Counted on the waiter's own client: one UpdateItem (its claim), then GetItems only,
+    until the first call completes; the holder is let go after the waiter's third read."""
+    first = First()
+    holder = idempotent(lambda order_id: order_id, store=dynamodb, namespace="orders")(first)
+    thread, _ = in_thread(lambda: holder("o-1"))
+    started_first.append(thread)
+    assert first.started.wait(JOIN_S)
+    waiter_store = DynamoDBStore(dynamodb.table_name, client=make_client(dynamodb_local))
+    trips = RoundTrips()
+
+    def let_go_after_three_reads(request: Any, **_: Any) -> None:
+        trips.on_send(request)
+        if trips.operations.count("GetItem") == 3:
+            first.finish.set()
+
+    waiter = idempotent(lambda order_id: order_id, store=waiter_store, namespace="orders", wait=60)(
+        first
+    )
+    client = waiter_store.client
+    client.meta.events.register("before-send.dynamodb", let_go_after_three_reads)
+    try:
+        assert waiter("o-1") == {"charged": "by the first"}
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", let_go_after_three_reads)
+
+    assert trips.operations[0] == "UpdateItem"
+    assert set(trips.operations[1:]) == {"GetItem"}
+    assert len(trips.operations) >= 4
+    assert first.runs == ["o-1"]
