@@ -3,19 +3,21 @@ DynamoDB Local, settled with ``idemlock release`` or ``idemlock resolve``."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from idemlock import DynamoDBStore, idempotent, idempotent_records
+from idemlock import DynamoDBStore, idempotent, idempotent_http, idempotent_records
 from idemlock.errors import ConfigurationError, InProgressError, OutcomeUnknownError
 from idemlock.item import LockStatus
 from idemlock.store import LockStore
 from idemlock.testing import LambdaContext, ManualClock, MemoryStore
 from tests.batch_events import sqs_event
 from tests.cli_helpers import Run, as_json, hold
+from tests.http_events import http_event
 
 KEY = "withdrawals#w-1"
 
@@ -282,3 +284,37 @@ def test_a_waiter_whose_holder_lapses_under_refuse_gets_outcome_unknown(
         withdraw(store, time.time, runs, on_lease_expired="refuse", wait=30)("w-1")
 
     assert runs == []
+
+
+def test_an_http_retry_of_a_timed_out_request_gets_a_409_outcome_unknown(
+    store: DynamoDBStore,
+) -> None:
+    """idempotent_http with refuse: the retry does not run; a 409 problem names the type."""
+    runs: list[int] = []
+
+    def pay_out(event: object, context: object) -> dict[str, Any]:
+        runs.append(1)
+        return {"statusCode": 201, "body": "{}"}
+
+    handler = idempotent_http(store=store, namespace="payouts", on_lease_expired="refuse")(pay_out)
+    request = http_event("rest")
+    handler(request, LambdaContext())
+    (item,) = list(store.scan())
+    # As if that first request had timed out in flight: its claim left IN_PROGRESS, lapsed.
+    store.client.update_item(
+        TableName=store.table_name,
+        Key={"id": {"S": item.key}},
+        UpdateExpression="SET #status = :in_progress, #lease = :past REMOVE #result",
+        ExpressionAttributeNames={
+            "#status": "status",
+            "#lease": "lease_expires_at_ms",
+            "#result": "result",
+        },
+        ExpressionAttributeValues={":in_progress": {"S": "IN_PROGRESS"}, ":past": {"N": "1"}},
+    )
+
+    retry = handler(request, LambdaContext())
+
+    assert retry["statusCode"] == 409
+    assert json.loads(retry["body"])["type"].endswith("#idempotency-outcome-unknown")
+    assert runs == [1]

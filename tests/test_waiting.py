@@ -315,7 +315,9 @@ def test_pauses_grow_with_jitter_and_add_up_to_the_wait() -> None:
         ceiling / 2 <= pause <= ceiling
         for pause, ceiling in zip(pauses[:-1], ceilings, strict=False)  # the last: what is left
     )
-    assert Waiting(10_000, None).pause_s(lease_left_ms=100_000) >= FIRST_PAUSE_MS / 2000
+    first_pause = Waiting(10_000, None).pause_s(lease_left_ms=100_000)
+    assert first_pause is not None
+    assert first_pause >= FIRST_PAUSE_MS / 2000
     assert Waiting(10_000, None).pause_s(lease_left_ms=4) == pytest.approx(MIN_PAUSE_MS / 1000)
     assert Waiting(10_000, None).pause_s(lease_left_ms=-4) == pytest.approx(MIN_PAUSE_MS / 1000)
 
