@@ -180,6 +180,8 @@ def test_ls_unknown_lists_only_the_marked_keys(store: DynamoDBStore, idemlock: R
     assert "withdrawals#stale" not in table.stdout
     shown = idemlock("show", KEY)
     assert "outcome unknown" in shown.stdout
+    stats = as_json(idemlock("stats", "--output", "json"))
+    assert (stats["outcome_unknown"], stats["stale"]) == (1, 1)
 
 
 def test_resolve_completed_with_a_result_replays_it(store: DynamoDBStore, idemlock: Run) -> None:
