@@ -15,6 +15,7 @@ if typing.TYPE_CHECKING:
     from idemlock.item import LockItem, LockStatus
     from idemlock.lock import Lock, current_lock
     from idemlock.sources.dynamodb_streams import StreamRecord
+    from idemlock.steps import step, step_async
     from idemlock.store import Claim, ClaimResult, LockStore
 
 __version__ = "0.1.0"
@@ -39,6 +40,8 @@ _LAZY = {
     "idempotent": "idemlock._decorator",
     "idempotent_http": "idemlock.http",
     "idempotent_records": "idemlock._decorator",
+    "step": "idemlock.steps",
+    "step_async": "idemlock.steps",
 }
 
 
@@ -75,4 +78,6 @@ __all__ = [
     "idempotent",
     "idempotent_http",
     "idempotent_records",
+    "step",
+    "step_async",
 ]

@@ -22,5 +22,7 @@ LEVELS: Final[dict[str, int]] = {
     "lock_lost": logging.WARNING,
     "store_error": logging.WARNING,
     "outcome_unknown": logging.WARNING,
+    "step_recorded": logging.DEBUG,
+    "step_replayed": logging.DEBUG,
 }
 """DEBUG for the hot path, INFO for what an operator may want to see, WARNING for trouble."""

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from idemlock._leases import extender, heartbeat, lose
 from idemlock._policy import Policy, ceil_s, fence_base, in_progress_ttl_s
+from idemlock._recovery import Recovery
 from idemlock._results import close_unrun, decode, deferred, encode
 from idemlock._steps import (
     BodyFailed,
     Claim,
     Complete,
+    Free,
     MarkUnknown,
     Read,
     Release,
@@ -85,10 +87,11 @@ def claim_steps(
     renew = _Requests(policy, key, owner, lease_ms, limit_ms, fingerprint)
     waiting = None if policy.wait_ms is None else Waiting(policy.wait_ms, budget_ms)
     request = renew(now_us)
-    held = yield from _claim(store, policy, request, renew, waiting)
-    if isinstance(held, _Replay):
-        return held.value
-    run = _run_body(store, policy, held, lease_ms, limit_ms)
+    claimed = yield from _claim(store, policy, request, renew, waiting)
+    if isinstance(claimed, _Replay):
+        return claimed.value
+    held = claimed.lock
+    run = _run_body(store, policy, claimed, lease_ms, limit_ms)
     try:
         value = yield run
     except GeneratorExit:
@@ -162,7 +165,7 @@ def _claim(
     request: ClaimRequest,
     renew: _Requests,
     waiting: Waiting | None,
-) -> Generator[Step, Any, Lock | _Replay]:
+) -> Generator[Step, Any, _Held | _Replay]:
     """Claim until the answer is final: the lock we hold, or a duplicate's stored value.
 
     Another invocation's claim within its lease raises ``InProgressError``, or with
@@ -236,6 +239,13 @@ def _store_call(
         raise
 
 
+class _Held(NamedTuple):
+    """The key is ours: the lock, and the steps an earlier run recorded on the item."""
+
+    lock: Lock
+    steps: tuple[tuple[str, str], ...]
+
+
 class _Replay:
     """A duplicate: the stored result, decoded, instead of running the body."""
 
@@ -247,7 +257,7 @@ class _Replay:
 
 def _outcome(
     claim: ClaimRequest, outcome: ClaimResult, policy: Policy
-) -> Lock | _Replay | LockItem | None:
+) -> _Held | _Replay | LockItem | None:
     """What a claim's answer means: we hold the key, a duplicate, or ``None``: claim again.
 
     Another invocation's ``IN_PROGRESS`` item comes back as it is, for :func:`_claim`.
@@ -263,7 +273,7 @@ def _outcome(
         # store could not tell what its lost first attempt replaced).
         taken_over = outcome.replaced is LockStatus.IN_PROGRESS
         policy.emit("taken_over" if taken_over else "claimed", key, lock=held)
-        return held
+        return _Held(held, item.steps)
     if item is None:
         return None  # the holder released between our claim and our read
     lapsed_kept = not claim.take_over and item.status is LockStatus.IN_PROGRESS
@@ -288,17 +298,21 @@ def _outcome(
 def _run_body(
     store: LockStore,
     policy: Policy,
-    held: Lock,
+    claimed: _Held,
     lease_ms: int,
     limit_ms: int | None,
 ) -> RunBody:
-    """The step that runs the body holding ``held``, which :meth:`Lock.extend` now moves."""
+    """The step that runs the body holding the lock, with an earlier run's recorded steps.
+
+    :meth:`Lock.extend` now moves the lock; ``idemlock.step`` replays and records on it.
+    """
+    held = claimed.lock
     extend = extender(store, policy, held, limit_ms)
     held._held_with(extend)
     beats = (
         None if policy.heartbeat_ms is None else heartbeat(policy.heartbeat_ms, extend, lease_ms)
     )
-    return RunBody(held, beats)
+    return RunBody(held, beats, Recovery(store, policy, held, claimed.steps))
 
 
 def _storable(
@@ -372,10 +386,18 @@ def _release(
     failure: BaseException,
     run: RunBody,
 ) -> Generator[Step, Any, None]:
-    """Free the key after ``failure``; never raises, so the body's own error stays on top."""
+    """Free the key after ``failure``; never raises, so the body's own error stays on top.
+
+    With steps recorded the item stays, freed, so that the retry replays them.
+    """
     key = held.key
+    free = run.recovery is not None and run.recovery.keeps_steps
     try:
-        released = yield Release(store, key, held.owner)
+        released = yield (
+            Free(store, key, held.owner, policy.clock_us() // 1000)
+            if free
+            else Release(store, key, held.owner)
+        )
     except StoreError as exc:
         logger.warning(
             "could not release %r after a failure; it frees itself when its lease ends",

@@ -13,6 +13,7 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from idemlock._recovery import CURRENT_RUN, Recovery
 from idemlock.lock import CURRENT_LOCK, Lock
 
 if TYPE_CHECKING:
@@ -90,6 +91,19 @@ class Read(NamedTuple):
         return self.store.get(self.key)
 
 
+class Free(NamedTuple):
+    """Free the key after a failure, keeping its recorded steps, if ``owner`` still holds it."""
+
+    store: LockStore
+    key: str
+    owner: str
+    now_ms: int
+
+    def run(self) -> bool:
+        """Send the free."""
+        return self.store.free(self.key, self.owner, now_ms=self.now_ms)
+
+
 class Sleep(NamedTuple):
     """Pause before trying a store call again."""
 
@@ -110,10 +124,17 @@ class RunBody:
     One run, one block: the block is not re-entrant.
     """
 
-    __slots__ = ("_beat", "_token", "end", "heartbeat", "lock", "start")
+    __slots__ = ("_beat", "_run_token", "_token", "end", "heartbeat", "lock", "recovery", "start")
 
-    def __init__(self, lock: Lock | None, heartbeat: Heartbeat | None = None) -> None:
+    def __init__(
+        self,
+        lock: Lock | None,
+        heartbeat: Heartbeat | None = None,
+        recovery: Recovery | None = None,
+    ) -> None:
         self.lock = lock
+        self.recovery = recovery
+        """The run's recovery points (``idemlock.step``), current while the body runs."""
         self.heartbeat = heartbeat
         """Extends the lease while the body runs (``heartbeat=``)."""
         self._beat = heartbeat  # what the block starts; holding() says from where
@@ -129,6 +150,7 @@ class RunBody:
 
     def __enter__(self) -> None:
         self._token = CURRENT_LOCK.set(self.lock)
+        self._run_token = CURRENT_RUN.set(self.recovery)
         if self._beat is not None:
             self._beat.start()
         self.start = time.perf_counter()
@@ -137,6 +159,7 @@ class RunBody:
         self.end = time.perf_counter()
         if self._beat is not None:
             self._beat.stop()  # before the complete or the release: none races them
+        CURRENT_RUN.reset(self._run_token)
         CURRENT_LOCK.reset(self._token)
 
     @property
@@ -145,7 +168,7 @@ class RunBody:
         return (self.end - self.start) * 1000
 
 
-Step = Claim | Complete | Release | Sleep | RunBody | MarkUnknown | Read
+Step = Claim | Complete | Release | Sleep | RunBody | MarkUnknown | Read | Free
 """What the protocol yields."""
 
 Steps = Generator[Step, Any, Any]

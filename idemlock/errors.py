@@ -11,6 +11,7 @@
     ├── FingerprintError           the payload lacked a field, or the fingerprint is not JSON
     ├── InProgressError            another invocation holds the key (.key, .lease_expires_at)
     ├── OutcomeUnknownError        a lapsed claim's outcome is unknown (on_lease_expired="refuse")
+    ├── StepError                  idemlock.step() outside a body, or a step name used twice
     ├── PayloadMismatchError       same key, different payload fingerprint (.key)
     ├── LockLostError              our lease expired and another invocation took the key over
     ├── UnstorableResultError      the result is not JSON or too large; the key was released
@@ -132,6 +133,14 @@ class OutcomeUnknownError(IdemlockError):
             f"Decide with `idemlock release {key}` (run it again) or "
             f"`idemlock resolve {key} --completed` (treat it as done)"
         )
+
+
+class StepError(IdemlockError):
+    """``idemlock.step()`` was misused.
+
+    Called outside an idempotent body, with a name already used in this run, or (``step``, not
+    ``step_async``) with a function returning an awaitable.
+    """
 
 
 class PayloadMismatchError(IdemlockError):

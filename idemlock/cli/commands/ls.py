@@ -120,4 +120,6 @@ def _condition(item: LockItem, at: int) -> str:
     """What the status alone does not say: a crashed claim, or one awaiting an operator."""
     if item.outcome_unknown_at_ms is not None:
         return " (outcome unknown)"
+    if item.released_at_ms is not None:
+        return " (failed; steps kept)"
     return " (stale)" if is_stale(item, at) else ""

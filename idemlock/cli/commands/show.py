@@ -63,6 +63,11 @@ def _rows(item: LockItem, at: int) -> list[tuple[str, str]]:
                 "(run again) or `idemlock resolve --completed` (treat as done)",
             )
         )
+    if item.released_at_ms is not None:
+        rows.append(
+            ("failed at", f"{_when(item.released_at_ms, at)}: free; its retry replays the steps")
+        )
+    rows.extend((f"step {name}", _result(text)) for name, text in item.steps)
     rows.append(("fingerprint", item.fingerprint or "-"))
     rows.append(("result", _result(item.result)))
     return rows
