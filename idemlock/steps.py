@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 from idemlock._recovery import CURRENT_RUN, Recovery
 from idemlock._results import close_unrun
@@ -54,9 +54,17 @@ def step(name: str, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) ->
     return value
 
 
+@overload
 async def step_async(
-    name: str, fn: Callable[P, Awaitable[R] | R], /, *args: P.args, **kwargs: P.kwargs
-) -> R:
+    name: str, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+) -> R: ...
+
+
+@overload
+async def step_async(name: str, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+
+async def step_async(name: str, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs) -> Any:
     """:func:`step` in an ``async`` body: ``fn`` may be ``async``.
 
     The record is written from a worker thread, off the event loop.
@@ -64,12 +72,12 @@ async def step_async(
     run = _current(name)
     replay, value = run.enter(name)
     if replay:
-        return value  # type: ignore[no-any-return]
+        return value
     value = fn(*args, **kwargs)
     if inspect.isawaitable(value):
         value = await value
     await asyncio.to_thread(run.record, name, value)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _current(name: str) -> Recovery:

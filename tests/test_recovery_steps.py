@@ -160,7 +160,7 @@ def test_async_steps_replay_after_a_failure(lock_store: LockStore) -> None:
 
     @idempotent(lambda order: order["id"], store=store, namespace="shop", clock=clock)
     async def checkout(order: dict[str, Any]) -> str:
-        charge_id = await idemlock.step_async("charge", charge_card, order)
+        charge_id: str = await idemlock.step_async("charge", charge_card, order)
         await idemlock.step_async("email", shop.send_receipt, order, charge_id)
         return charge_id
 
@@ -180,10 +180,11 @@ def test_step_results_replay_as_results_do() -> None:
 
     @idempotent(lambda key: key, store=store, namespace="v", clock=clock)
     def body(key: str) -> dict[str, object]:
-        got = {
-            name: idemlock.step(name, lambda value=value, name=name: calls.append(name) or value)
-            for name, value in values.items()
-        }
+        def value_of(name: str) -> object:
+            calls.append(name)
+            return values[name]
+
+        got = {name: idemlock.step(name, value_of, name) for name in values}
         if not failed:
             failed.append(True)
             raise RuntimeError("fail once, after every step")
@@ -221,7 +222,7 @@ def test_misused_steps_raise_step_error() -> None:
 
     @idempotent(lambda key: key, store=store, namespace="misuse-async")
     def awaitable(key: str) -> None:
-        idemlock.step("charge", coroutine)
+        idemlock.step("charge", coroutine)  # type: ignore[unused-coroutine]
 
     with pytest.raises(StepError, match="step_async"):
         awaitable("k")
