@@ -217,7 +217,10 @@ _MARK_UNKNOWN_CONDITION: Final = (
 )
 _RECORD_STEPS_UPDATE: Final = "SET #steps = :steps"
 _RECORD_STEPS_CONDITION: Final = "#owner = :owner AND #fence = :fence AND #status = :in_progress"
-_FREE_UPDATE: Final = "SET #released_at_ms = :now_ms, #lease_expires_at_ms = :zero"
+_FREE_UPDATE: Final = (
+    # A marked owner that turns out alive and fails settles the unknown outcome itself.
+    "SET #released_at_ms = :now_ms, #lease_expires_at_ms = :zero REMOVE #outcome_unknown_at_ms"
+)
 
 
 def _complete_update(has_result: bool, expires: bool) -> str:

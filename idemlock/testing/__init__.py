@@ -166,7 +166,9 @@ class MemoryStore:
                 return True
             if old.owner != owner or old.status is not LockStatus.IN_PROGRESS:
                 return False
-            self._items[key] = old._replace(released_at_ms=now_ms, lease_expires_at_ms=0)
+            self._items[key] = old._replace(
+                released_at_ms=now_ms, lease_expires_at_ms=0, outcome_unknown_at_ms=None
+            )
             return True
 
     def delete(self, key: str, *, expected: LockItem | None = None) -> bool:

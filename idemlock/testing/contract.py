@@ -720,6 +720,11 @@ class LockStoreContract:
         assert done is not None
         assert (done.steps, done.released_at_ms) == ((), None)
         assert self.store.free(stored_key(self.namespace, "gone"), "a", now_ms=now)
+        marked = stored_key(self.namespace, "marked")
+        assert self.store.claim(claim_with_1s_lease(marked, "a", now)).acquired
+        assert self.store.mark_unknown(marked, "a", now_ms=now + 5000)
+        assert self.store.free(marked, "a", now_ms=now + 5001)  # alive after all, and failed
+        assert self.store.claim(claim_with_1s_lease(marked, "b", now + 5002)).acquired
 
     def test_scan_yields_every_item_and_filters_by_prefix(self) -> None:
         """scan() yields each item once, across pages; ``prefix`` keeps the keys that start so."""
