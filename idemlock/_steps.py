@@ -2,9 +2,10 @@
 
 The protocol (:mod:`idemlock._protocol`) is a generator: it yields a step, a driver performs it
 and sends the answer back (or throws what it raised). A store step (:class:`Claim`,
-:class:`Complete`, :class:`Release`) and a backoff (:class:`Sleep`) are performed by calling
-``run()``; :class:`RunBody` means "run the wrapped function now". The drivers
-(:mod:`idemlock._drivers`) and the batch scheduler differ only in where they perform them.
+:class:`Complete`, :class:`Release`, :class:`Free`, :class:`Read`, :class:`MarkUnknown`) and a
+backoff (:class:`Sleep`) are performed by calling ``run()``; :class:`RunBody` means "run the
+wrapped function now". The drivers (:mod:`idemlock._drivers`) and the batch scheduler differ only
+in where they perform them.
 """
 
 from __future__ import annotations
