@@ -16,6 +16,7 @@ if typing.TYPE_CHECKING:
     from idemlock.item import LockItem, LockStatus
     from idemlock.lock import Lock, current_lock
     from idemlock.sources.dynamodb_streams import StreamRecord
+    from idemlock.steps import step, step_async
     from idemlock.store import Claim, ClaimResult, LockStore
 
 __version__ = "0.1.0"
@@ -41,6 +42,8 @@ _LAZY = {
     "idempotent_http": "idemlock.http",
     "idempotent_records": "idemlock._decorator",
     "lambda_context": "idemlock._invocation",
+    "step": "idemlock.steps",
+    "step_async": "idemlock.steps",
 }
 
 
@@ -78,4 +81,6 @@ __all__ = [
     "idempotent_http",
     "idempotent_records",
     "lambda_context",
+    "step",
+    "step_async",
 ]

@@ -45,6 +45,8 @@ def idempotent(
             ``disabled``, ``on_event``, ``heartbeat``, ``on_lock_lost``, ``on_replay``; and
             ``fingerprint`` and
             ``on_missing_key`` (:class:`~idemlock._options.IdempotentOptions`).
+            Also ``on_lease_expired`` (``"refuse"``: a lapsed claim is an unknown outcome for an
+            operator, not a re-run) and ``wait`` (a duplicate waits for the first result).
 
     """
     policy = validate("@idempotent", key_fn, options)

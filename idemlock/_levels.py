@@ -21,5 +21,8 @@ LEVELS: Final[dict[str, int]] = {
     "payload_mismatch": logging.WARNING,
     "lock_lost": logging.WARNING,
     "store_error": logging.WARNING,
+    "outcome_unknown": logging.WARNING,
+    "step_recorded": logging.DEBUG,
+    "step_replayed": logging.DEBUG,
 }
 """DEBUG for the hot path, INFO for what an operator may want to see, WARNING for trouble."""

@@ -117,6 +117,17 @@ class Options(TypedDict, total=False):
     answered from the local cache, as this container last knew it (its claim's read, or its own
     complete). Not called when the body runs. An exception from it propagates unchanged (the key
     stays completed; a batch reports that record as failed)."""
+    on_lease_expired: Literal["take_over", "refuse"]
+    """What a call does when the key's holder ran out of lease before completing: "take_over"
+    (the default) claims the key and runs the body again; "refuse" does not run it: it raises
+    ``OutcomeUnknownError`` and marks the item (``outcome_unknown_at_ms``) so that no call runs
+    it until an operator decides (``idemlock release`` or ``idemlock resolve``)."""
+    wait: Duration | None
+    """A call that finds its key in progress waits up to this long for the first call's
+    result (reading the item with a jittered exponential backoff, never claiming it while the
+    lease is live), returns it when the first completes, claims the key and runs the body if it
+    was freed, else raises ``InProgressError``; inside Lambda, never past the deadline.
+    Default ``None``: ``InProgressError`` at once."""
 
 
 class IdempotentOptions(Options, total=False):
@@ -175,6 +186,12 @@ def validate(
         raise ConfigurationError(
             f'on_unstorable_result must be "raise" or "omit", got {on_unstorable!r}'
         )
+    on_lease_expired = checked.get("on_lease_expired", "take_over")
+    if on_lease_expired not in ("take_over", "refuse"):
+        raise ConfigurationError(
+            f'on_lease_expired must be "take_over" or "refuse", got {on_lease_expired!r}'
+        )
+    wait = checked.get("wait")
     clock = checked.get("clock", time.time)
     lease = checked.get("lease")
     retention = checked.get("retention", DEFAULT_RETENTION)
@@ -197,6 +214,8 @@ def validate(
         on_missing_key=on_missing_key,
         concurrency=_count("concurrency", checked.get("concurrency", DEFAULT_CONCURRENCY), 1),
         on_replay=checked.get("on_replay"),
+        on_lease_expired=on_lease_expired,
+        wait_ms=None if wait is None else milliseconds("wait", wait),
     )
 
 

@@ -57,6 +57,11 @@ class Policy(NamedTuple):
     """Store calls of one batch in flight at once."""
     on_replay: Callable[[Any, LockItem], object] | None = None
     """What a duplicate returns, made of the stored value and the completed item."""
+    on_lease_expired: Literal["take_over", "refuse"] = "take_over"
+    """What a claim does with another invocation's lapsed lease: take the key over (run the
+    body again), or refuse (``OutcomeUnknownError``; the item is marked for an operator)."""
+    wait_ms: int | None = None
+    """How long a duplicate waits for an in-progress key's result (``wait=``); None: not."""
 
     def lease_ms_for(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
         """The lease of one invocation with these arguments (see :meth:`leases_for`)."""

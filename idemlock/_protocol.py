@@ -7,7 +7,9 @@ docs tell them:
 
 1. a warm duplicate is answered from the local cache, with no call;
 2. the claim: one conditional write that takes the key if it is free;
-3. its answer: ours (run the body), a completed key (replay its result), or in progress;
+3. its answer: ours (run the body), a completed key (replay its result), or in progress
+   (``wait=``: read until it completes or is freed; ``on_lease_expired="refuse"``: a lapsed
+   claim is marked an unknown outcome, not taken over);
 4. the body runs, holding the lock (``RunBody``);
 5. its result is stored with the complete, or the key is released after a failure.
 """
@@ -16,15 +18,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from idemlock._leases import extender, heartbeat, lose
 from idemlock._policy import Policy, ceil_s, fence_base, in_progress_ttl_s
+from idemlock._recovery import Recovery
 from idemlock._results import close_unrun, deferred, encode, replay, unstored
-from idemlock._steps import BodyFailed, Claim, Complete, Release, RunBody, Sleep, Step, Steps
+from idemlock._steps import (
+    BodyFailed,
+    Claim,
+    Complete,
+    Free,
+    MarkUnknown,
+    Read,
+    Release,
+    RunBody,
+    Sleep,
+    Step,
+    Steps,
+)
+from idemlock._waiting import Waiting
 from idemlock.errors import (
     ConfigurationError,
     InProgressError,
+    OutcomeUnknownError,
     PayloadMismatchError,
     StoreError,
     UnstorableResultError,
@@ -66,20 +83,15 @@ def claim_steps(
     cached = _cached(policy, key, fingerprint, now_ms)
     if cached is not _MISS:
         return cached
-    request = ClaimRequest(
-        key,
-        owner,
-        now_ms,
-        fence_base.next(now_us),
-        now_ms + lease_ms,
-        in_progress_ttl_s(now_ms + lease_ms),
-        fingerprint,
-    )
-    held = yield from _claim(store, policy, request)
-    if isinstance(held, _Replay):
-        return held.value
     limit_ms = None if budget_ms is None else now_ms + budget_ms
-    run = _run_body(store, policy, held, lease_ms, limit_ms)
+    renew = _Requests(policy, key, owner, lease_ms, limit_ms, fingerprint)
+    waiting = None if policy.wait_ms is None else Waiting(policy.wait_ms, budget_ms)
+    request = renew(now_us)
+    claimed = yield from _claim(store, policy, request, renew, waiting)
+    if isinstance(claimed, _Replay):
+        return claimed.value
+    held = claimed.lock
+    run = _run_body(store, policy, claimed, lease_ms, limit_ms)
     try:
         value = yield run
     except GeneratorExit:
@@ -115,24 +127,131 @@ def _cached(policy: Policy, key: str, fingerprint: str | None, now_ms: int) -> A
     return _replayed(policy, item)
 
 
+class _Requests:
+    """The claim requests of one call: the first, and each later one at a later time.
+
+    A later claim (after a racing release, or after waiting) has a lease from its own time,
+    still within the invocation's ``limit_ms``, and a fence base of its own.
+    """
+
+    __slots__ = ("_fingerprint", "_key", "_lease_ms", "_limit_ms", "_owner", "_policy")
+
+    def __init__(  # noqa: PLR0917  (one call's fixed parts)
+        self,
+        policy: Policy,
+        key: str,
+        owner: str,
+        lease_ms: int,
+        limit_ms: int | None,
+        fingerprint: str | None,
+    ) -> None:
+        self._policy, self._key, self._owner = policy, key, owner
+        self._lease_ms, self._limit_ms, self._fingerprint = lease_ms, limit_ms, fingerprint
+
+    def __call__(self, now_us: int | None = None) -> ClaimRequest:
+        """The claim at ``now_us`` (default: the policy's clock now)."""
+        now_us = self._policy.clock_us() if now_us is None else now_us
+        now_ms = now_us // 1000
+        lease_ends_ms = now_ms + self._lease_ms
+        if self._limit_ms is not None:
+            lease_ends_ms = min(lease_ends_ms, max(self._limit_ms, now_ms + 1))
+        return ClaimRequest(
+            self._key,
+            self._owner,
+            now_ms,
+            fence_base.next(now_us),
+            lease_ends_ms,
+            in_progress_ttl_s(lease_ends_ms),
+            self._fingerprint,
+            self._policy.on_lease_expired == "take_over",
+        )
+
+
 def _claim(
-    store: LockStore, policy: Policy, request: ClaimRequest
-) -> Generator[Step, Any, Lock | _Replay]:
-    """Claim until the answer is final: the lock we hold, or a duplicate's stored value."""
-    for _ in range(CLAIM_ATTEMPTS):
-        try:
-            answer = yield Claim(store, request)
-        except StoreError as exc:
-            policy.emit("store_error", request.key, error=exc)
-            raise
-        held = _outcome(request, answer, policy)
-        if held is not None:
-            return held
-    raise StoreError(
-        f"key {request.key!r} changed under {CLAIM_ATTEMPTS} claims in a row; try again",
-        operation="claim",
-        key=request.key,
-    )
+    store: LockStore,
+    policy: Policy,
+    request: ClaimRequest,
+    renew: _Requests,
+    waiting: Waiting | None,
+) -> Generator[Step, Any, _Held | _Replay]:
+    """Claim until the answer is final: the lock we hold, or a duplicate's stored value.
+
+    Another invocation's claim within its lease raises ``InProgressError``, or with
+    ``wait=``, is read (never claimed) until it completes, is freed (claimed then) or the wait
+    is over; a lapsed one under ``on_lease_expired="refuse"`` raises ``OutcomeUnknownError``.
+    """
+    key = request.key
+    answer = yield from _store_call(policy, key, Claim(store, request))
+    claims, told = 1, False
+    while True:
+        found = _outcome(request, answer, policy)
+        if isinstance(found, LockItem):
+            found = yield from _unknown_or_busy(store, policy, request, found)
+        if found is None:  # freed under us (or our mark raced a change): claim again
+            if claims == CLAIM_ATTEMPTS:
+                raise StoreError(
+                    f"key {key!r} changed under {CLAIM_ATTEMPTS} claims in a row; try again",
+                    operation="claim",
+                    key=key,
+                )
+            request = renew()
+            answer = yield from _store_call(policy, key, Claim(store, request))
+            claims += 1
+            continue
+        if not isinstance(found, LockItem):
+            return found
+        # Held within its lease by another invocation: told once per call.
+        if not told:
+            policy.emit("in_progress", key, item=found)
+            told = True
+        lease_ends_ms = found.lease_expires_at_ms or request.now_ms
+        pause_s = None if waiting is None else waiting.pause_s(lease_ends_ms - request.now_ms)
+        if pause_s is None:
+            raise InProgressError(key, lease_ends_ms)
+        yield Sleep(pause_s)
+        item = yield from _store_call(policy, key, Read(store, key))
+        request = renew()  # the read's answer is judged at the time it came back
+        answer, claims = ClaimResult(False, item), 0
+
+
+def _unknown_or_busy(
+    store: LockStore, policy: Policy, request: ClaimRequest, found: LockItem
+) -> Generator[Step, Any, LockItem | None]:
+    """Another invocation's claim: busy (returned), freed (``None``), or an unknown outcome.
+
+    Only a claim that may not take over (``on_lease_expired="refuse"``) sees a lapsed lease:
+    it marks the item, so that no claim runs the body again until an operator decides.
+    """
+    key = request.key
+    if found.outcome_unknown_at_ms is None and found.is_free_at(request.now_ms):
+        marked = yield from _store_call(
+            policy, key, MarkUnknown(store, key, found.owner, request.now_ms)
+        )
+        if not marked:
+            return None  # completed, released or extended meanwhile: look again
+        found = found._replace(outcome_unknown_at_ms=request.now_ms)
+    if found.outcome_unknown_at_ms is not None:
+        policy.emit("outcome_unknown", key, item=found)
+        raise OutcomeUnknownError(key, found.fence)
+    return found
+
+
+def _store_call(
+    policy: Policy, key: str, step: Claim | Read | MarkUnknown
+) -> Generator[Step, Any, Any]:
+    """A store step before the body: its answer; a store error is told, then raised."""
+    try:
+        return (yield step)
+    except StoreError as exc:
+        policy.emit("store_error", key, error=exc)
+        raise
+
+
+class _Held(NamedTuple):
+    """The key is ours: the lock, and the steps an earlier run recorded on the item."""
+
+    lock: Lock
+    steps: tuple[tuple[str, str], ...]
 
 
 class _Replay:
@@ -144,8 +263,13 @@ class _Replay:
         self.value = value
 
 
-def _outcome(claim: ClaimRequest, outcome: ClaimResult, policy: Policy) -> Lock | _Replay | None:
-    """What a claim's answer means: we hold the key, a duplicate, or ``None``: claim again."""
+def _outcome(
+    claim: ClaimRequest, outcome: ClaimResult, policy: Policy
+) -> _Held | _Replay | LockItem | None:
+    """What a claim's answer means: we hold the key, a duplicate, or ``None``: claim again.
+
+    Another invocation's ``IN_PROGRESS`` item comes back as it is, for :func:`_claim`.
+    """
     item = outcome.item
     key = claim.key
     if item is not None and (outcome.acquired or item.owner == claim.owner):
@@ -157,9 +281,12 @@ def _outcome(claim: ClaimRequest, outcome: ClaimResult, policy: Policy) -> Lock 
         # store could not tell what its lost first attempt replaced).
         taken_over = outcome.replaced is LockStatus.IN_PROGRESS
         policy.emit("taken_over" if taken_over else "claimed", key, lock=held)
-        return held
-    if item is None or item.is_free_at(claim.now_ms):
+        return _Held(held, item.steps)
+    if item is None:
         return None  # the holder released between our claim and our read
+    lapsed_kept = not claim.take_over and item.status is LockStatus.IN_PROGRESS
+    if item.is_free_at(claim.now_ms) and not lapsed_kept:
+        return None
     if (
         claim.fingerprint is not None
         and item.fingerprint is not None
@@ -168,8 +295,7 @@ def _outcome(claim: ClaimRequest, outcome: ClaimResult, policy: Policy) -> Lock 
         policy.emit("payload_mismatch", key, item=item)
         raise PayloadMismatchError(key)
     if item.status is LockStatus.IN_PROGRESS:
-        policy.emit("in_progress", key, item=item)
-        raise InProgressError(key, item.lease_expires_at_ms or claim.now_ms)
+        return item
     if policy.cache is not None:
         cache_key = _cache_key(key, claim.fingerprint)
         policy.cache.remember(cache_key, item, claim.now_ms)
@@ -208,17 +334,21 @@ def _replayed(policy: Policy, item: LockItem) -> Any:
 def _run_body(
     store: LockStore,
     policy: Policy,
-    held: Lock,
+    claimed: _Held,
     lease_ms: int,
     limit_ms: int | None,
 ) -> RunBody:
-    """The step that runs the body holding ``held``, which :meth:`Lock.extend` now moves."""
+    """The step that runs the body holding the lock, with an earlier run's recorded steps.
+
+    :meth:`Lock.extend` now moves the lock; ``idemlock.step`` replays and records on it.
+    """
+    held = claimed.lock
     extend = extender(store, policy, held, limit_ms)
     held._held_with(extend)
     beats = (
         None if policy.heartbeat_ms is None else heartbeat(policy.heartbeat_ms, extend, lease_ms)
     )
-    return RunBody(held, beats)
+    return RunBody(held, beats, Recovery(store, policy, held, claimed.steps))
 
 
 def _storable(
@@ -303,10 +433,18 @@ def _release(
     failure: BaseException,
     run: RunBody,
 ) -> Generator[Step, Any, None]:
-    """Free the key after ``failure``; never raises, so the body's own error stays on top."""
+    """Free the key after ``failure``; never raises, so the body's own error stays on top.
+
+    With steps recorded the item stays, freed, so that the retry replays them.
+    """
     key = held.key
+    free = run.recovery is not None and run.recovery.keeps_steps
     try:
-        released = yield Release(store, key, held.owner)
+        released = yield (
+            Free(store, key, held.owner, policy.clock_us() // 1000)
+            if free
+            else Release(store, key, held.owner)
+        )
     except StoreError as exc:
         logger.warning(
             "could not release %r after a failure; it frees itself when its lease ends",

@@ -2,9 +2,10 @@
 
 The protocol (:mod:`idemlock._protocol`) is a generator: it yields a step, a driver performs it
 and sends the answer back (or throws what it raised). A store step (:class:`Claim`,
-:class:`Complete`, :class:`Release`) and a backoff (:class:`Sleep`) are performed by calling
-``run()``; :class:`RunBody` means "run the wrapped function now". The drivers
-(:mod:`idemlock._drivers`) and the batch scheduler differ only in where they perform them.
+:class:`Complete`, :class:`Release`, :class:`Free`, :class:`Read`, :class:`MarkUnknown`) and a
+backoff (:class:`Sleep`) are performed by calling ``run()``; :class:`RunBody` means "run the
+wrapped function now". The drivers (:mod:`idemlock._drivers`) and the batch scheduler differ only
+in where they perform them.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from idemlock._recovery import CURRENT_RUN, Recovery
 from idemlock.lock import CURRENT_LOCK, Lock
 
 if TYPE_CHECKING:
     from idemlock._heartbeat import Heartbeat
+    from idemlock.item import LockItem
     from idemlock.store import Claim as ClaimRequest
     from idemlock.store import ClaimResult, LockStore
 
@@ -65,6 +68,43 @@ class Release(NamedTuple):
         return self.store.release(self.key, self.owner)
 
 
+class MarkUnknown(NamedTuple):
+    """Mark ``owner``'s lapsed claim as an unknown outcome; answers whether it did."""
+
+    store: LockStore
+    key: str
+    owner: str
+    now_ms: int
+
+    def run(self) -> bool:
+        """Send the mark."""
+        return self.store.mark_unknown(self.key, self.owner, now_ms=self.now_ms)
+
+
+class Read(NamedTuple):
+    """Read the key's item (a strongly consistent read, no write); answers it, or ``None``."""
+
+    store: LockStore
+    key: str
+
+    def run(self) -> LockItem | None:
+        """Send the read."""
+        return self.store.get(self.key)
+
+
+class Free(NamedTuple):
+    """Free the key after a failure, keeping its recorded steps, if ``owner`` still holds it."""
+
+    store: LockStore
+    key: str
+    owner: str
+    now_ms: int
+
+    def run(self) -> bool:
+        """Send the free."""
+        return self.store.free(self.key, self.owner, now_ms=self.now_ms)
+
+
 class Sleep(NamedTuple):
     """Pause before trying a store call again."""
 
@@ -85,10 +125,17 @@ class RunBody:
     One run, one block: the block is not re-entrant.
     """
 
-    __slots__ = ("_beat", "_token", "end", "heartbeat", "lock", "start")
+    __slots__ = ("_beat", "_run_token", "_token", "end", "heartbeat", "lock", "recovery", "start")
 
-    def __init__(self, lock: Lock | None, heartbeat: Heartbeat | None = None) -> None:
+    def __init__(
+        self,
+        lock: Lock | None,
+        heartbeat: Heartbeat | None = None,
+        recovery: Recovery | None = None,
+    ) -> None:
         self.lock = lock
+        self.recovery = recovery
+        """The run's recovery points (``idemlock.step``), current while the body runs."""
         self.heartbeat = heartbeat
         """Extends the lease while the body runs (``heartbeat=``)."""
         self._beat = heartbeat  # what the block starts; holding() says from where
@@ -104,6 +151,7 @@ class RunBody:
 
     def __enter__(self) -> None:
         self._token = CURRENT_LOCK.set(self.lock)
+        self._run_token = CURRENT_RUN.set(self.recovery)
         if self._beat is not None:
             self._beat.start()
         self.start = time.perf_counter()
@@ -112,6 +160,7 @@ class RunBody:
         self.end = time.perf_counter()
         if self._beat is not None:
             self._beat.stop()  # before the complete or the release: none races them
+        CURRENT_RUN.reset(self._run_token)
         CURRENT_LOCK.reset(self._token)
 
     @property
@@ -120,7 +169,7 @@ class RunBody:
         return (self.end - self.start) * 1000
 
 
-Step = Claim | Complete | Release | Sleep | RunBody
+Step = Claim | Complete | Release | Sleep | RunBody | MarkUnknown | Read | Free
 """What the protocol yields."""
 
 Steps = Generator[Step, Any, Any]

@@ -97,6 +97,9 @@ class _Fields(NamedTuple):
     completed_at_ms: str = "completed_at_ms"
     result: str = "result"
     fingerprint: str = "fingerprint"
+    outcome_unknown_at_ms: str = "outcome_unknown_at_ms"
+    steps: str = "steps"
+    released_at_ms: str = "released_at_ms"
     sort_key: str | None = None
 
 
@@ -124,6 +127,9 @@ class AttributeNames(_Fields):
         completed_at_ms: str = "completed_at_ms",
         result: str = "result",
         fingerprint: str = "fingerprint",
+        outcome_unknown_at_ms: str = "outcome_unknown_at_ms",
+        steps: str = "steps",
+        released_at_ms: str = "released_at_ms",
         sort_key: str | None = None,
     ) -> AttributeNames:
         """The names, by field; :class:`ConfigurationError` if one is empty or two are equal."""
@@ -140,6 +146,9 @@ class AttributeNames(_Fields):
             completed_at_ms,
             result,
             fingerprint,
+            outcome_unknown_at_ms,
+            steps,
+            released_at_ms,
             sort_key,
         )
         given = tuple(names) if sort_key is not None else tuple(names)[:-1]
@@ -182,24 +191,43 @@ _CLAIM_SET = (
     " #claimed_at_ms = :now_ms, #lease_expires_at_ms = :lease, #expires_at_s = :expires"
 )
 _CLAIM_UPDATE: Final = (
-    f"{_CLAIM_SET} REMOVE #result, #completed_at_ms, #fingerprint ADD #attempts :one"
+    f"{_CLAIM_SET} REMOVE #result, #completed_at_ms, #fingerprint, #released_at_ms"
+    " ADD #attempts :one"
 )
 _CLAIM_UPDATE_WITH_FINGERPRINT: Final = (
-    f"{_CLAIM_SET}, #fingerprint = :fingerprint REMOVE #result, #completed_at_ms ADD #attempts :one"
+    f"{_CLAIM_SET}, #fingerprint = :fingerprint"
+    " REMOVE #result, #completed_at_ms, #released_at_ms ADD #attempts :one"
 )
 _CLAIM_CONDITION: Final = (
     "attribute_not_exists(#key)"
-    " OR (#status = :in_progress AND #lease_expires_at_ms < :now_ms)"
+    " OR (#status = :in_progress AND #lease_expires_at_ms < :now_ms"
+    " AND attribute_not_exists(#outcome_unknown_at_ms))"
+    " OR (#status = :completed AND #expires_at_s <= :now_s)"
+)
+_CLAIM_CONDITION_WITHOUT_TAKEOVER: Final = (
+    "attribute_not_exists(#key) OR attribute_exists(#released_at_ms)"
     " OR (#status = :completed AND #expires_at_s <= :now_s)"
 )
 _OWNER_CONDITION: Final = "#owner = :owner"
 _EXTEND_UPDATE: Final = "SET #lease_expires_at_ms = :lease, #expires_at_s = :expires"
 _EXTEND_CONDITION: Final = "#owner = :owner AND #status = :in_progress"
+_MARK_UNKNOWN_UPDATE: Final = "SET #outcome_unknown_at_ms = :now_ms"
+_MARK_UNKNOWN_CONDITION: Final = (
+    "#owner = :owner AND #status = :in_progress AND #lease_expires_at_ms < :now_ms"
+    " AND attribute_not_exists(#outcome_unknown_at_ms) AND attribute_not_exists(#released_at_ms)"
+)
+_RECORD_STEPS_UPDATE: Final = "SET #steps = :steps"
+_RECORD_STEPS_CONDITION: Final = "#owner = :owner AND #fence = :fence AND #status = :in_progress"
+_FREE_UPDATE: Final = (
+    # A marked owner that turns out alive and fails settles the unknown outcome itself.
+    "SET #released_at_ms = :now_ms, #lease_expires_at_ms = :zero REMOVE #outcome_unknown_at_ms"
+)
 
 
 def _complete_update(has_result: bool, expires: bool) -> str:
     assignments = ["#status = :completed", "#completed_at_ms = :now_ms"]
-    removals = ["#lease_expires_at_ms"]
+    # A marked owner that turns out alive and completes settles the unknown outcome itself.
+    removals = ["#lease_expires_at_ms", "#outcome_unknown_at_ms", "#steps", "#released_at_ms"]
     if has_result:
         assignments.append("#result = :result")
     else:
@@ -308,8 +336,10 @@ class DynamoDBStore:
         The condition admits exactly the free states (:meth:`LockItem.is_free_at`)::
 
             absent ──────────────────────────────▶ attribute_not_exists(#key)
-            IN_PROGRESS, lease over ─────────────▶ #status = :in_progress
-                                                   AND #lease_expires_at_ms < :now_ms
+            IN_PROGRESS, lease over, unmarked ───▶ #status = :in_progress
+            (only with take_over)                  AND #lease_expires_at_ms < :now_ms
+                                                   AND attribute_not_exists(
+                                                       #outcome_unknown_at_ms)
             COMPLETED, retention over ───────────▶ #status = :completed
                                                    AND #expires_at_s <= :now_s
             IN_PROGRESS within its lease, COMPLETED within retention: refused, item returned
@@ -336,11 +366,12 @@ class DynamoDBStore:
                 claim.key,
                 values,
                 _CLAIM_UPDATE if claim.fingerprint is None else _CLAIM_UPDATE_WITH_FINGERPRINT,
-                _CLAIM_CONDITION,
+                _CLAIM_CONDITION if claim.take_over else _CLAIM_CONDITION_WITHOUT_TAKEOVER,
                 # Not ALL_NEW: every attribute the claim writes is the claim's own but the two
                 # counters, and botocore parses each attribute returned (~15 µs apiece). The old
-                # values of what the update touched are empty for a new key, the usual case.
-                returns="UPDATED_OLD",
+                # item is empty for a new key, the usual case; over an existing one it brings the
+                # recorded steps the claim keeps.
+                returns="ALL_OLD",
             )
         except _ConditionFailed as failed:
             # No item with a failed condition: the backend ignored ALL_OLD (an absent item
@@ -351,6 +382,7 @@ class DynamoDBStore:
         before = response.get("Attributes", {})
         fence, attempts = before.get(names.fence), before.get(names.attempts)
         status = before.get(names.status)
+        released = names.released_at_ms in before
         # The update's arithmetic succeeded, so both counters were numbers if they were there
         # at all; and the condition admitted only an absent item or one of our two statuses.
         return ClaimResult(
@@ -358,8 +390,9 @@ class DynamoDBStore:
             claim.written(
                 None if fence is None else int(fence["N"]),
                 None if attempts is None else int(attempts["N"]),
+                _steps_of(before.get(names.steps), claim.key) if status == _IN_PROGRESS else (),
             ),
-            None if status is None else _STATUSES[status["S"]],
+            None if status is None or released else _STATUSES[status["S"]],
         )
 
     def complete(
@@ -409,6 +442,50 @@ class DynamoDBStore:
             self._write("update_item", key, values, _EXTEND_UPDATE, _EXTEND_CONDITION)
         except _ConditionFailed:
             return False
+        return True
+
+    def mark_unknown(self, key: str, owner: str, *, now_ms: int) -> bool:
+        """Mark ``owner``'s lapsed claim: its outcome is unknown (``on_lease_expired="refuse"``)."""
+        values: dict[str, Any] = {
+            ":owner": {"S": owner},
+            ":in_progress": _IN_PROGRESS,
+            ":now_ms": {"N": str(now_ms)},
+        }
+        try:
+            self._write("update_item", key, values, _MARK_UNKNOWN_UPDATE, _MARK_UNKNOWN_CONDITION)
+        except _ConditionFailed:
+            return False
+        return True
+
+    def record_steps(
+        self, key: str, owner: str, *, fence: int, steps: tuple[tuple[str, str], ...]
+    ) -> bool:
+        """Store every recovery point so far, conditioned on our claim (owner and fence)."""
+        values: dict[str, Any] = {
+            ":owner": {"S": owner},
+            ":fence": {"N": str(fence)},
+            ":in_progress": _IN_PROGRESS,
+            ":steps": {"M": {name: _result_value(text) for name, text in steps}},
+        }
+        try:
+            self._write("update_item", key, values, _RECORD_STEPS_UPDATE, _RECORD_STEPS_CONDITION)
+        except _ConditionFailed:
+            return False
+        return True
+
+    def free(self, key: str, owner: str, *, now_ms: int) -> bool:
+        """Free our claim after a failure, keeping its steps; an absent item counts as freed."""
+        values: dict[str, Any] = {
+            ":owner": {"S": owner},
+            ":in_progress": _IN_PROGRESS,
+            ":now_ms": {"N": str(now_ms)},
+            ":zero": {"N": "0"},
+        }
+        try:
+            self._write("update_item", key, values, _FREE_UPDATE, _EXTEND_CONDITION)
+        except _ConditionFailed as failed:
+            current = self._record(failed.item) if failed.item else self.get(key)
+            return current is None
         return True
 
     def release(self, key: str, owner: str) -> bool:
@@ -758,15 +835,17 @@ class DynamoDBStore:
         names = self.attributes
         get = item.get  # optional attributes: absent, or one {"N"|"S": ...} value
         try:
-            lease, expires, completed, attempts, result, fingerprint = (
+            lease, expires, completed, attempts, result, fingerprint, unknown = (
                 get(names.lease_expires_at_ms),
                 get(names.expires_at_s),
                 get(names.completed_at_ms),
                 get(names.attempts),
                 get(names.result),
                 get(names.fingerprint),
+                get(names.outcome_unknown_at_ms),
             )
             key = item[names.key]["S"]
+            released = get(names.released_at_ms)
             return LockItem(
                 key=key,
                 status=_STATUSES[item[names.status]["S"]],
@@ -779,6 +858,9 @@ class DynamoDBStore:
                 attempts=1 if attempts is None else int(attempts["N"]),
                 result=None if result is None else _result_text(result, key),
                 fingerprint=None if fingerprint is None else str(fingerprint["S"]),
+                outcome_unknown_at_ms=None if unknown is None else int(unknown["N"]),
+                steps=_steps_of(get(names.steps), key),
+                released_at_ms=None if released is None else int(released["N"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(
@@ -786,6 +868,13 @@ class DynamoDBStore:
                 f"idemlock record ({_what_is_wrong(item, names, exc)})",
                 operation="read",
             ) from exc
+
+
+def _steps_of(value: Mapping[str, Any] | None, key: str) -> tuple[tuple[str, str], ...]:
+    """A stored ``steps`` map as (name, result text) pairs in name order; none: ``()``."""
+    if value is None:
+        return ()
+    return tuple(sorted((name, _result_text(result, key)) for name, result in value["M"].items()))
 
 
 def _sort_key_value(names: AttributeNames, value: str | None) -> str | None:

@@ -10,6 +10,8 @@
     │       └── EventError         the event is malformed (.path names what is missing)
     ├── FingerprintError           the payload lacked a field, or the fingerprint is not JSON
     ├── InProgressError            another invocation holds the key (.key, .lease_expires_at)
+    ├── OutcomeUnknownError        a lapsed claim's outcome is unknown (on_lease_expired="refuse")
+    ├── StepError                  idemlock.step() outside a body, or a step name used twice
     ├── PayloadMismatchError       same key, different payload fingerprint (.key)
     ├── LockLostError              our lease expired and another invocation took the key over
     ├── UnstorableResultError      the body ran; its result has no stored form or is too large
@@ -111,6 +113,35 @@ class InProgressError(IdemlockError):
     def lease_expires_at(self) -> datetime:
         """When the holder's lease ends, as an aware UTC datetime."""
         return datetime.fromtimestamp(self.lease_expires_at_ms / 1000, tz=timezone.utc)
+
+
+class OutcomeUnknownError(IdemlockError):
+    """An invocation's lease ran out before it completed: whether its work was done is unknown.
+
+    Raised instead of running the body again under ``on_lease_expired="refuse"``; the key is
+    marked (its item's ``outcome_unknown_at_ms``) and refuses every claim until an operator
+    decides: ``idemlock release KEY`` runs it again on the next delivery, ``idemlock resolve
+    KEY --completed [--result JSON]`` treats it as done. :attr:`key` is the stored key;
+    :attr:`fence` the lapsed claim's fencing token (to look up what it wrote downstream).
+    """
+
+    def __init__(self, key: str, fence: int) -> None:
+        self.key = key
+        self.fence = fence
+        super().__init__(
+            f"key {key!r}: an earlier invocation (fence {fence}) ran out of lease before it "
+            "completed, so whether its work was done is unknown; it was not run again. "
+            f"Decide with `idemlock release {key}` (run it again) or "
+            f"`idemlock resolve {key} --completed` (treat it as done)"
+        )
+
+
+class StepError(IdemlockError):
+    """``idemlock.step()`` was misused.
+
+    Called outside an idempotent body, with a name already used in this run, or (``step``, not
+    ``step_async``) with a function returning an awaitable.
+    """
 
 
 class PayloadMismatchError(IdemlockError):

@@ -22,6 +22,10 @@ Kinds, and when they happen:
 ``lock_lost``        another invocation took the key over while this one ran (an extension, the
                      complete or the release after a failure found it)
 ``store_error``      the lock table could not be reached or refused a request
+``outcome_unknown``  ``on_lease_expired="refuse"``: the key's holder ran out of lease before it
+                     completed; the body was not run again and the key awaits an operator
+``step_recorded``    an ``idemlock.step()`` ran and its result is stored on the claim
+``step_replayed``    an ``idemlock.step()`` recorded by an earlier run returned its stored result
 ==================== ===========================================================================
 """
 
@@ -46,6 +50,9 @@ EventKind = Literal[
     "extended",
     "lock_lost",
     "store_error",
+    "outcome_unknown",
+    "step_recorded",
+    "step_replayed",
 ]
 
 EVENT_KINDS: Final[tuple[EventKind, ...]] = get_args(EventKind)

@@ -37,6 +37,7 @@ from idemlock.errors import (
     EventError,
     InProgressError,
     InvalidKeyError,
+    OutcomeUnknownError,
     PayloadMismatchError,
 )
 from idemlock.keys import default_namespace
@@ -74,6 +75,10 @@ _PROBLEMS: Final = {
     "idempotency-response-not-kept": (
         409,
         "The request with this Idempotency-Key was processed; its response was not kept",
+    ),
+    "idempotency-outcome-unknown": (
+        409,
+        "The request with this Idempotency-Key stopped before it finished; its outcome is unknown",
     ),
 }
 
@@ -226,22 +231,8 @@ def _answer(
     except _NotStored as not_stored:
         logger.info("%s %s: %s", request.method, request.path, not_stored)
         return not_stored.response
-    except PayloadMismatchError:
-        return _problem(
-            request,
-            "idempotency-key-reused",
-            f"this {IDEMPOTENCY_KEY_HEADER} was sent before with another method, path, query "
-            "or body; use a new key for a new request",
-        )
-    except InProgressError as busy:
-        wait_s = max(1, math.ceil(busy.lease_expires_at_ms / 1000 - clock()))
-        return _problem(
-            request,
-            "idempotency-key-in-use",
-            f"the first request with this {IDEMPOTENCY_KEY_HEADER} has not finished; retry "
-            "after the time in Retry-After to get its response",
-            retry_after_s=wait_s,
-        )
+    except (PayloadMismatchError, InProgressError, OutcomeUnknownError) as refused:
+        return _refused(request, refused, clock)
     if call.ran:
         return response
     if response is None:
@@ -254,6 +245,37 @@ def _answer(
             "store; read the resource's current state instead of retrying",
         )
     return _replayed(response, request)
+
+
+def _refused(
+    request: HttpRequest,
+    refused: PayloadMismatchError | InProgressError | OutcomeUnknownError,
+    clock: Callable[[], float],
+) -> dict[str, Any]:
+    """The problem that answers a request the lock refused to run."""
+    if isinstance(refused, PayloadMismatchError):
+        return _problem(
+            request,
+            "idempotency-key-reused",
+            f"this {IDEMPOTENCY_KEY_HEADER} was sent before with another method, path, query "
+            "or body; use a new key for a new request",
+        )
+    if isinstance(refused, OutcomeUnknownError):
+        return _problem(
+            request,
+            "idempotency-outcome-unknown",
+            f"the first request with this {IDEMPOTENCY_KEY_HEADER} stopped before it finished, "
+            "and whether it took effect is being checked; retry later with the same key to get "
+            "its outcome, never with a new key",
+        )
+    wait_s = max(1, math.ceil(refused.lease_expires_at_ms / 1000 - clock()))
+    return _problem(
+        request,
+        "idempotency-key-in-use",
+        f"the first request with this {IDEMPOTENCY_KEY_HEADER} has not finished; retry "
+        "after the time in Retry-After to get its response",
+        retry_after_s=wait_s,
+    )
 
 
 def _check_methods(methods: Iterable[str]) -> frozenset[str]:

@@ -28,6 +28,17 @@ class LockItem(NamedTuple):
     result that could not be stored leaves a marker naming why in its place
     (``{"__idemlock__": "unstorable", "v": ...}``).
 
+    ``outcome_unknown_at_ms``, on an ``IN_PROGRESS`` item, is when a claim under
+    ``on_lease_expired="refuse"`` found its lease over and refused to run the body again: the
+    first invocation's outcome is unknown, and the key stays blocked (for every claim) until an
+    operator settles it (``idemlock release`` or ``idemlock resolve``) or its owner, still
+    alive, completes or releases it.
+
+    ``steps`` are the recovery points its body recorded (``idemlock.step``): each name with its
+    result's JSON text, in name order; they survive a failure and a takeover, and a complete
+    clears them. ``released_at_ms``, on an ``IN_PROGRESS`` item, is when its body failed with
+    steps recorded: the key is free (for any claim), its steps kept for the retry.
+
     Immutable: ``item._replace(status=...)`` makes a changed copy.
     """
 
@@ -42,6 +53,9 @@ class LockItem(NamedTuple):
     attempts: int = 1
     result: str | None = None
     fingerprint: str | None = None
+    outcome_unknown_at_ms: int | None = None
+    steps: tuple[tuple[str, str], ...] = ()
+    released_at_ms: int | None = None
 
     def is_free_at(self, now_ms: int) -> bool:
         """Whether a new claim may take this key at ``now_ms``.
@@ -50,7 +64,13 @@ class LockItem(NamedTuple):
         rule as its condition expression. An absent item is free too (no item at all).
         """
         if self.status is LockStatus.IN_PROGRESS:
-            return self.lease_expires_at_ms is not None and self.lease_expires_at_ms < now_ms
+            if self.released_at_ms is not None:
+                return True
+            return (
+                self.outcome_unknown_at_ms is None
+                and self.lease_expires_at_ms is not None
+                and self.lease_expires_at_ms < now_ms
+            )
         return self.expires_at_s is not None and self.expires_at_s * 1000 <= now_ms
 
     @property

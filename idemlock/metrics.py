@@ -50,6 +50,9 @@ METRIC_NAMES: Final[dict[EventKind, str]] = {
     "extended": "LeaseExtensions",
     "lock_lost": "LockLosses",
     "store_error": "StoreErrors",
+    "outcome_unknown": "OutcomeUnknownRefusals",
+    "step_recorded": "StepsRecorded",
+    "step_replayed": "StepsReplayed",
 }
 """The metric each event kind counts."""
 

@@ -23,6 +23,9 @@ class Claim(NamedTuple):
     (see :meth:`LockItem.is_free_at`). Its fence is the stored fence plus one when the item exists
     (takeover, retention over), else ``fence_base`` plus one: the caller's strictly increasing
     time in microseconds, above every fence a deleted item can have held.
+
+    ``take_over=False`` (``on_lease_expired="refuse"``) leaves an ``IN_PROGRESS`` item whose
+    lease is over in place: the claim is refused and returns it, as for a live lease.
     """
 
     key: str
@@ -32,13 +35,21 @@ class Claim(NamedTuple):
     lease_expires_at_ms: int
     expires_at_s: int
     fingerprint: str | None = None
+    take_over: bool = True
 
-    def written(self, fence: int | None = None, attempts: int | None = None) -> LockItem:
+    def written(
+        self,
+        fence: int | None = None,
+        attempts: int | None = None,
+        steps: tuple[tuple[str, str], ...] = (),
+    ) -> LockItem:
         """The item this claim writes over a free key whose ``fence`` and ``attempts`` were these.
 
         ``None``: there was no item, or no such attribute. The one statement of what a
         successful claim leaves behind, for stores whose write answers with less than the whole
-        new item: every field is the claim's, except the two counters the claim advances by one.
+        new item: every field is the claim's, except the two counters the claim advances by one
+        and the recorded ``steps`` it keeps (from an ``IN_PROGRESS`` item: taken over, or
+        released after a failure with steps).
         """
         return LockItem(
             key=self.key,
@@ -50,6 +61,7 @@ class Claim(NamedTuple):
             expires_at_s=self.expires_at_s,
             attempts=(0 if attempts is None else attempts) + 1,
             fingerprint=self.fingerprint,
+            steps=steps,
         )
 
 
@@ -61,7 +73,8 @@ class ClaimResult(NamedTuple):
 
     ``replaced``, when acquired, is the status of the item the claim wrote over: ``IN_PROGRESS``
     for a takeover of a lease that ran out, ``COMPLETED`` for a key claimed again once its
-    retention ended, ``None`` for a key that had no item. It tells a takeover (a crash or a
+    retention ended, ``None`` for a key that had no item or whose body failed with steps
+    recorded (``released_at_ms``: a fresh start that keeps them). It tells a takeover (a crash or a
     timeout somewhere: the ``taken_over`` event) from a fresh start.
     """
 
@@ -108,6 +121,32 @@ class LockStore(Protocol):
 
     def get(self, key: str) -> LockItem | None:
         """Read the item for ``key`` with a strongly consistent read."""
+        ...
+
+    def mark_unknown(self, key: str, owner: str, *, now_ms: int) -> bool:
+        """Mark ``owner``'s ``IN_PROGRESS`` item, lease over at ``now_ms``, outcome unknown.
+
+        Sets ``outcome_unknown_at_ms`` to ``now_ms``; ``False`` if the item is not that (gone,
+        another owner, completed, its lease moved on, or marked already). A marked item is free
+        for no claim until an operator (or its owner) settles it.
+        """
+        ...
+
+    def record_steps(
+        self, key: str, owner: str, *, fence: int, steps: tuple[tuple[str, str], ...]
+    ) -> bool:
+        """Store ``steps`` (every recovery point so far) on ``owner``'s claim with ``fence``.
+
+        ``False`` if the key is not that claim any more (taken over, completed, gone).
+        """
+        ...
+
+    def free(self, key: str, owner: str, *, now_ms: int) -> bool:
+        """Free ``owner``'s claim after a failure, keeping its recorded steps for the retry.
+
+        Sets ``released_at_ms``: the item is free for any claim, which keeps its steps. ``False``
+        if another owner holds the key; a key already gone counts as freed.
+        """
         ...
 
     def delete(self, key: str, *, expected: LockItem | None = None) -> bool:

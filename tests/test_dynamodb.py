@@ -345,7 +345,8 @@ def test_attribute_names_are_a_read_only_value() -> None:
         "attempts='attempts', claimed_at_ms='claimed_at_ms', "
         "lease_expires_at_ms='lease_expires_at_ms', expires_at_s='expires_at_s', "
         "completed_at_ms='completed_at_ms', result='result', fingerprint='fingerprint', "
-        "sort_key=None)"
+        "outcome_unknown_at_ms='outcome_unknown_at_ms', steps='steps', "
+        "released_at_ms='released_at_ms', sort_key=None)"
     )
     assert pickle.loads(pickle.dumps(names)) == names
     match names:

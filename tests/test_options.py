@@ -137,3 +137,11 @@ def test_a_dispatchers_namespace_defaults_to_its_name() -> None:
     assert dispatcher.dispatch(event, None) == {"batchItemFailures": []}
     assert len(seen) == 1
     assert [item.key.split("#")[0] for item in store.scan()] == ["StreamDispatcher"]
+
+
+def test_on_lease_expired_and_wait_become_policy_fields() -> None:
+    """Default: take over a lapsed lease, no waiting; given: "refuse" and the wait in ms."""
+    default = validate("@idempotent", str, {})
+    given = validate("@idempotent_records", None, {"on_lease_expired": "refuse", "wait": 2.5})
+    assert (default.on_lease_expired, default.wait_ms) == ("take_over", None)
+    assert (given.on_lease_expired, given.wait_ms) == ("refuse", 2500)

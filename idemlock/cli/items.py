@@ -181,6 +181,11 @@ def item_json(item: Item, at_ms: int) -> dict[str, Any]:
         "fingerprint": item.fingerprint,
         "foreign": False,
         "unreadable": False,
+        "outcome_unknown": item.outcome_unknown_at_ms is not None,
+        "outcome_unknown_at": iso(item.outcome_unknown_at_ms),
+        "outcome_unknown_at_ms": item.outcome_unknown_at_ms,
+        "steps": {name: json.loads(text) for name, text in item.steps},
+        "released_at_ms": item.released_at_ms,
     }
 
 
@@ -219,8 +224,15 @@ def _text(value: object) -> str | None:
 
 
 def is_stale(record: LockItem, at_ms: int) -> bool:
-    """IN_PROGRESS past its lease: the invocation crashed or timed out."""
-    return record.status is LockStatus.IN_PROGRESS and record.is_free_at(at_ms)
+    """IN_PROGRESS past its lease: the invocation crashed or timed out.
+
+    Not an item whose body failed with steps recorded: that one freed its key itself.
+    """
+    return (
+        record.status is LockStatus.IN_PROGRESS
+        and record.released_at_ms is None
+        and record.is_free_at(at_ms)
+    )
 
 
 def lease_left_ms(record: LockItem, at_ms: int) -> int | None:

@@ -57,13 +57,22 @@ class MemoryStore:
         with self._lock:
             self.calls["claim"] += 1
             old = self._items.get(claim.key)
-            if old is not None and not old.is_free_at(claim.now_ms):
+            if old is not None and (
+                not old.is_free_at(claim.now_ms)
+                or (
+                    not claim.take_over
+                    and old.status is LockStatus.IN_PROGRESS
+                    and old.released_at_ms is None
+                )
+            ):
                 return ClaimResult(acquired=False, item=old)
-            new = claim.written() if old is None else claim.written(old.fence, old.attempts)
+            if old is None:
+                new = claim.written()
+            else:  # an IN_PROGRESS item's steps are kept (a COMPLETED one has none)
+                new = claim.written(old.fence, old.attempts, old.steps)
             self._items[claim.key] = new
-            return ClaimResult(
-                acquired=True, item=new, replaced=None if old is None else old.status
-            )
+            replaced = None if old is None or old.released_at_ms is not None else old.status
+            return ClaimResult(acquired=True, item=new, replaced=replaced)
 
     def complete(
         self,
@@ -86,6 +95,9 @@ class MemoryStore:
                 completed_at_ms=now_ms,
                 expires_at_s=expires_at_s,
                 result=result,
+                outcome_unknown_at_ms=None,
+                steps=(),
+                released_at_ms=None,
             )
             return True
 
@@ -108,6 +120,54 @@ class MemoryStore:
                 return False
             self._items[key] = old._replace(
                 lease_expires_at_ms=lease_expires_at_ms, expires_at_s=expires_at_s
+            )
+            return True
+
+    def mark_unknown(self, key: str, owner: str, *, now_ms: int) -> bool:
+        """Mark ``owner``'s lapsed ``IN_PROGRESS`` item: its outcome is unknown."""
+        with self._lock:
+            self.calls["mark_unknown"] += 1
+            old = self._items.get(key)
+            if (
+                old is None
+                or old.owner != owner
+                or old.status is not LockStatus.IN_PROGRESS
+                or old.lease_expires_at_ms is None
+                or old.lease_expires_at_ms >= now_ms
+                or old.outcome_unknown_at_ms is not None
+                or old.released_at_ms is not None
+            ):
+                return False
+            self._items[key] = old._replace(outcome_unknown_at_ms=now_ms)
+            return True
+
+    def record_steps(
+        self, key: str, owner: str, *, fence: int, steps: tuple[tuple[str, str], ...]
+    ) -> bool:
+        """Store ``steps`` on ``owner``'s ``IN_PROGRESS`` claim with ``fence``."""
+        with self._lock:
+            self.calls["record_steps"] += 1
+            old = self._items.get(key)
+            if (
+                old is None
+                or (old.owner, old.fence) != (owner, fence)
+                or old.status is not LockStatus.IN_PROGRESS
+            ):
+                return False
+            self._items[key] = old._replace(steps=steps)
+            return True
+
+    def free(self, key: str, owner: str, *, now_ms: int) -> bool:
+        """Free ``owner``'s claim, keeping its steps; an absent key counts as freed."""
+        with self._lock:
+            self.calls["free"] += 1
+            old = self._items.get(key)
+            if old is None:
+                return True
+            if old.owner != owner or old.status is not LockStatus.IN_PROGRESS:
+                return False
+            self._items[key] = old._replace(
+                released_at_ms=now_ms, lease_expires_at_ms=0, outcome_unknown_at_ms=None
             )
             return True
 

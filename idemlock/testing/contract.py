@@ -659,6 +659,86 @@ class LockStoreContract:
         )
         assert (item.owner, item.fence, item.expires_at_s) == ("me", claimed.fence, None)
 
+    def test_a_claim_without_takeover_leaves_a_lapsed_lease(self) -> None:
+        """``take_over=False`` is refused by a lapsed IN_PROGRESS item (and returns it), but
+        still takes an absent key and a COMPLETED one whose retention is over.
+        """
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        assert self.store.claim(claim_with_1s_lease(key, "a", now)).acquired
+        later = claim_with_1s_lease(key, "b", now + 5000)._replace(take_over=False)
+        refused = self.store.claim(later)
+        assert not refused.acquired
+        assert refused.item is not None
+        assert refused.item.owner == "a"
+        assert self.store.complete(key, "a", now_ms=now + 1, result=None, expires_at_s=now // 1000)
+        assert self.store.claim(later).acquired
+        fresh = stored_key(self.namespace, "fresh")
+        assert self.store.claim(later._replace(key=fresh)).acquired
+
+    def test_mark_unknown_marks_a_lapsed_claim_that_no_claim_then_takes(self) -> None:
+        """mark_unknown() marks only the owner's lapsed, unmarked claim; a marked item refuses
+        every claim; its owner's complete clears the mark.
+        """
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        assert self.store.claim(claim_with_1s_lease(key, "a", now)).acquired
+        assert not self.store.mark_unknown(key, "a", now_ms=now + 1000)  # lease still live
+        assert not self.store.mark_unknown(key, "stranger", now_ms=now + 5000)
+        assert self.store.mark_unknown(key, "a", now_ms=now + 5000)
+        assert not self.store.mark_unknown(key, "a", now_ms=now + 6000)  # marked already
+        marked = self.store.get(key)
+        assert marked is not None
+        assert (marked.owner, marked.outcome_unknown_at_ms) == ("a", now + 5000)
+        assert not marked.is_free_at(now + 9000)
+        taken = self.store.claim(claim_with_1s_lease(key, "b", now + 9000))
+        assert not taken.acquired
+        assert taken.item == marked
+        assert self.store.complete(key, "a", now_ms=now + 9001, result="1", expires_at_s=None)
+        done = self.store.get(key)
+        assert done is not None
+        assert (done.status, done.outcome_unknown_at_ms) == (LockStatus.COMPLETED, None)
+
+    def test_steps_are_kept_by_a_free_and_a_takeover_and_cleared_by_a_complete(self) -> None:
+        """record_steps() only on the owner's claim with its fence; free() keeps them and frees
+        the key (a fresh claim: replaced None); a takeover keeps them; a complete clears them.
+        """
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        first = self.store.claim(claim_with_1s_lease(key, "a", now)).item
+        assert first is not None
+        steps = (("charge", '"ch_1"'),)
+        assert not self.store.record_steps(key, "b", fence=first.fence, steps=steps)
+        assert not self.store.record_steps(key, "a", fence=first.fence + 1, steps=steps)
+        assert self.store.record_steps(key, "a", fence=first.fence, steps=steps)
+        assert not self.store.free(key, "stranger", now_ms=now + 1)
+        assert self.store.free(key, "a", now_ms=now + 1)
+        freed = self.store.get(key)
+        assert freed is not None
+        assert (freed.steps, freed.released_at_ms) == (steps, now + 1)
+        again = self.store.claim(claim_with_1s_lease(key, "b", now + 2)._replace(take_over=False))
+        assert again.acquired
+        assert again.replaced is None
+        assert again.item is not None
+        assert again.item.steps == steps
+        more = (*steps, ("email", "null"))
+        assert self.store.record_steps(key, "b", fence=again.item.fence, steps=more)
+        taken = self.store.claim(claim_with_1s_lease(key, "c", now + 5000))
+        assert taken.acquired
+        assert taken.replaced is LockStatus.IN_PROGRESS
+        assert taken.item is not None
+        assert taken.item.steps == more
+        assert self.store.complete(key, "c", now_ms=now + 5001, result="1", expires_at_s=None)
+        done = self.store.get(key)
+        assert done is not None
+        assert (done.steps, done.released_at_ms) == ((), None)
+        assert self.store.free(stored_key(self.namespace, "gone"), "a", now_ms=now)
+        marked = stored_key(self.namespace, "marked")
+        assert self.store.claim(claim_with_1s_lease(marked, "a", now)).acquired
+        assert self.store.mark_unknown(marked, "a", now_ms=now + 5000)
+        assert self.store.free(marked, "a", now_ms=now + 5001)  # alive after all, and failed
+        assert self.store.claim(claim_with_1s_lease(marked, "b", now + 5002)).acquired
+
     def test_scan_yields_every_item_and_filters_by_prefix(self) -> None:
         """scan() yields each item once, across pages; ``prefix`` keeps the keys that start so."""
         now = int(self.clock() * 1000)

@@ -14,12 +14,13 @@ from idemlock.cli.commands import (
     ls,
     purge,
     release,
+    resolve,
     show,
     stats,
     template,
 )
 
-VERBS = (create_table, template, ls, show, stats, release, purge, doctor, local, demo)
+VERBS = (create_table, template, ls, show, stats, release, purge, doctor, local, demo, resolve)
 """Every subcommand's module, in the order ``idemlock --help`` lists them."""
 
 __all__ = ["VERBS"]

@@ -11,7 +11,7 @@ from idemlock.cli.common import EXIT_OK, now_ms
 from idemlock.cli.flags import add_common_flags, add_scan_flags, count, store_for
 from idemlock.cli.items import Foreign, Item, is_stale, item_json, lease_left_text
 from idemlock.cli.output import human_duration, print_json, print_table
-from idemlock.item import LockStatus
+from idemlock.item import LockItem, LockStatus
 from idemlock.keys import SEPARATOR
 
 TABLE_LIMIT: Final = 100
@@ -43,6 +43,12 @@ def register(commands: Any) -> None:
         "with --output json; 0: all)",
     )
     add_scan_flags(ls)
+    ls.add_argument(
+        "--unknown",
+        action="store_true",
+        help='only keys whose outcome is unknown (on_lease_expired="refuse" found their lease '
+        "over): settle each with `idemlock release` or `idemlock resolve`",
+    )
     ls.set_defaults(run=run)
 
 
@@ -86,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _matches(item: Item, args: argparse.Namespace, at: int) -> bool:
     if isinstance(item, Foreign):
-        return not (args.status or args.stale)
-    if args.foreign:
+        return not (args.status or args.stale or args.unknown)
+    if args.foreign or (args.unknown and item.outcome_unknown_at_ms is None):
         return False
     if args.status and item.status.value != args.status:
         return False
@@ -106,9 +112,18 @@ def _row(item: Item, at: int) -> tuple[str, ...]:
         return (item.key, f"{item.status or '-'} ({item.label})", "-", "-", "-", "-")
     return (
         item.key,
-        item.status.value + (" (stale)" if is_stale(item, at) else ""),
+        item.status.value + _condition(item, at),
         human_duration(at - item.claimed_at_ms),
         lease_left_text(item, at),
         str(item.attempts),
         str(item.fence),
     )
+
+
+def _condition(item: LockItem, at: int) -> str:
+    """What the status alone does not say: a crashed claim, or one awaiting an operator."""
+    if item.outcome_unknown_at_ms is not None:
+        return " (outcome unknown)"
+    if item.released_at_ms is not None:
+        return " (failed; steps kept)"
+    return " (stale)" if is_stale(item, at) else ""

@@ -56,6 +56,19 @@ def _rows(item: LockItem, at: int) -> list[tuple[str, str]]:
         rows.append(("expires (TTL)", _when(item.expires_at_s * 1000, at, unit="s")))
     else:
         rows.append(("expires (TTL)", "never (retention: forever)"))
+    if item.outcome_unknown_at_ms is not None:
+        rows.append(
+            (
+                "outcome unknown",
+                f"since {_when(item.outcome_unknown_at_ms, at)}: settle with `idemlock release` "
+                "(run again) or `idemlock resolve --completed` (treat as done)",
+            )
+        )
+    if item.released_at_ms is not None:
+        rows.append(
+            ("failed at", f"{_when(item.released_at_ms, at)}: free; its retry replays the steps")
+        )
+    rows.extend((f"step {name}", _result(text)) for name, text in item.steps)
     rows.append(("fingerprint", item.fingerprint or "-"))
     rows.append(("result", _result(item.result)))
     return rows

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         ("  foreign (not idemlock's)", str(summary["foreign"])),
         ("  unreadable result", str(summary["unreadable"])),
         ("stale (IN_PROGRESS, lease over)", str(summary["stale"])),
+        ("outcome unknown (ls --unknown)", str(summary["outcome_unknown"])),
         (
             "oldest in progress",
             "-"
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _summary(table: str, found: Iterable[Item], at: int) -> dict[str, Any]:
     counts: Counter[str] = Counter()
-    foreign = unreadable = stale = 0
+    foreign = unreadable = stale = unknown = 0
     oldest: LockItem | None = None
     for item in found:
         if isinstance(item, Foreign):
@@ -65,6 +66,7 @@ def _summary(table: str, found: Iterable[Item], at: int) -> dict[str, Any]:
         counts[item.status.value] += 1
         if item.status is LockStatus.IN_PROGRESS:
             stale += is_stale(item, at)
+            unknown += item.outcome_unknown_at_ms is not None
             if oldest is None or item.claimed_at_ms < oldest.claimed_at_ms:
                 oldest = item
     return {
@@ -74,6 +76,7 @@ def _summary(table: str, found: Iterable[Item], at: int) -> dict[str, Any]:
         "foreign": foreign,
         "unreadable": unreadable,
         "stale": stale,
+        "outcome_unknown": unknown,
         "oldest_in_progress": None
         if oldest is None
         else {"key": oldest.key, "age_s": round((at - oldest.claimed_at_ms) / 1000, 3)},

@@ -1,0 +1,85 @@
+"""One run's recovery points (``idemlock.step``): the steps recorded so far, and recording more.
+
+A run starts with the steps its claim found on the item (an earlier run's, kept through a
+failure or a takeover); :class:`Recovery` replays those and records new ones, each write
+conditioned on the run's own claim (owner and fence), so a stale owner's record is refused
+(``LockLostError``). The driver makes it :data:`CURRENT_RUN` while the body runs, beside
+``current_lock()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from idemlock._leases import lose
+from idemlock._results import encode, replay
+from idemlock.errors import StepError, UnstorableResultError
+
+if TYPE_CHECKING:
+    from idemlock._policy import Policy
+    from idemlock.lock import Lock
+    from idemlock.store import LockStore
+
+logger = logging.getLogger("idemlock")
+
+
+class Recovery:
+    """The recovery points of one run of one key's body."""
+
+    __slots__ = ("_lock", "_policy", "_recorded", "_store", "_used")
+
+    def __init__(
+        self, store: LockStore, policy: Policy, lock: Lock, recorded: tuple[tuple[str, str], ...]
+    ) -> None:
+        self._store, self._policy, self._lock = store, policy, lock
+        self._recorded = dict(recorded)
+        self._used: set[str] = set()
+
+    @property
+    def keeps_steps(self) -> bool:
+        """Whether the item holds steps: a failure then frees the key and keeps them."""
+        return bool(self._recorded)
+
+    def enter(self, name: str) -> tuple[bool, Any]:
+        """Start step ``name``: ``(True, value)`` to replay it, ``(False, None)`` to run it.
+
+        A name used twice in one run is a :class:`StepError`: the second would replay the
+        first's result, which is never what the body meant.
+        """
+        if not isinstance(name, str) or not name:
+            raise StepError(f"a step's name is a non-empty string, got {name!r}")
+        if name in self._used:
+            raise StepError(
+                f"step {name!r} ran already in this run of {self._lock.key!r}: give each step "
+                "of a body its own name"
+            )
+        self._used.add(name)
+        if name in self._recorded:
+            self._policy.emit("step_replayed", self._lock.key, lock=self._lock)
+            omit = self._policy.omit_unstorable
+            key = self._lock.key
+            return True, replay(self._recorded[name], key, result_type=None, omit_unstorable=omit)
+        return False, None
+
+    def record(self, name: str, value: object) -> None:
+        """Store step ``name``'s ``value`` on our claim before the body goes on."""
+        key = self._lock.key
+        try:
+            text = encode(value, key, self._store)
+        except UnstorableResultError as unstorable:
+            if not self._policy.omit_unstorable:
+                raise
+            logger.warning("%s; step %r recorded without its result", unstorable.reason, name)
+            text = "null"
+        recorded = {**self._recorded, name: text}
+        steps = tuple(sorted(recorded.items()))
+        if not self._store.record_steps(key, self._lock.owner, fence=self._lock.fence, steps=steps):
+            raise lose(self._policy, self._lock)
+        self._recorded = recorded
+        self._policy.emit("step_recorded", key, lock=self._lock)
+
+
+CURRENT_RUN: ContextVar[Recovery | None] = ContextVar("idemlock_current_run", default=None)
+"""The recovery points of the body running in this context, if any."""
