@@ -26,6 +26,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger("idemlock")
 
 
+def _unreadable_remaining_time(context: object, millis: object) -> None:
+    """Say that a context's remaining time is unreadable (never silent): no deadline cap then."""
+    logger.warning(
+        "%s.get_remaining_time_in_millis() returned %r, not a finite number of milliseconds: "
+        "this call's lease is lease= (or the default) with no Lambda deadline cap",
+        type(context).__name__,
+        millis,
+    )
+
+
 class Policy(NamedTuple):
     """One decorated function's settings, checked (read-only): what every invocation reads.
 
@@ -76,6 +86,7 @@ class Policy(NamedTuple):
                 if isinstance(millis, int) or (isinstance(millis, float) and math.isfinite(millis)):
                     cap = max(int(millis), 0) + LAMBDA_LEASE_GRACE_MS
                     return (cap if self.lease_ms is None else min(self.lease_ms, cap)), cap
+                _unreadable_remaining_time(candidate, millis)
         return (self.default_lease_ms if self.lease_ms is None else self.lease_ms), None
 
     def emit(

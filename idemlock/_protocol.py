@@ -177,12 +177,8 @@ def _run_body(
     limit_ms: int | None,
 ) -> RunBody:
     """The step that runs the body holding ``held``, which :meth:`Lock.extend` now moves."""
-    extend = extender(store, policy, held, limit_ms)
-    held._held_with(extend)
-    beats = (
-        None if policy.heartbeat_ms is None else heartbeat(policy.heartbeat_ms, extend, lease_ms)
-    )
-    return RunBody(held, beats)
+    held._held_with(extender(store, policy, held, limit_ms))
+    return RunBody(held, heartbeat(store, policy, held, limit_ms, lease_ms))
 
 
 def _storable(

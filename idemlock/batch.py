@@ -23,8 +23,9 @@ A redelivered batch runs only what did not complete: the rest replays its stored
 
 Every failed record is logged on the ``idemlock`` logger (WARNING, with its key, its id and the
 traceback), also when the partial batch response swallows the failure. Before a body runs, its
-claim's lease must still be ours for at least half a lease: a record that waited behind slow ones
-has its lease extended first (one conditional call), or fails if another invocation took it over.
+record starts with its whole lease, as under ``@idempotent``: a record whose claim is older than
+a tenth of the lease (at most a second) has its lease renewed first (one conditional call), or
+fails without running if another invocation took it over.
 A handler may be ``async def`` (or return an awaitable): it is awaited under the record's lock,
 bodies still one at a time in record order.
 """
@@ -329,19 +330,20 @@ class BatchRunner:
         return value
 
     def _renewed(self, body: RunBody, store: LockStore | None, context: object) -> RunBody:
-        """``body`` with a lease still ours for a safe margin: extended when it ran low.
+        """``body`` with its whole lease ahead of it, as ``lease=`` means under ``@idempotent``.
 
         Every claim was taken when the batch started; a record behind slow ones may have little
-        of its lease left, or none, and another invocation may have taken it over. A body starts
-        only with at least half a lease ahead of it; else the lease is extended, on condition
-        that we still own the key (:class:`LockLostError` if not: the record fails).
+        of its lease left, or none, and another invocation may have taken it over. So a body
+        whose claim is older than a tenth of the lease (at most a second: a batch of quick
+        bodies renews nothing) has its lease renewed to a whole lease from now, on condition
+        that we still own the key (:class:`LockLostError` if not: the record fails, not run).
         """
         lock = body.lock
         if lock is None or store is None:
             return body
         now_ms = self._policy.clock_us() // 1000
         lease_ms = self._policy.lease_ms_for((context,), {})
-        if lock.lease_expires_at_ms - now_ms >= lease_ms // 2:
+        if lock.lease_expires_at_ms - now_ms >= lease_ms - min(lease_ms // 10, 1_000):
             return body
         extend_lease(store, self._policy, lock, now_ms + lease_ms)
         return body

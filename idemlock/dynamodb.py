@@ -193,7 +193,9 @@ _CLAIM_CONDITION: Final = (
 )
 _OWNER_CONDITION: Final = "#owner = :owner"
 _EXTEND_UPDATE: Final = "SET #lease_expires_at_ms = :lease, #expires_at_s = :expires"
-_EXTEND_CONDITION: Final = "#owner = :owner AND #status = :in_progress"
+_EXTEND_CONDITION: Final = (
+    "#owner = :owner AND #status = :in_progress AND #lease_expires_at_ms < :lease"
+)
 
 
 def _complete_update(has_result: bool, expires: bool) -> str:
@@ -221,6 +223,13 @@ _IN_PROGRESS: Final = {"S": LockStatus.IN_PROGRESS.value}
 _COMPLETED: Final = {"S": LockStatus.COMPLETED.value}
 _ONE: Final = {"N": "1"}
 _STATUSES: Final = {status.value: status for status in LockStatus}
+
+
+def _held_lease(item: LockItem | None, owner: str) -> int | None:
+    """The lease ``owner`` holds on ``item`` in progress; ``None`` if it holds none."""
+    if item is None or item.owner != owner or item.status is not LockStatus.IN_PROGRESS:
+        return None
+    return item.lease_expires_at_ms
 
 
 class _ConditionFailed(Exception):
@@ -396,8 +405,13 @@ class DynamoDBStore:
             return False
         return True
 
-    def extend(self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int) -> bool:
-        """Move our lease, conditioned on our owner token and the key still in progress."""
+    def extend(
+        self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int
+    ) -> int | None:
+        """Move our lease forward: on our owner token, the key in progress, a shorter lease.
+
+        The condition, not the caller, keeps a lease from moving back.
+        """
         values: dict[str, Any] = {
             ":owner": {"S": owner},
             ":in_progress": _IN_PROGRESS,
@@ -406,9 +420,11 @@ class DynamoDBStore:
         }
         try:
             self._write("update_item", key, values, _EXTEND_UPDATE, _EXTEND_CONDITION)
-        except _ConditionFailed:
-            return False
-        return True
+        except _ConditionFailed as failed:
+            # Not ours any more, or ours with a later lease already (a late shorter extension).
+            current = self._record(failed.item) if failed.item else self.get(key)
+            return _held_lease(current, owner)
+        return lease_expires_at_ms
 
     def release(self, key: str, owner: str) -> bool:
         """Delete the key if we own it; an already absent item counts as released."""

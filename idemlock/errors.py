@@ -12,6 +12,7 @@
     ├── InProgressError            another invocation holds the key (.key, .lease_expires_at)
     ├── PayloadMismatchError       same key, different payload fingerprint (.key)
     ├── LockLostError              our lease expired and another invocation took the key over
+    ├── HeartbeatError             the heartbeat could not start; the key was released
     ├── UnstorableResultError      the result is not JSON or too large; the key was released
     │   └── UnstorableValueError   a value in it has no stored form (.path, .type_name)
     ├── UnreadableResultError      a stored result cannot be read back (.key, .reason)
@@ -138,6 +139,13 @@ class LockLostError(IdemlockError):
             f"lost the lock on key {key!r}: our lease (owner {owner}) expired and the key was "
             "taken over or removed; the newer owner's item was left untouched"
         )
+
+
+class HeartbeatError(IdemlockError):
+    """``heartbeat=`` could not start its thread (the process is at its thread limit).
+
+    The body did not run and its key was released: the call can be retried as it is.
+    """
 
 
 class UnstorableResultError(IdemlockError):

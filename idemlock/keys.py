@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import decimal
 import functools
 import gzip
@@ -17,6 +18,8 @@ import hashlib
 import inspect
 import json
 import re
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -41,11 +44,40 @@ HASH_MARK = "sha256:"
 def default_namespace(function: Callable[..., Any]) -> str:
     """The namespace of a function that was given none: its module and qualified name.
 
-    Renaming or moving the function changes it, so pass ``namespace=`` in production.
+    Renaming or moving the function changes it, so pass ``namespace=`` in production. Two
+    different functions never share it: a second one with the same module and qualified name
+    while the first lives (two lambdas of one module, handlers made by one factory) is a
+    :class:`ConfigurationError` naming both, since each would replay the other's results.
     """
     module = getattr(function, "__module__", None) or "__main__"
     name = getattr(function, "__qualname__", None) or getattr(function, "__name__", "function")
-    return f"{module}.{name}"
+    namespace = f"{module}.{name}"
+    with _named_lock:
+        first = _named.get(namespace)
+        holder = None if first is None else first()
+        if holder is not None and holder is not function:
+            raise ConfigurationError(
+                f"{_where(function)} and {_where(holder)} would share the default namespace "
+                f"{namespace!r}, and each would return the other's stored results: pass "
+                "namespace= to each (a name that stays when the code moves)"
+            )
+        with contextlib.suppress(TypeError):  # no weak reference: it cannot be told apart
+            _named[namespace] = weakref.ref(function)
+    return namespace
+
+
+_named: dict[str, weakref.ref[Callable[..., Any]]] = {}
+"""The function holding each default namespace, while it lives."""
+_named_lock = threading.Lock()
+
+
+def _where(function: Callable[..., Any]) -> str:
+    """``function`` as a reader finds it: its name, file and line."""
+    code = getattr(function, "__code__", None)
+    name = getattr(function, "__qualname__", None) or repr(function)
+    if code is None:
+        return name
+    return f"{name} ({code.co_filename}:{code.co_firstlineno})"
 
 
 _HASHED = re.compile(f"{SEPARATOR}{HASH_MARK}[0-9a-f]{{64}}$")
