@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from idemlock._drivers import Done, advance
 from idemlock._leases import extend_lease
@@ -51,7 +51,7 @@ from idemlock._protocol import claim_steps
 from idemlock._proxy import FunctionProxy
 from idemlock._results import close_unrun
 from idemlock._steps import BodyFailed, RunBody, Steps
-from idemlock.errors import BatchFailedError, ConfigurationError
+from idemlock.errors import BatchFailedError, ConfigurationError, LockLostError, StoreError
 from idemlock.keys import call_key_fn, storage_key
 from idemlock.lock import new_owner_token
 from idemlock.sources import Batch, Source, parse_batch
@@ -73,10 +73,16 @@ class RecordStatus(str, enum.Enum):
     FAILED = "failed"
     """The body, the key or the lock failed: the record is reported for a retry."""
     NOT_RUN = "not_run"
-    """Not completed because an earlier record failed (ordered sources): reported for a retry.
+    """Not run because an earlier record failed (ordered sources): reported for a retry.
 
-    Its body did not run, or ran while the earlier record's complete was in flight; either way
-    its key is released, so that the redelivery runs it again after the earlier one."""
+    Its key is released, so that the redelivery runs it after the earlier one."""
+    RAN_NOT_RECORDED = "ran_not_recorded"
+    """The body ran, but its complete could not be stored (the store failed through every
+    retry, or the lease was lost): reported as processed, not for a retry.
+
+    A retry would run it again, and in an ordered source after the records behind it: an older
+    change applied after a newer one. Its key stays ``IN_PROGRESS`` until its lease ends (or is
+    the invocation's that took it over). Logged as a WARNING."""
     ACKNOWLEDGED = "acknowledged"
     """Carries no work (S3's test message on a queue or topic): the handler was not called."""
 
@@ -180,6 +186,10 @@ class _Scheduler:
             step = advance(task.steps, sent, error)
         except _NotRun:
             task.finish(RecordStatus.NOT_RUN)
+        except (StoreError, LockLostError) as exc:
+            # After the body ran, only its complete fails so: the record ran all the same.
+            status = RecordStatus.RAN_NOT_RECORDED if task.ran else RecordStatus.FAILED
+            task.finish(status, error=exc)
         except BaseException as exc:  # the record's failure, reported in its outcome; a
             task.finish(RecordStatus.FAILED, error=exc)  # SystemExit is re-raised by run()
         else:
@@ -541,7 +551,13 @@ class _OrderedCompletes(_Completes):
 
 
 def _succeeded(outcome: RecordOutcome) -> bool:
-    return outcome.status in (RecordStatus.COMPLETED, RecordStatus.DUPLICATE)
+    """Whether the records after it may complete: it ran, or had run before."""
+    return outcome.status in _PROCESSED
+
+
+_PROCESSED: Final = frozenset(
+    {RecordStatus.COMPLETED, RecordStatus.DUPLICATE, RecordStatus.RAN_NOT_RECORDED}
+)
 
 
 class _BodyLoop:
@@ -591,9 +607,9 @@ def _log_failures(batch: Batch, outcomes: list[RecordOutcome]) -> None:
     The partial batch response only names a failed record; the reason would be lost with it.
     """
     for outcome in outcomes:
-        if outcome.status is RecordStatus.FAILED:
+        if outcome.status in _LOGGED:
             logger.warning(
-                "%s record %s (key %r) failed: %r",
+                _LOGGED[outcome.status],
                 batch.source.name,
                 batch.id_of(outcome.index),
                 outcome.key,
@@ -601,6 +617,14 @@ def _log_failures(batch: Batch, outcomes: list[RecordOutcome]) -> None:
                 exc_info=outcome.error,
                 extra={"idemlock_key": outcome.key, "idemlock_record": outcome.index},
             )
+
+
+_LOGGED: Final = {
+    RecordStatus.FAILED: "%s record %s (key %r) failed: %r",
+    RecordStatus.RAN_NOT_RECORDED: "%s record %s (key %r) ran, but its complete could not be "
+    "stored, so it is reported as processed and its key stays IN_PROGRESS until its lease "
+    "ends: %r",
+}
 
 
 def _share_outcome(copy: _Task, first: _Task, scheduler: _Scheduler) -> None:
@@ -626,6 +650,8 @@ def _unprotected() -> Steps:
 def _task_result(outcome: RecordOutcome) -> TaskResult:
     """How a record ended, for a source that builds its own response."""
     error = outcome.error
+    if outcome.status is RecordStatus.RAN_NOT_RECORDED:
+        error = None  # it ran: a failed task would be run again
     if error is None and outcome.status is RecordStatus.NOT_RUN:
         error = _NotRun("not run: an earlier record of the batch failed")
     return TaskResult(outcome.record, outcome.result, error)

@@ -21,12 +21,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from idemlock import DynamoDBStore, Lock, current_lock, idempotent, idempotent_records
-from idemlock.errors import ConfigurationError, IdemlockError, InProgressError
+from idemlock.errors import ConfigurationError, IdemlockError, InProgressError, StoreError
 from idemlock.events import LockEvent
 from idemlock.otel import span_events
 from idemlock.testing import LambdaContext, ManualClock, MemoryStore
 from tests.aws import fresh_table
-from tests.batch_events import sqs_event
+from tests.batch_events import sqs_event, stream_event
 from tests.recording import Events
 
 
@@ -445,3 +445,66 @@ def test_heartbeat_events_reach_the_span_of_their_call(
         body("a")
     (span,) = exporter.get_finished_spans()
     assert "idemlock.extended" in [event.name for event in span.events]
+
+
+# -- 7. ordered batches never re-apply an older change -------------------------------------------
+
+
+class CompletesThrottled:
+    """A store whose completes of ``keys`` fail as a throttled call does after every retry."""
+
+    def __init__(self, inner: DynamoDBStore, keys: set[str]) -> None:
+        self.inner = inner
+        self.keys = keys
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def complete(self, key: str, owner: str, **completion: Any) -> Any:
+        if key in self.keys:
+            raise StoreError("throttled through every retry", operation="complete", key=key)
+        return self.inner.complete(key, owner, **completion)
+
+
+def two_changes_of_one_item() -> dict[str, Any]:
+    """A DynamoDB stream batch: item-0's v goes 0 → 1, then 1 → 2 (sequence numbers 100, 101)."""
+    event = stream_event(2)
+    for version, record in enumerate(event["Records"], start=1):
+        change = record["dynamodb"]
+        change["Keys"] = {"id": {"S": "item-0"}}
+        change["OldImage"] = {"id": {"S": "item-0"}, "v": {"N": str(version - 1)}}
+        change["NewImage"] = {"id": {"S": "item-0"}, "v": {"N": str(version)}}
+    return event
+
+
+def test_an_ordered_batch_never_applies_an_older_change_after_a_newer_one(
+    store: DynamoDBStore, namespace: str
+) -> None:
+    """Item 7: the first record's complete fails through every retry; Lambda redelivers from
+    the reported sequence number once the leases are over. Downstream saw v1, v2, v1, v2."""
+    clock = ManualClock()
+    applied: list[str] = []
+    first_key: set[str] = set()
+    throttled = CompletesThrottled(store, first_key)
+
+    def handle(record: dict[str, Any], context: object) -> None:
+        lock = current_lock()
+        assert lock is not None
+        if not applied:
+            first_key.add(lock.key)
+        applied.append(record["dynamodb"]["NewImage"]["v"]["N"])
+
+    handler = idempotent_records(store=throttled, namespace=namespace, lease=60, clock=clock)(
+        handle
+    )
+    event = two_changes_of_one_item()
+    response = handler(event, LambdaContext(remaining_ms=600_000))
+    first_key.clear()  # the store is well again
+    clock.advance(120)  # every lease of the first invocation is over
+    failed = [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+    if failed:  # Lambda resumes the shard from the reported sequence number
+        numbers = [record["dynamodb"]["SequenceNumber"] for record in event["Records"]]
+        redelivered = {"Records": event["Records"][numbers.index(failed[0]) :]}
+        handler(redelivered, LambdaContext(remaining_ms=600_000))
+    assert "1" not in applied[applied.index("2") :], applied
+    assert response == {"batchItemFailures": []}  # the first ran: reported as processed
