@@ -13,6 +13,7 @@ import binascii
 import contextlib
 import decimal
 import functools
+import gc
 import gzip
 import hashlib
 import inspect
@@ -50,11 +51,13 @@ def default_namespace(function: Callable[..., Any]) -> str:
     :class:`ConfigurationError` naming both, since each would replay the other's results.
     """
     module = getattr(function, "__module__", None) or "__main__"
-    name = getattr(function, "__qualname__", None) or getattr(function, "__name__", "function")
+    name = getattr(function, "__qualname__", None) or type(function).__qualname__
     namespace = f"{module}.{name}"
     with _named_lock:
-        first = _named.get(namespace)
-        holder = None if first is None else first()
+        holder = _holder(namespace)
+        if holder is not None and holder is not function:
+            gc.collect()  # only here: a holder kept by nothing but a reference cycle is gone
+            holder = _holder(namespace)
         if holder is not None and holder is not function:
             raise ConfigurationError(
                 f"{_where(function)} and {_where(holder)} would share the default namespace "
@@ -69,6 +72,11 @@ def default_namespace(function: Callable[..., Any]) -> str:
 _named: dict[str, weakref.ref[Callable[..., Any]]] = {}
 """The function holding each default namespace, while it lives."""
 _named_lock = threading.Lock()
+
+
+def _holder(namespace: str) -> Callable[..., Any] | None:
+    first = _named.get(namespace)
+    return None if first is None else first()
 
 
 def _where(function: Callable[..., Any]) -> str:
