@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import decimal
 import functools
 import gc
@@ -22,7 +21,7 @@ import re
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from idemlock.errors import (
     ConfigurationError,
@@ -46,41 +45,78 @@ def default_namespace(function: Callable[..., Any]) -> str:
     """The namespace of a function that was given none: its module and qualified name.
 
     Renaming or moving the function changes it, so pass ``namespace=`` in production. Two
-    different functions never share it: a second one with the same module and qualified name
-    while the first lives (two lambdas of one module, handlers made by one factory) is a
-    :class:`ConfigurationError` naming both, since each would replay the other's results.
+    different functions never share it silently: a second function with the same module and
+    qualified name (two lambdas of one module; a factory's handler made again while the first
+    lives, over other values) is a :class:`ConfigurationError` naming both, since each would
+    replay the other's results. The same code made again over the same values (a module
+    reloaded, a test run twice) is the same function. Callable objects are named by their class.
     """
     module = getattr(function, "__module__", None) or "__main__"
     name = getattr(function, "__qualname__", None) or type(function).__qualname__
     namespace = f"{module}.{name}"
+    made = _Made.of(function)
     with _named_lock:
-        holder = _holder(namespace)
-        if holder is not None and holder is not function:
-            gc.collect()  # only here: a holder kept by nothing but a reference cycle is gone
-            holder = _holder(namespace)
-        if holder is not None and holder is not function:
+        first = _named.get(namespace)
+        if first is not None and not first.same_as(made):
             raise ConfigurationError(
-                f"{_where(function)} and {_where(holder)} would share the default namespace "
-                f"{namespace!r}, and each would return the other's stored results: pass "
-                "namespace= to each (a name that stays when the code moves)"
+                f"{_where(function)} and {_where(first.function())} would share the default "
+                f"namespace {namespace!r}, and each would return the other's stored results: "
+                "pass namespace= to each (a name that stays when the code moves)"
             )
-        with contextlib.suppress(TypeError):  # no weak reference: it cannot be told apart
-            _named[namespace] = weakref.ref(function)
+        _named[namespace] = made
     return namespace
 
 
-_named: dict[str, weakref.ref[Callable[..., Any]]] = {}
-"""The function holding each default namespace, while it lives."""
+class _Made(NamedTuple):
+    """What tells two functions of one name apart: their code, and what they close over."""
+
+    code: object
+    """The function's code object (a callable object's class)."""
+    function: Callable[[], Any]
+    """The function, while it lives (a weak reference), else ``None``."""
+    closure: tuple[int, ...]
+    """The identities of the values it closes over."""
+
+    @classmethod
+    def of(cls, function: Callable[..., Any]) -> _Made:
+        code = getattr(function, "__code__", None) or type(function)
+        cells = getattr(function, "__closure__", None) or ()
+        try:
+            alive: Callable[[], Any] = weakref.ref(function)
+        except TypeError:  # no weak reference: told apart by its code alone
+            alive = _gone
+        return cls(code, alive, tuple(id(_contents(cell)) for cell in cells))
+
+    def same_as(self, other: _Made) -> bool:
+        """Whether ``other`` is this function made again (not another one of its name)."""
+        if self.code != other.code:  # equal code: a module reloaded compiles equal code again
+            return False
+        if self.closure == other.closure or self.function() is None:
+            return True
+        gc.collect()  # only here: a first kept by nothing but a reference cycle is gone
+        return self.function() is None
+
+
+def _gone() -> None:
+    return None
+
+
+def _contents(cell: Any) -> object:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell (a name bound later in the enclosing scope)
+        return None
+
+
+_named: dict[str, _Made] = {}
+"""How each default namespace's function was made."""
 _named_lock = threading.Lock()
 
 
-def _holder(namespace: str) -> Callable[..., Any] | None:
-    first = _named.get(namespace)
-    return None if first is None else first()
-
-
-def _where(function: Callable[..., Any]) -> str:
+def _where(function: Callable[..., Any] | None) -> str:
     """``function`` as a reader finds it: its name, file and line."""
+    if function is None:
+        return "a function made before"
     code = getattr(function, "__code__", None)
     name = getattr(function, "__qualname__", None) or repr(function)
     if code is None:
