@@ -53,11 +53,11 @@ def drive_sync(steps: Steps, body: Callable[[], R]) -> R:
         sent: Any = None
         error: BaseException | None = None
         if isinstance(step, RunBody):
-            with step.holding():
-                try:
+            try:
+                with step.holding():  # its heartbeat may fail to start: the body's failure
                     sent = body()
-                except BaseException as exc:
-                    error = BodyFailed(exc)
+            except BaseException as exc:
+                error = BodyFailed(exc)
         else:
             try:
                 sent = step.run()
@@ -117,11 +117,14 @@ async def _landed(call: asyncio.Future[Any]) -> tuple[Any, BaseException | None]
 async def _run_async_body(
     step: RunBody, body: Callable[[], Awaitable[Any]]
 ) -> tuple[Any, BodyFailed | None]:
-    """The body's value, or its exception wrapped, with its heartbeat as a task beside it."""
-    with step.holding(thread_heartbeat=False):
-        if step.heartbeat is not None:
-            await step.heartbeat.start_async()
+    """The body's value, or its exception wrapped.
+
+    Its heartbeat beats from its own thread; stopping it is awaited, so the loop runs on.
+    """
+    with step.holding(awaited=True):
         try:
+            if step.heartbeat is not None:
+                step.heartbeat.start()
             return await body(), None
         except BaseException as exc:
             return None, BodyFailed(exc)

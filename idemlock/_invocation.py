@@ -10,6 +10,7 @@ global a warm container keeps.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -17,6 +18,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from idemlock.errors import ConfigurationError
+
+logger = logging.getLogger("idemlock")
 
 _CONTEXT: ContextVar[object | None] = ContextVar("idemlock_lambda_context", default=None)
 """The Lambda context of the code running in this context, if an idemlock entry point or a
@@ -90,4 +93,11 @@ def remaining_ms(context: object) -> int | None:
     millis = remaining()
     if isinstance(millis, int) or (isinstance(millis, float) and math.isfinite(millis)):
         return int(millis)
+    # Never silent: the call then gets lease= (or the default) with no deadline cap.
+    logger.warning(
+        "%s.get_remaining_time_in_millis() returned %r, not a finite number of milliseconds: "
+        "this call's lease is lease= (or the default) with no Lambda deadline cap",
+        type(context).__name__,
+        millis,
+    )
     return None

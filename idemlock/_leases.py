@@ -10,44 +10,63 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
+from idemlock._heartbeat import Heartbeat, Told
 from idemlock._policy import Policy, in_progress_ttl_s
 from idemlock.errors import LockLostError, StoreError
 
 if TYPE_CHECKING:
-    from idemlock._heartbeat import Heartbeat
     from idemlock.lock import Lock
     from idemlock.store import LockStore
 
 logger = logging.getLogger("idemlock")
 
 
-def extend_lease(store: LockStore, policy: Policy, lock: Lock, lease_expires_at_ms: int) -> Lock:
+def _now(told: Told) -> None:
+    """Tell at once, on this thread (a body's own :meth:`Lock.extend`)."""
+    told()
+
+
+def extend_lease(
+    store: LockStore,
+    policy: Policy,
+    lock: Lock,
+    lease_expires_at_ms: int,
+    *,
+    tell: Callable[[Told], None] = _now,
+) -> Lock:
     """``lock`` with its lease moved to ``lease_expires_at_ms`` on the store (one call).
 
-    Raises :class:`LockLostError` when the key is no longer ours in progress: our lease ran out
-    and another invocation took the key over.
+    The lock then holds what the store holds: a later lease that landed first stays. Raises
+    :class:`LockLostError` when the key is no longer ours in progress: our lease ran out and
+    another invocation took the key over. Events go through ``tell`` (a heartbeat's thread).
     """
     try:
-        extended = store.extend(
+        held = store.extend(
             lock.key,
             lock.owner,
             lease_expires_at_ms=lease_expires_at_ms,
             expires_at_s=in_progress_ttl_s(lease_expires_at_ms),
         )
     except StoreError as exc:
-        policy.emit("store_error", lock.key, lock=lock, error=exc)
+        tell(partial(policy.emit, "store_error", lock.key, lock=lock, error=exc))
         raise
-    if not extended:
-        raise lose(policy, lock)
-    lock._moved_to(lease_expires_at_ms)
-    policy.emit("extended", lock.key, lock=lock)
+    if held is None:
+        raise lose(policy, lock, tell=tell)
+    lock._moved_to(held)  # what the store holds: ours, or a later lease that landed first
+    tell(partial(policy.emit, "extended", lock.key, lock=lock))
     return lock
 
 
 def extender(
-    store: LockStore, policy: Policy, lock: Lock, limit_ms: int | None
+    store: LockStore,
+    policy: Policy,
+    lock: Lock,
+    limit_ms: int | None,
+    *,
+    tell: Callable[[Told], None] = _now,
 ) -> Callable[[int], None]:
     """What :meth:`Lock.extend` and heartbeats call to move ``lock``'s lease.
 
@@ -61,20 +80,29 @@ def extender(
             target = min(target, limit_ms)
         if target <= lock.lease_expires_at_ms:
             return  # at the deadline already: nothing to gain, no call
-        extend_lease(store, policy, lock, target)
+        extend_lease(store, policy, lock, target, tell=tell)
 
     return extend
 
 
-def heartbeat(heartbeat_ms: int, extend: Callable[[int], None], lease_ms: int) -> Heartbeat:
-    """A heartbeat calling ``extend(lease_ms)`` (see :func:`extender`) while the body runs.
+def heartbeat(
+    store: LockStore, policy: Policy, lock: Lock, limit_ms: int | None, lease_ms: int
+) -> Heartbeat | None:
+    """A heartbeat moving ``lock``'s lease to ``lease_ms`` from now while the body runs.
 
-    Every ``heartbeat_ms`` (0: a third of the lease), so that two beats can fail before the
-    lease runs out. A lost lock stops it (``lock_lost`` is emitted); a store error is emitted and
-    the next beat tries again. Only with ``heartbeat=`` (``Policy.heartbeat_ms`` not ``None``).
+    Every ``policy.heartbeat_ms`` (0, or not shorter than this call's lease: a third of the
+    lease), so that two beats can fail before the lease runs out. A lost lock stops it
+    (``lock_lost`` is told); a store error is told and the next beat tries again. Its events
+    are told from a thread of their own (:mod:`idemlock._heartbeat`). ``None`` without
+    ``heartbeat=``.
     """
-    # Deferred: only heartbeat= loads it, which keeps the cold start short.
-    from idemlock._heartbeat import Heartbeat  # noqa: PLC0415
+    if policy.heartbeat_ms is None:
+        return None
+    period_ms = policy.heartbeat_ms
+    if not 0 < period_ms < lease_ms:  # a lease from the Lambda context may be the shorter
+        period_ms = max(1, lease_ms // 3)
+    beats = Heartbeat(period_ms / 1000)
+    extend = extender(store, policy, lock, limit_ms, tell=beats.tell)
 
     def beat() -> bool:
         try:
@@ -82,22 +110,24 @@ def heartbeat(heartbeat_ms: int, extend: Callable[[int], None], lease_ms: int) -
         except LockLostError:
             return False
         except StoreError:
-            return True  # emitted; the lease still has two periods left for the next beat
+            return True  # told; the lease still has two periods left for the next beat
         return True
 
-    period_ms = heartbeat_ms or max(1, lease_ms // 3)
-    return Heartbeat(beat, period_ms / 1000)
+    return beats.beating(beat)
 
 
-def lose(policy: Policy, lock: Lock) -> LockLostError:
-    """Mark ``lock`` lost; tell the logger, ``on_event`` and ``on_lock_lost``; the error."""
+def lose(policy: Policy, lock: Lock, *, tell: Callable[[Told], None] = _now) -> LockLostError:
+    """Mark ``lock`` lost at once; tell the logger, ``on_event`` and ``on_lock_lost`` once."""
     lost = LockLostError(lock.key, lock.owner)
-    if not lock._lose():
-        return lost  # told once already (a beat found it before the complete did)
+    if lock._lose():
+        tell(partial(_tell_lost, policy, lock, lost))
+    return lost  # else told once already (a beat found it before the complete did)
+
+
+def _tell_lost(policy: Policy, lock: Lock, lost: LockLostError) -> None:
     policy.emit("lock_lost", lock.key, lock=lock, error=lost)
     if policy.on_lock_lost is not None:
         try:
             policy.on_lock_lost(lock)
         except Exception:  # the body learns it from current_lock().lost all the same
             logger.warning("on_lock_lost raised for %r", lock.key, exc_info=True)
-    return lost

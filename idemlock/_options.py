@@ -9,6 +9,7 @@ which the entry points take with ``Unpack``; and checked once, at decoration tim
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -192,23 +193,26 @@ def validate(
             f'on_lease_expired must be "take_over" or "refuse", got {on_lease_expired!r}'
         )
     wait = checked.get("wait")
-    clock = checked.get("clock", time.time)
     lease = checked.get("lease")
     retention = checked.get("retention", DEFAULT_RETENTION)
+    lease_ms = None if lease is None else milliseconds("lease", lease)
+    retention_ms = None if retention is None else milliseconds("retention", retention)
+    heartbeat_ms = _heartbeat_ms(checked.get("heartbeat", False))
+    _check_leases(lease_ms, retention_ms, heartbeat_ms)
     return Policy(
         store=checked.get("store"),
         namespace=namespace or "",
-        clock_us=lambda: int(clock() * 1_000_000),
-        lease_ms=None if lease is None else milliseconds("lease", lease),
+        clock_us=_clock_us(checked.get("clock", time.time)),
+        lease_ms=lease_ms,
         default_lease_ms=milliseconds("lease", DEFAULT_LEASE),
-        retention_ms=None if retention is None else milliseconds("retention", retention),
+        retention_ms=retention_ms,
         store_result=checked.get("store_result", True),
         omit_unstorable=on_unstorable == "omit",
         result_type=_result_type(checked.get("result_type")),
         cache=_cache(checked),
         on_event=checked.get("on_event"),
         on_lock_lost=checked.get("on_lock_lost"),
-        heartbeat_ms=_heartbeat_ms(checked.get("heartbeat", False)),
+        heartbeat_ms=heartbeat_ms,
         disabled=checked.get("disabled"),
         fingerprint=checked.get("fingerprint"),
         on_missing_key=on_missing_key,
@@ -233,6 +237,36 @@ def _check_callables(
     for name, value in callables:
         if (value is not None or (name == "key_fn" and require_key_fn)) and not callable(value):
             raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
+
+
+def _check_leases(lease_ms: int | None, retention_ms: int | None, heartbeat_ms: int | None) -> None:
+    """Refuse leases that cannot work: a beat after the lease ended, a lease past retention."""
+    if lease_ms is not None and heartbeat_ms and heartbeat_ms >= lease_ms:
+        raise ConfigurationError(
+            f"heartbeat= every {heartbeat_ms / 1000:g} s cannot keep a lease of "
+            f"{lease_ms / 1000:g} s: the first beat would come after the lease ended; beat more "
+            "often than the lease (heartbeat=True beats every third of it)"
+        )
+    if lease_ms is not None and retention_ms is not None and lease_ms > retention_ms:
+        raise ConfigurationError(
+            f"lease= ({lease_ms / 1000:g} s) is longer than retention= "
+            f"({retention_ms / 1000:g} s): a call that crashed would block its key past the "
+            "key's own retention"
+        )
+
+
+def _clock_us(clock: Callable[[], float]) -> Callable[[], int]:
+    """``clock()`` in whole microseconds; ConfigurationError when it returns no time."""
+
+    def clock_us() -> int:
+        now = clock()
+        if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
+            raise ConfigurationError(
+                f"clock() must return epoch seconds as a finite number, it returned {now!r}"
+            )
+        return int(now * 1_000_000)
+
+    return clock_us
 
 
 def _cache(options: _AllOptions) -> CompletedCache | None:

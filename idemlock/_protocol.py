@@ -343,11 +343,8 @@ def _run_body(
     :meth:`Lock.extend` now moves the lock; ``idemlock.step`` replays and records on it.
     """
     held = claimed.lock
-    extend = extender(store, policy, held, limit_ms)
-    held._held_with(extend)
-    beats = (
-        None if policy.heartbeat_ms is None else heartbeat(policy.heartbeat_ms, extend, lease_ms)
-    )
+    held._held_with(extender(store, policy, held, limit_ms))
+    beats = heartbeat(store, policy, held, limit_ms, lease_ms)
     return RunBody(held, beats, Recovery(store, policy, held, claimed.steps))
 
 

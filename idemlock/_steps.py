@@ -141,25 +141,35 @@ class RunBody:
         self._beat = heartbeat  # what the block starts; holding() says from where
         self.start = self.end = 0.0
 
-    def holding(self, *, thread_heartbeat: bool = True) -> RunBody:
-        """The block to run the body in: the lock current, the body timed, beating (a thread).
+    def holding(self, *, awaited: bool = False) -> RunBody:
+        """The block to run the body in: the lock current, the body timed, the heartbeat on.
 
-        An ``async`` driver beats from a task instead: ``thread_heartbeat=False``.
+        An ``async`` driver starts the heartbeat itself and awaits its stop, so that the event
+        loop is never blocked while a beat lands: ``awaited=True``.
         """
-        self._beat = self.heartbeat if thread_heartbeat else None
+        self._beat = None if awaited else self.heartbeat
         return self
 
     def __enter__(self) -> None:
         self._token = CURRENT_LOCK.set(self.lock)
         self._run_token = CURRENT_RUN.set(self.recovery)
         if self._beat is not None:
-            self._beat.start()
+            try:
+                self._beat.start()
+            except BaseException:  # HeartbeatError: the body never starts, the lock is not ours
+                self._ended()
+                raise
         self.start = time.perf_counter()
 
     def __exit__(self, *_: object) -> None:
         self.end = time.perf_counter()
         if self._beat is not None:
             self._beat.stop()  # before the complete or the release: none races them
+        self._ended()
+
+    def _ended(self) -> None:
+        if self.lock is not None:
+            self.lock._ended()  # extend() from now on is a ConfigurationError, not a lost lock
         CURRENT_RUN.reset(self._run_token)
         CURRENT_LOCK.reset(self._token)
 

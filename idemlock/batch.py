@@ -23,8 +23,9 @@ A redelivered batch runs only what did not complete: the rest replays its stored
 
 Every failed record is logged on the ``idemlock`` logger (WARNING, with its key, its id and the
 traceback), also when the partial batch response swallows the failure. Before a body runs, its
-claim's lease must still be ours for at least half a lease: a record that waited behind slow ones
-has its lease extended first (one conditional call), or fails if another invocation took it over.
+record starts with its whole lease, as under ``@idempotent``: a record whose claim is older than
+a tenth of the lease (at most a second) has its lease renewed first (one conditional call), or
+fails without running if another invocation took it over.
 A handler may be ``async def`` (or return an awaitable): it is awaited under the record's lock,
 bodies still one at a time in record order.
 """
@@ -40,7 +41,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from idemlock._drivers import Done, advance
 from idemlock._invocation import serving
@@ -51,7 +52,13 @@ from idemlock._protocol import claim_steps
 from idemlock._proxy import FunctionProxy
 from idemlock._results import close_unrun
 from idemlock._steps import BodyFailed, RunBody, Steps
-from idemlock.errors import BatchFailedError, ConfigurationError, UnstorableResultError
+from idemlock.errors import (
+    BatchFailedError,
+    ConfigurationError,
+    LockLostError,
+    StoreError,
+    UnstorableResultError,
+)
 from idemlock.keys import call_key_fn, storage_key
 from idemlock.lock import new_owner_token
 from idemlock.sources import Batch, Source, parse_batch
@@ -74,10 +81,16 @@ class RecordStatus(str, enum.Enum):
     FAILED = "failed"
     """The body, the key or the lock failed: the record is reported for a retry."""
     NOT_RUN = "not_run"
-    """Not completed because an earlier record failed (ordered sources): reported for a retry.
+    """Not run because an earlier record failed (ordered sources): reported for a retry.
 
-    Its body did not run, or ran while the earlier record's complete was in flight; either way
-    its key is released, so that the redelivery runs it again after the earlier one."""
+    Its key is released, so that the redelivery runs it after the earlier one."""
+    RAN_NOT_RECORDED = "ran_not_recorded"
+    """The body ran, but its complete could not be stored (the store failed through every
+    retry, or the lease was lost): reported as processed, not for a retry.
+
+    A retry would run it again, and in an ordered source after the records behind it: an older
+    change applied after a newer one. Its key stays ``IN_PROGRESS`` until its lease ends (or is
+    the invocation's that took it over). Logged as a WARNING."""
     ACKNOWLEDGED = "acknowledged"
     """Carries no work (S3's test message on a queue or topic): the handler was not called."""
 
@@ -185,6 +198,10 @@ class _Scheduler:
             # The body ran (now or before) and its key completed without the result: done, not
             # retried, since a redelivery would only meet ResultNotStoredError (logged).
             status = RecordStatus.COMPLETED if task.ran else RecordStatus.DUPLICATE
+            task.finish(status, error=exc)
+        except (StoreError, LockLostError) as exc:
+            # After the body ran, only its complete fails so: the record ran all the same.
+            status = RecordStatus.RAN_NOT_RECORDED if task.ran else RecordStatus.FAILED
             task.finish(status, error=exc)
         except BaseException as exc:  # the record's failure, reported in its outcome; a
             task.finish(RecordStatus.FAILED, error=exc)  # SystemExit is re-raised by run()
@@ -336,19 +353,20 @@ class BatchRunner:
         return value
 
     def _renewed(self, body: RunBody, store: LockStore | None, context: object) -> RunBody:
-        """``body`` with a lease still ours for a safe margin: extended when it ran low.
+        """``body`` with its whole lease ahead of it, as ``lease=`` means under ``@idempotent``.
 
         Every claim was taken when the batch started; a record behind slow ones may have little
-        of its lease left, or none, and another invocation may have taken it over. A body starts
-        only with at least half a lease ahead of it; else the lease is extended, on condition
-        that we still own the key (:class:`LockLostError` if not: the record fails).
+        of its lease left, or none, and another invocation may have taken it over. So a body
+        whose claim is older than a tenth of the lease (at most a second: a batch of quick
+        bodies renews nothing) has its lease renewed to a whole lease from now, on condition
+        that we still own the key (:class:`LockLostError` if not: the record fails, not run).
         """
         lock = body.lock
         if lock is None or store is None:
             return body
         now_ms = self._policy.clock_us() // 1000
         lease_ms = self._policy.lease_ms_for((context,), {})
-        if lock.lease_expires_at_ms - now_ms >= lease_ms // 2:
+        if lock.lease_expires_at_ms - now_ms >= lease_ms - min(lease_ms // 10, 1_000):
             return body
         extend_lease(store, self._policy, lock, now_ms + lease_ms)
         return body
@@ -547,7 +565,13 @@ class _OrderedCompletes(_Completes):
 
 
 def _succeeded(outcome: RecordOutcome) -> bool:
-    return outcome.status in (RecordStatus.COMPLETED, RecordStatus.DUPLICATE)
+    """Whether the records after it may complete: it ran, or had run before."""
+    return outcome.status in _PROCESSED
+
+
+_PROCESSED: Final = frozenset(
+    {RecordStatus.COMPLETED, RecordStatus.DUPLICATE, RecordStatus.RAN_NOT_RECORDED}
+)
 
 
 class _BodyLoop:
@@ -597,7 +621,17 @@ def _log_failures(batch: Batch, outcomes: list[RecordOutcome]) -> None:
     The partial batch response only names a failed record; the reason would be lost with it.
     """
     for outcome in outcomes:
-        if outcome.status is not RecordStatus.FAILED and outcome.error is not None:
+        if outcome.status in _LOGGED:
+            logger.warning(
+                _LOGGED[outcome.status],
+                batch.source.name,
+                batch.id_of(outcome.index),
+                outcome.key,
+                outcome.error,
+                exc_info=outcome.error,
+                extra={"idemlock_key": outcome.key, "idemlock_record": outcome.index},
+            )
+        elif outcome.error is not None:  # completed (or a duplicate) without its result
             logger.warning(
                 "%s record %s (key %r) ran, but its result is not stored: %s",
                 batch.source.name,
@@ -606,16 +640,14 @@ def _log_failures(batch: Batch, outcomes: list[RecordOutcome]) -> None:
                 outcome.error,
                 extra={"idemlock_key": outcome.key, "idemlock_record": outcome.index},
             )
-        elif outcome.status is RecordStatus.FAILED:
-            logger.warning(
-                "%s record %s (key %r) failed: %r",
-                batch.source.name,
-                batch.id_of(outcome.index),
-                outcome.key,
-                outcome.error,
-                exc_info=outcome.error,
-                extra={"idemlock_key": outcome.key, "idemlock_record": outcome.index},
-            )
+
+
+_LOGGED: Final = {
+    RecordStatus.FAILED: "%s record %s (key %r) failed: %r",
+    RecordStatus.RAN_NOT_RECORDED: "%s record %s (key %r) ran, but its complete could not be "
+    "stored, so it is reported as processed and its key stays IN_PROGRESS until its lease "
+    "ends: %r",
+}
 
 
 def _share_outcome(copy: _Task, first: _Task, scheduler: _Scheduler) -> None:
@@ -641,6 +673,8 @@ def _unprotected() -> Steps:
 def _task_result(outcome: RecordOutcome) -> TaskResult:
     """How a record ended, for a source that builds its own response."""
     error = outcome.error
+    if outcome.status is RecordStatus.RAN_NOT_RECORDED:
+        error = None  # it ran: a failed task would be run again
     if error is None and outcome.status is RecordStatus.NOT_RUN:
         error = _NotRun("not run: an earlier record of the batch failed")
     return TaskResult(outcome.record, outcome.result, error)

@@ -210,7 +210,9 @@ _CLAIM_CONDITION_WITHOUT_TAKEOVER: Final = (
 )
 _OWNER_CONDITION: Final = "#owner = :owner"
 _EXTEND_UPDATE: Final = "SET #lease_expires_at_ms = :lease, #expires_at_s = :expires"
-_EXTEND_CONDITION: Final = "#owner = :owner AND #status = :in_progress"
+_EXTEND_CONDITION: Final = (
+    "#owner = :owner AND #status = :in_progress AND #lease_expires_at_ms < :lease"
+)
 _MARK_UNKNOWN_UPDATE: Final = "SET #outcome_unknown_at_ms = :now_ms"
 _MARK_UNKNOWN_CONDITION: Final = (
     "#owner = :owner AND #status = :in_progress AND #lease_expires_at_ms < :now_ms"
@@ -250,6 +252,13 @@ _IN_PROGRESS: Final = {"S": LockStatus.IN_PROGRESS.value}
 _COMPLETED: Final = {"S": LockStatus.COMPLETED.value}
 _ONE: Final = {"N": "1"}
 _STATUSES: Final = {status.value: status for status in LockStatus}
+
+
+def _held_lease(item: LockItem | None, owner: str) -> int | None:
+    """The lease ``owner`` holds on ``item`` in progress; ``None`` if it holds none."""
+    if item is None or item.owner != owner or item.status is not LockStatus.IN_PROGRESS:
+        return None
+    return item.lease_expires_at_ms
 
 
 class _ConditionFailed(Exception):
@@ -430,8 +439,13 @@ class DynamoDBStore:
             return False
         return True
 
-    def extend(self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int) -> bool:
-        """Move our lease, conditioned on our owner token and the key still in progress."""
+    def extend(
+        self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int
+    ) -> int | None:
+        """Move our lease forward: on our owner token, the key in progress, a shorter lease.
+
+        The condition, not the caller, keeps a lease from moving back.
+        """
         values: dict[str, Any] = {
             ":owner": {"S": owner},
             ":in_progress": _IN_PROGRESS,
@@ -440,9 +454,11 @@ class DynamoDBStore:
         }
         try:
             self._write("update_item", key, values, _EXTEND_UPDATE, _EXTEND_CONDITION)
-        except _ConditionFailed:
-            return False
-        return True
+        except _ConditionFailed as failed:
+            # Not ours any more, or ours with a later lease already (a late shorter extension).
+            current = self._record(failed.item) if failed.item else self.get(key)
+            return _held_lease(current, owner)
+        return lease_expires_at_ms
 
     def mark_unknown(self, key: str, owner: str, *, now_ms: int) -> bool:
         """Mark ``owner``'s lapsed claim: its outcome is unknown (``on_lease_expired="refuse"``)."""

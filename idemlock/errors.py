@@ -14,6 +14,7 @@
     ├── StepError                  idemlock.step() outside a body, or a step name used twice
     ├── PayloadMismatchError       same key, different payload fingerprint (.key)
     ├── LockLostError              our lease expired and another invocation took the key over
+    ├── HeartbeatError             the heartbeat could not start; the key was released
     ├── UnstorableResultError      the body ran; its result has no stored form or is too large
     │   ├── UnstorableValueError   a value in it has no stored form (.path, .type_name)
     │   └── ResultNotStoredError   a duplicate of such a key: the body ran, nothing to replay
@@ -170,6 +171,13 @@ class LockLostError(IdemlockError):
             f"lost the lock on key {key!r}: our lease (owner {owner}) expired and the key was "
             "taken over or removed; the newer owner's item was left untouched"
         )
+
+
+class HeartbeatError(IdemlockError):
+    """``heartbeat=`` could not start its thread (the process is at its thread limit).
+
+    The body did not run and its key was released: the call can be retried as it is.
+    """
 
 
 class UnstorableResultError(IdemlockError):

@@ -179,7 +179,11 @@ def idempotent_http(
             fingerprint=lambda call, context: call.request.fingerprint(),
             # A response too large to store still completes the key: the handler ran, so a
             # retry must not run it again (it gets 409 idempotency-response-not-kept).
-            **{"namespace": default_namespace(handler), "on_unstorable_result": "omit", **options},
+            **{
+                "on_unstorable_result": "omit",
+                **options,
+                "namespace": options.get("namespace") or default_namespace(handler),
+            },
         )(body)
 
         @functools.wraps(handler)

@@ -12,13 +12,16 @@ import base64
 import binascii
 import decimal
 import functools
+import gc
 import gzip
 import hashlib
 import inspect
 import json
 import re
+import threading
+import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from idemlock.errors import (
     ConfigurationError,
@@ -41,11 +44,84 @@ HASH_MARK = "sha256:"
 def default_namespace(function: Callable[..., Any]) -> str:
     """The namespace of a function that was given none: its module and qualified name.
 
-    Renaming or moving the function changes it, so pass ``namespace=`` in production.
+    Renaming or moving the function changes it, so pass ``namespace=`` in production. Two
+    different functions never share it silently: a second function with the same module and
+    qualified name (two lambdas of one module; a factory's handler made again while the first
+    lives, over other values) is a :class:`ConfigurationError` naming both, since each would
+    replay the other's results. The same code made again over the same values (a module
+    reloaded, a test run twice) is the same function. Callable objects are named by their class.
     """
     module = getattr(function, "__module__", None) or "__main__"
-    name = getattr(function, "__qualname__", None) or getattr(function, "__name__", "function")
-    return f"{module}.{name}"
+    name = getattr(function, "__qualname__", None) or type(function).__qualname__
+    namespace = f"{module}.{name}"
+    made = _Made.of(function)
+    with _named_lock:
+        first = _named.get(namespace)
+        if first is not None and not first.same_as(made):
+            raise ConfigurationError(
+                f"{_where(function)} and {_where(first.function())} would share the default "
+                f"namespace {namespace!r}, and each would return the other's stored results: "
+                "pass namespace= to each (a name that stays when the code moves)"
+            )
+        _named[namespace] = made
+    return namespace
+
+
+class _Made(NamedTuple):
+    """What tells two functions of one name apart: their code, and what they close over."""
+
+    code: object
+    """The function's code object (a callable object's class)."""
+    function: Callable[[], Any]
+    """The function, while it lives (a weak reference), else ``None``."""
+    closure: tuple[int, ...]
+    """The identities of the values it closes over."""
+
+    @classmethod
+    def of(cls, function: Callable[..., Any]) -> _Made:
+        code = getattr(function, "__code__", None) or type(function)
+        cells = getattr(function, "__closure__", None) or ()
+        try:
+            alive: Callable[[], Any] = weakref.ref(function)
+        except TypeError:  # no weak reference: told apart by its code alone
+            alive = _gone
+        return cls(code, alive, tuple(id(_contents(cell)) for cell in cells))
+
+    def same_as(self, other: _Made) -> bool:
+        """Whether ``other`` is this function made again (not another one of its name)."""
+        if self.code != other.code:  # equal code: a module reloaded compiles equal code again
+            return False
+        if self.closure == other.closure or self.function() is None:
+            return True
+        gc.collect()  # only here: a first kept by nothing but a reference cycle is gone
+        return self.function() is None
+
+
+def _gone() -> None:
+    return None
+
+
+def _contents(cell: Any) -> object:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell (a name bound later in the enclosing scope)
+        return None
+
+
+_named: dict[str, _Made] = {}
+"""How each default namespace's function was made."""
+_named_lock = threading.Lock()
+
+
+def _where(function: Callable[..., Any] | None) -> str:
+    """``function`` as a reader finds it: its name, file and line."""
+    if function is None:
+        return "a function made before"
+    code = getattr(function, "__code__", None)
+    name = getattr(function, "__qualname__", None) or repr(function)
+    if code is None:
+        return name
+    return f"{name} ({code.co_filename}:{code.co_firstlineno})"
 
 
 _HASHED = re.compile(f"{SEPARATOR}{HASH_MARK}[0-9a-f]{{64}}$")

@@ -19,6 +19,10 @@ LAMBDA_LEASE_GRACE_MS: Final = 2_000
 exceed the clock skew between two invocations' hosts."""
 
 
+MAX_EXTEND_S: Final = 366 * 24 * 3600
+"""The longest :meth:`Lock.extend`: a lease bounds how long a crash blocks its key."""
+
+
 class Lock:
     """The claim a running body holds; read it with :func:`idemlock.current_lock`.
 
@@ -79,10 +83,19 @@ class Lock:
         if another invocation holds the key now. It blocks for that call: from an ``async``
         body, ``await asyncio.to_thread(lock.extend, seconds)``.
         """
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-            raise ConfigurationError(f"extend() takes positive seconds, got {seconds!r}")
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not 0 < seconds <= MAX_EXTEND_S
+        ):
+            raise ConfigurationError(
+                f"extend() takes positive seconds, at most {MAX_EXTEND_S} (a year), got {seconds!r}"
+            )
         if self._extend is None:
-            raise ConfigurationError(f"the lock on {self._key!r} is not held by a running body")
+            raise ConfigurationError(
+                f"extend() on the lock of {self._key!r}: its call has ended (or its body never "
+                "started); a lock is extended only while its body runs"
+            )
         self._extend(math.ceil(seconds * 1000))
 
     # -- idemlock's own changes: the protocol and the lease code call these, nothing else ---------
@@ -91,9 +104,17 @@ class Lock:
         """Let :meth:`extend` work: ``extend(lease_ms)`` moves the lease on the store."""
         self._extend = extend
 
+    def _ended(self) -> None:
+        """The body ended: :meth:`extend` is refused from now on (nothing was lost)."""
+        self._extend = None
+
     def _moved_to(self, lease_expires_at_ms: int) -> None:
-        """The store moved the lease to ``lease_expires_at_ms``."""
-        self._lease_ms = lease_expires_at_ms
+        """The store holds the lease until ``lease_expires_at_ms``.
+
+        Answers arrive in any order, and a stored lease only moves forward: the latest is the
+        largest.
+        """
+        self._lease_ms = max(self._lease_ms, lease_expires_at_ms)
 
     def _lose(self) -> bool:
         """Mark the lock lost; whether it was not lost before (so it is told once)."""

@@ -112,10 +112,15 @@ class LockStore(Protocol):
         """Delete ``key`` if ``owner`` holds it (or it is gone); ``False`` if another owns it."""
         ...
 
-    def extend(self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int) -> bool:
-        """Move ``owner``'s ``IN_PROGRESS`` lease (and TTL); ``False`` if it does not hold it.
+    def extend(
+        self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int
+    ) -> int | None:
+        """Move ``owner``'s ``IN_PROGRESS`` lease (and TTL) forward, never back.
 
-        Only the lease and the TTL attribute change: the fence and the attempts stay.
+        The lease ``owner`` holds once the call is done: ``lease_expires_at_ms``, or a later one
+        already stored (an extension that answered late never shortens a longer one that landed
+        first); ``None`` if ``owner`` does not hold the key in progress. Only the lease and the
+        TTL attribute change: the fence and the attempts stay.
         """
         ...
 

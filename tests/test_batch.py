@@ -238,7 +238,7 @@ def test_disabled_runs_every_record_without_a_store(monkeypatch: pytest.MonkeyPa
 )
 def test_malformed_batches_raise_event_error(event: dict[str, Any], path: str) -> None:
     """A batch without records, or of an unsupported source, is an EventError naming the path."""
-    handler = idempotent_records(store=MemoryStore())(Handle())
+    handler = idempotent_records(store=MemoryStore(), namespace="malformed")(Handle())
 
     with pytest.raises(EventError) as caught:
         handler(event)
@@ -249,7 +249,7 @@ def test_a_batch_mixing_sources_is_an_event_error() -> None:
     """Every record must come from the first record's source."""
     event = {"Records": sqs_event(1)["Records"] + stream_event(1)["Records"]}
     with pytest.raises(EventError, match="eventSource"):
-        idempotent_records(store=MemoryStore())(Handle())(event)
+        idempotent_records(store=MemoryStore(), namespace="mixed")(Handle())(event)
 
 
 def test_redelivered_stream_batch_runs_only_what_did_not_complete(dynamodb_local: str) -> None:

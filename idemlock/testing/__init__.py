@@ -111,17 +111,22 @@ class MemoryStore:
             self._items.pop(key, None)
             return True
 
-    def extend(self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int) -> bool:
-        """Move ``owner``'s lease on an ``IN_PROGRESS`` key; ``False`` if it does not hold it."""
+    def extend(
+        self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int
+    ) -> int | None:
+        """Move ``owner``'s lease on an ``IN_PROGRESS`` key forward; the lease it holds then."""
         with self._lock:
             self.calls["extend"] += 1
             old = self._items.get(key)
             if old is None or old.owner != owner or old.status is not LockStatus.IN_PROGRESS:
-                return False
+                return None
+            held = old.lease_expires_at_ms
+            if held is not None and held >= lease_expires_at_ms:
+                return held  # never back: a later lease is already stored
             self._items[key] = old._replace(
                 lease_expires_at_ms=lease_expires_at_ms, expires_at_s=expires_at_s
             )
-            return True
+            return lease_expires_at_ms
 
     def mark_unknown(self, key: str, owner: str, *, now_ms: int) -> bool:
         """Mark ``owner``'s lapsed ``IN_PROGRESS`` item: its outcome is unknown."""

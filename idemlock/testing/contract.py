@@ -315,11 +315,15 @@ class LockStoreContract:
         claimed = self.store.claim(claim_with_1s_lease(key, "me", now)).item
         assert claimed is not None
 
-        assert not self.store.extend(
-            key, "stranger", lease_expires_at_ms=now + 9000, expires_at_s=9
+        assert (
+            self.store.extend(key, "stranger", lease_expires_at_ms=now + 9000, expires_at_s=9)
+            is None
         )
-        assert self.store.extend(
-            key, "me", lease_expires_at_ms=now + 5000, expires_at_s=now // 1000 + 7200
+        assert (
+            self.store.extend(
+                key, "me", lease_expires_at_ms=now + 5000, expires_at_s=now // 1000 + 7200
+            )
+            == now + 5000
         )
         item = self.store.get(key)
         assert item == claimed._replace(
@@ -327,9 +331,15 @@ class LockStoreContract:
         )
         # The extended lease holds: a claim after the first lease but within the new one is refused.
         assert not self.store.claim(claim_with_1s_lease(key, "other", now + 1001)).acquired
+        # Never back: a shorter extension answers the longer lease it found, and changes nothing.
+        assert (
+            self.store.extend(key, "me", lease_expires_at_ms=now + 3000, expires_at_s=1)
+            == now + 5000
+        )
+        assert self.store.get(key) == item
 
         assert self.store.complete(key, "me", now_ms=now + 2000, result="1", expires_at_s=None)
-        assert not self.store.extend(key, "me", lease_expires_at_ms=now + 9000, expires_at_s=9)
+        assert self.store.extend(key, "me", lease_expires_at_ms=now + 9000, expires_at_s=9) is None
         assert not self.store.extend(
             stored_key(self.namespace, "absent"),
             "me",

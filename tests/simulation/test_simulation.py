@@ -1,11 +1,12 @@
 """The simulation, seed by seed: idemlock keeps its promise where its features meet.
 
-``seams`` combines every feature and fault where the promise holds today and must stay green.
-Each ``item*`` sweep leans on one seam issue 23 found broken; it fails on today's code (it finds
-the bug within its seeds) and is marked ``xfail(strict=True)``, so it turns red the day the fix
-lands: remove the mark then. Each test's name holds its profile, so ``-k item1`` selects a
-profile's sweeps. ``IDEMLOCK_SIM_SEEDS=N`` runs N seeds per sweep (never fewer than CI's);
-``IDEMLOCK_SIM_SEED=N`` replays one.
+``seams`` combines every feature and fault. Each ``item*`` sweep leans on one seam issue 23
+found broken: each found its bug within its seeds before the fix (docs/simulation.md names the
+seeds) and keeps it fixed now. A sweep for a seam not fixed yet is marked
+``xfail(strict=True)``, so it turns red the day the fix lands: remove the mark then. Each
+test's name holds its profile, so ``-k item1`` selects a profile's sweeps.
+``IDEMLOCK_SIM_SEEDS=N`` runs N seeds per sweep (never fewer than CI's); ``IDEMLOCK_SIM_SEED=N``
+replays one.
 """
 
 from __future__ import annotations
@@ -50,42 +51,49 @@ def test_seams_keep_the_promise(seed: int) -> None:
     assert not run.violations, run.explain()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 1")
 def test_item1_every_batch_record_starts_with_its_whole_lease() -> None:
     """SQS batch, no heartbeat, redeliveries at the lease's end: no record is taken over while
-    its body runs within a lease of its start (today: seeds 19, 34, 35, ... of 100)."""
+    its body runs within a lease of its start (before the fix: seeds 19, 34, 35, ... of 100)."""
     assert_kept("item1", 100)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 2")
 def test_item2_an_async_body_blocking_its_loop_keeps_its_heartbeat() -> None:
     """An ``async`` body that sleeps on its loop's thread: its heartbeat still keeps the key
-    (today: seeds 0, 1, 2, 4, ... of 5: the heartbeat is a task on that loop)."""
+    (before the fix: seeds 0, 1, 2, 4 of 5: the heartbeat was a task on that loop)."""
     assert_kept("item2", 5)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 3")
 def test_item3_a_slow_sink_never_delays_a_heartbeat() -> None:
     """A sink that takes 1.5 leases on ``extended`` events: the heartbeat still keeps the key
-    (today: seeds 1, 2, 3, 4, ... of 20)."""
+    (before the fix: seeds 1, 2, 3, 4, ... of 20)."""
     assert_kept("item3", 20)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 4")
 def test_item4_a_late_extend_never_moves_the_lease_backwards() -> None:
     """``extend(60)`` answered late while a heartbeat extends: the stored lease only moves
-    forward and the key is not taken over (today: seed 0 and nearly every other)."""
+    forward and the key is not taken over (before the fix: seed 0 and nearly every other)."""
     assert_kept("item4", 20)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 7")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="issue 23 item 7, open: a record whose complete failed (RAN_NOT_RECORDED) is taken "
+    "over and applied again when Lambda delivers its batch again after the record's lease",
+)
 def test_item7_an_ordered_batch_never_reapplies_an_older_change() -> None:
     """Ordered batches whose completes are throttled through every retry: no change applied
-    after a newer one of its shard, no record reported not run that ran (today: 1, 5, 7, ...)."""
+    after a newer one of its shard, no record reported not run that ran (before the fix: 1, 5,
+    7, ...)."""
     assert_kept("item7", 20)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 items 1, 2, 3, 4 and 7")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="issue 23, open: item 7 as above; and seed 6, a batch body that starts after its "
+    "key was taken over and completed",
+)
 def test_everything_at_once() -> None:
     """Every feature and fault of every profile, mixed."""
     assert_kept("everything", 20)
@@ -121,26 +129,10 @@ def test_seams_keep_the_promise_on_dynamodb_local(
 @pytest.mark.parametrize(
     ("profile", "count"),
     [
-        pytest.param(
-            "item1",
-            100,
-            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 1"),
-        ),
-        pytest.param(
-            "item3",
-            3,
-            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 3"),
-        ),
-        pytest.param(
-            "item4",
-            3,
-            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 4"),
-        ),
-        pytest.param(
-            "item7",
-            6,
-            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 23 item 7"),
-        ),
+        ("item1", 100),
+        ("item3", 3),
+        ("item4", 3),
+        ("item7", 6),
     ],
 )
 def test_the_seams_of_issue_23_on_dynamodb_local(

@@ -364,18 +364,21 @@ class SimStore:
                 self._leases[claim.owner] = claim.lease_expires_at_ms
         return result
 
-    def extend(self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int) -> bool:
-        """Extend, and check that the lease moved forward."""
+    def extend(
+        self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int
+    ) -> int | None:
+        """Extend, and check that the lease moved forward (the lease held, or ``None``)."""
 
-        def call() -> bool:
-            done = self.inner.extend(
+        def call() -> int | None:
+            held = self.inner.extend(
                 key, owner, lease_expires_at_ms=lease_expires_at_ms, expires_at_s=expires_at_s
             )
-            if done:
+            if held == lease_expires_at_ms:  # applied; a later lease held already is not
                 self._extended(key, owner, lease_expires_at_ms)
-            return done
+            return held
 
-        return bool(self._call("extend", key, call, owner=owner, at_ms=lease_expires_at_ms))
+        held: int | None = self._call("extend", key, call, owner=owner, at_ms=lease_expires_at_ms)
+        return held
 
     def complete(
         self, key: str, owner: str, *, now_ms: int, result: str | None, expires_at_s: int | None
