@@ -97,7 +97,15 @@ DOC_FILES = [
 TABLE = "idemlock"
 """The lock table the docs name; each file starts with it empty."""
 
-READER_NAMES = ("audit", "build_report", "charge", "count", "import_csv", "write_audit")
+READER_NAMES = (
+    "audit",
+    "build_report",
+    "charge",
+    "count",
+    "import_csv",
+    "make_order",
+    "write_audit",
+)
 """Functions the examples call that stand for the reader's own code; here they do nothing."""
 
 PREAMBLE = f"""\
