@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import math
+import re
 import socket
 import subprocess
 import sys
@@ -52,11 +53,18 @@ def round_trip(value: object, result_type: object = None) -> Any:
 
 
 def short(value: object) -> str:
-    """A test id: the repr cut short (a 5,000-digit int has none: its type then)."""
+    """A test id, the same in every process (pytest-xdist's workers must agree).
+
+    The repr cut short, a set's members sorted, an object's address left out; a 5,000-digit
+    int has no repr: its type then.
+    """
+    if isinstance(value, (set, frozenset)):
+        return f"{type(value).__name__}({sorted(map(short, value))})"[:60]
     try:
-        return repr(value)[:60]
+        text = repr(value)
     except ValueError:
         return type(value).__name__
+    return re.sub(r" at 0x[0-9a-f]+", "", text)[:60]
 
 
 def old_text(value: object) -> str:
