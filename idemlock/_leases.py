@@ -13,11 +13,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from idemlock._heartbeat import Heartbeat, Told
 from idemlock._policy import Policy, in_progress_ttl_s
 from idemlock.errors import LockLostError, StoreError
 
 if TYPE_CHECKING:
+    from idemlock._heartbeat import Heartbeat, Told
     from idemlock.lock import Lock
     from idemlock.store import LockStore
 
@@ -101,6 +101,10 @@ def heartbeat(
     period_ms = policy.heartbeat_ms
     if not 0 < period_ms < lease_ms:  # a lease from the Lambda context may be the shorter
         period_ms = max(1, lease_ms // 3)
+    # Deferred: only heartbeat= loads it (and asyncio, which older wrapt does not load), which
+    # keeps the cold start of a handler without heartbeats short.
+    from idemlock._heartbeat import Heartbeat  # noqa: PLC0415
+
     beats = Heartbeat(period_ms / 1000)
     extend = extender(store, policy, lock, limit_ms, tell=beats.tell)
 

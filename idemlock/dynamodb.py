@@ -220,6 +220,7 @@ _MARK_UNKNOWN_CONDITION: Final = (
 )
 _RECORD_STEPS_UPDATE: Final = "SET #steps = :steps"
 _RECORD_STEPS_CONDITION: Final = "#owner = :owner AND #fence = :fence AND #status = :in_progress"
+_FREE_CONDITION: Final = "#owner = :owner AND #status = :in_progress"
 _FREE_UPDATE: Final = (
     # A marked owner that turns out alive and fails settles the unknown outcome itself.
     "SET #released_at_ms = :now_ms, #lease_expires_at_ms = :zero REMOVE #outcome_unknown_at_ms"
@@ -252,6 +253,24 @@ _IN_PROGRESS: Final = {"S": LockStatus.IN_PROGRESS.value}
 _COMPLETED: Final = {"S": LockStatus.COMPLETED.value}
 _ONE: Final = {"N": "1"}
 _STATUSES: Final = {status.value: status for status in LockStatus}
+
+
+def _claim_values(claim: Claim) -> dict[str, Any]:
+    """The ``ExpressionAttributeValues`` of a claim."""
+    values: dict[str, Any] = {
+        ":in_progress": _IN_PROGRESS,
+        ":completed": _COMPLETED,
+        ":owner": {"S": claim.owner},
+        ":now_ms": {"N": str(claim.now_ms)},
+        ":now_s": {"N": str(claim.now_ms // 1000)},
+        ":fence_base": {"N": str(claim.fence_base)},
+        ":lease": {"N": str(claim.lease_expires_at_ms)},
+        ":expires": {"N": str(claim.expires_at_s)},
+        ":one": _ONE,
+    }
+    if claim.fingerprint is not None:
+        values[":fingerprint"] = {"S": claim.fingerprint}
+    return values
 
 
 def _held_lease(item: LockItem | None, owner: str) -> int | None:
@@ -356,24 +375,11 @@ class DynamoDBStore:
         ``fence`` continues from the stored fence (takeover, retention over) or starts from the
         claim's ``fence_base`` (absent item), so it grows across every claim of the key.
         """
-        values: dict[str, Any] = {
-            ":in_progress": _IN_PROGRESS,
-            ":completed": _COMPLETED,
-            ":owner": {"S": claim.owner},
-            ":now_ms": {"N": str(claim.now_ms)},
-            ":now_s": {"N": str(claim.now_ms // 1000)},
-            ":fence_base": {"N": str(claim.fence_base)},
-            ":lease": {"N": str(claim.lease_expires_at_ms)},
-            ":expires": {"N": str(claim.expires_at_s)},
-            ":one": _ONE,
-        }
-        if claim.fingerprint is not None:
-            values[":fingerprint"] = {"S": claim.fingerprint}
         try:
             response = self._write(
                 "update_item",
                 claim.key,
-                values,
+                _claim_values(claim),
                 _CLAIM_UPDATE if claim.fingerprint is None else _CLAIM_UPDATE_WITH_FINGERPRINT,
                 _CLAIM_CONDITION if claim.take_over else _CLAIM_CONDITION_WITHOUT_TAKEOVER,
                 # Not ALL_NEW: every attribute the claim writes is the claim's own but the two
@@ -498,7 +504,7 @@ class DynamoDBStore:
             ":zero": {"N": "0"},
         }
         try:
-            self._write("update_item", key, values, _FREE_UPDATE, _EXTEND_CONDITION)
+            self._write("update_item", key, values, _FREE_UPDATE, _FREE_CONDITION)
         except _ConditionFailed as failed:
             current = self._record(failed.item) if failed.item else self.get(key)
             return current is None

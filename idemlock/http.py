@@ -27,7 +27,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 from idemlock._decorator import idempotent
 from idemlock._invocation import serving
@@ -158,63 +158,95 @@ def idempotent_http(
     if not isinstance(required, bool):
         raise ConfigurationError(f"required must be True or False, got {required!r}")
     _check_options(options, scope, store_status)
-    clock: Callable[[], float] = options.get("clock", time.time)
+    settings = _Settings(protected, required, scope, store_status, options)
 
     def decorate(handler: Callable[[Any, C], object]) -> Callable[[Any, C], Any]:
         if not callable(handler) or inspect.iscoroutinefunction(handler):
             raise ConfigurationError(
                 f"@idempotent_http decorates a Lambda handler (a plain def), got {handler!r}"
             )
-
-        def body(call: _Call, context: C) -> object:
-            call.ran = True
-            response = handler(call.event, context)
-            status = _status(response, call.request)
-            if status is None or not _stored(status, store_status):
-                raise _NotStored(response, status)
-            return response
-
-        run = idempotent(
-            lambda call, context: call.key,
-            fingerprint=lambda call, context: call.request.fingerprint(),
-            # A response too large to store still completes the key: the handler ran, so a
-            # retry must not run it again (it gets 409 idempotency-response-not-kept).
-            **{
-                "on_unstorable_result": "omit",
-                **options,
-                "namespace": options.get("namespace") or default_namespace(handler),
-            },
-        )(body)
+        run = _protect(settings, handler)
 
         @functools.wraps(handler)
         def wrapper(event: Any, context: C) -> Any:
             with serving((context,), {}):  # also when the request runs unprotected
-                return respond(event, context)
-
-        def respond(event: Any, context: C) -> Any:
-            request = parse_request(event)  # not HTTP: EventError, the handler does not run
-            if request.method not in protected:
-                return handler(event, context)
-            try:
-                key = idempotency_key(request)
-            except EventError as exc:
-                return _problem(request, "idempotency-key-invalid", str(exc))
-            if key is None:
-                if required:
-                    return _problem(request, "idempotency-key-missing", _missing(request))
-                logger.warning(
-                    "%s %s without an %s header: running unprotected (required=False)",
-                    request.method,
-                    request.path,
-                    IDEMPOTENCY_KEY_HEADER,
-                )
-                return handler(event, context)
-            call = _Call(event, request, _scoped(request, key, scope, event))
-            return _answer(run, call, context, clock)
+                return _respond(settings, handler, run, event, context)
 
         return wrapper
 
     return decorate
+
+
+class _Settings(NamedTuple):
+    """What one ``idempotent_http(...)`` said, checked."""
+
+    protected: frozenset[str]
+    required: bool
+    scope: Callable[[Any], str] | None
+    store_status: Callable[[int], bool]
+    options: dict[str, Any]
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        clock: Callable[[], float] = self.options.get("clock", time.time)
+        return clock
+
+
+def _protect(settings: _Settings, handler: Callable[[Any, Any], object]) -> Callable[..., Any]:
+    """``handler`` under ``@idempotent``, keyed by the scoped header, its request fingerprinted.
+
+    A response that must not be stored leaves as :class:`_NotStored`, which frees the key.
+    """
+
+    def body(call: _Call, context: object) -> object:
+        call.ran = True
+        response = handler(call.event, context)
+        status = _status(response, call.request)
+        if status is None or not _stored(status, settings.store_status):
+            raise _NotStored(response, status)
+        return response
+
+    options = settings.options
+    return idempotent(
+        lambda call, context: call.key,
+        fingerprint=lambda call, context: call.request.fingerprint(),
+        # A response too large to store still completes the key: the handler ran, so a
+        # retry must not run it again (it gets 409 idempotency-response-not-kept).
+        **{
+            "on_unstorable_result": "omit",
+            **options,
+            "namespace": options.get("namespace") or default_namespace(handler),
+        },
+    )(body)
+
+
+def _respond(
+    settings: _Settings,
+    handler: Callable[[Any, C], object],
+    run: Callable[..., Any],
+    event: Any,
+    context: C,
+) -> Any:
+    """One request: unprotected, refused (400), or answered through the lock."""
+    request = parse_request(event)  # not HTTP: EventError, the handler does not run
+    if request.method not in settings.protected:
+        return handler(event, context)
+    try:
+        key = idempotency_key(request)
+    except EventError as exc:
+        return _problem(request, "idempotency-key-invalid", str(exc))
+    if key is None:
+        if settings.required:
+            return _problem(request, "idempotency-key-missing", _missing(request))
+        logger.warning(
+            "%s %s without an %s header: running unprotected (required=False)",
+            request.method,
+            request.path,
+            IDEMPOTENCY_KEY_HEADER,
+        )
+        return handler(event, context)
+    call = _Call(event, request, _scoped(request, key, settings.scope, event))
+    return _answer(run, call, context, settings.clock)
 
 
 def _missing(request: HttpRequest) -> str:

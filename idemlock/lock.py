@@ -93,8 +93,8 @@ class Lock:
             )
         if self._extend is None:
             raise ConfigurationError(
-                f"extend() on the lock of {self._key!r}: its call has ended (or its body never "
-                "started); a lock is extended only while its body runs"
+                f"extend() on the lock of {self._key!r}: it is not held by a running body (its "
+                "call has ended, or its body never started)"
             )
         self._extend(math.ceil(seconds * 1000))
 

@@ -335,8 +335,12 @@ def test_disabled_inside_lambda_warns_once_per_process(
     """IDEMLOCK_DISABLED with AWS_LAMBDA_FUNCTION_NAME set: one WARNING for the whole process,
     however many calls and functions follow, naming the variable and the function."""
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "orders-prod")
-    first = idempotent(lambda order: order, store=MemoryStore())(lambda order: order)
-    second = idempotent_records(store=MemoryStore())(lambda record, context: None)
+    first = idempotent(lambda order: order, store=MemoryStore(), namespace="first")(
+        lambda order: order
+    )
+    second = idempotent_records(store=MemoryStore(), namespace="second")(
+        lambda record, context: None
+    )
     with caplog.at_level(logging.WARNING, logger="idemlock"):
         first("a")
         first("a")
@@ -355,8 +359,12 @@ def test_disabled_outside_lambda_is_not_warned_about(
     nor does an explicit disabled=True inside Lambda warn."""
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
     with caplog.at_level(logging.WARNING, logger="idemlock"):
-        idempotent(lambda order: order, store=MemoryStore())(lambda order: order)("a")
+        idempotent(lambda order: order, store=MemoryStore(), namespace="a")(lambda order: order)(
+            "a"
+        )
         monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "orders-prod")
         monkeypatch.delenv("IDEMLOCK_DISABLED")
-        idempotent(lambda order: order, store=MemoryStore(), disabled=True)(lambda o: o)("a")
+        idempotent(lambda order: order, store=MemoryStore(), namespace="b", disabled=True)(
+            lambda o: o
+        )("a")
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []

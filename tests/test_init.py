@@ -257,11 +257,15 @@ def test_rare_paths_load_on_first_use() -> None:
         "import sys, idemlock\n"
         "from idemlock.testing import MemoryStore\n"
         "store = MemoryStore()\n"
-        "handler = idemlock.idempotent(lambda e: e['id'], store=store)(lambda e: None)\n"
+        "handler = idemlock.idempotent(lambda e: e['id'], store=store, namespace='a')(\n"
+        "    lambda e: None\n"
+        ")\n"
         "handler({'id': 'a'}); handler({'id': 'a'})\n"
         "rare = ('idemlock._heartbeat', 'idemlock._cache', 'idemlock.events')\n"
         "print(sorted(m for m in rare if m in sys.modules))\n"
-        "idemlock.idempotent(lambda e: e['id'], store=store, on_event=print)(lambda e: None)\n"
+        "idemlock.idempotent(lambda e: e['id'], store=store, namespace='b', on_event=print)(\n"
+        "    lambda e: None\n"
+        ")\n"
         "print('idemlock.events' in sys.modules)\n"
     )
     before = subprocess.run(
