@@ -45,7 +45,7 @@ from typing import Any, Final, cast
 
 from idemlock._drivers import Done, advance
 from idemlock._invocation import serving
-from idemlock._leases import extend_lease
+from idemlock._leases import extend_lease, lose
 from idemlock._options import default_store, is_disabled
 from idemlock._policy import Policy
 from idemlock._protocol import claim_steps
@@ -360,16 +360,25 @@ class BatchRunner:
         whose claim is older than a tenth of the lease (at most a second: a batch of quick
         bodies renews nothing) has its lease renewed to a whole lease from now, on condition
         that we still own the key (:class:`LockLostError` if not: the record fails, not run).
+
+        The renewal tells its ``extended`` event on this thread, before the body: an
+        ``on_event`` sink slower than the lease would start the body on a lapsed lease, taken
+        over meanwhile. So the lease is looked at again after each renewal and renewed again
+        (at most :data:`_RENEWALS` times); a lease that still ran out is lost.
         """
         lock = body.lock
         if lock is None or store is None:
             return body
-        now_ms = self._policy.clock_us() // 1000
-        lease_ms = self._policy.lease_ms_for((context,), {})
-        if lock.lease_expires_at_ms - now_ms >= lease_ms - min(lease_ms // 10, 1_000):
-            return body
-        extend_lease(store, self._policy, lock, now_ms + lease_ms)
-        return body
+        policy = self._policy
+        lease_ms = policy.lease_ms_for((context,), {})
+        for _ in range(_RENEWALS):
+            now_ms = policy.clock_us() // 1000
+            if lock.lease_expires_at_ms - now_ms >= lease_ms - min(lease_ms // 10, 1_000):
+                return body
+            extend_lease(store, policy, lock, now_ms + lease_ms)
+        if lock.lease_expires_at_ms > policy.clock_us() // 1000:
+            return body  # ours until then: no other invocation can have taken it over yet
+        raise lose(policy, lock)  # every renewal's events outlasted the lease
 
     def _claim_all(
         self,
@@ -568,6 +577,9 @@ def _succeeded(outcome: RecordOutcome) -> bool:
     """Whether the records after it may complete: it ran, or had run before."""
     return outcome.status in _PROCESSED
 
+
+_RENEWALS: Final = 3
+"""How many times a batch record's lease is renewed before its body (see ``_renewed``)."""
 
 _PROCESSED: Final = frozenset(
     {RecordStatus.COMPLETED, RecordStatus.DUPLICATE, RecordStatus.RAN_NOT_RECORDED}

@@ -105,6 +105,42 @@ def test_each_batch_record_starts_with_its_whole_lease(
     assert redelivery["answer"] == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
 
 
+def test_a_batch_record_whose_renewal_outlasts_its_lease_is_not_run(
+    store: DynamoDBStore, namespace: str
+) -> None:
+    """Simulation, seed 6: lease=10; record 0's body takes 5 s, so record 1's lease is renewed,
+    and the ``extended`` sink then takes 11 s, while a redelivery takes record 1 over and
+    completes it. Record 1's body must not run again on its lapsed first claim."""
+    clock = ManualClock()
+    runs: list[int] = []
+    redelivered: list[dict[str, Any]] = []
+
+    def handle(record: dict[str, Any], context: object) -> None:
+        n = int(record["messageId"].rsplit("-", 1)[1])
+        runs.append(n)
+        if n == 0:
+            clock.advance(5)
+
+    def slow_sink(event: LockEvent) -> None:
+        if event.kind == "extended" and event.key.endswith("m-1") and not redelivered:
+            clock.advance(11)  # a sink slower than the lease; a redelivery meanwhile
+            thread = threading.Thread(
+                target=lambda: redelivered.append(handler(single, LambdaContext()))
+            )
+            thread.start()
+            thread.join()
+
+    handler = idempotent_records(
+        store=store, namespace=namespace, lease=10, clock=clock, on_event=slow_sink
+    )(handle)
+    event = sqs_event(2)
+    single = {"Records": [event["Records"][1]]}
+    answer = handler(event, LambdaContext(remaining_ms=600_000))
+    assert redelivered == [{"batchItemFailures": []}]  # it took record 1 over and ran it
+    assert runs == [0, 1], "record 1 ran again on its first claim after it completed"
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+
+
 # -- 4. leases only move forward -----------------------------------------------------------------
 
 
