@@ -703,8 +703,7 @@ def _log_failures(batch: Batch, outcomes: list[RecordOutcome]) -> None:
 _LOGGED: Final = {
     RecordStatus.FAILED: "%s record %s (key %r) failed: %r",
     RecordStatus.RAN_NOT_RECORDED: "%s record %s (key %r) ran, but its complete could not be "
-    "stored, so it is reported as processed; its key stays IN_PROGRESS, and this process sends "
-    "the complete again before it next claims the key: %r",
+    "stored, so it is reported as processed, not for a retry (see RAN_NOT_RECORDED): %r",
 }
 
 
