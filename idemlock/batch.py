@@ -45,13 +45,14 @@ from typing import Any, Final, cast
 
 from idemlock._drivers import Done, advance
 from idemlock._invocation import serving
-from idemlock._leases import extend_lease
+from idemlock._leases import extend_lease, lose
 from idemlock._options import default_store, is_disabled
 from idemlock._policy import Policy
 from idemlock._protocol import claim_steps
 from idemlock._proxy import FunctionProxy
 from idemlock._results import close_unrun
-from idemlock._steps import BodyFailed, RunBody, Steps
+from idemlock._steps import BodyFailed, Complete, RunBody, Steps
+from idemlock._unrecorded import Unrecorded, UnrecordedCompletes, send_again
 from idemlock.errors import (
     BatchFailedError,
     ConfigurationError,
@@ -60,7 +61,7 @@ from idemlock.errors import (
     UnstorableResultError,
 )
 from idemlock.keys import call_key_fn, storage_key
-from idemlock.lock import new_owner_token
+from idemlock.lock import Lock, new_owner_token
 from idemlock.sources import Batch, Source, parse_batch
 from idemlock.sources.s3_batch import TaskResult
 from idemlock.store import LockStore
@@ -89,8 +90,10 @@ class RecordStatus(str, enum.Enum):
     retry, or the lease was lost): reported as processed, not for a retry.
 
     A retry would run it again, and in an ordered source after the records behind it: an older
-    change applied after a newer one. Its key stays ``IN_PROGRESS`` until its lease ends (or is
-    the invocation's that took it over). Logged as a WARNING."""
+    change applied after a newer one. Its complete is sent once more after the batch's others;
+    if that fails too, its key stays ``IN_PROGRESS`` and the handler keeps the complete, to send
+    it before this process next claims the key (the record is not run meanwhile). Logged as a
+    WARNING."""
     ACKNOWLEDGED = "acknowledged"
     """Carries no work (S3's test message on a queue or topic): the handler was not called."""
 
@@ -167,6 +170,12 @@ class _Task:
     outcome: RecordOutcome | None = None
     copy_of: _Task | None = None
     """An earlier record of this batch with the same key: this one shares its fate."""
+    lock: Lock | None = None
+    """The claim its body ran under."""
+    value: Any = None
+    """What its body returned."""
+    complete: Complete | None = None
+    """Its last complete sent: sent again if the store failed it (``RAN_NOT_RECORDED``)."""
 
     def finish(
         self, status: RecordStatus, result: Any = None, error: BaseException | None = None
@@ -215,6 +224,8 @@ class _Scheduler:
             elif isinstance(step, RunBody):
                 task.body = step
             else:
+                if isinstance(step, Complete):
+                    task.complete = step
                 task.waiting = True
                 self._in_flight += 1
                 future = self._executor.submit(step.run)
@@ -250,6 +261,7 @@ class BatchRunner:
         self._policy = policy
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        self._unrecorded = UnrecordedCompletes()
 
     def run(
         self, event: Mapping[str, Any], context: object, handle: Callable[[Record], Any]
@@ -282,6 +294,7 @@ class BatchRunner:
             scheduler.drain()  # every complete and release lands before we return or raise
         if aborted is not None:
             raise aborted
+        self._record_again(tasks)
         outcomes = [task.outcome for task in tasks if task.outcome is not None]
         assert len(outcomes) == len(tasks)
         _log_failures(batch, outcomes)
@@ -307,7 +320,8 @@ class BatchRunner:
         for task in tasks:
             if task.copy_of is not None and task.copy_of is not task:
                 completes.send_ready(wait=True)  # the first copy's queued complete goes first
-                _share_outcome(task, task.copy_of, scheduler)
+                scheduler.settle(task.copy_of)  # its body ran already; its complete may not have
+                _share_outcome(task, task.copy_of)
             scheduler.settle(task)
             completes.send_ready()
             if task.body is None:  # a duplicate, a failed claim, or no key
@@ -329,7 +343,7 @@ class BatchRunner:
                 completes.stop()
                 scheduler.advance(task, error=BodyFailed(exc))
                 continue
-            task.ran = True
+            task.ran, task.lock, task.value = True, body.lock, value
             completes.done(task, value)
         if aborted is None:
             completes.finish()
@@ -360,16 +374,51 @@ class BatchRunner:
         whose claim is older than a tenth of the lease (at most a second: a batch of quick
         bodies renews nothing) has its lease renewed to a whole lease from now, on condition
         that we still own the key (:class:`LockLostError` if not: the record fails, not run).
+
+        The renewal tells its ``extended`` event on this thread, before the body: an
+        ``on_event`` sink slower than the lease would start the body on a lapsed lease, taken
+        over meanwhile. So the lease is looked at again after each renewal and renewed again
+        (at most :data:`_RENEWALS` times); a lease that still ran out is lost.
         """
         lock = body.lock
         if lock is None or store is None:
             return body
-        now_ms = self._policy.clock_us() // 1000
-        lease_ms = self._policy.lease_ms_for((context,), {})
-        if lock.lease_expires_at_ms - now_ms >= lease_ms - min(lease_ms // 10, 1_000):
-            return body
-        extend_lease(store, self._policy, lock, now_ms + lease_ms)
-        return body
+        policy = self._policy
+        lease_ms = policy.lease_ms_for((context,), {})
+        for _ in range(_RENEWALS):
+            now_ms = policy.clock_us() // 1000
+            if lock.lease_expires_at_ms - now_ms >= lease_ms - min(lease_ms // 10, 1_000):
+                return body
+            extend_lease(store, policy, lock, now_ms + lease_ms)
+        if lock.lease_expires_at_ms > policy.clock_us() // 1000:
+            return body  # ours until then: no other invocation can have taken it over yet
+        raise lose(policy, lock)  # every renewal's events outlasted the lease
+
+    def _record_again(self, tasks: list[_Task]) -> None:
+        """Send each complete the store failed once more, now that the batch's others are sent.
+
+        One that fails again is kept, to be sent before this process next claims its key
+        (:mod:`idemlock._unrecorded`); the record stays ``RAN_NOT_RECORDED``.
+        """
+        for task in tasks:
+            outcome, complete, lock = task.outcome, task.complete, task.lock
+            if outcome is None or outcome.status is not RecordStatus.RAN_NOT_RECORDED:
+                continue
+            if complete is None or lock is None or not isinstance(outcome.error, StoreError):
+                continue  # its lock was lost: the key is another invocation's
+            unrecorded = Unrecorded(complete, lock)
+            try:
+                send_again(self._policy, unrecorded)
+            except LockLostError as lost:
+                task.finish(RecordStatus.RAN_NOT_RECORDED, error=lost)
+            except StoreError as exc:
+                self._unrecorded.keep(unrecorded)
+                task.finish(RecordStatus.RAN_NOT_RECORDED, error=exc)
+            else:
+                task.finish(RecordStatus.COMPLETED, result=task.value)
+        for task in tasks:  # a later copy of a record shares its fate as it is now
+            if task.copy_of is not None and task.copy_of is not task:
+                _share_outcome(task, task.copy_of)
 
     def _claim_all(
         self,
@@ -398,6 +447,12 @@ class BatchRunner:
                 task.copy_of = first_with_key.setdefault(task.key, task)
                 if task.copy_of is not task:
                     task.steps = None  # never claimed: it takes the first copy's outcome
+                    continue
+                try:  # it ran here before, unrecorded: record it first
+                    self._unrecorded.settle(self._policy, task.key)
+                except StoreError as exc:  # still unrecorded: it ran, so it must not run again
+                    task.steps = None
+                    task.finish(RecordStatus.RAN_NOT_RECORDED, error=exc)
                     continue
             scheduler.advance(task)  # sends the claim, or replays from the local cache
 
@@ -569,6 +624,9 @@ def _succeeded(outcome: RecordOutcome) -> bool:
     return outcome.status in _PROCESSED
 
 
+_RENEWALS: Final = 3
+"""How many times a batch record's lease is renewed before its body (see ``_renewed``)."""
+
 _PROCESSED: Final = frozenset(
     {RecordStatus.COMPLETED, RecordStatus.DUPLICATE, RecordStatus.RAN_NOT_RECORDED}
 )
@@ -645,18 +703,16 @@ def _log_failures(batch: Batch, outcomes: list[RecordOutcome]) -> None:
 _LOGGED: Final = {
     RecordStatus.FAILED: "%s record %s (key %r) failed: %r",
     RecordStatus.RAN_NOT_RECORDED: "%s record %s (key %r) ran, but its complete could not be "
-    "stored, so it is reported as processed and its key stays IN_PROGRESS until its lease "
-    "ends: %r",
+    "stored, so it is reported as processed, not for a retry (see RAN_NOT_RECORDED): %r",
 }
 
 
-def _share_outcome(copy: _Task, first: _Task, scheduler: _Scheduler) -> None:
-    """Give a record the outcome of the batch's earlier record with the same key.
+def _share_outcome(copy: _Task, first: _Task) -> None:
+    """Give a record the outcome of the batch's earlier record with the same key (settled).
 
     A duplicate of it once it completed; else its failure (or not run) too, so that the
     redelivery brings both back.
     """
-    scheduler.settle(first)  # its body ran already (it comes first); its complete may not have
     outcome = first.outcome
     assert outcome is not None
     if outcome.status in (RecordStatus.COMPLETED, RecordStatus.DUPLICATE):

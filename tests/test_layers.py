@@ -26,6 +26,7 @@ ABOVE_SOURCES = (
     "idemlock._protocol",
     "idemlock._results",
     "idemlock._steps",
+    "idemlock._unrecorded",
     "idemlock._invocation",
     "idemlock.lock",
     "idemlock._options",

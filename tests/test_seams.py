@@ -20,7 +20,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from idemlock import DynamoDBStore, Lock, current_lock, idempotent, idempotent_records
+from idemlock import (
+    DynamoDBStore,
+    Lock,
+    LockStatus,
+    current_lock,
+    idempotent,
+    idempotent_records,
+)
+from idemlock.batch import RecordStatus
 from idemlock.errors import ConfigurationError, IdemlockError, InProgressError, StoreError
 from idemlock.events import LockEvent
 from idemlock.otel import span_events
@@ -103,6 +111,42 @@ def test_each_batch_record_starts_with_its_whole_lease(
     assert handler(event, LambdaContext(remaining_ms=600_000)) == {"batchItemFailures": []}
     assert runs == [0, 1], "the redelivery ran the second body while the first run of it lived"
     assert redelivery["answer"] == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+
+
+def test_a_batch_record_whose_renewal_outlasts_its_lease_is_not_run(
+    store: DynamoDBStore, namespace: str
+) -> None:
+    """Simulation, seed 6: lease=10; record 0's body takes 5 s, so record 1's lease is renewed,
+    and the ``extended`` sink then takes 11 s, while a redelivery takes record 1 over and
+    completes it. Record 1's body must not run again on its lapsed first claim."""
+    clock = ManualClock()
+    runs: list[int] = []
+    redelivered: list[dict[str, Any]] = []
+
+    def handle(record: dict[str, Any], context: object) -> None:
+        n = int(record["messageId"].rsplit("-", 1)[1])
+        runs.append(n)
+        if n == 0:
+            clock.advance(5)
+
+    def slow_sink(event: LockEvent) -> None:
+        if event.kind == "extended" and event.key.endswith("m-1") and not redelivered:
+            clock.advance(11)  # a sink slower than the lease; a redelivery meanwhile
+            thread = threading.Thread(
+                target=lambda: redelivered.append(handler(single, LambdaContext()))
+            )
+            thread.start()
+            thread.join()
+
+    handler = idempotent_records(
+        store=store, namespace=namespace, lease=10, clock=clock, on_event=slow_sink
+    )(handle)
+    event = sqs_event(2)
+    single = {"Records": [event["Records"][1]]}
+    answer = handler(event, LambdaContext(remaining_ms=600_000))
+    assert redelivered == [{"batchItemFailures": []}]  # it took record 1 over and ran it
+    assert runs == [0, 1], "record 1 ran again on its first claim after it completed"
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
 
 
 # -- 4. leases only move forward -----------------------------------------------------------------
@@ -451,17 +495,21 @@ def test_heartbeat_events_reach_the_span_of_their_call(
 
 
 class CompletesThrottled:
-    """A store whose completes of ``keys`` fail as a throttled call does after every retry."""
+    """A store whose completes of ``keys`` fail as a throttled call does after every retry
+    (the first ``failures`` of them; all, without)."""
 
-    def __init__(self, inner: DynamoDBStore, keys: set[str]) -> None:
+    def __init__(self, inner: DynamoDBStore, keys: set[str], failures: int | None = None) -> None:
         self.inner = inner
         self.keys = keys
+        self.failures = failures
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def complete(self, key: str, owner: str, **completion: Any) -> Any:
-        if key in self.keys:
+        if key in self.keys and self.failures != 0:
+            if self.failures is not None:
+                self.failures -= 1
             raise StoreError("throttled through every retry", operation="complete", key=key)
         return self.inner.complete(key, owner, **completion)
 
@@ -508,3 +556,68 @@ def test_an_ordered_batch_never_applies_an_older_change_after_a_newer_one(
         handler(redelivered, LambdaContext(remaining_ms=600_000))
     assert "1" not in applied[applied.index("2") :], applied
     assert response == {"batchItemFailures": []}  # the first ran: reported as processed
+
+
+def applying(applied: list[str], first_key: set[str]) -> Callable[[dict[str, Any], object], None]:
+    """A stream handler noting each change it applies; the first record's key in ``first_key``."""
+
+    def handle(record: dict[str, Any], context: object) -> None:
+        lock = current_lock()
+        assert lock is not None
+        if not applied:
+            first_key.add(lock.key)
+        applied.append(record["dynamodb"]["NewImage"]["v"]["N"])
+
+    return handle
+
+
+def test_a_failed_complete_is_sent_again_after_the_batchs_other_completes(
+    store: DynamoDBStore, namespace: str
+) -> None:
+    """Item 7: the first record's complete fails its three attempts; once more after the
+    second record's complete, it lands: both records end COMPLETED."""
+    applied: list[str] = []
+    first_key: set[str] = set()
+    throttled = CompletesThrottled(store, first_key, failures=3)
+    handler = idempotent_records(store=throttled, namespace=namespace, lease=60)(
+        applying(applied, first_key)
+    )
+    outcome = handler.process(two_changes_of_one_item(), LambdaContext(remaining_ms=600_000))
+    assert [o.status for o in outcome.records] == [RecordStatus.COMPLETED] * 2
+    assert throttled.failures == 0
+    item = store.get(first_key.pop())
+    assert item is not None
+    assert item.status is LockStatus.COMPLETED
+    assert applied == ["1", "2"]
+
+
+def test_a_second_delivery_never_runs_again_a_record_that_ran_unrecorded(
+    store: DynamoDBStore, namespace: str
+) -> None:
+    """Item 7: the first record's complete fails through every retry and once more; Lambda
+    delivers the batch again after the leases (at least once): while the store still fails, the
+    record is not run again; once it is well, the kept complete lands and the record replays."""
+    clock = ManualClock()
+    applied: list[str] = []
+    first_key: set[str] = set()
+    throttled = CompletesThrottled(store, first_key)
+    handler = idempotent_records(store=throttled, namespace=namespace, lease=60, clock=clock)(
+        applying(applied, first_key)
+    )
+    event = two_changes_of_one_item()
+
+    def deliver() -> list[RecordStatus]:
+        clock.advance(120)  # every lease of the delivery before is over
+        outcome = handler.process(event, LambdaContext(remaining_ms=600_000))
+        return [o.status for o in outcome.records]
+
+    ran, done, dup = RecordStatus.RAN_NOT_RECORDED, RecordStatus.COMPLETED, RecordStatus.DUPLICATE
+    assert deliver() == [ran, done]
+    assert deliver() == [ran, dup], applied  # still failing: not run again
+    first_key_now = set(first_key)
+    first_key.clear()  # the store is well again
+    assert deliver() == [dup, dup]
+    assert applied == ["1", "2"]
+    item = store.get(first_key_now.pop())
+    assert item is not None
+    assert item.status is LockStatus.COMPLETED
