@@ -1107,6 +1107,7 @@ def test_install_commands_in_the_prose_work_from_a_checkout() -> None:
         check_repository_command(parse_commands("pip install 'idemlock[otel]'")[0])
 
 
+@pytest.mark.slow  # a pip install from the index, as the package builds are
 def test_the_documented_wheel_installs_and_runs_in_a_fresh_virtualenv(
     wheel: Path, tmp_path: Path
 ) -> None:

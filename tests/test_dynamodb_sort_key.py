@@ -68,7 +68,7 @@ def app_items(client: Any, table: str, sort_key_value: str = DEFAULT_SORT_KEY_VA
     )
 
 
-@pytest.fixture(params=["dynamodb_local", "moto"])
+@pytest.fixture(params=[pytest.param("dynamodb_local", marks=pytest.mark.servers), "moto"])
 def client(request: pytest.FixtureRequest) -> Iterator[Any]:
     """A client of DynamoDB Local, or of moto's in-process DynamoDB."""
     if request.param == "moto":

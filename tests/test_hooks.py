@@ -26,7 +26,7 @@ from tests.batch_events import sqs_event
 from tests.http_events import http_event, response_headers
 
 
-@pytest.fixture(params=["memory", "dynamodb-local"])
+@pytest.fixture(params=["memory", pytest.param("dynamodb-local", marks=pytest.mark.servers)])
 def store(request: pytest.FixtureRequest) -> LockStore:
     """A fresh store: MemoryStore, or a new table on DynamoDB Local."""
     if request.param == "memory":

@@ -35,7 +35,7 @@ Handler = Callable[[Any, Any], Any]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(params=["memory", "dynamodb-local"])
+@pytest.fixture(params=["memory", pytest.param("dynamodb-local", marks=pytest.mark.servers)])
 def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> LockStore:
     """Each test on MemoryStore and on a fresh table of DynamoDB Local (idemlock enabled)."""
     monkeypatch.delenv("IDEMLOCK_DISABLED", raising=False)

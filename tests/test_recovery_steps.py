@@ -21,7 +21,7 @@ from tests.batch_events import sqs_event
 from tests.cli_helpers import Run, as_json
 
 
-@pytest.fixture(params=["memory", "dynamodb-local"])
+@pytest.fixture(params=["memory", pytest.param("dynamodb-local", marks=pytest.mark.servers)])
 def lock_store(request: pytest.FixtureRequest) -> LockStore:
     """Each test on MemoryStore and on a fresh table of DynamoDB Local."""
     if request.param == "memory":
