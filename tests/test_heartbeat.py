@@ -28,6 +28,7 @@ from idemlock.item import LockStatus
 from idemlock.testing import LambdaContext
 from tests.aws import fresh_table, make_client, take_over
 from tests.batch_events import number, sqs_event
+from tests.polling import knock_until
 from tests.proxy import TcpProxy
 from tests.recording import Events
 
@@ -47,19 +48,6 @@ def wait_for_more(read: Callable[[], int], *, than: int, timeout_s: float = 30.0
     while read() <= than:
         assert time.monotonic() < deadline, f"still {read()} after {timeout_s} s"
         time.sleep(0.02)
-
-
-def knock_until(done: threading.Event, attempt: Any) -> list[str]:
-    """Call ``attempt`` every 0.2 s until ``done``; what each call ended as."""
-    outcomes = []
-    while not done.wait(0.2):
-        try:
-            attempt()
-        except InProgressError:
-            outcomes.append("in_progress")
-        else:
-            outcomes.append("ran")
-    return outcomes
 
 
 @pytest.mark.parametrize("heartbeat", [True, False])

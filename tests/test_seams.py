@@ -29,12 +29,13 @@ from idemlock import (
     idempotent_records,
 )
 from idemlock.batch import RecordStatus
-from idemlock.errors import ConfigurationError, IdemlockError, InProgressError, StoreError
+from idemlock.errors import ConfigurationError, IdemlockError, StoreError
 from idemlock.events import LockEvent
 from idemlock.otel import span_events
 from idemlock.testing import LambdaContext, ManualClock, MemoryStore
 from tests.aws import fresh_table
 from tests.batch_events import sqs_event, stream_event
+from tests.polling import knock_until, wait_for
 from tests.recording import Events
 
 
@@ -42,19 +43,6 @@ from tests.recording import Events
 def store(dynamodb_local: str) -> DynamoDBStore:
     """One lock table on DynamoDB Local for this module; each test has its own namespace."""
     return fresh_table(dynamodb_local)
-
-
-def knock_until(done: threading.Event, attempt: Callable[[], object]) -> list[str]:
-    """Call ``attempt`` every 0.2 s until ``done``; what each call ended as."""
-    outcomes = []
-    while not done.wait(0.2):
-        try:
-            attempt()
-        except InProgressError:
-            outcomes.append("in_progress")
-        else:
-            outcomes.append("ran")
-    return outcomes
 
 
 def in_thread(call: Callable[[], object], done: threading.Event) -> threading.Thread:
@@ -71,14 +59,6 @@ def in_thread(call: Callable[[], object], done: threading.Event) -> threading.Th
     thread = threading.Thread(target=run)
     thread.start()
     return thread
-
-
-def wait_for(condition: Callable[[], bool], *, timeout_s: float = 30.0) -> None:
-    """Poll until ``condition()``; fail after a generous ``timeout_s`` (a bound, not a timing)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"not true after {timeout_s} s"
-        time.sleep(0.02)
 
 
 # -- 1. a batch record gets its whole lease ------------------------------------------------------
