@@ -37,6 +37,11 @@ _IDEMLOCK_HANDLER = (
     "import idemlock; store = idemlock.DynamoDBStore('locks'); "
     "idemlock.idempotent(lambda e, c: e['id'], store=store)(lambda e, c: None)"
 )
+# The same, keyed by an event source (S3 notifications), as most handlers of AWS events are.
+_IDEMLOCK_S3_HANDLER = (
+    "import idemlock; from idemlock.sources import s3; store = idemlock.DynamoDBStore('locks'); "
+    "idemlock.idempotent(s3.notification, store=store)(lambda e, c: None)"
+)
 _POWERTOOLS_HANDLER = (
     "from aws_lambda_powertools.utilities.idempotency import ("
     "DynamoDBPersistenceLayer, IdempotencyConfig, idempotent); "
@@ -70,6 +75,10 @@ VARIANTS: dict[str, tuple[str, str]] = {
         "import boto3, wrapt",
         _IDEMLOCK_HANDLER,
     ),
+    "idemlock's own modules: store + S3-keyed handler, boto3 and wrapt already imported": (
+        "import boto3, wrapt",
+        _IDEMLOCK_S3_HANDLER,
+    ),
 }
 """What each fresh interpreter runs: ``(untimed setup, timed statement)``. Powertools makes its
 boto3 client in the layer's constructor; idemlock makes its botocore client on first use, so it is
@@ -78,7 +87,7 @@ most Lambda handlers do (idemlock's client then reuses the service models boto3 
 "decorated handler" rows are the issue's target: what the library adds to ``import boto3`` at a
 handler module's import, before the first call. The wrapt rows split that figure: what the
 decorator library costs (wrapt 2 imports asyncio and importlib.metadata), and what idemlock's own
-modules add once boto3 and wrapt are loaded."""
+modules add once boto3 and wrapt are loaded; the last row with the one event source it keys by."""
 
 _CHILD = """
 import json, sys, time

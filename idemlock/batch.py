@@ -62,7 +62,7 @@ from idemlock.errors import (
 )
 from idemlock.keys import call_key_fn, storage_key
 from idemlock.lock import Lock, new_owner_token
-from idemlock.sources import Batch, Source, parse_batch
+from idemlock.sources.batches import Batch, Source, parse_batch
 from idemlock.sources.s3_batch import TaskResult
 from idemlock.store import LockStore
 

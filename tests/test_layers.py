@@ -131,3 +131,19 @@ def test_importing_a_source_loads_no_lock_module() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert completed.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("source", ["s3", "sqs", "eventbridge", "dynamodb_streams"])
+def test_importing_a_source_loads_no_other_source(source: str) -> None:
+    """A handler keyed by one source pays at cold start for that source alone: the package's
+    ``__init__`` imports none of them, and only ``sources.batches`` (loaded with the first
+    records handler) knows every source."""
+    code = (
+        f"import sys, idemlock.sources.{source}\n"
+        "print(sorted(m for m in sys.modules if m.startswith('idemlock.sources.')))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = set(ast.literal_eval(completed.stdout.strip()))
+    assert loaded <= {f"idemlock.sources.{source}", "idemlock.sources._event"}, loaded

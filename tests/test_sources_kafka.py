@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from idemlock.errors import EventError
-from idemlock.sources import kafka, source_of_event
+from idemlock.sources import kafka
+from idemlock.sources.batches import source_of_event
 from tests.delivered_events import BOOTSTRAP, MSK_ARN, kafka_event, kafka_record
 
 

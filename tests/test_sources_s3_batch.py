@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from idemlock.errors import EventError, InProgressError, UnstorableResultError
-from idemlock.sources import s3, s3_batch, source_of_event
+from idemlock.sources import s3, s3_batch
+from idemlock.sources.batches import source_of_event
 from tests.delivered_events import batch_operations_event
 
 

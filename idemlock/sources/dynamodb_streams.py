@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -72,8 +71,7 @@ class Change(NamedTuple):
     new: Any
 
 
-@dataclass(frozen=True)
-class StreamRecord:
+class StreamRecord(NamedTuple):
     """One DynamoDB Streams record, with its images deserialized."""
 
     sequence_key: str
@@ -96,7 +94,7 @@ class StreamRecord:
     size_bytes: int | None
     ttl_expired: bool
     """Whether DynamoDB's time to live deleted the item (a REMOVE by ``dynamodb.amazonaws.com``)."""
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    raw: Mapping[str, Any]
     """The record as delivered."""
 
     @property

@@ -28,8 +28,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeGuard
+from typing import Any, Final, Literal, NamedTuple, TypeGuard
 from urllib.parse import parse_qsl
 
 from idemlock.errors import EventError
@@ -51,8 +50,7 @@ OIDC_IDENTITY_HEADER: Final = "x-amzn-oidc-identity"
 """The header an ALB that authenticated the user sets to the user's subject (``sub``)."""
 
 
-@dataclass(frozen=True)
-class HttpRequest:
+class HttpRequest(NamedTuple):
     """One HTTP request as Lambda delivered it, whichever service sent it."""
 
     kind: Kind
@@ -66,7 +64,7 @@ class HttpRequest:
     """Every query parameter, ordered by name (repeated names keep their order)."""
     body: bytes
     """The body, decoded from base64 when ``isBase64Encoded``; empty when there is none."""
-    headers: tuple[tuple[str, str], ...] = field(repr=False)
+    headers: tuple[tuple[str, str], ...]
     """Each distinct (name, value) pair of the headers, names in lower case."""
     identity: str | None
     """Who the platform says the caller is (authorizer, IAM, API key, ALB OIDC); ``None``."""

@@ -10,9 +10,8 @@ The cluster is the MSK cluster's ARN (``eventSourceArn``), or, for self-managed 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from idemlock.errors import EventError
 from idemlock.sources import _event
@@ -65,8 +64,7 @@ def records(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [record for record, _ in _records_at(_checked(event))]
 
 
-@dataclass(frozen=True)
-class KafkaRecord:
+class KafkaRecord(NamedTuple):
     """One Kafka record, its key, value and headers decoded to bytes."""
 
     topic: str
@@ -82,7 +80,7 @@ class KafkaRecord:
     """The payload (Lambda delivers it base64-encoded); ``None`` for a tombstone."""
     headers: list[tuple[str, bytes]]
     """Each header's name and value, in order (Lambda delivers values as lists of bytes)."""
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    raw: Mapping[str, Any]
     """The record as delivered."""
 
     @classmethod

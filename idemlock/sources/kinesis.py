@@ -8,9 +8,8 @@ numbers repeat across streams).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from idemlock.sources import _event
 
@@ -26,8 +25,7 @@ def event_id(event_or_record: Mapping[str, Any], context: object = None) -> str:
     return _event_id_at(*_event.one_record_at(event_or_record, EVENT_SOURCE))
 
 
-@dataclass(frozen=True)
-class KinesisRecord:
+class KinesisRecord(NamedTuple):
     """One Kinesis record, with its data base64-decoded."""
 
     event_id: str
@@ -40,7 +38,7 @@ class KinesisRecord:
     """The payload as the producer put it (Lambda delivers it base64-encoded)."""
     arrival: datetime | None
     """``approximateArrivalTimestamp``, aware UTC."""
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    raw: Mapping[str, Any]
     """The record as delivered."""
 
     @classmethod

@@ -21,7 +21,6 @@ When a bucket's notifications are configured, S3 sends its queue or topic a test
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
@@ -148,8 +147,7 @@ def is_test_event(event_or_record: object) -> bool:
     return _is_test_document(document)
 
 
-@dataclass(frozen=True)
-class S3Object:
+class S3Object(NamedTuple):
     """One object of an S3 notification (by any path), with its key decoded."""
 
     bucket: str
@@ -167,7 +165,7 @@ class S3Object:
     ``detail-type`` (``Object Created``). :func:`event_kind` gives one name for both."""
     event_time: datetime | None
     """When S3 emitted the event, aware UTC."""
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    raw: Mapping[str, Any]
     """The S3 record (or EventBridge event) as delivered, taken out of any message carrying it."""
 
     @classmethod

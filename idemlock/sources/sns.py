@@ -9,9 +9,8 @@ key is ``Sns.MessageId``, which SNS keeps across its retries of one delivery; a 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from idemlock.errors import EventError
 from idemlock.sources import _event
@@ -29,8 +28,7 @@ def message_id(event_or_record: Mapping[str, Any], context: object = None) -> st
     return _event.text(record, "Sns.MessageId", root=root, source=EVENT_SOURCE)
 
 
-@dataclass(frozen=True)
-class SnsMessage:
+class SnsMessage(NamedTuple):
     """One SNS notification as Lambda delivers it."""
 
     message_id: str
@@ -41,7 +39,7 @@ class SnsMessage:
     """When SNS published the message, aware UTC."""
     message_attributes: dict[str, Any]
     """The publisher's attributes, each ``{"Type": ..., "Value": ...}``."""
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    raw: Mapping[str, Any]
     """The record as delivered."""
 
     @classmethod

@@ -8,8 +8,7 @@ or a key function reading the body).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from idemlock.errors import EventError
 from idemlock.sources import _event
@@ -40,8 +39,7 @@ def is_fifo(record: Mapping[str, Any]) -> bool:
     return _is_fifo_at(_event.check_record(record, EVENT_SOURCE), "")
 
 
-@dataclass(frozen=True)
-class SqsMessage:
+class SqsMessage(NamedTuple):
     """One SQS message as Lambda delivers it."""
 
     message_id: str
@@ -55,7 +53,7 @@ class SqsMessage:
     sequence_number: str | None
     """FIFO queues only."""
     is_fifo: bool
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    raw: Mapping[str, Any]
     """The record as delivered."""
 
     @classmethod
