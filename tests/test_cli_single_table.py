@@ -181,3 +181,14 @@ def test_create_table_makes_a_single_table_with_the_flags(
     refused = idemlock("create-table", name)
     assert refused.returncode == 1
     assert "--attribute key=PK --attribute sort_key=SK" in refused.stderr
+
+
+@pytest.mark.parametrize("command", [("template", "--format", "terraform"), ("local",)])
+def test_commands_that_read_no_item_refuse_a_sort_key_value(
+    command: tuple[str, ...], idemlock: Run
+) -> None:
+    """A template or a local table is the same for every sort key value: the flag would be
+    silently ignored, so argparse refuses it and names it."""
+    done = idemlock(*command, *FLAGS, "--sort-key-value", "LOCK")
+    assert done.returncode == 2
+    assert "--sort-key-value" in done.stderr

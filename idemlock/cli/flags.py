@@ -31,8 +31,14 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     add_output_flag(parser)
 
 
-def add_table_flags(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
-    """--table, --attribute and --sort-key-value: which table, and how its items are named."""
+def add_table_flags(
+    parser: argparse.ArgumentParser, *, default: str | None = None, items: bool = True
+) -> None:
+    """--table, --attribute and --sort-key-value: which table, and how its items are named.
+
+    ``items=False``: a command that reads no item (a template, a new local table) is the same for
+    every sort key value, so it takes no --sort-key-value rather than ignoring one.
+    """
     fallback = f", else {default}" if default else ""
     parser.add_argument(
         "--table",
@@ -49,6 +55,8 @@ def add_table_flags(parser: argparse.ArgumentParser, *, default: str | None = No
         help="an attribute name the table's DynamoDBStore was given, e.g. key=pk or "
         f"expires_at_s=ttl (repeatable; fields: {', '.join(_FIELDS)})",
     )
+    if not items:
+        return
     parser.add_argument(
         "--sort-key-value",
         metavar="VALUE",

@@ -30,7 +30,7 @@ def register(commands: Any) -> None:
     local.add_argument(
         "--port", type=port, default=8000, help="port on 127.0.0.1 (default: 8000; 0: any)"
     )
-    add_table_flags(local, default=DEFAULT_TABLE)
+    add_table_flags(local, default=DEFAULT_TABLE, items=False)
     local.set_defaults(run=run)
 
 

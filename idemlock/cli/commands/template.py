@@ -32,7 +32,7 @@ def register(commands: Any) -> None:
         "dynamodb:LeadingKeys condition (repeatable)",
     )
     # No endpoint, region or profile: a template is made here, without calling AWS.
-    add_table_flags(template, default=DEFAULT_TABLE)
+    add_table_flags(template, default=DEFAULT_TABLE, items=False)
     add_output_flag(template)
     template.set_defaults(run=run)
 
