@@ -277,6 +277,25 @@ def test_an_unknown_profile_is_named_with_the_fix(idemlock: Run, tmp_path: Path)
     assert "report" not in done.stderr
 
 
+def test_the_demo_names_an_unknown_profile_with_the_fix(idemlock: Run, tmp_path: Path) -> None:
+    """demo --endpoint-url ... --profile prod: the same one line as every other command (it
+    was "unexpected ProfileNotFound ... please report it")."""
+    done = idemlock(
+        "demo",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "--profile",
+        "prod",
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1
+    assert "no AWS profile 'prod'" in done.stderr
+    assert "report" not in done.stderr
+
+
 def test_missing_credentials_name_the_profile_flag(idemlock: Run, tmp_path: Path) -> None:
     """No credentials: the command's line names its own --profile flag and the variables."""
     done = idemlock(

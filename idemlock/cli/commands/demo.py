@@ -59,9 +59,8 @@ def run(args: argparse.Namespace) -> int:
             "needs neither"
         )
     say: Callable[..., None] = print if args.output == "table" else _silent
-    with _endpoint(args) as (endpoint_url, client, embedded):
-        table = args.table or f"idemlock-demo-{uuid.uuid4().hex[:8]}"
-        store = DynamoDBStore(table, client=client)
+    table = args.table or f"idemlock-demo-{uuid.uuid4().hex[:8]}"
+    with _endpoint(args, table) as (endpoint_url, store, embedded):
         _refuse_a_table_in_use(store)
         created = store.create_table()
         try:
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             # server's tables go with it.
             deleted = created and not embedded
             if deleted:
-                client.delete_table(TableName=table)
+                store.client.delete_table(TableName=table)
                 say(f"deleted the demo's table {table!r}")
     ok = outcomes == EXPECTED and http_outcomes == HTTP_EXPECTED
     if args.output == "json":
@@ -176,19 +175,23 @@ def _region() -> str:
 
 
 @contextmanager
-def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str | None, Any, bool]]:
-    """The endpoint (``None``: the embedded DynamoDB), a client for it, and whether embedded."""
+def _endpoint(
+    args: argparse.Namespace, table: str
+) -> Iterator[tuple[str | None, DynamoDBStore, bool]]:
+    """The endpoint (``None``: embedded), the store of ``table`` on it, and whether embedded."""
     import botocore.session  # noqa: PLC0415  (deferred like the store's own client)
 
     endpoint_url = endpoint_for(args)
     if endpoint_url:
-        session = botocore.session.Session(profile=args.profile)
-        region = args.region or _region()
-        yield (
-            endpoint_url,
-            session.create_client("dynamodb", endpoint_url=endpoint_url, region_name=region),
-            False,
+        # The client a store makes: a profile or credentials that are not there are named
+        # with their fix (AWSSetupError), as for every other command.
+        store = DynamoDBStore(
+            table,
+            endpoint_url=endpoint_url,
+            region_name=args.region or _region(),
+            profile_name=args.profile,
         )
+        yield endpoint_url, store, False
         return
     try:
         from moto import mock_aws  # noqa: PLC0415  (an optional extra)
@@ -202,16 +205,13 @@ def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str | None, Any, bool]
     # which adds its request hook to the handlers every new session starts with. The
     # credentials are never checked, but botocore will not sign without some.
     with mock_aws():
-        yield (
-            None,
-            botocore.session.Session(profile=args.profile).create_client(
-                "dynamodb",
-                region_name="us-east-1",
-                aws_access_key_id="demo",
-                aws_secret_access_key="demo",
-            ),
-            True,
+        client: Any = botocore.session.Session().create_client(
+            "dynamodb",
+            region_name="us-east-1",
+            aws_access_key_id="demo",
+            aws_secret_access_key="demo",
         )
+        yield None, DynamoDBStore(table, client=client), True
 
 
 HTTP_EXPECTED = ["201", "409", "replayed", "422"]
