@@ -65,11 +65,15 @@ def _active(context: object) -> Iterator[None]:
 
 
 def find_context(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> object | None:
-    """The Lambda context among a call's arguments, else ``None``."""
+    """The Lambda context among a call's arguments (what has the method), else ``None``.
+
+    Found by its method, not by calling it: the time is read once per call, where the lease is
+    chosen, so a context whose time cannot be read is logged once.
+    """
     # The context is the last argument of a Lambda handler: look there first.
     candidates: Iterable[object] = (*kwargs.values(), *reversed(args)) if kwargs else reversed(args)
     for candidate in candidates:
-        if remaining_ms(candidate) is not None:
+        if callable(getattr(candidate, "get_remaining_time_in_millis", None)):
             return candidate
     return None
 
