@@ -45,6 +45,7 @@ from benchmarks.common import LIBRARIES, RESULTS, ROOT, create_table, machine, m
 from benchmarks.paths import call, check, setup
 from benchmarks.subjects import LastKey, context, make_subject
 from idemlock import DynamoDBStore, idempotent
+from idemlock._waiting import FIRST_PAUSE_MS, MAX_PAUSE_MS  # the schedule measured here
 from idemlock.errors import OutcomeUnknownError
 from idemlock.events import LockEvent
 from idemlock.store import Claim
@@ -77,6 +78,21 @@ def per_second(count: float, seconds: float) -> float:
 def writes_after_claims(operations: list[str], claims: int) -> int:
     """The writes among ``operations`` beyond the first ``claims`` (each waiter's one claim)."""
     return max(sum(name in WRITES for name in operations) - claims, 0)
+
+
+def expected_reads(waited_s: float) -> int:
+    """The reads a waiter sends in ``waited_s`` by the schedule, each pause its mean.
+
+    A pause is drawn from the upper half of its ceiling (mean: three quarters of it); the
+    ceiling starts at ``FIRST_PAUSE_MS`` and doubles up to ``MAX_PAUSE_MS``.
+    """
+    reads, elapsed_ms, ceiling_ms = 0, 0.0, float(FIRST_PAUSE_MS)
+    while True:
+        elapsed_ms += ceiling_ms * 3 / 4
+        if elapsed_ms > waited_s * 1000:
+            return reads
+        reads += 1
+        ceiling_ms = min(ceiling_ms * 2, MAX_PAUSE_MS)
 
 
 class Counter:
@@ -268,6 +284,7 @@ def _wait_once(endpoint_url: str, counter: Counter, table: str, hold_s: float) -
         "waited_s": waited_s,
         "reads": reads,
         "reads_per_s": per_second(reads, waited_s),
+        "expected_reads": expected_reads(waited_s),
         "rcu_per_s": per_second(figures["rcu"], waited_s),
         "writes_while_waiting": writes_after_claims(figures["operations"], 1),
         "lag_ms": (returned - holder.completed_at) * 1000,
@@ -293,7 +310,16 @@ def waiting(endpoint_url: str, table: str, sizes: Sizes) -> dict[str, Any]:
 
 def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The median of each figure over repeats; the largest lag and writes while waiting."""
-    figures = ("waited_s", "reads", "reads_per_s", "rcu", "rcu_per_s", "wcu", "round_trips")
+    figures = (
+        "waited_s",
+        "reads",
+        "expected_reads",
+        "reads_per_s",
+        "rcu",
+        "rcu_per_s",
+        "wcu",
+        "round_trips",
+    )
     medians = {name: statistics.median(run[name] for run in runs) for name in figures}
     medians["lag_ms"] = statistics.median(run["lag_ms"] for run in runs)
     medians["lag_ms_max"] = max(run["lag_ms"] for run in runs)
@@ -440,23 +466,23 @@ def _steps_table(results: dict[str, Any]) -> list[str]:
     for shape, rows in results["steps"].items():
         for run, label in (("first_run", "first run"), ("retry", "retry")):
             if run in rows:
-                charged = (
-                    f" (the card charged {rows['charges']} times)" if "charges" in rows else ""
-                )
+                charges = rows.get("charges") if run == "retry" else None
+                charged = f" (the card charged {charges} times)" if charges else ""
                 lines.append(f"| {shape}: {label}{charged} | {_units(rows[run])} |")
     return lines
 
 
 def _waiting_table(results: dict[str, Any]) -> list[str]:
     lines = [
-        f"| waiting (`wait={results['wait_s']}`) for a body of | waited s | reads/s"
-        " | read units/s | write units | writes while waiting | round trips"
-        " | lag after complete, ms (median, max) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| waiting (`wait={results['wait_s']}`) for a body of | waited s | reads"
+        " (by the schedule) | reads/s | read units/s | write units | writes while waiting"
+        " | round trips | lag after complete, ms (median, max) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for hold, row in results["waiting"].items():
         lines.append(
-            f"| {hold} s | {row['waited_s']:.2f} | {row['reads_per_s']:.2f}"
+            f"| {hold} s | {row['waited_s']:.2f} | {row['reads']:g} ({row['expected_reads']:g})"
+            f" | {row['reads_per_s']:.2f}"
             f" | {row['rcu_per_s']:.2f} | {row['wcu']:g} | {row['writes_while_waiting']}"
             f" | {row['round_trips']:g} | {row['lag_ms']:.0f}, {row['lag_ms_max']:.0f} |"
         )
