@@ -181,8 +181,8 @@ def steps(client: Any, table: str) -> dict[str, Any]:
     """Per shape: the first run's (and the retry's) round trips and units."""
     counter = Counter(client)
     results: dict[str, Any] = {}
-    for count in (0, 1, 3):
-        results[f"{count} steps"] = _steps_run(counter, table, count, None, 0)
+    for count, shape in ((0, "no step"), (1, "1 step"), (3, "3 steps")):
+        results[shape] = _steps_run(counter, table, count, None, 0)
     results["3 steps of 1 KB"] = _steps_run(counter, table, 3, json_document(1024), 0)
     results["3 steps, failing after step 2"] = _steps_run(counter, table, 3, None, 2)
     results["powertools, failing after the charge"] = _powertools_retry(client, table)

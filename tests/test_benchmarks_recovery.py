@@ -78,7 +78,8 @@ def test_steps_cost_one_write_each_and_a_retry_replays_them(client: Any) -> None
     """A step is one conditional write; a retry after a failure after step 2 runs only step 3
     (the section checks each step ran once); Powertools' retry runs the charge again."""
     rows = recovery.steps(client, create_table(client, "steps"))
-    assert [rows[f"{n} steps"]["first_run"]["round_trips"] for n in (0, 1, 3)] == [2, 3, 5]
+    shapes = ("no step", "1 step", "3 steps")
+    assert [rows[shape]["first_run"]["round_trips"] for shape in shapes] == [2, 3, 5]
     failing = rows["3 steps, failing after step 2"]
     assert failing["first_run"]["operations"] == ["UpdateItem"] * 4  # claim, 2 steps, free
     assert failing["retry"]["round_trips"] == 3  # claim (steps come with it), step 3, complete
