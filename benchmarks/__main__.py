@@ -27,6 +27,7 @@ from benchmarks import (
     history,
     hooks,
     overhead,
+    recovery,
     report,
     round_trips,
 )
@@ -44,6 +45,7 @@ SECTIONS = (
     "endtoend",
     "capacity",
     "hooks",
+    "recovery",
 )
 
 
@@ -195,6 +197,10 @@ def run(quick: bool, output: Path) -> dict[str, Any]:
                 repeats=sizes.overhead_repeats,
                 hold_s=sizes.hold_s,
             ),
+        )
+        results["recovery"] = _step(
+            "9. what waiting, steps and refuse cost",
+            lambda: recovery.measure(local.endpoint_url, quick=quick),
         )
     finally:
         for server in servers:

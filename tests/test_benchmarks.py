@@ -30,6 +30,7 @@ SECTIONS = (
     "endtoend",
     "capacity",
     "hooks",
+    "recovery",
 )
 
 
@@ -104,6 +105,9 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
     assert [list(row) for row in sinks["paths"].values()] == [variants] * len(local)
     assert list(sinks["plumbing_us"]) == list(sinks["paths"])  # the difference, path by path
     assert "| no hook - events stripped |" in completed.stdout  # the report's new column
+    recovery = results["recovery"]  # waiting reads; it never writes while the lease is live
+    rows = [*recovery["waiting"].values(), *recovery["hot_key"].values()]
+    assert [row["writes_while_waiting"] for row in rows] == [0] * len(rows)
 
 
 def test_events_stripped_silences_emit_inside_the_block_only() -> None:

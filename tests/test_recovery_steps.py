@@ -248,7 +248,8 @@ def test_a_freed_key_with_steps_is_not_an_unknown_outcome_under_refuse(
 
 
 def test_show_and_ls_tell_the_kept_steps(store: DynamoDBStore, idemlock: Run) -> None:
-    """``idemlock show`` lists the steps of a failed run; ``ls`` marks the item."""
+    """``idemlock show`` lists the steps of a failed run; ``ls`` marks the item. Neither tells a
+    lease: the failure freed the key (not a lease that ended in 1970, the stored 0)."""
     shop = Shop()
     shop.fail_email = 1
     with pytest.raises(ConnectionError):
@@ -264,3 +265,7 @@ def test_show_and_ls_tell_the_kept_steps(store: DynamoDBStore, idemlock: Run) ->
     assert listed[0]["steps"] == {"charge": "ch_o-1_1"}
     assert listed[0]["stale"] is False
     assert "(failed; steps kept)" in table.stdout
+    assert "lease" not in shown.stdout
+    assert listed[0]["lease_left_s"] is None
+    (row,) = [line for line in table.stdout.splitlines() if "shop#o-1" in line]
+    assert " ago " not in row

@@ -236,8 +236,16 @@ def is_stale(record: LockItem, at_ms: int) -> bool:
 
 
 def lease_left_ms(record: LockItem, at_ms: int) -> int | None:
-    """Milliseconds until the lease ends (negative once over); ``None`` once completed."""
-    if record.status is not LockStatus.IN_PROGRESS or record.lease_expires_at_ms is None:
+    """Milliseconds until the lease ends (negative once over); ``None`` when there is none.
+
+    A completed item has none, nor has a run that failed with steps kept: it freed its key (its
+    stored lease is 0).
+    """
+    if (
+        record.status is not LockStatus.IN_PROGRESS
+        or record.lease_expires_at_ms is None
+        or record.released_at_ms is not None
+    ):
         return None
     return record.lease_expires_at_ms - at_ms
 

@@ -47,7 +47,7 @@ def _rows(item: LockItem, at: int) -> list[tuple[str, str]]:
         ("attempts", str(item.attempts)),
         ("claimed at", _when(item.claimed_at_ms, at)),
     ]
-    if item.lease_expires_at_ms is not None:
+    if item.lease_expires_at_ms is not None and item.released_at_ms is None:
         rows.append(("lease expires", _when(item.lease_expires_at_ms, at)))
         rows.append(("lease left", lease_left_text(item, at)))
     if item.completed_at_ms is not None:
