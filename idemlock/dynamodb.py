@@ -669,6 +669,8 @@ class DynamoDBStore:
         A statement refused for throttling or an internal error is sent again (with the others
         so refused) after a pause; its refusal is the answer after the last pause.
         """
+        if not texts:
+            return []
         if not self.writes_in_batches:
             raise _NoBatches
         refusals: list[_Refused | None] = [None] * len(texts)
