@@ -176,6 +176,8 @@ class _Task:
     """What its body returned."""
     complete: Complete | None = None
     """Its last complete sent: sent again if the store failed it (``RAN_NOT_RECORDED``)."""
+    gathered_in: type | None = None
+    """The kind of batch request its store call waits in, not sent yet."""
 
     def finish(
         self, status: RecordStatus, result: Any = None, error: BaseException | None = None
@@ -188,9 +190,10 @@ class _Scheduler:
 
     With a store that writes in batches (:class:`BatchWrites`), the claims, completes and
     releases the protocols yield are gathered and sent a chunk per request: a chunk goes out
-    when it is full, and whatever is gathered goes out before the batch's thread waits for an
-    answer, so gathering never delays a call that something waits for. Every other step (a
-    read, a backoff, a renewal) is its own call, as for a store without batches.
+    when it is full; the claims gathered go out too whenever the batch's thread is about to
+    wait (the bodies wait for them), and a complete or release when the thread waits for that
+    record, or at the batch's end (no body waits for them). Every other step (a read, a
+    backoff) is its own call, as for a store without batches.
 
     A finished call puts its future on one queue, which the batch's thread takes them from, one
     at a time: waiting on a set of futures instead would look at every call in flight at each
@@ -248,6 +251,7 @@ class _Scheduler:
         if key in gathered:  # one request names each item once
             self._flush(type(step))
         gathered[key] = (task, step)
+        task.gathered_in = type(step)
         if len(gathered) >= batches.batch_limit:
             self._flush(type(step))
 
@@ -259,6 +263,8 @@ class _Scheduler:
         batches = self._batches
         assert batches is not None
         tasks = [task for task, _ in gathered.values()]
+        for task in tasks:
+            task.gathered_in = None
         steps = [step for _, step in gathered.values()]
         gathered.clear()
         if kind is Claim:
@@ -283,15 +289,20 @@ class _Scheduler:
     def settle(self, task: _Task) -> None:
         """Handle finished store calls until ``task`` is not waiting for one."""
         while task.waiting:
+            if task.gathered_in is not None:
+                self._flush(task.gathered_in)
             self._handle_next()
 
     def drain(self) -> None:
         """Handle store calls until none is in flight, nor gathered."""
         while self._in_flight or any(self._gathered.values()):
+            self.flush()
             self._handle_next()
 
     def _handle_next(self) -> None:
-        self.flush()  # about to wait: nothing gathered may wait with us
+        # About to wait: the claims gathered go now, as the bodies wait for them. Completes and
+        # releases wait for a full request (no body waits for them) or for the batch's end.
+        self._flush(Claim)
         future, sent_for = self._done.get()
         self._in_flight -= 1
         tasks = sent_for if isinstance(sent_for, list) else [sent_for]
