@@ -1,23 +1,29 @@
 """Per-record idempotency for batch events, with Lambda's partial batch response.
 
 Each record goes through the same protocol as ``@idempotent``
-(:func:`idemlock._protocol.claim_steps`), but the records' protocols are interleaved: every
-claim is sent at once (on a bounded thread pool), bodies run one at a time in record order as
-their claims come back, and each complete or release is sent as soon as its body ends, while the
-next body runs. A batch of N records costs a few round trips of latency (claims, then the last
-complete), not 2N.
+(:func:`idemlock._protocol.claim_steps`), but the records' protocols are interleaved: claims are
+sent a bounded window ahead of the bodies (on a bounded thread pool), bodies run one at a time in
+record order as their claims come back, and each complete or release is sent as its body ends,
+while the next bodies run. With a store that writes many items per request
+(:class:`~idemlock.store.BatchWrites`), the claims, completes and releases go 25 to a request. A
+batch of N records costs a few round trips of latency (waves of claims, then the last complete),
+not 2N, and a request's client CPU is shared by 25 records.
 
-When a record fails (its body, its claim, or its complete):
+When a record fails (its body or its claim):
 
-- DynamoDB Streams, Kinesis: stop; the records after it do not run (their claims are released);
-  report the failed record's sequence number: Lambda retries from there.
+- DynamoDB Streams, Kinesis: stop; the records after it do not run (the claims taken ahead are
+  released; the records past the window are not claimed); report the failed record's sequence
+  number: Lambda retries from there.
 - SQS FIFO: stop; report the failed message and every later one.
-- In both, completes are confirmed in record order: a record's complete is sent once the one
-  before it is confirmed, while the next bodies run. So when a complete fails, no later record
-  of the invocation ends COMPLETED, and the redelivery replays them in order after it.
 - SQS standard: run everything; report each failed message.
 - S3 (no partial batch response): run everything, then raise :class:`BatchFailedError` listing
   the failed objects, so Lambda retries the event; completed objects are skipped on the retry.
+
+A record whose body ran has run, whatever happens to its complete: a complete that fails is
+``RAN_NOT_RECORDED`` (reported as processed, sent again after the batch, and kept to be sent
+before this process next claims the key), never a retry, which in an ordered source would apply
+it again after the records behind it. So no body, ordered or not, waits for the completes
+before it, and the batch waits only for the last of them.
 
 A redelivered batch runs only what did not complete: the rest replays its stored results.
 
