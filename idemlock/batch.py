@@ -90,7 +90,8 @@ class RecordStatus(str, enum.Enum):
     NOT_RUN = "not_run"
     """Not run because an earlier record failed (ordered sources): reported for a retry.
 
-    Its key is released, so that the redelivery runs it after the earlier one."""
+    Its claim, if one was taken ahead, is released, so that the redelivery runs it after the
+    earlier one."""
     RAN_NOT_RECORDED = "ran_not_recorded"
     """The body ran, but its complete could not be stored (the store failed through every
     retry, or the lease was lost): reported as processed, not for a retry.

@@ -18,7 +18,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 from idemlock._partiql import (
     BATCH_LIMIT,
@@ -84,6 +84,8 @@ BATCH_ACTIONS: Final = (
 )
 """The IAM actions a batch (``@idempotent_records``) sends its writes in: without them, the
 store logs a warning once and sends one request per record, with :data:`RUNTIME_ACTIONS`."""
+
+_DENIED: Final = f"the IAM policy does not allow {', '.join(BATCH_ACTIONS)} (PartiQL)"
 
 OPERATOR_ACTIONS: Final = ("dynamodb:Scan",)
 """The IAM actions that listing the table (``DynamoDBStore.scan``) uses."""
@@ -593,9 +595,16 @@ class DynamoDBStore:
         answers: list[ClaimResult | StoreError],
     ) -> None:
         """Put the answers of the ``held`` claims (their keys have items) into ``answers``."""
-        items = self._read_many(list(held))
+        try:
+            items: dict[str, dict[str, Any]] | None = self._read_many(list(held))
+        except AccessDeniedError:
+            self._no_batches(_DENIED)
+            items = None  # each held claim by itself: the single claim reads what stops it
         for index, claim in enumerate(claims):
             if claim.key not in held:
+                continue
+            if items is None:
+                answers[index] = _answer(self.claim, claim)
                 continue
             try:
                 raw = items.get(claim.key)
@@ -677,6 +686,10 @@ class DynamoDBStore:
         pending = list(range(len(texts)))
         for pause_s in (*RETRY_PAUSES_S, None):
             responses = self._batch_request([texts[i] for i in pending], entries[pending[0]].key)
+            if any(r.get("Error", {}).get("Code") == "AccessDenied" for r in responses):
+                # The IAM policy allows the single-item actions only: every statement is sent
+                # again by itself (each is idempotent for its owner, done or not).
+                raise self._no_batches(_DENIED)
             retried = []
             for index, response in zip(pending, responses, strict=True):
                 error = response.get("Error")
@@ -703,18 +716,22 @@ class DynamoDBStore:
         try:
             response = self._call("batch_execute_statement", key, Statements=texts)
         except AccessDeniedError:
-            self._no_batches(f"the IAM policy does not allow {', '.join(BATCH_ACTIONS)}")
+            raise self._no_batches(_DENIED) from None
         except StoreError as exc:
             if "UnknownOperation" not in str(exc):
                 raise
-            self._no_batches("the DynamoDB endpoint has no BatchExecuteStatement (PartiQL)")
+            raise self._no_batches(
+                "the DynamoDB endpoint has no BatchExecuteStatement (PartiQL)"
+            ) from None
         responses: list[dict[str, Any]] = response["Responses"]
         return responses
 
-    def _no_batches(self, why: str) -> NoReturn:
-        self.writes_in_batches = False
-        logger.warning("%s: batches of records send one request per record from now on", why)
-        raise _NoBatches
+    def _no_batches(self, why: str) -> _NoBatches:
+        """Send no batches from now on (told once); the signal to raise."""
+        if self.writes_in_batches:
+            self.writes_in_batches = False
+            logger.warning("%s: batches of records send one request per record from now on", why)
+        return _NoBatches()
 
     def _read_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         """The items of ``keys`` (at most 100), read consistently with BatchGetItem, by key."""

@@ -149,22 +149,48 @@ def test_a_throttled_statement_is_sent_again_alone(dynamodb_local: str) -> None:
     assert all(item.owner == "me" for item in map(table.get, keys) if item is not None)
 
 
+DENIED: Any = {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}
+
+
+class Denying(Interfering):
+    """A role allowed the single-item actions only: denied as the request, per statement, or
+    on the BatchGetItem that reads the items of keys a claim found held."""
+
+    def __init__(self, client: Any, where: str) -> None:
+        super().__init__(client, self.answer)
+        self.where = where
+
+    def answer(self, client: Any, params: Any, request: int) -> Any:
+        if self.where == "request":
+            raise ClientError(DENIED, "BatchExecuteStatement")
+        if self.where == "statement":
+            statement = {"Error": {"Code": "AccessDenied", "Message": "not authorized"}}
+            return {"Responses": [statement for _ in params["Statements"]]}
+        return client.batch_execute_statement(**params)
+
+    def batch_get_item(self, **params: Any) -> Any:
+        raise ClientError(DENIED, "BatchGetItem")
+
+
+@pytest.mark.parametrize("where", ["request", "statement", "read"])
 def test_without_the_iam_actions_batches_fall_back_with_a_warning_naming_them(
-    dynamodb_local: str, caplog: pytest.LogCaptureFixture
+    dynamodb_local: str, caplog: pytest.LogCaptureFixture, where: str
 ) -> None:
-    """A role without the PartiQL actions is refused BatchExecuteStatement: the store says
-    which actions to allow, once, and answers by single requests, as before batches."""
+    """A role without the PartiQL actions (or BatchGetItem) is refused, however DynamoDB says it:
+    the store names the actions to allow, once, and answers by single requests, as before
+    batches: a free key is acquired, a held one is refused with its holder's item."""
     table = fresh_table(dynamodb_local)
-
-    def deny(client: Any, params: Any, request: int) -> Any:
-        error = {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}
-        raise ClientError(error, "BatchExecuteStatement")  # type: ignore[arg-type]
-
-    store = DynamoDBStore(table.table_name, client=Interfering(table.client, deny))  # type: ignore[arg-type]
+    assert table.claim(claims_of(["held"], "other")[0]).acquired
+    store = DynamoDBStore(table.table_name, client=Denying(table.client, where))  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING, logger="idemlock"):
-        answers = store.claim_many(claims_of(["d-1", "d-2"], "me"))
-        again = store.claim_many(claims_of(["d-3"], "me"))
-    assert [isinstance(a, ClaimResult) and a.acquired for a in [*answers, *again]] == [True] * 3
+        answers = store.claim_many(claims_of(["d-1", "held"], "me"))
+        again = store.claim_many(claims_of(["d-2"], "me"))
+    acquired = [isinstance(a, ClaimResult) and a.acquired for a in [*answers, *again]]
+    assert acquired == [True, False, True]
+    assert isinstance(answers[1], ClaimResult)
+    assert answers[1].item is not None
+    assert answers[1].item.owner == "other"
+    assert not store.writes_in_batches
     warnings = [r.message for r in caplog.records if "PartiQL" in r.message]
     assert len(warnings) == 1
     assert all(action in warnings[0] for action in BATCH_ACTIONS)
