@@ -5,8 +5,9 @@ batch of records costs one request per 25 claims, completes or releases instead 
 and botocore's per-request work (signing, serialising, parsing) is most of a call's client CPU.
 
 - A claim is an ``INSERT``: it writes the claim's item if the key has none, and fails that
-  statement with ``DuplicateItem`` otherwise, without the item (the store reads those items with
-  one consistent BatchGetItem; a key found free takes the single conditional UpdateItem).
+  statement with ``DuplicateItem`` otherwise (DynamoDB Local without the item, though the
+  statement asks for it: the store reads those items with one consistent BatchGetItem; a key
+  found free takes the single conditional UpdateItem).
 - A complete is an ``UPDATE ... WHERE owner = ?``, the single complete's owner condition.
 - A release is a ``DELETE ... WHERE owner = ?``.
 
@@ -94,7 +95,11 @@ class Statements(NamedTuple):
         if claim.fingerprint is not None:
             values.append({"S": claim.fingerprint})
             text = self.claim_with_fingerprint
-        return {"Statement": text, "Parameters": values}
+        return {
+            "Statement": text,
+            "Parameters": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
 
     def complete_statement(
         self, complete: CompleteRequest, result: dict[str, Any] | None

@@ -565,9 +565,10 @@ class DynamoDBStore:
     def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | StoreError]:
         """:meth:`claim` for each claim: ``INSERT`` statements in one request.
 
-        A key that has an item fails its ``INSERT`` (``DuplicateItem``, without the item): those
-        items are read with one consistent BatchGetItem. A held one is the answer; a free one
-        (lease over, retention over, released) or one gone meanwhile is claimed by :meth:`claim`.
+        A key that has an item fails its ``INSERT`` (``DuplicateItem``). The statement asks for
+        the item (``ALL_OLD``), but DynamoDB Local answers without it: the items not returned are
+        read with one consistent BatchGetItem. A held one is the answer; a free one (lease over,
+        retention over, released) or one gone meanwhile is claimed by :meth:`claim`.
         """
         try:
             refusals = self._execute([self._statements.claim_statement(c) for c in claims], claims)
@@ -575,6 +576,7 @@ class DynamoDBStore:
             return _one_by_one(self.claim, claims)
         answers: list[ClaimResult | StoreError] = []
         held: dict[str, Claim] = {}
+        returned: dict[str, dict[str, Any]] = {}
         for claim, refused in zip(claims, refusals, strict=True):
             if refused is None:
                 answers.append(ClaimResult(True, claim.written()))
@@ -583,20 +585,30 @@ class DynamoDBStore:
                 answers.append(self._refusal("batch_execute_statement", claim.key, refused))
                 continue
             held[claim.key] = claim
-            answers.append(ClaimResult(False, None))  # read below
+            if refused.item:
+                returned[claim.key] = refused.item
+            answers.append(ClaimResult(False, None))  # answered below
         if held:
-            self._answer_held(claims, held, answers)
+            self._answer_held(claims, held, returned, answers)
         return answers
 
     def _answer_held(
         self,
         claims: Sequence[Claim],
         held: Mapping[str, Claim],
+        returned: Mapping[str, dict[str, Any]],
         answers: list[ClaimResult | StoreError],
     ) -> None:
-        """Put the answers of the ``held`` claims (their keys have items) into ``answers``."""
+        """Put the answers of the ``held`` claims (their keys have items) into ``answers``.
+
+        ``returned``: the items a refusal brought back; the others are read.
+        """
+        unread = [key for key in held if key not in returned]
         try:
-            items: dict[str, dict[str, Any]] | None = self._read_many(list(held))
+            items: dict[str, dict[str, Any]] | None = {
+                **returned,
+                **(self._read_many(unread) if unread else {}),
+            }
         except AccessDeniedError:
             self._no_batches(_DENIED)
             items = None  # each held claim by itself: the single claim reads what stops it

@@ -149,6 +149,29 @@ def test_a_throttled_statement_is_sent_again_alone(dynamodb_local: str) -> None:
     assert all(item.owner == "me" for item in map(table.get, keys) if item is not None)
 
 
+def test_a_refusal_that_brings_the_item_back_needs_no_read(dynamodb_local: str) -> None:
+    """A DuplicateItem refusal with the item (the statements ask for ALL_OLD; DynamoDB Local
+    answers without it) is answered from that item: no BatchGetItem."""
+    table = fresh_table(dynamodb_local)
+    assert table.claim(claims_of(["held"], "other")[0]).acquired
+    held = table.get_item("held")
+
+    def with_the_item(client: Any, params: Any, request: int) -> Any:
+        response = client.batch_execute_statement(**params)
+        for answer in response["Responses"]:
+            if answer.get("Error", {}).get("Code") == "DuplicateItem":
+                answer["Error"]["Item"] = held
+        return response
+
+    store = DynamoDBStore(table.table_name, client=Interfering(table.client, with_the_item))  # type: ignore[arg-type]
+    with RoundTrips().counting(table.client) as trips:
+        answers = store.claim_many(claims_of(["new", "held"], "me"))
+    assert [isinstance(a, ClaimResult) and a.acquired for a in answers] == [True, False]
+    assert isinstance(answers[1], ClaimResult)
+    assert answers[1].item == table.get("held")
+    assert trips.operations == ["BatchExecuteStatement"]
+
+
 DENIED: Any = {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}
 
 
