@@ -1,23 +1,29 @@
 """Per-record idempotency for batch events, with Lambda's partial batch response.
 
 Each record goes through the same protocol as ``@idempotent``
-(:func:`idemlock._protocol.claim_steps`), but the records' protocols are interleaved: every
-claim is sent at once (on a bounded thread pool), bodies run one at a time in record order as
-their claims come back, and each complete or release is sent as soon as its body ends, while the
-next body runs. A batch of N records costs a few round trips of latency (claims, then the last
-complete), not 2N.
+(:func:`idemlock._protocol.claim_steps`), but the records' protocols are interleaved: claims are
+sent a bounded window ahead of the bodies (on a bounded thread pool), bodies run one at a time in
+record order as their claims come back, and each complete or release is sent as its body ends,
+while the next bodies run. With a store that writes many items per request
+(:class:`~idemlock.store.BatchWrites`), the claims, completes and releases go 25 to a request. A
+batch of N records costs a few round trips of latency (waves of claims, then the last complete),
+not 2N, and a request's client CPU is shared by 25 records.
 
-When a record fails (its body, its claim, or its complete):
+When a record fails (its body or its claim):
 
-- DynamoDB Streams, Kinesis: stop; the records after it do not run (their claims are released);
-  report the failed record's sequence number: Lambda retries from there.
+- DynamoDB Streams, Kinesis: stop; the records after it do not run (the claims taken ahead are
+  released; the records past the window are not claimed); report the failed record's sequence
+  number: Lambda retries from there.
 - SQS FIFO: stop; report the failed message and every later one.
-- In both, completes are confirmed in record order: a record's complete is sent once the one
-  before it is confirmed, while the next bodies run. So when a complete fails, no later record
-  of the invocation ends COMPLETED, and the redelivery replays them in order after it.
 - SQS standard: run everything; report each failed message.
 - S3 (no partial batch response): run everything, then raise :class:`BatchFailedError` listing
   the failed objects, so Lambda retries the event; completed objects are skipped on the retry.
+
+A record whose body ran has run, whatever happens to its complete: a complete that fails is
+``RAN_NOT_RECORDED`` (reported as processed, sent again after the batch, and kept to be sent
+before this process next claims the key), never a retry, which in an ordered source would apply
+it again after the records behind it. So no body, ordered or not, waits for the completes
+before it, and the batch waits only for the last of them.
 
 A redelivered batch runs only what did not complete: the rest replays its stored results.
 
@@ -37,10 +43,10 @@ import enum
 import logging
 import queue
 import threading
-from collections import deque
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 from idemlock._drivers import Done, advance
@@ -51,7 +57,7 @@ from idemlock._policy import Policy
 from idemlock._protocol import claim_steps
 from idemlock._proxy import FunctionProxy
 from idemlock._results import close_unrun
-from idemlock._steps import BodyFailed, Complete, RunBody, Steps
+from idemlock._steps import BodyFailed, Claim, Complete, Release, RunBody, Steps
 from idemlock._unrecorded import Unrecorded, UnrecordedCompletes, send_again
 from idemlock.errors import (
     BatchFailedError,
@@ -64,7 +70,7 @@ from idemlock.keys import call_key_fn, storage_key
 from idemlock.lock import Lock, new_owner_token
 from idemlock.sources.batches import Batch, Source, parse_batch
 from idemlock.sources.s3_batch import TaskResult
-from idemlock.store import LockStore
+from idemlock.store import BatchWrites, CompleteRequest, LockStore, ReleaseRequest
 
 logger = logging.getLogger("idemlock")
 
@@ -84,7 +90,8 @@ class RecordStatus(str, enum.Enum):
     NOT_RUN = "not_run"
     """Not run because an earlier record failed (ordered sources): reported for a retry.
 
-    Its key is released, so that the redelivery runs it after the earlier one."""
+    Its claim, if one was taken ahead, is released, so that the redelivery runs it after the
+    earlier one."""
     RAN_NOT_RECORDED = "ran_not_recorded"
     """The body ran, but its complete could not be stored (the store failed through every
     retry, or the lease was lost): reported as processed, not for a retry.
@@ -176,6 +183,8 @@ class _Task:
     """What its body returned."""
     complete: Complete | None = None
     """Its last complete sent: sent again if the store failed it (``RAN_NOT_RECORDED``)."""
+    gathered_in: type | None = None
+    """The kind of batch request its store call waits in, not sent yet."""
 
     def finish(
         self, status: RecordStatus, result: Any = None, error: BaseException | None = None
@@ -186,15 +195,24 @@ class _Task:
 class _Scheduler:
     """Advances many suspended protocols; their store calls run on the executor.
 
-    A finished store call puts its future on one queue, which the batch's thread takes them
-    from, one at a time: waiting on a set of futures instead would look at every call in
-    flight at each wake-up (a hundred, for a batch of a hundred records).
+    With a store that writes in batches (:class:`BatchWrites`), the claims, completes and
+    releases the protocols yield are gathered and sent a chunk per request: a chunk goes out
+    when it is full; the claims gathered go out too whenever the batch's thread is about to
+    wait (the bodies wait for them), and a complete or release when the thread waits for that
+    record, or at the batch's end (no body waits for them). Every other step (a read, a
+    backoff) is its own call, as for a store without batches.
+
+    A finished call puts its future on one queue, which the batch's thread takes them from, one
+    at a time: waiting on a set of futures instead would look at every call in flight at each
+    wake-up.
     """
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, store: LockStore | None) -> None:
         self._executor = executor
+        self._batches = store if isinstance(store, BatchWrites) else None
         self._in_flight = 0
-        self._done: queue.SimpleQueue[tuple[Future[Any], _Task]] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[Future[Any], list[_Task] | _Task]] = queue.SimpleQueue()
+        self._gathered: dict[type, dict[str, tuple[_Task, Any]]] = {kind: {} for kind in _BATCHED}
 
     def advance(self, task: _Task, sent: Any = None, error: BaseException | None = None) -> None:
         """Resume ``task``'s protocol until it needs a store call, the body, or is done."""
@@ -227,30 +245,94 @@ class _Scheduler:
                 if isinstance(step, Complete):
                     task.complete = step
                 task.waiting = True
-                self._in_flight += 1
-                future = self._executor.submit(step.run)
-                future.add_done_callback(lambda done: self._done.put((done, task)))
+                self._send(task, step)
+
+    def _send(self, task: _Task, step: Any) -> None:
+        """Send ``step``'s call: gathered into its kind's next chunk, or by itself."""
+        batches = self._batches
+        gathered = self._gathered.get(type(step))
+        if gathered is None or batches is None or not batches.writes_in_batches:
+            self._submit(task, step.run)
+            return
+        key = step.request.key if isinstance(step, Claim) else step.key
+        if key in gathered:  # one request names each item once
+            self._flush(type(step))
+        gathered[key] = (task, step)
+        task.gathered_in = type(step)
+        if len(gathered) >= batches.batch_limit:
+            self._flush(type(step))
+
+    def _flush(self, kind: type) -> None:
+        """Send the gathered steps of ``kind`` as one request."""
+        gathered = self._gathered[kind]
+        if not gathered:
+            return
+        batches = self._batches
+        assert batches is not None
+        tasks = [task for task, _ in gathered.values()]
+        for task in tasks:
+            task.gathered_in = None
+        steps = [step for _, step in gathered.values()]
+        gathered.clear()
+        if kind is Claim:
+            self._submit(tasks, lambda: batches.claim_many([s.request for s in steps]))
+        elif kind is Complete:
+            self._submit(tasks, lambda: batches.complete_many([_completing(s) for s in steps]))
+        else:
+            releases = [ReleaseRequest(s.key, s.owner) for s in steps]
+            self._submit(tasks, lambda: batches.release_many(releases))
+
+    def flush(self) -> None:
+        """Send every gathered step now."""
+        for kind in _BATCHED:
+            self._flush(kind)
+
+    def _submit(self, tasks: list[_Task] | _Task, call: Callable[[], Any]) -> None:
+        """Run ``call`` on the executor: one task's call, or a batch call of ``tasks``."""
+        self._in_flight += 1
+        future = self._executor.submit(call)
+        future.add_done_callback(lambda done: self._done.put((done, tasks)))
 
     def settle(self, task: _Task) -> None:
         """Handle finished store calls until ``task`` is not waiting for one."""
         while task.waiting:
+            if task.gathered_in is not None:
+                self._flush(task.gathered_in)
             self._handle_next()
 
     def drain(self) -> None:
-        """Handle store calls until none is in flight."""
-        while self._in_flight:
+        """Handle store calls until none is in flight, nor gathered."""
+        while self._in_flight or any(self._gathered.values()):
+            self.flush()
             self._handle_next()
 
     def _handle_next(self) -> None:
-        future, task = self._done.get()
+        # About to wait: the claims gathered go now, as the bodies wait for them. Completes and
+        # releases wait for a full request (no body waits for them) or for the batch's end.
+        self._flush(Claim)
+        future, sent_for = self._done.get()
         self._in_flight -= 1
-        task.waiting = False
+        tasks = sent_for if isinstance(sent_for, list) else [sent_for]
         try:
             result = future.result()
-        except BaseException as exc:  # handed to the protocol, which decides
-            self.advance(task, error=exc)
-        else:
-            self.advance(task, sent=result)
+        except BaseException as exc:  # handed to each protocol, which decides
+            answers: list[Any] = [exc] * len(tasks)
+        else:  # a batch call answers each entry, a StoreError for one it could not write
+            answers = result if isinstance(sent_for, list) else [result]
+        for task, answer in zip(tasks, answers, strict=True):
+            task.waiting = False
+            if isinstance(answer, BaseException):
+                self.advance(task, error=answer)
+            else:
+                self.advance(task, sent=answer)
+
+
+_BATCHED: Final = (Claim, Complete, Release)
+"""The steps a store with batch writes takes many of per request."""
+
+
+def _completing(step: Complete) -> CompleteRequest:
+    return CompleteRequest(step.key, step.owner, step.now_ms, step.result, step.expires_at_s)
 
 
 class BatchRunner:
@@ -273,24 +355,30 @@ class BatchRunner:
         protect = not is_disabled(policy.disabled)
         store = (policy.store if policy.store is not None else default_store()) if protect else None
         lease_ms, budget_ms = policy.leases_for((context,), {})
-        scheduler = _Scheduler(self._pool())
+        scheduler = _Scheduler(self._pool(), store)
         tasks = [_Task(index, record) for index, record in enumerate(records)]
-        self._claim_all(tasks, scheduler, source, store, lease_ms, budget_ms=budget_ms)
-        completes = _OrderedCompletes(scheduler) if ordered else _Completes(scheduler)
+        starts = _Starts(source, store, lease_ms, budget_ms)
+        window = _Window(
+            tasks,
+            lambda task: self._begin(task, scheduler, starts),
+            most=policy.concurrency * _per_request(store),
+            least=_per_request(store),
+            renew_after_ms=_renew_after_ms(lease_ms),
+        )
         loop = _BodyLoop()
         try:
             aborted = self._run_bodies(
                 tasks,
                 scheduler=scheduler,
-                completes=completes,
+                window=window,
+                ordered=ordered,
                 loop=loop,
-                store=store,
-                context=context,
-                handle=handle,
+                run=lambda task, body: self._run_body(
+                    task.record, body, loop, store, context, handle
+                ),
             )
         finally:
             loop.close()
-            completes.abandon()  # after an abort: queued bodies' keys are released
             scheduler.drain()  # every complete and release lands before we return or raise
         if aborted is not None:
             raise aborted
@@ -305,48 +393,53 @@ class BatchRunner:
         tasks: list[_Task],
         *,
         scheduler: _Scheduler,
-        completes: _Completes,
+        window: _Window,
+        ordered: bool,
         loop: _BodyLoop,
-        store: LockStore | None,
-        context: object,
-        handle: Callable[[Record], Any],
+        run: Callable[[_Task, RunBody], Any],
     ) -> BaseException | None:
         """Run the claimed records' bodies one at a time, in record order; an abort, if any.
 
-        ``completes`` sends each complete as its body returns, and says when the bodies still to
-        come must not run (an abort; in an ordered batch, any failure before them).
+        Each complete is sent (gathered into a batch request) as its body returns, while the
+        next bodies run: none waits for it. After an abort, and in an ordered batch after any
+        failed record, the records still to come do not run: a claimed one is released, one
+        not yet claimed is not claimed at all.
         """
         aborted: BaseException | None = None
+        stopped = False
         for task in tasks:
+            if stopped and task.index >= window.started:
+                task.finish(RecordStatus.NOT_RUN)  # never claimed
+                continue
+            if not stopped:
+                window.reach(task.index)
             if task.copy_of is not None and task.copy_of is not task:
-                completes.send_ready(wait=True)  # the first copy's queued complete goes first
                 scheduler.settle(task.copy_of)  # its body ran already; its complete may not have
                 _share_outcome(task, task.copy_of)
             scheduler.settle(task)
-            completes.send_ready()
             if task.body is None:  # a duplicate, a failed claim, or no key
-                if task.outcome is not None and task.outcome.status is RecordStatus.FAILED:
-                    completes.record_failed()
+                failed = task.outcome is not None and task.outcome.status is RecordStatus.FAILED
+                stopped = stopped or (failed and ordered)
                 continue
             body, task.body = task.body, None
-            if completes.stopped:
+            if stopped:
                 scheduler.advance(task, error=_NotRun())  # releases the claim
                 continue
+            started = time.perf_counter()
             try:
-                value = self._run_body(task.record, body, loop, store, context, handle)
+                value = run(task, body)
             except Exception as exc:  # the record's failure; the protocol releases
-                completes.record_failed()
+                stopped = ordered
                 scheduler.advance(task, error=BodyFailed(exc))
                 continue
             except BaseException as exc:  # SystemExit, KeyboardInterrupt: stop all
-                aborted = exc  # the records after it are released
-                completes.stop()
+                aborted, stopped = exc, True  # the records after it are released
                 scheduler.advance(task, error=BodyFailed(exc))
                 continue
+            finally:
+                window.ran(time.perf_counter() - started)
             task.ran, task.lock, task.value = True, body.lock, value
-            completes.done(task, value)
-        if aborted is None:
-            completes.finish()
+            scheduler.advance(task, sent=value)  # its complete, gathered; the next body runs
         return aborted
 
     def _run_body(  # noqa: PLR0917  (one record's run, as _run_bodies has its parts)
@@ -387,7 +480,7 @@ class BatchRunner:
         lease_ms = policy.lease_ms_for((context,), {})
         for _ in range(_RENEWALS):
             now_ms = policy.clock_us() // 1000
-            if lock.lease_expires_at_ms - now_ms >= lease_ms - min(lease_ms // 10, 1_000):
+            if lock.lease_expires_at_ms - now_ms >= lease_ms - _renew_after_ms(lease_ms):
                 return body
             extend_lease(store, policy, lock, now_ms + lease_ms)
         if lock.lease_expires_at_ms > policy.clock_us() // 1000:
@@ -420,41 +513,34 @@ class BatchRunner:
             if task.copy_of is not None and task.copy_of is not task:
                 _share_outcome(task, task.copy_of)
 
-    def _claim_all(
-        self,
-        tasks: list[_Task],
-        scheduler: _Scheduler,
-        source: Source,
-        store: LockStore | None,
-        lease_ms: int,
-        *,
-        budget_ms: int | None,
-    ) -> None:
-        """Start every record's protocol: all claims go out at once."""
-        first_with_key: dict[str, _Task] = {}
-        for task in tasks:
-            if source.acknowledged(task.record):  # no work in it: no key, no claim, no body
-                task.finish(RecordStatus.ACKNOWLEDGED)
-                continue
-            try:
-                task.key, task.steps = self._start(
-                    task.record, source, store, lease_ms, budget_ms=budget_ms
-                )
-            except Exception as exc:  # no key: this record fails, the others go on
-                task.finish(RecordStatus.FAILED, error=exc)
-                continue
-            if task.key is not None:
-                task.copy_of = first_with_key.setdefault(task.key, task)
-                if task.copy_of is not task:
-                    task.steps = None  # never claimed: it takes the first copy's outcome
-                    continue
-                try:  # it ran here before, unrecorded: record it first
-                    self._unrecorded.settle(self._policy, task.key)
-                except StoreError as exc:  # still unrecorded: it ran, so it must not run again
-                    task.steps = None
-                    task.finish(RecordStatus.RAN_NOT_RECORDED, error=exc)
-                    continue
-            scheduler.advance(task)  # sends the claim, or replays from the local cache
+    def _begin(self, task: _Task, scheduler: _Scheduler, starts: _Starts) -> None:
+        """Start ``task``'s protocol: its claim is sent (gathered), or it replays at once."""
+        if starts.source.acknowledged(task.record):  # no work in it: no key, no claim, no body
+            task.finish(RecordStatus.ACKNOWLEDGED)
+            return
+        try:
+            task.key, task.steps = self._start(
+                task.record,
+                starts.source,
+                starts.store,
+                starts.lease_ms,
+                budget_ms=starts.budget_ms,
+            )
+        except Exception as exc:  # no key: this record fails, the others go on
+            task.finish(RecordStatus.FAILED, error=exc)
+            return
+        if task.key is not None:
+            task.copy_of = starts.first_with_key.setdefault(task.key, task)
+            if task.copy_of is not task:
+                task.steps = None  # never claimed: it takes the first copy's outcome
+                return
+            try:  # it ran here before, unrecorded: record it first
+                self._unrecorded.settle(self._policy, task.key)
+            except StoreError as exc:  # still unrecorded: it ran, so it must not run again
+                task.steps = None
+                task.finish(RecordStatus.RAN_NOT_RECORDED, error=exc)
+                return
+        scheduler.advance(task)  # gathers the claim, or replays from the local cache
 
     def _start(
         self,
@@ -531,105 +617,77 @@ def _process(
         return runner.run(event, context, lambda record: handle(record, context))
 
 
-class _Completes:
-    """The completes of an unordered batch: each sent as its body returns.
-
-    Only an abort (``SystemExit``, ``KeyboardInterrupt``) stops the bodies still to come; a
-    record's failure is its own.
-    """
-
-    def __init__(self, scheduler: _Scheduler) -> None:
-        self._scheduler = scheduler
-        self.stopped = False
-        """Whether the bodies still to come must not run (their claims are released)."""
-
-    def done(self, task: _Task, value: Any) -> None:
-        """``task``'s body returned ``value``: send its complete; the next body runs meanwhile."""
-        self._scheduler.advance(task, sent=value)
-
-    def record_failed(self) -> None:
-        """A record failed (its claim or its body): the others go on."""
-
-    def stop(self) -> None:
-        """Run no more bodies: the batch is aborted."""
-        self.stopped = True
-
-    def send_ready(self, *, wait: bool = False) -> None:
-        """Send what waits for an earlier complete: nothing, unordered."""
-
-    def finish(self) -> None:
-        """Send every complete still waiting: none, unordered."""
-
-    def abandon(self) -> None:
-        """Release the keys of the records whose completes were never sent: none, unordered."""
-
-
-class _OrderedCompletes(_Completes):
-    """The completes of an ordered batch, sent one after another in record order.
-
-    A record's complete goes out once the complete before it is confirmed; meanwhile the next
-    bodies run. Any failure stops the bodies still to come: a failed record, or a failed
-    complete, whose queued successors are released instead (``NOT_RUN``), so no record after a
-    failure ends COMPLETED and the redelivery replays them in order. Sending them all at once
-    would be faster, but a failed complete could then leave later records COMPLETED, skipped
-    on the redelivery while the failed one re-runs after them.
-    """
-
-    def __init__(self, scheduler: _Scheduler) -> None:
-        super().__init__(scheduler)
-        self._queued: deque[tuple[_Task, Any]] = deque()
-        self._last: _Task | None = None
-
-    def done(self, task: _Task, value: Any) -> None:
-        """Queue ``task``'s complete (its body returned ``value``) and send what is ready."""
-        self._queued.append((task, value))
-        self.send_ready()
-
-    def record_failed(self) -> None:
-        """A record failed: nothing after it may run, nor complete."""
-        self.stop()
-
-    def send_ready(self, *, wait: bool = False) -> None:
-        """Send the queued completes whose predecessors are confirmed (``wait``: all of them).
-
-        A failed complete stops the batch and releases the records queued behind it.
-        """
-        while self._queued:
-            last = self._last
-            if last is not None and last.outcome is None:
-                if not wait:
-                    return
-                self._scheduler.settle(last)
-            if last is not None and last.outcome is not None and not _succeeded(last.outcome):
-                self.stop()
-                self.abandon()
-                return
-            task, value = self._queued.popleft()
-            self._last = task
-            self._scheduler.advance(task, sent=value)
-
-    def finish(self) -> None:
-        """Send every queued complete, each after the one before it is confirmed."""
-        self.send_ready(wait=True)
-
-    def abandon(self) -> None:
-        """Release the keys of every queued record: an earlier record failed."""
-        while self._queued:
-            task, _ = self._queued.popleft()
-            self._scheduler.advance(task, error=_NotRun())
-
-
-def _succeeded(outcome: RecordOutcome) -> bool:
-    """Whether the records after it may complete: it ran, or had run before."""
-    return outcome.status in _PROCESSED
-
-
 _RENEWALS: Final = 3
 """How many times a batch record's lease is renewed before its body (see ``_renewed``)."""
 
-_PROCESSED: Final = frozenset(
-    {RecordStatus.COMPLETED, RecordStatus.DUPLICATE, RecordStatus.RAN_NOT_RECORDED}
-)
+
+@dataclass
+class _Starts:
+    """What starting a record's protocol needs, the same for every record of a batch."""
+
+    source: Source
+    store: LockStore | None
+    lease_ms: int
+    budget_ms: int | None
+    first_with_key: dict[str, _Task] = field(default_factory=dict)
+    """The first record of the batch with each key: a later one shares its fate."""
+
+
+class _Window:
+    """Starts the records' protocols a bounded window ahead of the bodies.
+
+    Claims go out ahead of the bodies, so that each body finds its claim answered, but not
+    much further: a claim taken long before its body would need its lease renewed first (a
+    round trip on the bodies' path), and 10,000 records would hold 10,000 protocols at once.
+    The window starts as wide as the store calls that can be in flight (``most``: the pool's
+    threads times the records per request) and narrows as bodies take time, so that a claim
+    is not older than half the renewal threshold when its body starts (never below
+    ``least``: one request's worth).
+    """
+
+    def __init__(
+        self,
+        tasks: list[_Task],
+        start: Callable[[_Task], None],
+        *,
+        most: int,
+        least: int,
+        renew_after_ms: int,
+    ) -> None:
+        self._tasks, self._start = tasks, start
+        self._most, self._least, self._renew_after_ms = most, least, renew_after_ms
+        self._size = most
+        self._bodies, self._body_s = 0, 0.0
+        self.started = 0
+        """How many records (from the first) have their protocols started."""
+
+    def reach(self, index: int) -> None:
+        """Start every record up to the window's width past ``index``."""
+        end = min(len(self._tasks), index + 1 + self._size)
+        while self.started < end:
+            task = self._tasks[self.started]
+            self.started += 1
+            self._start(task)
+
+    def ran(self, seconds: float) -> None:
+        """A body took ``seconds``: fit the window to the bodies' mean time."""
+        self._bodies += 1
+        self._body_s += seconds
+        mean_ms = self._body_s * 1000 / self._bodies
+        fits = self._most if mean_ms <= 0 else int(self._renew_after_ms / 2 / mean_ms)
+        self._size = max(self._least, min(self._most, fits))
+
+
+def _per_request(store: LockStore | None) -> int:
+    """How many records' claims one request takes: a batch store's limit, else one."""
+    if isinstance(store, BatchWrites) and store.writes_in_batches:
+        return store.batch_limit
+    return 1
+
+
+def _renew_after_ms(lease_ms: int) -> int:
+    """How old a claim may be when its body starts before its lease is renewed first."""
+    return min(lease_ms // 10, 1_000)
 
 
 class _BodyLoop:

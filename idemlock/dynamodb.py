@@ -15,10 +15,19 @@ import logging
 import os
 import sys
 import threading
+import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
+from idemlock._partiql import (
+    BATCH_LIMIT,
+    READ_LIMIT,
+    RETRIED_CODES,
+    RETRY_PAUSES_S,
+    STATEMENT_CODES,
+    statements,
+)
 from idemlock.errors import (
     AccessDeniedError,
     AWSSetupError,
@@ -29,7 +38,7 @@ from idemlock.errors import (
     UnreadableResultError,
 )
 from idemlock.item import LockItem, LockStatus
-from idemlock.store import Claim, ClaimResult
+from idemlock.store import Claim, ClaimResult, CompleteRequest, ReleaseRequest
 
 if TYPE_CHECKING:
     import botocore.session
@@ -67,6 +76,17 @@ SETUP_ACTIONS: Final = (
 )
 """The IAM actions :meth:`DynamoDBStore.create_table` uses."""
 
+BATCH_ACTIONS: Final = (
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+    "dynamodb:BatchGetItem",
+)
+"""The IAM actions a batch (``@idempotent_records``) sends its writes in: without them, the
+store logs a warning once and sends one request per record, with :data:`RUNTIME_ACTIONS`."""
+
+_DENIED: Final = f"the IAM policy does not allow {', '.join(BATCH_ACTIONS)} (PartiQL)"
+
 OPERATOR_ACTIONS: Final = ("dynamodb:Scan",)
 """The IAM actions that listing the table (``DynamoDBStore.scan``) uses."""
 
@@ -76,6 +96,8 @@ _ACTIONS_BY_OPERATION: Final[Mapping[str, tuple[str, ...]]] = {
     "update_time_to_live": SETUP_ACTIONS,
     "describe_time_to_live": SETUP_ACTIONS,
     "scan": (*OPERATOR_ACTIONS, *RUNTIME_ACTIONS),
+    "batch_execute_statement": BATCH_ACTIONS,
+    "batch_get_item": BATCH_ACTIONS,
 }
 
 _ACCESS_DENIED_CODES: Final = frozenset({"AccessDeniedException", "AccessDenied"})
@@ -280,6 +302,18 @@ def _held_lease(item: LockItem | None, owner: str) -> int | None:
     return item.lease_expires_at_ms
 
 
+class _Refused(NamedTuple):
+    """A statement of a batch that failed: its error code and, if returned, the item."""
+
+    code: str
+    message: str
+    item: dict[str, Any] | None
+
+
+class _NoBatches(Exception):
+    """Private signal: the backend (or the caller's IAM policy) has no BatchExecuteStatement."""
+
+
 class _ConditionFailed(Exception):
     """Private signal: a conditional write failed; ``item`` is the old item when returned."""
 
@@ -339,6 +373,9 @@ class DynamoDBStore:
             else {str(self.attributes.sort_key): {"S": self.sort_key_value}}
         )
         self._requests: dict[tuple[str | None, str, str | None], dict[str, Any]] = {}
+        self._statements = statements(table_name, self.attributes, self.sort_key_value)
+        self.writes_in_batches = True
+        """Whether batches are sent as such: ``False`` once the backend refused one."""
 
     def __repr__(self) -> str:
         return f"DynamoDBStore({self.table_name!r})"
@@ -519,6 +556,221 @@ class DynamoDBStore:
             # whose item is not parsed, so that nothing in it (an unreadable result) can raise.
             return not failed.item and self.get_item(key) is None
         return True
+
+    # -- batches (idemlock.store.BatchWrites) ---------------------------------------------
+
+    batch_limit: Final = BATCH_LIMIT
+    """Claims, completes or releases per call: one BatchExecuteStatement request."""
+
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | StoreError]:
+        """:meth:`claim` for each claim: ``INSERT`` statements in one request.
+
+        A key that has an item fails its ``INSERT`` (``DuplicateItem``). The statement asks for
+        the item (``ALL_OLD``), but DynamoDB Local answers without it: the items not returned are
+        read with one consistent BatchGetItem. A held one is the answer; a free one (lease over,
+        retention over, released) or one gone meanwhile is claimed by :meth:`claim`.
+        """
+        try:
+            refusals = self._execute([self._statements.claim_statement(c) for c in claims], claims)
+        except _NoBatches:
+            return _one_by_one(self.claim, claims)
+        answers: list[ClaimResult | StoreError] = []
+        held: dict[str, Claim] = {}
+        returned: dict[str, dict[str, Any]] = {}
+        for claim, refused in zip(claims, refusals, strict=True):
+            if refused is None:
+                answers.append(ClaimResult(True, claim.written()))
+                continue
+            if refused.code not in ("DuplicateItem", "ConditionalCheckFailed"):
+                answers.append(self._refusal("batch_execute_statement", claim.key, refused))
+                continue
+            held[claim.key] = claim
+            if refused.item:
+                returned[claim.key] = refused.item
+            answers.append(ClaimResult(False, None))  # answered below
+        if held:
+            self._answer_held(claims, held, returned, answers)
+        return answers
+
+    def _answer_held(
+        self,
+        claims: Sequence[Claim],
+        held: Mapping[str, Claim],
+        returned: Mapping[str, dict[str, Any]],
+        answers: list[ClaimResult | StoreError],
+    ) -> None:
+        """Put the answers of the ``held`` claims (their keys have items) into ``answers``.
+
+        ``returned``: the items a refusal brought back; the others are read.
+        """
+        unread = [key for key in held if key not in returned]
+        try:
+            items: dict[str, dict[str, Any]] | None = {
+                **returned,
+                **(self._read_many(unread) if unread else {}),
+            }
+        except AccessDeniedError:
+            self._no_batches(_DENIED)
+            items = None  # each held claim by itself: the single claim reads what stops it
+        for index, claim in enumerate(claims):
+            if claim.key not in held:
+                continue
+            if items is None:
+                answers[index] = _answer(self.claim, claim)
+                continue
+            try:
+                raw = items.get(claim.key)
+                item = None if raw is None else self._record(raw)
+                answers[index] = (
+                    self.claim(claim) if claim.takes(item) else ClaimResult(False, item)
+                )
+            except StoreError as exc:
+                answers[index] = exc
+
+    def complete_many(self, completes: Sequence[CompleteRequest]) -> list[bool | StoreError]:
+        """:meth:`complete` for each complete: ``UPDATE ... WHERE owner = ?`` statements."""
+        texts = [
+            self._statements.complete_statement(
+                c, None if c.result is None else _result_value(c.result)
+            )
+            for c in completes
+        ]
+        try:
+            refusals = self._execute(texts, completes)
+        except _NoBatches:
+            return _one_by_one(self._complete_request, completes)
+        return [
+            True
+            if refused is None
+            else False
+            if refused.code == "ConditionalCheckFailed"
+            else self._refusal("batch_execute_statement", complete.key, refused)
+            for complete, refused in zip(completes, refusals, strict=True)
+        ]
+
+    def release_many(self, releases: Sequence[ReleaseRequest]) -> list[bool | StoreError]:
+        """:meth:`release` for each release: ``DELETE ... WHERE owner = ?`` statements."""
+        try:
+            refusals = self._execute(
+                [self._statements.release_statement(r) for r in releases], releases
+            )
+        except _NoBatches:
+            return _one_by_one(lambda r: self.release(r.key, r.owner), releases)
+        answers: list[bool | StoreError] = []
+        for release, refused in zip(releases, refusals, strict=True):
+            if refused is None:
+                answers.append(True)
+            elif refused.code != "ConditionalCheckFailed":
+                answers.append(self._refusal("batch_execute_statement", release.key, refused))
+            elif refused.item:
+                answers.append(False)  # another owner's
+            else:  # gone already, or a backend that returns no item: as release() decides
+                answers.append(_answer(self._gone, release.key))
+        return answers
+
+    def _complete_request(self, complete: CompleteRequest) -> bool:
+        return self.complete(
+            complete.key,
+            complete.owner,
+            now_ms=complete.now_ms,
+            result=complete.result,
+            expires_at_s=complete.expires_at_s,
+        )
+
+    def _gone(self, key: str) -> bool:
+        return self.get_item(key) is None
+
+    def _execute(
+        self,
+        texts: list[dict[str, Any]],
+        entries: Sequence[Claim | CompleteRequest | ReleaseRequest],
+    ) -> list[_Refused | None]:
+        """Send ``texts`` in one BatchExecuteStatement: each one's refusal, or ``None``.
+
+        A statement refused for throttling or an internal error is sent again (with the others
+        so refused) after a pause; its refusal is the answer after the last pause.
+        """
+        if not texts:
+            return []
+        if not self.writes_in_batches:
+            raise _NoBatches
+        refusals: list[_Refused | None] = [None] * len(texts)
+        pending = list(range(len(texts)))
+        for pause_s in (*RETRY_PAUSES_S, None):
+            responses = self._batch_request([texts[i] for i in pending], entries[pending[0]].key)
+            if any(r.get("Error", {}).get("Code") == "AccessDenied" for r in responses):
+                # The IAM policy allows the single-item actions only: every statement is sent
+                # again by itself (each is idempotent for its owner, done or not).
+                raise self._no_batches(_DENIED)
+            retried = []
+            for index, response in zip(pending, responses, strict=True):
+                error = response.get("Error")
+                refusals[index] = (
+                    None
+                    if error is None
+                    else _Refused(
+                        error.get("Code", ""), error.get("Message", ""), error.get("Item")
+                    )
+                )
+                if error is not None and error.get("Code") in RETRIED_CODES:
+                    retried.append(index)
+            if not retried or pause_s is None:
+                return refusals
+            time.sleep(pause_s)
+            pending = retried
+        return refusals
+
+    def _batch_request(self, texts: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+        """One BatchExecuteStatement: its responses.
+
+        :class:`_NoBatches` if the backend (or the IAM policy) has none, from then on.
+        """
+        try:
+            response = self._call("batch_execute_statement", key, Statements=texts)
+        except AccessDeniedError:
+            raise self._no_batches(_DENIED) from None
+        except StoreError as exc:
+            if "UnknownOperation" not in str(exc):
+                raise
+            raise self._no_batches(
+                "the DynamoDB endpoint has no BatchExecuteStatement (PartiQL)"
+            ) from None
+        responses: list[dict[str, Any]] = response["Responses"]
+        return responses
+
+    def _no_batches(self, why: str) -> _NoBatches:
+        """Send no batches from now on (told once); the signal to raise."""
+        if self.writes_in_batches:
+            self.writes_in_batches = False
+            logger.warning("%s: batches of records send one request per record from now on", why)
+        return _NoBatches()
+
+    def _read_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The items of ``keys`` (at most 100), read consistently with BatchGetItem, by key."""
+        wanted: dict[str, Any] = {
+            self.table_name: {"Keys": [self.item_key(k) for k in keys], "ConsistentRead": True}
+        }
+        found: dict[str, dict[str, Any]] = {}
+        assert len(keys) <= READ_LIMIT
+        for pause_s in (*RETRY_PAUSES_S, None):
+            response = self._call("batch_get_item", keys[0], RequestItems=wanted)
+            for item in response.get("Responses", {}).get(self.table_name, []):
+                found[item[self._key_name]["S"]] = item
+            wanted = response.get("UnprocessedKeys") or {}
+            if not wanted:
+                return found
+            if pause_s is None:
+                break
+            time.sleep(pause_s)
+        for key in keys:  # still unprocessed: one GetItem each
+            if key not in found and (item := self.get_item(key)) is not None:
+                found[key] = item
+        return found
+
+    def _refusal(self, operation: str, key: str, refused: _Refused) -> StoreError:
+        """A refused statement's error, as the single-item request's would be."""
+        code = STATEMENT_CODES.get(refused.code, refused.code)
+        return self._translate(operation, key, code, refused.message)
 
     def delete(self, key: str, *, expected: LockItem | None = None) -> bool:
         """Delete the key for an operator; ``False`` if it changed or is gone.
@@ -890,6 +1142,25 @@ class DynamoDBStore:
                 f"idemlock record ({_what_is_wrong(item, names, exc)})",
                 operation="read",
             ) from exc
+
+
+_Entry = TypeVar("_Entry")
+_Answer = TypeVar("_Answer")
+
+
+def _one_by_one(
+    send: Callable[[_Entry], _Answer], entries: Sequence[_Entry]
+) -> list[_Answer | StoreError]:
+    """Each entry sent by itself (a backend without batches): its answer, or its error."""
+    return [_answer(send, entry) for entry in entries]
+
+
+def _answer(send: Callable[[_Entry], _Answer], entry: _Entry) -> _Answer | StoreError:
+    """What ``send(entry)`` answers, or the :class:`StoreError` it raised."""
+    try:
+        return send(entry)
+    except StoreError as exc:
+        return exc
 
 
 def _steps_of(value: Mapping[str, Any] | None, key: str) -> tuple[tuple[str, str], ...]:

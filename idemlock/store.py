@@ -10,9 +10,10 @@ contract suite in ``tests/test_contract.py``.
 # annotation into a ForwardRef as the class is made; evaluated ones make the named tuples below
 # about half as costly to a cold start.
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
+from idemlock.errors import StoreError
 from idemlock.item import LockItem, LockStatus
 
 
@@ -36,6 +37,22 @@ class Claim(NamedTuple):
     expires_at_s: int
     fingerprint: str | None = None
     take_over: bool = True
+
+    def takes(self, item: LockItem | None) -> bool:
+        """Whether this claim may take a key that holds ``item`` (``None``: no item).
+
+        The free states of :meth:`LockItem.is_free_at`, but a lapsed ``IN_PROGRESS`` claim
+        only with ``take_over`` (a released one always).
+        """
+        if item is None:
+            return True
+        if not item.is_free_at(self.now_ms):
+            return False
+        return (
+            self.take_over
+            or item.status is not LockStatus.IN_PROGRESS
+            or item.released_at_ms is not None
+        )
 
     def written(
         self,
@@ -169,4 +186,52 @@ class LockStore(Protocol):
 
         ``page_size`` bounds the items read per request where the store pages.
         """
+        ...
+
+
+class CompleteRequest(NamedTuple):
+    """One complete of a batch: :meth:`LockStore.complete`'s arguments."""
+
+    key: str
+    owner: str
+    now_ms: int
+    result: str | None
+    expires_at_s: int | None
+
+
+class ReleaseRequest(NamedTuple):
+    """One release of a batch: :meth:`LockStore.release`'s arguments."""
+
+    key: str
+    owner: str
+
+
+@runtime_checkable
+class BatchWrites(Protocol):
+    """What a store that writes many items per request offers besides :class:`LockStore`.
+
+    Optional: a batch of records (``@idempotent_records``) sends its claims, completes and
+    releases through these when the store has them, a chunk of at most ``batch_limit`` per
+    call, and one call per record otherwise. Each answer is the one the single-item method
+    would give for that entry, in the entries' order; an entry the store could not write (its
+    retries spent) answers with the :class:`StoreError` it failed with, while the others stand.
+    A failure of the whole request raises. The entries of one call name distinct keys.
+
+    ``writes_in_batches`` says whether batches are worth sending now: ``False`` once the store
+    found its backend without them (it then still answers every call, one item at a time).
+    """
+
+    batch_limit: int
+    writes_in_batches: bool
+
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | StoreError]:
+        """:meth:`LockStore.claim` for each claim."""
+        ...
+
+    def complete_many(self, completes: Sequence[CompleteRequest]) -> list[bool | StoreError]:
+        """:meth:`LockStore.complete` for each complete."""
+        ...
+
+    def release_many(self, releases: Sequence[ReleaseRequest]) -> list[bool | StoreError]:
+        """:meth:`LockStore.release` for each release."""
         ...

@@ -287,8 +287,9 @@ def test_redelivered_sqs_batch_runs_only_the_failed_messages(dynamodb_local: str
 
 
 def test_a_batch_costs_a_few_round_trips_of_latency(dynamodb_local: str) -> None:
-    """100 records through a proxy adding 5 ms each way: 200 calls (a claim and a complete per
-    record), sent concurrently; the wall time is printed, not asserted (shared machines)."""
+    """100 records through a proxy adding 5 ms each way: 8 requests (the claims and the
+    completes, 25 to a request), sent concurrently; the wall time is printed, not asserted
+    (shared machines)."""
     table = fresh_table(dynamodb_local)
     port = urlsplit(dynamodb_local).port
     assert port is not None
@@ -306,8 +307,7 @@ def test_a_batch_costs_a_few_round_trips_of_latency(dynamodb_local: str) -> None
             assert handler(sqs_event(100), LambdaContext()) == {"batchItemFailures": []}
             elapsed = time.perf_counter() - started
 
-    assert trips.operations.count("UpdateItem") == 200
-    assert trips.count == 200
+    assert trips.operations == ["BatchExecuteStatement"] * 8
     print(
         f"\n100-record batch through a 5 ms-each-way proxy: {trips.count} calls in "
         f"{elapsed * 1000:.0f} ms; one call takes {round_trip * 1000:.0f} ms, so sequential "

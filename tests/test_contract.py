@@ -10,11 +10,13 @@ the contract fails a store that breaks it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from idemlock import AttributeNames, Claim, ClaimResult, DynamoDBStore, LockStore
+from idemlock.errors import StoreError
+from idemlock.store import CompleteRequest
 from idemlock.testing import MemoryStore
 from idemlock.testing.contract import LockStoreContract
 from tests.aws import fresh_table
@@ -147,10 +149,22 @@ class LeaseNeverEnds(MemoryStore):
         return super().claim(claim)
 
 
+class CompleteManyIgnoresOwner(MemoryStore):
+    """Broken in its batch writes only: a batch complete completes the key for whoever asks."""
+
+    def complete_many(self, completes: Sequence[CompleteRequest]) -> list[bool | StoreError]:
+        owned = []
+        for complete in completes:
+            item = self.get(complete.key)
+            owned.append(complete if item is None else complete._replace(owner=item.owner))
+        return super().complete_many(owned)
+
+
 @pytest.mark.parametrize(
     ("broken", "failing"),
     [
         (ReleaseIgnoresOwner, "test_release_frees_only_the_owners_key"),
+        (CompleteManyIgnoresOwner, "test_complete_many_completes_as_complete_does"),
         (CompleteIgnoresOwner, "test_complete_stores_the_result_for_its_owner_only"),
         (LeaseNeverEnds, "test_lease_and_retention_end_exactly_at_their_boundaries"),
     ],

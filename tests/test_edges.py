@@ -12,7 +12,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from idemlock import DynamoDBStore, StreamDispatcher, current_lock, idempotent, 
 from idemlock.batch import RecordStatus
 from idemlock.errors import ConfigurationError, EventError, StoreError
 from idemlock.item import LockStatus
-from idemlock.store import Claim, ClaimResult
+from idemlock.store import Claim, ClaimResult, CompleteRequest
 from idemlock.testing import LambdaContext, ManualClock
 from tests.aws import fresh_table, take_over
 from tests.batch_events import kinesis_event, number, sqs_event, stream_event
@@ -325,6 +325,15 @@ class FailingComplete(DynamoDBStore):
             time.sleep(0.05)  # slower than the next bodies: they run before it fails
             raise StoreError("injected: DynamoDB unreachable", operation="complete", key=key)
         return super().complete(key, owner, now_ms=now_ms, result=result, expires_at_s=expires_at_s)
+
+    def complete_many(self, completes: Sequence[CompleteRequest]) -> list[bool | StoreError]:
+        """The same fault in a batch: the failing key's statement answers with the error."""
+        others = [c for c in completes if c.key != self.failing_key]
+        answers = iter(super().complete_many(others) if others else [])
+        if len(others) < len(completes):
+            time.sleep(0.05)
+        failed = StoreError("injected: DynamoDB unreachable", operation="complete")
+        return [failed if c.key == self.failing_key else next(answers) for c in completes]
 
 
 @pytest.mark.parametrize("failure", ["store_error", "lock_lost"])

@@ -32,6 +32,7 @@ from idemlock.batch import RecordStatus
 from idemlock.errors import ConfigurationError, IdemlockError, StoreError
 from idemlock.events import LockEvent
 from idemlock.otel import span_events
+from idemlock.store import CompleteRequest
 from idemlock.testing import LambdaContext, ManualClock, MemoryStore
 from tests.aws import fresh_table
 from tests.batch_events import sqs_event, stream_event
@@ -490,11 +491,24 @@ class CompletesThrottled:
         return getattr(self.inner, name)
 
     def complete(self, key: str, owner: str, **completion: Any) -> Any:
+        error = self._throttled(key)
+        if error is not None:
+            raise error
+        return self.inner.complete(key, owner, **completion)
+
+    def complete_many(self, completes: list[CompleteRequest]) -> list[bool | StoreError]:
+        """The same faults in a batch: a throttled statement answers with its error."""
+        errors = [self._throttled(complete.key) for complete in completes]
+        sent = [c for c, error in zip(completes, errors, strict=True) if error is None]
+        answers = iter(self.inner.complete_many(sent))
+        return [error or next(answers) for error in errors]
+
+    def _throttled(self, key: str) -> StoreError | None:
         if key in self.keys and self.failures != 0:
             if self.failures is not None:
                 self.failures -= 1
-            raise StoreError("throttled through every retry", operation="complete", key=key)
-        return self.inner.complete(key, owner, **completion)
+            return StoreError("throttled through every retry", operation="complete", key=key)
+        return None
 
 
 def two_changes_of_one_item() -> dict[str, Any]:

@@ -22,13 +22,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 from idemlock.dynamodb import RESULT_LIMIT_BYTES, DynamoDBStore
+from idemlock.errors import StoreError
 from idemlock.item import LockItem, LockStatus
-from idemlock.store import Claim, ClaimResult
+from idemlock.store import Claim, ClaimResult, CompleteRequest, ReleaseRequest
 
 __all__ = ["LambdaContext", "ManualClock", "MemoryStore"]
 
@@ -56,23 +57,17 @@ class MemoryStore:
         """Take the key if it is free at ``claim.now_ms``; else return the item holding it."""
         with self._lock:
             self.calls["claim"] += 1
-            old = self._items.get(claim.key)
-            if old is not None and (
-                not old.is_free_at(claim.now_ms)
-                or (
-                    not claim.take_over
-                    and old.status is LockStatus.IN_PROGRESS
-                    and old.released_at_ms is None
-                )
-            ):
-                return ClaimResult(acquired=False, item=old)
-            if old is None:
-                new = claim.written()
-            else:  # an IN_PROGRESS item's steps are kept (a COMPLETED one has none)
-                new = claim.written(old.fence, old.attempts, old.steps)
-            self._items[claim.key] = new
-            replaced = None if old is None or old.released_at_ms is not None else old.status
-            return ClaimResult(acquired=True, item=new, replaced=replaced)
+            return self._claim(claim)
+
+    def _claim(self, claim: Claim) -> ClaimResult:
+        old = self._items.get(claim.key)
+        if not claim.takes(old):
+            return ClaimResult(acquired=False, item=old)
+        # An IN_PROGRESS item's steps are kept (a COMPLETED one has none).
+        new = claim.written() if old is None else claim.written(old.fence, old.attempts, old.steps)
+        self._items[claim.key] = new
+        replaced = None if old is None or old.released_at_ms is not None else old.status
+        return ClaimResult(acquired=True, item=new, replaced=replaced)
 
     def complete(
         self,
@@ -86,30 +81,60 @@ class MemoryStore:
         """Mark ``key`` completed if ``owner`` holds it."""
         with self._lock:
             self.calls["complete"] += 1
-            old = self._items.get(key)
-            if old is None or old.owner != owner:
-                return False
-            self._items[key] = old._replace(
-                status=LockStatus.COMPLETED,
-                lease_expires_at_ms=None,
-                completed_at_ms=now_ms,
-                expires_at_s=expires_at_s,
-                result=result,
-                outcome_unknown_at_ms=None,
-                steps=(),
-                released_at_ms=None,
-            )
-            return True
+            return self._complete(CompleteRequest(key, owner, now_ms, result, expires_at_s))
+
+    def _complete(self, complete: CompleteRequest) -> bool:
+        old = self._items.get(complete.key)
+        if old is None or old.owner != complete.owner:
+            return False
+        self._items[complete.key] = old._replace(
+            status=LockStatus.COMPLETED,
+            lease_expires_at_ms=None,
+            completed_at_ms=complete.now_ms,
+            expires_at_s=complete.expires_at_s,
+            result=complete.result,
+            outcome_unknown_at_ms=None,
+            steps=(),
+            released_at_ms=None,
+        )
+        return True
 
     def release(self, key: str, owner: str) -> bool:
         """Delete ``key`` if ``owner`` holds it; an absent key counts as released."""
         with self._lock:
             self.calls["release"] += 1
-            old = self._items.get(key)
-            if old is not None and old.owner != owner:
-                return False
-            self._items.pop(key, None)
-            return True
+            return self._release(ReleaseRequest(key, owner))
+
+    def _release(self, release: ReleaseRequest) -> bool:
+        old = self._items.get(release.key)
+        if old is not None and old.owner != release.owner:
+            return False
+        self._items.pop(release.key, None)
+        return True
+
+    # -- batches (idemlock.store.BatchWrites): one request each, counted as one call -----
+
+    batch_limit: Final = 25
+    """As many entries per call as DynamoDB's BatchExecuteStatement takes."""
+    writes_in_batches: bool = True
+
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | StoreError]:
+        """:meth:`claim` for each claim, in one call."""
+        with self._lock:
+            self.calls["claim_many"] += 1
+            return [self._claim(claim) for claim in _distinct(claims, self.batch_limit)]
+
+    def complete_many(self, completes: Sequence[CompleteRequest]) -> list[bool | StoreError]:
+        """:meth:`complete` for each complete, in one call."""
+        with self._lock:
+            self.calls["complete_many"] += 1
+            return [self._complete(each) for each in _distinct(completes, self.batch_limit)]
+
+    def release_many(self, releases: Sequence[ReleaseRequest]) -> list[bool | StoreError]:
+        """:meth:`release` for each release, in one call."""
+        with self._lock:
+            self.calls["release_many"] += 1
+            return [self._release(each) for each in _distinct(releases, self.batch_limit)]
 
     def extend(
         self, key: str, owner: str, *, lease_expires_at_ms: int, expires_at_s: int
@@ -212,6 +237,23 @@ class MemoryStore:
         with self._lock:
             self._items.clear()
             self.calls.clear()
+
+
+_Entry = TypeVar("_Entry", Claim, CompleteRequest, ReleaseRequest)
+
+
+def _distinct(entries: Sequence[_Entry], limit: int) -> Sequence[_Entry]:
+    """``entries``, refused as DynamoDB refuses such a request (a ValidationException there).
+
+    More than ``limit`` of them, or a key twice: :class:`StoreError`.
+    """
+    if len(entries) > limit:
+        raise StoreError(
+            f"at most {limit} entries per batch call, got {len(entries)}", operation="batch"
+        )
+    if len({entry.key for entry in entries}) != len(entries):
+        raise StoreError("the entries of one batch call must name distinct keys", operation="batch")
+    return entries
 
 
 class ManualClock:

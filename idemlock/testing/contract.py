@@ -12,9 +12,11 @@ that the claim steps can rely on it by passing this suite in its own tests::
 pytest collects every ``test_*`` method of the subclass: free states and their boundaries,
 owner-conditioned complete, release and extend, fences, a lost claim response recognised by its
 owner, retention, replayed results, operator deletes and scans, end to end through
-``@idempotent`` and call by call. ``make_store()`` is called once per test; keys are namespaced
-per test, so one table may serve them all. Override :meth:`round_trips` to also check the round
-trips each call costs. This module imports pytest and hypothesis: import it from tests only.
+``@idempotent`` and call by call; for a store with batch writes, that each batch call answers as
+the single calls do (:mod:`idemlock.testing.batch_contract`). ``make_store()`` is called once per
+test; keys are namespaced per test, so one table may serve them all. Override
+:meth:`round_trips` to also check the round trips each call costs. This module imports pytest and
+hypothesis: import it from tests only.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from idemlock.keys import MAX_KEY_BYTES
 from idemlock.lock import Lock, current_lock
 from idemlock.store import Claim, LockStore
 from idemlock.testing import LambdaContext, ManualClock
+from idemlock.testing.batch_contract import BatchWritesContract
 
 __all__ = ["Body", "LockStoreContract", "claim_with_1s_lease", "key_of", "stored_key"]
 
@@ -111,7 +114,7 @@ def claim_with_1s_lease(key: str, owner: str, now_ms: int, fingerprint: str | No
     )
 
 
-class LockStoreContract:
+class LockStoreContract(BatchWritesContract):
     """Subclass with ``make_store()`` (and a name starting ``Test``) to run the contract."""
 
     returns_old_item: bool = True

@@ -26,14 +26,15 @@ import heapq
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from unittest import mock
 
 from idemlock import Claim, ClaimResult, Lock, LockItem, LockStore
 from idemlock.errors import StoreError
+from idemlock.store import CompleteRequest, ReleaseRequest
 from tests.simulation.history import History
 
 START = 1_800_000_000.0
@@ -55,6 +56,17 @@ LATE_S = 0.2
 """Virtual seconds a late answer takes to come back."""
 
 _real_sleep = time.sleep
+
+_Entry = TypeVar("_Entry")
+_Answer = TypeVar("_Answer")
+
+
+def _answered(call: Callable[[_Entry], _Answer], entry: _Entry) -> _Answer | StoreError:
+    """One statement of a batch call: its answer, or the StoreError it failed with."""
+    try:
+        return call(entry)
+    except StoreError as exc:
+        return exc
 
 
 class VirtualClock:
@@ -399,6 +411,29 @@ class SimStore:
     def release(self, key: str, owner: str) -> bool:
         """Release."""
         return bool(self._call("release", key, lambda: self.inner.release(key, owner), owner=owner))
+
+    # Batch writes (idemlock.store.BatchWrites), so that batches take their batched path here
+    # too: each statement is the single call above, with its own fault, and one that fails
+    # answers with its error while the others of the request stand, as DynamoDB's do.
+    batch_limit = 25
+    writes_in_batches = True
+
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | StoreError]:
+        """Claim each, a fault per statement."""
+        return [_answered(self.claim, claim) for claim in claims]
+
+    def complete_many(self, completes: Sequence[CompleteRequest]) -> list[bool | StoreError]:
+        """Complete each, a fault per statement."""
+        return [_answered(self._complete, complete) for complete in completes]
+
+    def release_many(self, releases: Sequence[ReleaseRequest]) -> list[bool | StoreError]:
+        """Release each, a fault per statement."""
+        return [_answered(lambda r: self.release(r.key, r.owner), r) for r in releases]
+
+    def _complete(self, c: CompleteRequest) -> bool:
+        return self.complete(
+            c.key, c.owner, now_ms=c.now_ms, result=c.result, expires_at_s=c.expires_at_s
+        )
 
     def get(self, key: str) -> LockItem | None:
         """Read (never faulted: idemlock reads only after a refused claim)."""
