@@ -10,10 +10,10 @@ For a batch of N records and at most C store requests in flight:
 - completes are sent while the next bodies run, off the critical path, except the last one's:
   one more round trip before the handler can return.
 
-So the floor is ``max(waves × rtt, rtt + bodies) + rtt``: the claims' waves or the first claim
+So the floor is ``max(waves * rtt, rtt + bodies) + rtt``: the claims' waves or the first claim
 followed by every body, whichever ends later, then the last complete. Its idempotency overhead
 (what is added to the bodies' own time) is that minus ``bodies``; with bodies that take no time,
-``(waves + 1) × rtt``.
+``(waves + 1) * rtt``.
 """
 
 from __future__ import annotations
@@ -54,9 +54,7 @@ def floor_overhead_ms(
     )
 
 
-def floors(
-    records: int, concurrency: int, *, rtt_ms: float, bodies_ms: float
-) -> dict[str, Any]:
+def floors(records: int, concurrency: int, *, rtt_ms: float, bodies_ms: float) -> dict[str, Any]:
     """Both floors of one case: one write per request, and 25 statements per request."""
     result: dict[str, Any] = {
         "records": records,

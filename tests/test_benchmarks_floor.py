@@ -1,4 +1,4 @@
-"""The batch floor's arithmetic (benchmarks/floor.py): waves of claims, bodies, the last complete."""
+"""The batch floor's arithmetic (benchmarks/floor.py): claims in waves, bodies, last complete."""
 
 from __future__ import annotations
 
