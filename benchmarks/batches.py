@@ -49,13 +49,16 @@ FIFO_GROUPS = 10
 CONCURRENCY = 32
 """``@idempotent_records``' documented default ``concurrency``: store calls in flight at once."""
 BASELINE_RUNS = 3
+SPECIAL_SOURCES = ("kinesis", "sqs")
+"""The ordered and the unordered path, for the failing-record and redelivered batches."""
 
 
 def batch_event(source: BatchSource, records: int) -> dict[str, Any]:
     """A batch of ``records`` of ``source`` with ids no other batch uses (all first runs).
 
-    Shapes from :mod:`tests.batch_events` (AWS's documented events: see the reference events
-    in /work/shared/events and each builder's origin there); ids made fresh here.
+    Shapes from :mod:`tests.batch_events`, after the sample events of the AWS Lambda Developer
+    Guide ("Using AWS Lambda with Amazon Kinesis", "... with Amazon SQS", "... with Amazon
+    DynamoDB"); a FIFO message's ``MessageGroupId`` as SQS delivers it. Ids made fresh here.
     """
     fresh = uuid.uuid4()
     if source.name == "dynamodb_streams":
@@ -286,10 +289,6 @@ def _measure(client: Any, plan: BatchPlan) -> dict[str, Any]:
     results["failing"] = _failing(cases, client, plan, rtt["median"])
     results["redelivered"] = _redelivered(client, tables, plan, rtt["median"])
     return results
-
-
-SPECIAL_SOURCES = ("kinesis", "sqs")
-"""The ordered and the unordered path, for the failing-record and redelivered batches."""
 
 
 def _failing(
