@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     if described and not args.no_readme:
         report.update_readme(ROOT / "benchmarks" / "README.md", report.markdown(results, runs))
     print(report.markdown(results, runs))
-    print(f"\nwrote {_relative(output)} and {', '.join(_relative(p) for p in written)}")
+    print(f"\nwrote {', '.join(_relative(p) for p in [output, *written])}")
     missing = [section for section in args.only if section not in results]
     return 1 if missing else 0
 

@@ -19,7 +19,6 @@ which every process and the server share.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
 import time
 from collections import Counter
@@ -28,7 +27,7 @@ from typing import Any
 
 from benchmarks.batches import batch_event
 from benchmarks.capacity import CapacityMeter
-from benchmarks.common import create_table, make_client, summary, unique
+from benchmarks.common import SPAWN, create_table, gather, make_client, summary, unique
 from benchmarks.subjects import BATCH_SOURCES, context
 from idemlock import DynamoDBStore, idempotent_records
 
@@ -102,25 +101,18 @@ def _consumer(target: _Target, barrier: Any, results: Any) -> None:
 
 
 def _race(endpoint_url: str, table: str, processes: int, batches: int, records: int) -> Any:
-    spawn = multiprocessing.get_context("spawn")
     events = [batch_event(BATCH_SOURCES[SOURCE], records) for _ in range(batches)]
     namespace = unique("ns")
-    barrier = spawn.Barrier(processes)
-    results = spawn.Queue()
-    pool = [
-        spawn.Process(
-            target=_consumer,
-            args=(_Target(endpoint_url, table, namespace, events, p % batches), barrier, results),
-        )
-        for p in range(processes)
-    ]
-    for process in pool:
-        process.start()
-    reports = [results.get(timeout=900) for _ in pool]
-    for process in pool:
-        process.join(timeout=60)
-        if process.exitcode != 0:
-            raise RuntimeError(f"a consuming process exited {process.exitcode}")
+    barrier = SPAWN.Barrier(processes)
+    reports = gather(
+        _consumer,
+        [
+            (_Target(endpoint_url, table, namespace, events, p % batches), barrier)
+            for p in range(processes)
+        ],
+        what="a consuming process",
+        timeout_s=900,
+    )
     return _tally(events, reports, processes)
 
 

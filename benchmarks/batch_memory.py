@@ -13,7 +13,6 @@ first runs. Two runs of fresh records:
 
 from __future__ import annotations
 
-import multiprocessing
 import resource
 import threading
 import time
@@ -21,7 +20,7 @@ import tracemalloc
 from typing import Any
 
 from benchmarks.batches import batch_event
-from benchmarks.common import create_table, make_client, unique
+from benchmarks.common import create_table, gather, make_client, unique
 from benchmarks.subjects import BATCH_SOURCES, RecordBody, context, idemlock_batch_handler
 
 SOURCE = "sqs"
@@ -89,13 +88,7 @@ def _worker(endpoint_url: str, records: int, results: Any) -> None:
 
 def measure(endpoint_url: str, *, records: int) -> dict[str, Any]:
     """One batch of ``records`` in a fresh interpreter: memory per record, threads, time."""
-    spawn = multiprocessing.get_context("spawn")
-    results = spawn.Queue()
-    process = spawn.Process(target=_worker, args=(endpoint_url, records, results))
-    process.start()
-    report: dict[str, Any] = results.get(timeout=1800)
-    process.join(timeout=60)
-    if process.exitcode != 0:
-        raise RuntimeError(f"the large-batch process exited {process.exitcode}")
-    report["source"] = BATCH_SOURCES[SOURCE].label
-    return report
+    (report,) = gather(
+        _worker, [(endpoint_url, records)], what="the large-batch process", timeout_s=1800
+    )
+    return {**report, "source": BATCH_SOURCES[SOURCE].label}
