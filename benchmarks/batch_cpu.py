@@ -60,7 +60,7 @@ def _source(
         "powertools": powertools_batch_handler(client, tables["powertools"], source, body),
     }
     plain = {
-        "idemlock": idemlock_plain_batch(source, body),
+        "idemlock": idemlock_plain_batch(body),
         "powertools": powertools_plain_batch(source, body),
     }
     for handler in handlers.values():  # warm-up: connections, thread pools

@@ -136,7 +136,7 @@ def _case(
             ),
         },
         {
-            "idemlock": idemlock_plain_batch(source, body),
+            "idemlock": idemlock_plain_batch(body),
             "powertools": powertools_plain_batch(source, body),
         },
     )

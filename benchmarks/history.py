@@ -17,9 +17,9 @@ from benchmarks.common import ROOT
 
 HISTORY = ROOT / "benchmarks" / "results" / "history.jsonl"
 RECENT_RUNS = 5
+"""How many of the latest runs the README's ranges cover."""
 ORDERED_SOURCE = "kinesis"
 """The batch source whose speed-up the history's batch columns follow."""
-"""How many of the latest runs the README's ranges cover."""
 
 
 def headline(results: dict[str, Any], commit: str | None = None) -> dict[str, Any]:

@@ -207,7 +207,7 @@ class BatchSource:
     name: str
     label: str
     ordered: bool
-    """Whether a failure stops the records after it (streams; SQS FIFO, per group or not)."""
+    """Whether records arrive in an order to keep (streams; SQS FIFO within a message group)."""
     event_type: EventType
     powertools_key: str
     """The JMESPath Powertools' documentation keys this source's records on."""
@@ -308,7 +308,7 @@ def powertools_batch_handler(
     return lambda_handler
 
 
-def idemlock_plain_batch(source: BatchSource, body: RecordBody) -> Handler:
+def idemlock_plain_batch(body: RecordBody) -> Handler:
     """The same body over the records, without idempotency: idemlock's baseline."""
 
     def handle(event: dict[str, Any], context: Any) -> Any:
