@@ -305,6 +305,7 @@ def _failing(
             rtt_ms,
             fail_at=plan.special_size // 2,
         )
+        rows[name]["label"] = BATCH_SOURCES[name].label
     return {"records": plan.special_size, "sources": rows}
 
 
@@ -315,13 +316,13 @@ def _redelivered(
     rows: dict[str, Any] = {}
     for name in SPECIAL_SOURCES:
         source = BATCH_SOURCES[name]
-        rows[name] = {}
+        rows[name] = {"label": source.label, "variants": {}}
         for cache in (0, 2 * plan.special_size):
             case = _case(client, tables, source, local_cache=cache)
             for handler in case.handlers.values():
                 timed(handler, batch_event(source, 10))
             variant = "local_cache" if cache else "no_cache"
-            rows[name][variant] = _measure_case(
+            rows[name]["variants"][variant] = _measure_case(
                 case, client, plan.special_size, plan.repeats, rtt_ms, redeliver=True
             )
     return {"records": plan.special_size, "sources": rows}

@@ -343,11 +343,11 @@ def _failing_table(failing: dict[str, Any]) -> list[str]:
         "| requests (idemlock / Powertools) | reported (idemlock; Powertools) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for source, row in failing["sources"].items():
+    for row in failing["sources"].values():
         reported = "; ".join(
             _positions(row[name]["failed_positions"]) for name in ("idemlock", "powertools")
         )
-        lines.append(f"| {source} | {_batch_cells(row)} | {reported} |")
+        lines.append(f"| {row['label']} | {_batch_cells(row)} | {reported} |")
     return lines
 
 
@@ -368,11 +368,11 @@ def _redelivered_table(batches: dict[str, Any]) -> list[str]:
         "| idemlock overhead in round trips |",
         "|---|---|---|---|---|---|",
     ]
-    for source, rows in redelivered["sources"].items():
-        for variant, row in rows.items():
+    for entry in redelivered["sources"].values():
+        for variant, row in entry["variants"].items():
             i, p = row["idemlock"], row["powertools"]
             lines.append(
-                f"| {source} | {'on' if variant == 'local_cache' else 'off'} "
+                f"| {entry['label']} | {'on' if variant == 'local_cache' else 'off'} "
                 f"| {_spread(i['overhead_ms'], '{:.0f}')} "
                 f"| {_spread(p['overhead_ms'], '{:.0f}')} "
                 f"| {i['round_trips']} / {p['round_trips']} "

@@ -123,8 +123,8 @@ def _check_batches(results: dict[str, Any]) -> None:
         middle = batches["failing"]["records"] // 2
         for library in ("idemlock", "powertools"):
             assert row[library]["failed_positions"][0] == middle, (source, library)
-    for rows in batches["redelivered"]["sources"].values():
-        assert rows["local_cache"]["idemlock"]["round_trips"] == 0
+    for entry in batches["redelivered"]["sources"].values():
+        assert entry["variants"]["local_cache"]["idemlock"]["round_trips"] == 0
     for row in results["batch_cpu"]["sources"].values():
         assert row["idemlock"]["cpu_ms_per_record"]["median"] > 0
     memory = results["batch_memory"]
@@ -225,9 +225,17 @@ def _sample_batches() -> dict[str, Any]:
                 "sizes": {"100": case(200.0, 4000.0)},
             }
         },
-        "failing": {"records": 100, "sources": {"kinesis": case(150.0, 4000.0)}},
+        "failing": {
+            "records": 100,
+            "sources": {"kinesis": {"label": "Kinesis (ordered)", **case(150.0, 4000.0)}},
+        },
         "redelivered": {
             "records": 100,
-            "sources": {"kinesis": {"no_cache": case(80.0, 2000.0), "local_cache": case(1.0, 1.0)}},
+            "sources": {
+                "kinesis": {
+                    "label": "Kinesis (ordered)",
+                    "variants": {"no_cache": case(80.0, 2000.0), "local_cache": case(1.0, 1.0)},
+                }
+            },
         },
     }
