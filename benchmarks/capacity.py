@@ -51,16 +51,43 @@ HOT_KEY_CALLS = 100
 HOT_KEY_THREADS = 16
 
 
+READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
+"""Operations that read (their ``CapacityUnits`` are read units)."""
+METERED = (
+    *sorted(READS),
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "ExecuteStatement",
+    "BatchExecuteStatement",
+    "ExecuteTransaction",
+)
+"""Every operation that takes ``ReturnConsumedCapacity``: whichever a store sends is counted."""
+PARTIQL = frozenset({"ExecuteStatement", "BatchExecuteStatement"})
+BILLED_FAILURES = frozenset({"ConditionalCheckFailed", "DuplicateItem", "DuplicateItemException"})
+"""A PartiQL write statement that fails so is billed as a write (its condition was checked)."""
+
+
 class CapacityMeter:
-    """Sums the write and read units a client's requests consume (a botocore hook pair)."""
+    """Sums the write and read units a client's requests consume (a botocore hook pair).
+
+    DynamoDB Local reports no ``ConsumedCapacity`` for PartiQL requests (``ExecuteStatement``,
+    ``BatchExecuteStatement``): their statements are counted by DynamoDB's rule instead, one
+    unit per statement, or by the size of the item a failed statement returns
+    (``estimated_statements`` says how many were counted so; exact for items under 1 KB, as
+    every item without a stored result is).
+    """
 
     def __init__(self, client: Any) -> None:
         self.write = 0.0
         self.read = 0.0
         self.failed_writes = 0
+        self.estimated_statements = 0
         self._lock = threading.Lock()
         events = client.meta.events
-        for operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
+        for operation in METERED:
             events.register(f"provide-client-params.dynamodb.{operation}", self._ask)
             events.register(f"after-call.dynamodb.{operation}", self._count)
 
@@ -70,27 +97,63 @@ class CapacityMeter:
         with self._lock:
             self.write = self.read = 0.0
             self.failed_writes = 0
+            self.estimated_statements = 0
         yield self
 
-    def _ask(self, params: dict[str, Any], **_: Any) -> None:
+    def _ask(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         params.setdefault("ReturnConsumedCapacity", "TOTAL")
+        context["capacity_reads"] = _reads(model.name, params)
 
-    def _count(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    def _count(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         consumed = parsed.get("ConsumedCapacity")
-        error = parsed.get("Error", {}).get("Code")
+        reads = bool(context.get("capacity_reads"))
         with self._lock:
             if isinstance(consumed, dict):
-                self.write += float(consumed.get("WriteCapacityUnits", 0.0))
-                self.read += float(consumed.get("ReadCapacityUnits", 0.0))
-                if "WriteCapacityUnits" not in consumed and "ReadCapacityUnits" not in consumed:
-                    units = float(consumed.get("CapacityUnits", 0.0))
-                    if model.name == "GetItem":
-                        self.read += units
-                    else:
-                        self.write += units
-            elif error == "ConditionalCheckFailedException":
+                self._add(consumed, reads)
+            elif isinstance(consumed, list):
+                for entry in consumed:
+                    self._add(entry, reads)
+            elif parsed.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 self.failed_writes += 1
                 self.write += write_units(parsed.get("Item") or {})
+            elif model.name in PARTIQL:
+                self._count_statements(parsed, reads)
+
+    def _add(self, consumed: dict[str, Any], reads: bool) -> None:
+        self.write += float(consumed.get("WriteCapacityUnits", 0.0))
+        self.read += float(consumed.get("ReadCapacityUnits", 0.0))
+        if "WriteCapacityUnits" not in consumed and "ReadCapacityUnits" not in consumed:
+            units = float(consumed.get("CapacityUnits", 0.0))
+            if reads:
+                self.read += units
+            else:
+                self.write += units
+
+    def _count_statements(self, parsed: dict[str, Any], reads: bool) -> None:
+        responses = parsed.get("Responses") or [parsed]
+        for response in responses:
+            self.estimated_statements += 1
+            error = response.get("Error") or {}
+            if reads:
+                self.read += 1.0
+            elif error.get("Code") in BILLED_FAILURES:
+                self.failed_writes += 1
+                self.write += write_units(error.get("Item") or {})
+            elif not error:
+                self.write += 1.0
+
+
+def _reads(operation: str, params: dict[str, Any]) -> bool:
+    """Whether a request reads: a read operation, or PartiQL statements that all SELECT."""
+    if operation in READS:
+        return True
+    if operation not in PARTIQL:
+        return False
+    statements = params.get("Statements") or [{"Statement": params.get("Statement", "")}]
+    return all(
+        str(statement.get("Statement", "")).lstrip().upper().startswith("SELECT")
+        for statement in statements
+    )
 
 
 def item_size(item: dict[str, Any]) -> int:

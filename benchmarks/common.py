@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import platform
 import statistics
@@ -142,6 +143,35 @@ def machine() -> dict[str, Any]:
 def unique(prefix: str = "k") -> str:
     """A key no other run uses."""
     return f"{prefix}-{uuid.uuid4().hex}"
+
+
+SPAWN = multiprocessing.get_context("spawn")
+"""Worker processes are spawned, not forked: a fresh interpreter each, like a Lambda container,
+with no client or lock state inherited from this process's threads."""
+
+
+def gather(
+    target: Callable[..., None],
+    arguments: Sequence[tuple[Any, ...]],
+    *,
+    what: str,
+    timeout_s: float,
+) -> list[Any]:
+    """Run ``target(*args, results)`` in a spawned process per ``args``; return their reports.
+
+    Each process puts one report on the ``results`` queue it is handed. Raises if one does not
+    report within ``timeout_s`` or exits with an error (``what`` names it in the message).
+    """
+    results = SPAWN.Queue()
+    pool = [SPAWN.Process(target=target, args=(*args, results)) for args in arguments]
+    for process in pool:
+        process.start()
+    reports = [results.get(timeout=timeout_s) for _ in pool]
+    for process in pool:
+        process.join(timeout=60)
+        if process.exitcode != 0:
+            raise RuntimeError(f"{what} exited {process.exitcode}")
+    return reports
 
 
 Body = Callable[[dict[str, Any]], Any]

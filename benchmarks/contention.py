@@ -14,7 +14,6 @@ execution across processes is counted as surely as one within a process.
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time
 from collections import Counter
@@ -22,7 +21,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.common import LIBRARIES, create_table, make_client, summary, unique
+from benchmarks.common import (
+    LIBRARIES,
+    SPAWN,
+    create_table,
+    gather,
+    make_client,
+    summary,
+    unique,
+)
 from benchmarks.subjects import Subject, context, make_subject
 
 BODY_S = 0.002
@@ -127,26 +134,14 @@ def _process_worker(target: _Target, names: list[str], barrier: Any, results: An
 
 
 def _race_processes(target: _Target, workers: int, keys: int) -> dict[str, Any]:
-    # spawn, not fork: a fresh interpreter per worker, like a Lambda container, and no
-    # inherited client or lock state from this process's threads.
-    spawn = multiprocessing.get_context("spawn")
     names = [unique("race") for _ in range(keys)]
-    barrier = spawn.Barrier(workers)
-    results = spawn.Queue()
-    pool = [
-        spawn.Process(
-            target=_process_worker,
-            args=(target, names, barrier, results),
-        )
-        for _ in range(workers)
-    ]
-    for process in pool:
-        process.start()
-    reports = [results.get(timeout=300) for _ in pool]
-    for process in pool:
-        process.join(timeout=60)
-        if process.exitcode != 0:
-            raise RuntimeError(f"a racing {target.library} process exited {process.exitcode}")
+    barrier = SPAWN.Barrier(workers)
+    reports = gather(
+        _process_worker,
+        [(target, names, barrier)] * workers,
+        what=f"a racing {target.library} process",
+        timeout_s=300,
+    )
     executed = [key for report in reports for key in report[0]]
     outcomes: Counter[str] = Counter()
     for report in reports:

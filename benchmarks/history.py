@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from benchmarks.common import ROOT
 HISTORY = ROOT / "benchmarks" / "results" / "history.jsonl"
 RECENT_RUNS = 5
 """How many of the latest runs the README's ranges cover."""
+ORDERED_SOURCE = "kinesis"
+"""The batch source whose speed-up the history's batch columns follow."""
 
 
 def headline(results: dict[str, Any], commit: str | None = None) -> dict[str, Any]:
@@ -27,11 +30,20 @@ def headline(results: dict[str, Any], commit: str | None = None) -> dict[str, An
         "commit": commit or _commit(),
         "host_speed_ms": meta.get("host_speed_ms"),
         "overhead_ratio": _extent(p["ratio"] for p in results["overhead"]["paths"].values()),
-        # Unrounded: the report rounds once, as the run's own tables do.
+        # Unrounded: the report rounds once, as the run's own tables do. The ordered batch
+        # (Kinesis; DynamoDB stream records in runs before 2026-12-07) by size, then every case.
         "batch_speedup": {
-            size: row["speedup"] for size, row in results["batches"]["sizes"].items()
+            size: row["speedup"]
+            for size, row in results["batches"]["sources"][ORDERED_SOURCE]["sizes"].items()
         },
+        "batch_speedups": _per_case(results["batches"], lambda row: row["speedup"]),
+        "batch_vs_floor": _per_case(results["batches"], lambda row: row["vs_floor"]),
     }
+    batch_cpu = results.get("batch_cpu")
+    if batch_cpu is not None:
+        row["batch_cpu_ratio"] = {
+            source: entry["cpu_ratio"] for source, entry in batch_cpu["sources"].items()
+        }
     endtoend = results.get("endtoend")
     if endtoend is not None:
         row["endtoend"] = {
@@ -42,6 +54,15 @@ def headline(results: dict[str, Any], commit: str | None = None) -> dict[str, An
             for setup, paths in endtoend["setups"].items()
         }
     return row
+
+
+def _per_case(
+    batches: dict[str, Any], figure: Callable[[dict[str, Any]], Any]
+) -> dict[str, dict[str, Any]]:
+    return {
+        source: {size: figure(row) for size, row in entry["sizes"].items()}
+        for source, entry in batches["sources"].items()
+    }
 
 
 def append(results: dict[str, Any], path: Path = HISTORY) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,16 @@ COLORS = {"idemlock": "#1f77b4", "powertools": "#ff7f0e"}
 def plots(results: dict[str, Any], directory: Path) -> list[Path]:
     """Write one PNG per measured quantity; return their paths."""
     directory.mkdir(parents=True, exist_ok=True)
+    drawers = (
+        ("overhead", _overhead_plot),
+        ("cold_start", _cold_start_plot),
+        ("batches", _batches_plot),
+        ("endtoend", _endtoend_plot),
+    )
     written = [
-        _overhead_plot(results["overhead"], directory / "overhead.png"),
-        _cold_start_plot(results["cold_start"], directory / "cold_start.png"),
-        _batches_plot(results["batches"], directory / "batches.png"),
-        _endtoend_plot(results["endtoend"], directory / "endtoend.png"),
+        draw(results[section], directory / f"{section}.png")
+        for section, draw in drawers
+        if section in results
     ]
     plt.close("all")
     return written
@@ -89,32 +94,53 @@ def _cold_start_plot(cold: dict[str, Any], path: Path) -> Path:
 
 
 def _batches_plot(batches: dict[str, Any], path: Path) -> Path:
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
-    sizes = [int(s) for s in batches["sizes"]]
-    for name in LIBRARIES:
-        rows = [batches["sizes"][str(s)][name] for s in sizes]
-        medians = [row["overhead_ms"]["median"] for row in rows]
-        lows = [m - row["overhead_ms"]["min"] for m, row in zip(medians, rows, strict=True)]
-        highs = [row["overhead_ms"]["max"] - m for m, row in zip(medians, rows, strict=True)]
-        left.errorbar(
-            sizes, medians, yerr=[lows, highs], marker="o", label=name, color=COLORS[name]
+    cases = [
+        (source, size, row)
+        for source, entry in batches["sources"].items()
+        for size, row in entry["sizes"].items()
+    ]
+    figure, axes = plt.subplots(figsize=(9, 4))
+    width = 0.38
+    for offset, name in enumerate(LIBRARIES):
+        medians = [row[name]["overhead_ms"]["median"] for _, _, row in cases]
+        spreads = [row[name]["overhead_ms"] for _, _, row in cases]
+        lows = [stats["median"] - stats["min"] for stats in spreads]
+        highs = [stats["max"] - stats["median"] for stats in spreads]
+        axes.bar(
+            [i + (offset - 0.5) * width for i in range(len(cases))],
+            [max(m, 0.1) for m in medians],
+            width,
+            yerr=[lows, highs],
+            label=name,
+            color=COLORS[name],
+            capsize=3,
         )
-        right.plot(sizes, [row["per_record_ms"] for row in rows], marker="o", color=COLORS[name])
-    for axes in (left, right):
-        axes.set_xscale("log")
-        axes.set_xlabel("records per batch")
-    left.set_yscale("log")
-    left.set_ylabel("idempotency overhead, ms (wall)")
-    right.set_ylabel("ms per record")
-    right.set_ylim(bottom=0)
-    left.legend()
-    figure.suptitle(
-        f"Stream batches, {batches['latency_each_way_ms']:.0f} ms each way per chunk "
+    for shape, marker in (("single", "_"), ("batched", "x")):
+        axes.scatter(
+            range(len(cases)),
+            [row["floor"][shape]["overhead_ms"] for _, _, row in cases],
+            marker=marker,
+            s=200,
+            color="#333333",
+            label=f"floor, {_per_request(shape)} per request",
+        )
+    axes.set_xticks(range(len(cases)), [f"{source}\n{size}" for source, size, _ in cases])
+    axes.tick_params(axis="x", labelsize=8)
+    axes.set_yscale("log")
+    axes.set_ylabel("idempotency overhead, ms (wall)")
+    axes.legend(fontsize=8)
+    axes.set_title(
+        f"Batches, {batches['latency_each_way_ms']:.0f} ms each way per chunk "
         f"(one call ≈ {batches['round_trip_ms']['median']:.0f} ms)"
     )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     return path
+
+
+def _per_request(shape: str) -> str:
+    """How many writes a request carries in the named floor."""
+    return "1 write" if shape == "single" else "25 statements"
 
 
 def _endtoend_plot(endtoend: dict[str, Any], path: Path) -> Path:
@@ -155,23 +181,10 @@ def markdown(results: dict[str, Any], runs: Sequence[dict[str, Any]] = ()) -> st
         f"aws-lambda-powertools {versions['aws-lambda-powertools']}, boto3 {versions['boto3']}, "
         f"botocore {versions['botocore']}, DynamoDB Local {versions['dynamodb-local']}, "
         f"dynalite {versions['dynalite']}. Raw figures: `{meta['output']}`.",
-        "",
-        *_round_trips_table(results["round_trips"]),
-        "",
-        *_overhead_table(results["overhead"]),
-        "",
-        *_cold_start_table(results["cold_start"]),
-        "",
-        *_batches_table(results["batches"]),
-        "",
-        *_contention_table(results["contention"]),
-        "",
-        *_endtoend_table(results["endtoend"]),
-        "",
-        *_capacity_table(results["capacity"]),
-        "",
-        *_hooks_table(results["hooks"]),
     ]
+    for section, table in _TABLES:
+        if section in results:
+            lines += ["", *table(results[section])]
     if runs:
         lines += ["", *_history_table(runs)]
     return "\n".join(lines)
@@ -184,22 +197,34 @@ def _history_table(runs: Sequence[dict[str, Any]]) -> list[str]:
     lines = [
         f"**Over the last {len(runs)} full runs** (`results/history.jsonl`; host speed as above, "
         "blank for runs before it was recorded): ratios idemlock ÷ Powertools, min–max over "
-        "the paths; batches as Powertools' overhead ÷ idemlock's",
+        "the paths; ordered batches (Kinesis; DynamoDB stream records before 2026-12-07) as "
+        "Powertools' overhead ÷ idemlock's; every batch case's overhead ÷ its floor with 25 "
+        "statements per request, and batch client CPU per record idemlock ÷ Powertools, min–max "
+        "(— before they were measured)",
         "",
         "| date | commit | host speed ms | library code | end to end CPU (shared; own) "
-        "| end to end wall (shared; own) | batch 100 records | batch 1,000 records |",
-        "|---|---|---|---|---|---|---|---|",
+        "| end to end wall (shared; own) | batch 100 records | batch 1,000 records "
+        "| batches ÷ floor | batch CPU / record |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         e2e = run.get("endtoend", {})
         shared, own = e2e.get("shared", {}), e2e.get("default", {})
         batches = run["batch_speedup"]
+        floors = [
+            ratios["batched"]
+            for sizes in run.get("batch_vs_floor", {}).values()
+            for ratios in sizes.values()
+        ]
+        cpu = list(run.get("batch_cpu_ratio", {}).values())
         lines.append(
             f"| {run['date']} | {run.get('commit') or '?'} | {run.get('host_speed_ms') or ''} "
             f"| {extent(run['overhead_ratio'])} "
             f"| {extent(shared.get('cpu'))}; {extent(own.get('cpu'))} "
             f"| {extent(shared.get('wall'))}; {extent(own.get('wall'))} "
-            f"| {batches.get('100', 0):.1f}× | {batches.get('1000', 0):.1f}× |"
+            f"| {batches.get('100', 0):.1f}× | {batches.get('1000', 0):.1f}× "
+            f"| {extent([min(floors), max(floors)] if floors else None)} "
+            f"| {extent([min(cpu), max(cpu)] if cpu else None)} |"
         )
     return lines
 
@@ -277,34 +302,120 @@ def _cold_start_table(cold: dict[str, Any]) -> list[str]:
 
 def _batches_table(batches: dict[str, Any]) -> list[str]:
     lines = [
-        f"**4. Stream batches** through a proxy adding {batches['latency_each_way_ms']:.0f} ms "
-        f"each way per chunk (one GetItem through it: "
-        f"{batches['round_trip_ms']['median']:.1f} ms); no-op bodies; overhead = wall time minus "
-        f"the same handler without idempotency; median [min–max]",
+        f"**4. Batches** through a proxy adding {batches['latency_each_way_ms']:.0f} ms each way "
+        f"per chunk (one GetItem through it: {batches['round_trip_ms']['median']:.1f} ms); no-op "
+        "bodies; overhead = wall time minus the same handler without idempotency, median of "
+        f"{batches['repeats']} repeats [min–max]; the floor's overhead = (claim waves + the last "
+        "complete) × the round trip, at idemlock's default concurrency of "
+        f"{batches['concurrency']} requests in flight, with one write per request / 25 "
+        f"statements per request (`benchmarks/floor.py`); SQS FIFO in {batches['fifo_groups']} "
+        "message groups",
         "",
-        "| records | idemlock ms | Powertools ms | idemlock ms/record | Powertools ms/record "
-        "| calls (each) | Powertools / idemlock |",
-        "|---|---|---|---|---|---|---|",
+        "| source | records | idemlock ms | Powertools ms | Powertools ÷ idemlock "
+        "| floor ms (1 / 25 per request) | idemlock ÷ floor (1 / 25) "
+        "| requests (idemlock / Powertools) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for size, row in batches["sizes"].items():
+    for entry in batches["sources"].values():
+        for size, row in entry["sizes"].items():
+            lines.append(f"| {entry['label']} | {size} | {_batch_cells(row)} |")
+    return [*lines, "", *_failing_table(batches["failing"]), "", *_redelivered_table(batches)]
+
+
+def _batch_cells(row: dict[str, Any]) -> str:
+    i, p, floor = row["idemlock"], row["powertools"], row["floor"]
+    return (
+        f"{_spread(i['overhead_ms'], '{:.0f}')} | {_spread(p['overhead_ms'], '{:.0f}')} "
+        f"| {row['speedup']:.1f}× "
+        f"| {floor['single']['overhead_ms']:.0f} / {floor['batched']['overhead_ms']:.0f} "
+        f"| {row['vs_floor']['single']:.1f}× / {row['vs_floor']['batched']:.1f}× "
+        f"| {i['round_trips']} / {p['round_trips']}"
+    )
+
+
+def _failing_table(failing: dict[str, Any]) -> list[str]:
+    lines = [
+        f"A failing record in the middle: the body of record {failing['records'] // 2} (from 0) "
+        f"of {failing['records']} raises; records reported for a retry, by position",
+        "",
+        "| source | idemlock ms | Powertools ms | Powertools ÷ idemlock "
+        "| floor ms (1 / 25 per request) | idemlock ÷ floor (1 / 25) "
+        "| requests (idemlock / Powertools) | reported (idemlock; Powertools) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in failing["sources"].values():
+        reported = "; ".join(
+            _positions(row[name]["failed_positions"]) for name in ("idemlock", "powertools")
+        )
+        lines.append(f"| {row['label']} | {_batch_cells(row)} | {reported} |")
+    return lines
+
+
+def _positions(positions: list[int]) -> str:
+    if len(positions) > 3:
+        return f"{positions[0]}–{positions[-1]} ({len(positions)})"
+    return ", ".join(str(position) for position in positions) or "none"
+
+
+def _redelivered_table(batches: dict[str, Any]) -> list[str]:
+    redelivered = batches["redelivered"]
+    lines = [
+        f"A redelivered batch: {redelivered['records']} records that all completed before, "
+        "without and with each library's local cache (warmed by the first delivery); overhead "
+        "in round trips = idemlock's median overhead ÷ one round trip",
+        "",
+        "| source | local cache | idemlock ms | Powertools ms | requests (idemlock / Powertools) "
+        "| idemlock overhead in round trips |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in redelivered["sources"].values():
+        for variant, row in entry["variants"].items():
+            i, p = row["idemlock"], row["powertools"]
+            lines.append(
+                f"| {entry['label']} | {'on' if variant == 'local_cache' else 'off'} "
+                f"| {_spread(i['overhead_ms'], '{:.0f}')} "
+                f"| {_spread(p['overhead_ms'], '{:.0f}')} "
+                f"| {i['round_trips']} / {p['round_trips']} "
+                f"| {i['overhead_in_round_trips']:.1f} |"
+            )
+    return lines
+
+
+def _batch_cpu_table(cpu: dict[str, Any]) -> list[str]:
+    lines = [
+        f"**4b. Client CPU per record** of a {cpu['records']}-record batch straight on DynamoDB "
+        "Local (no added latency): this process's CPU (`process_time`, every thread: library "
+        f"and botocore) ms per record, median of {cpu['repeats']} repeats [min–max], the "
+        "libraries taking turns; and the batch's wall time",
+        "",
+        "| source | idemlock CPU ms/record | Powertools CPU ms/record | idemlock ÷ Powertools "
+        "| idemlock wall ms | Powertools wall ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in cpu["sources"].values():
         i, p = row["idemlock"], row["powertools"]
         lines.append(
-            f"| {size} | {_spread(i['overhead_ms'], '{:.0f}')} | "
-            f"{_spread(p['overhead_ms'], '{:.0f}')} | {i['per_record_ms']:.2f} | "
-            f"{p['per_record_ms']:.2f} | {i['round_trips']} / {p['round_trips']} | "
-            f"{row['speedup']:.1f}× |"
+            f"| {row['label']} | {_spread(i['cpu_ms_per_record'], '{:.2f}')} "
+            f"| {_spread(p['cpu_ms_per_record'], '{:.2f}')} | {row['cpu_ratio']:.2f} "
+            f"| {_spread(i['wall_ms'], '{:.0f}')} | {_spread(p['wall_ms'], '{:.0f}')} |"
         )
-    floor = batches.get("cpu_floor")
-    if floor:
-        for size, row in floor["sizes"].items():
-            lines += [
-                "",
-                f"Without the proxy's latency ({size} records straight to DynamoDB Local): "
-                f"idemlock {row['idemlock']['overhead_ms']['median']:.0f} ms, Powertools "
-                f"{row['powertools']['overhead_ms']['median']:.0f} ms: the CPU cost of client and "
-                f"server sharing this machine's cores, a floor under idemlock's figures above.",
-            ]
     return lines
+
+
+def _batch_memory_table(memory: dict[str, Any]) -> list[str]:
+    mib = 1024 * 1024
+    return [
+        f"**4c. A batch of {memory['records']:,} records** ({memory['source']}, idemlock, "
+        "first runs, DynamoDB Local without added latency, in a fresh interpreter): Python "
+        f"memory at its peak (`tracemalloc`) {memory['traced_peak_bytes'] / mib:.1f} MiB, "
+        f"{memory['traced_peak_bytes_per_record']:,.0f} bytes per record; resident set growth "
+        f"{memory['rss_growth_kb'] / 1024:.1f} MiB "
+        f"({memory['rss_growth_bytes_per_record']:,.0f} bytes per record); threads "
+        f"{memory['threads_before']} before, at most {memory['threads_peak']} during; "
+        f"{memory['wall_s']:.1f} s wall, {memory['cpu_s']:.1f} s CPU "
+        f"({memory['cpu_s'] * 1000 / memory['records']:.2f} ms per record); "
+        f"{memory['failures']} records failed.",
+    ]
 
 
 def _contention_table(contention: dict[str, Any]) -> list[str]:
@@ -328,6 +439,35 @@ def _contention_table(contention: dict[str, Any]) -> list[str]:
                 f"{_spread(row['keys_per_s'], '{:.1f}')} | {row['racing_calls']} | "
                 f"{row['executions']} | **{row['double_executions']}** | {outcomes} |"
             )
+    redeliveries = contention.get("redeliveries")
+    if redeliveries:
+        lines += ["", *_redeliveries_table(redeliveries)]
+    return lines
+
+
+def _redeliveries_table(redeliveries: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Consumers redelivered the same batches (as after a shard rebalance): each process is "
+        f"delivered all {redeliveries['batches']} batches of {redeliveries['records_per_batch']} "
+        f"{redeliveries['source']} records, from a different first batch, at once; a batch "
+        "with a failed record is delivered again from it until none fails; body "
+        f"{redeliveries['body_ms']:g} ms; {redeliveries['repeats']} repeats, DynamoDB Local "
+        "without added latency; write units per distinct record; throughput over the slowest "
+        "process; median [min–max]",
+        "",
+        "| processes | records | executions | double executions | never run | deliveries "
+        "| WCU / record | RCU / record | records/s | deliveries/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for processes, row in redeliveries["processes"].items():
+        lines.append(
+            f"| {processes} | {row['records']} | {row['executions']} "
+            f"| **{row['double_executions']}** | {row['records_never_run']} "
+            f"| {row['deliveries']} | {_spread(row['wcu_per_record'], '{:.2f}')} "
+            f"| {_spread(row['rcu_per_record'], '{:.2f}')} "
+            f"| {_spread(row['records_per_s'], '{:.0f}')} "
+            f"| {_spread(row['deliveries_per_s'], '{:.0f}')} |"
+        )
     return lines
 
 
@@ -452,6 +592,21 @@ def _hooks_table(hooks: dict[str, Any]) -> list[str]:
             f"| {row['expected_per_minute']:.0f} |"
         )
     return lines
+
+
+_TABLES: tuple[tuple[str, Callable[[dict[str, Any]], list[str]]], ...] = (
+    ("round_trips", _round_trips_table),
+    ("overhead", _overhead_table),
+    ("cold_start", _cold_start_table),
+    ("batches", _batches_table),
+    ("batch_cpu", _batch_cpu_table),
+    ("batch_memory", _batch_memory_table),
+    ("contention", _contention_table),
+    ("endtoend", _endtoend_table),
+    ("capacity", _capacity_table),
+    ("hooks", _hooks_table),
+)
+"""Each section's table, in the README's order."""
 
 
 def _spread(stats: dict[str, float], fmt: str, low: str = "min", high: str = "max") -> str:

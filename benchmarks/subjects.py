@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
+    SqsFifoPartialProcessor,
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.idempotency import (
@@ -31,6 +32,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 import idemlock
 from idemlock.errors import InProgressError
 from idemlock.testing import LambdaContext
+from tests.batch_events import number
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -198,25 +200,99 @@ class LastKey:
 # -- batches -----------------------------------------------------------------------------------
 
 
-def idemlock_batch_handler(client: Any, table: str, namespace: str) -> Handler:
-    """``@idempotent_records`` on a no-op record handler (key: the stream record's eventID)."""
+@dataclass(frozen=True)
+class BatchSource:
+    """An event source whose batches both libraries process, and how each is told about it."""
+
+    name: str
+    label: str
+    ordered: bool
+    """Whether records arrive in an order to keep (streams; SQS FIFO within a message group)."""
+    event_type: EventType
+    powertools_key: str
+    """The JMESPath Powertools' documentation keys this source's records on."""
+    fifo: bool = False
+
+
+BATCH_SOURCES = {
+    source.name: source
+    for source in (
+        BatchSource("kinesis", "Kinesis (ordered)", True, EventType.KinesisDataStreams, "eventID"),
+        BatchSource(
+            "dynamodb_streams",
+            "DynamoDB Streams (ordered)",
+            True,
+            EventType.DynamoDBStreams,
+            "eventID",
+        ),
+        BatchSource(
+            "sqs_fifo",
+            "SQS FIFO (ordered per group)",
+            True,
+            EventType.SQS,
+            "messageId",
+            fifo=True,
+        ),
+        BatchSource("sqs", "SQS standard (unordered)", False, EventType.SQS, "messageId"),
+    )
+}
+
+
+class RecordBody:
+    """The body every record runs: nothing, or a failure for the record numbered ``fail_at``.
+
+    Gets the record as delivered (a dict); the records' numbers come from
+    :func:`tests.batch_events.number`.
+    """
+
+    def __init__(self) -> None:
+        self.fail_at: int | None = None
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        """Run the body on one record."""
+        if self.fail_at is not None and number(record) == self.fail_at:
+            raise BodyFailed(f"record {self.fail_at} fails")
+
+
+def idemlock_batch_handler(
+    client: Any, table: str, namespace: str, body: RecordBody, *, local_cache: int = 0
+) -> Handler:
+    """``@idempotent_records`` on the record body (key: the source's natural record id)."""
     store = idemlock.DynamoDBStore(table, client=client)
 
-    @idemlock.idempotent_records(store=store, namespace=namespace)
+    @idemlock.idempotent_records(store=store, namespace=namespace, local_cache=local_cache)
     def handle(record: dict[str, Any], context: Any) -> None:
-        return None
+        body(record)
 
     return handle
 
 
-def powertools_batch_handler(client: Any, table: str) -> Handler:
-    """Powertools' documented pattern: ``BatchProcessor`` + ``@idempotent_function``."""
-    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+def _processor(source: BatchSource) -> BatchProcessor:
+    # Powertools' documentation: SqsFifoPartialProcessor for FIFO queues (it stops at the first
+    # failure, as a FIFO queue needs), BatchProcessor of the event type otherwise.
+    if source.fifo:
+        return SqsFifoPartialProcessor()
+    return BatchProcessor(event_type=source.event_type)
+
+
+def powertools_batch_handler(
+    client: Any, table: str, source: BatchSource, body: RecordBody, *, local_cache: int = 0
+) -> Handler:
+    """Powertools' documented pattern: processor, ``process_partial_response``, per-record key.
+
+    A batch processor of the source's type, ``process_partial_response``, and
+    ``@idempotent_function`` on the record handler, keyed on the record's id.
+    """
+    processor = _processor(source)
     layer = DynamoDBPersistenceLayer(table_name=table, boto3_client=client)
-    config = IdempotencyConfig(event_key_jmespath="eventID")
+    config = IdempotencyConfig(
+        event_key_jmespath=source.powertools_key,
+        use_local_cache=local_cache > 0,
+        local_cache_max_items=max(local_cache, 1),
+    )
 
     def handle_record(record: Any) -> None:
-        return None
+        body(record.raw_event)
 
     # Applied as a call: the decorator is untyped.
     record_handler: Callable[..., Any] = idempotent_function(
@@ -232,23 +308,23 @@ def powertools_batch_handler(client: Any, table: str) -> Handler:
     return lambda_handler
 
 
-def idemlock_plain_batch() -> Handler:
-    """The same no-op over the records, without idempotency: idemlock's baseline."""
+def idemlock_plain_batch(body: RecordBody) -> Handler:
+    """The same body over the records, without idempotency: idemlock's baseline."""
 
     def handle(event: dict[str, Any], context: Any) -> Any:
         for record in event["Records"]:
-            noop(record)
+            body(record)
         return {"batchItemFailures": []}
 
     return handle
 
 
-def powertools_plain_batch() -> Handler:
-    """``BatchProcessor`` on the no-op without idempotency: Powertools' baseline."""
-    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+def powertools_plain_batch(source: BatchSource, body: RecordBody) -> Handler:
+    """The batch processor on the same body without idempotency: Powertools' baseline."""
+    processor = _processor(source)
 
     def record_handler(record: Any) -> None:
-        return None
+        body(record.raw_event)
 
     def lambda_handler(event: dict[str, Any], context: Any) -> Any:
         return process_partial_response(

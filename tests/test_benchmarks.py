@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,8 @@ SECTIONS = (
     "overhead",
     "cold_start",
     "batches",
+    "batch_cpu",
+    "batch_memory",
     "contention",
     "endtoend",
     "capacity",
@@ -46,7 +49,7 @@ def require_bench_extra() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(420)
 def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
     require_bench_extra()
     output = tmp_path / "quick.json"
@@ -55,7 +58,7 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=230,
+        timeout=410,
         check=False,
     )
     if completed.returncode != 0 and "ServerUnavailable" in completed.stderr and not in_ci():
@@ -67,6 +70,7 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
     assert results["meta"]["quick"] is True
     for name in ("overhead.png", "cold_start.png", "batches.png", "endtoend.png"):
         assert (tmp_path / name).stat().st_size > 0
+    _check_batches(results)
     local = results["round_trips"]["dynamodb-local"]["idemlock"]
     assert [local[path]["calls"] for path in local] == [2, 1, 1, 2, 2]
     for mode in ("threads", "processes"):
@@ -110,6 +114,31 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
     assert [row["writes_while_waiting"] for row in rows] == [0] * len(rows)
 
 
+def _check_batches(results: dict[str, Any]) -> None:
+    """The batch sections' correctness figures: no failures where none were made, the failing
+    record reported, a warm local cache answering a redelivery, no double execution."""
+    batches = results["batches"]
+    for entry in batches["sources"].values():
+        for row in entry["sizes"].values():
+            for library in ("idemlock", "powertools"):
+                assert row[library]["failed_positions"] == []
+            assert row["floor"]["batched"]["overhead_ms"] <= row["floor"]["single"]["overhead_ms"]
+    for source, row in batches["failing"]["sources"].items():
+        middle = batches["failing"]["records"] // 2
+        for library in ("idemlock", "powertools"):
+            assert row[library]["failed_positions"][0] == middle, (source, library)
+    for entry in batches["redelivered"]["sources"].values():
+        assert entry["variants"]["local_cache"]["idemlock"]["round_trips"] == 0
+    for row in results["batch_cpu"]["sources"].values():
+        assert row["idemlock"]["cpu_ms_per_record"]["median"] > 0
+    memory = results["batch_memory"]
+    assert memory["failures"] == 0
+    assert memory["threads_peak"] <= memory["threads_before"] + 32  # bounded by concurrency
+    for row in results["contention"]["redeliveries"]["processes"].values():
+        assert row["double_executions"] == 0
+        assert row["records_never_run"] == 0
+
+
 def test_events_stripped_silences_emit_inside_the_block_only() -> None:
     """Section 8's diagnostic swap: inside the block no transition reaches a sink (emit does
     nothing); after it, emit is idemlock's own again and events flow."""
@@ -139,8 +168,11 @@ def test_the_history_keeps_each_full_run_s_headline(tmp_path: Path) -> None:
     committed = history.recent()
     assert committed, "benchmarks/results/history.jsonl is missing or empty"
     latest = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
-    # Results written before compression was measured lack its table.
+    # Results written before compression was measured lack its table; before 2026-12-07 the
+    # batches were stream records only, and the batch CPU and memory sections did not exist.
     latest["capacity"].setdefault("compression", capacity.compression(runs=1))
+    if "sources" not in latest["batches"]:
+        latest["batches"] = _sample_batches()
     path = tmp_path / "history.jsonl"
     for speed in (11.0, 12.5):
         latest["meta"]["host_speed_ms"] = speed
@@ -148,10 +180,66 @@ def test_the_history_keeps_each_full_run_s_headline(tmp_path: Path) -> None:
 
     runs = history.recent(path, runs=5)
     assert [run["host_speed_ms"] for run in runs] == [11.0, 12.5]
-    assert runs[0]["batch_speedup"]["100"] == latest["batches"]["sizes"]["100"]["speedup"]
+    kinesis = latest["batches"]["sources"]["kinesis"]["sizes"]
+    assert runs[0]["batch_speedup"]["100"] == kinesis["100"]["speedup"]
+    assert runs[0]["batch_vs_floor"]["kinesis"]["100"] == kinesis["100"]["vs_floor"]
     low, high = runs[0]["overhead_ratio"]
     assert low <= high
-    table = report.markdown(latest, runs)
-    assert "**Over the last 2 full runs**" in table
-    assert table.count(f"| {latest['meta']['date']} |") == 2
+    table = report.markdown(latest, [*committed, *runs])
+    assert "**Over the last" in table
+    assert table.count("| 11.0 |") == table.count("| 12.5 |") == 1  # the two new rows
+    assert "| — | — |" in table  # runs before the floor and CPU columns read as not measured
+    assert "| Kinesis (ordered) | 100 |" in table
     assert history.recent(tmp_path / "absent.jsonl") == []
+
+
+def _sample_batches() -> dict[str, Any]:
+    """A batches section of the current shape, with made-up figures (one source, one size)."""
+    from benchmarks.common import summary  # noqa: PLC0415
+    from benchmarks.floor import floors  # noqa: PLC0415
+
+    def case(idemlock_ms: float, powertools_ms: float) -> dict[str, Any]:
+        floor = floors(100, 32, rtt_ms=20.0, bodies_ms=1.0)
+        row: dict[str, Any] = {
+            name: {
+                "overhead_ms": summary([ms, ms * 1.1]),
+                "round_trips": 200,
+                "failed_positions": [],
+                "overhead_in_round_trips": ms / 20.0,
+            }
+            for name, ms in (("idemlock", idemlock_ms), ("powertools", powertools_ms))
+        }
+        row["speedup"] = powertools_ms / idemlock_ms
+        row["floor"] = floor
+        row["vs_floor"] = {
+            shape: idemlock_ms / floor[shape]["overhead_ms"] for shape in ("single", "batched")
+        }
+        return row
+
+    return {
+        "latency_each_way_ms": 5.0,
+        "round_trip_ms": summary([20.0]),
+        "concurrency": 32,
+        "repeats": 2,
+        "fifo_groups": 10,
+        "sources": {
+            "kinesis": {
+                "label": "Kinesis (ordered)",
+                "ordered": True,
+                "sizes": {"100": case(200.0, 4000.0)},
+            }
+        },
+        "failing": {
+            "records": 100,
+            "sources": {"kinesis": {"label": "Kinesis (ordered)", **case(150.0, 4000.0)}},
+        },
+        "redelivered": {
+            "records": 100,
+            "sources": {
+                "kinesis": {
+                    "label": "Kinesis (ordered)",
+                    "variants": {"no_cache": case(80.0, 2000.0), "local_cache": case(1.0, 1.0)},
+                }
+            },
+        },
+    }
