@@ -197,16 +197,16 @@ def test_a_caller_without_the_batch_actions_is_warned_batches_go_one_by_one(
 ) -> None:
     """A role with the single-request actions only (the policy idemlock wrote before batches):
     a warning, not a failure (batches still work, one request per record), naming each batch
-    action and what it is for; exit 0; nothing written."""
+    action and what it is for (the INSERT's probe needs PartiQLUpdate, so it is named as not
+    probed rather than guessed); exit 0; nothing written."""
     with DynamoDBProxy(dynamodb_local, deny=BATCH_ACTIONS) as proxy:
         done = idemlock("doctor", "--output", "json", AWS_ENDPOINT_URL_DYNAMODB=proxy.endpoint_url)
 
     assert done.returncode == 0, done.stderr
     permissions = checks(done)["permissions"]
     assert permissions["result"] == "warn"
-    assert (
-        "cannot PartiQLInsert, PartiQLUpdate, PartiQLDelete, BatchGetItem" in permissions["detail"]
-    )
+    assert "cannot PartiQLUpdate, PartiQLDelete, BatchGetItem (probed" in permissions["detail"]
+    assert "PartiQLInsert was not probed (its probe needs PartiQLUpdate)" in permissions["detail"]
     for action, use in BATCH_USES.items():
         assert f"{action.partition(':')[2]} by {use}" in permissions["detail"]
     assert "one request per record" in permissions["detail"]
@@ -240,8 +240,32 @@ def test_an_insert_is_not_probed_without_partiql_update(
 
     detail = checks(done)["permissions"]["detail"]
     assert "cannot PartiQLUpdate (probed" in detail
-    assert "PartiQLInsert not probed" in detail
+    assert "PartiQLInsert was not probed" in detail
+    assert "PartiQLInsert by batch claims" in detail
     assert list(store.scan_items()) == []
+
+
+def test_an_endpoint_without_partiql_is_a_warning_not_a_denial(
+    dynalite: str, idemlock: Run
+) -> None:
+    """dynalite has no BatchExecuteStatement or ExecuteTransaction: the permissions check says
+    the endpoint does not know the PartiQL actions (batches go one request per record there),
+    not that the caller may not, and has no policy to fix."""
+    name = f"nopartiql-{uuid.uuid4().hex[:8]}"
+    DynamoDBStore(name, client=make_client(dynalite)).create_table()
+
+    done = idemlock(
+        "doctor", "--table", name, "--output", "json", AWS_ENDPOINT_URL_DYNAMODB=dynalite
+    )
+
+    permissions = checks(done)["permissions"]
+    assert permissions["result"] == "warn"
+    assert (
+        "this endpoint does not know PartiQLInsert, PartiQLUpdate, PartiQLDelete"
+        in (permissions["detail"])
+    )
+    assert "cannot" not in permissions["detail"]
+    assert permissions["fix"] is None
 
 
 @pytest.mark.parametrize(("offset_s", "result"), [(120, "fail"), (-120, "fail"), (0, "ok")])
