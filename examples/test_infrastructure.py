@@ -72,9 +72,7 @@ class Example:
 
 
 EXAMPLES: Mapping[str, Example] = {
-    "s3_csv_import": Example(
-        "s3", {"USERS_TABLE": "s3_csv_import.dao.IAM_ACTIONS"}, batches=True
-    ),
+    "s3_csv_import": Example("s3", {"USERS_TABLE": "s3_csv_import.dao.IAM_ACTIONS"}, batches=True),
     "stream_audit": Example(
         "dynamodb-stream",
         {"AUDIT_TABLE": "stream_audit.handler.AUDIT_TABLE_ACTIONS"},

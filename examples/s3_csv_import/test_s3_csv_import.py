@@ -542,9 +542,9 @@ def _statements(statements: list[dict[str, Any]]) -> dict[str, tuple[list[str], 
 
 def test_the_sam_template_grants_the_function_exactly_what_the_code_calls() -> None:
     """template.yaml: the handler string is this handler; its own role may do the lock actions
-    (a batch's too) on the lock table, the dao's actions on the users table, GetObject on the upload bucket's
-    objects, send to the on-failure queue and write its log group, and nothing else; the key
-    choice defaults as the code does."""
+    (a batch's too) on the lock table, the dao's actions on the users table, GetObject on the
+    upload bucket's objects, send to the on-failure queue and write its log group, and nothing
+    else; the key choice defaults as the code does."""
     template = yaml.safe_load((HERE / "template.yaml").read_text())
     resources = template["Resources"]
     function = resources["ImportFunction"]["Properties"]

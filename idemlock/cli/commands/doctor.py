@@ -61,7 +61,7 @@ _DENIED: Final = frozenset({"AccessDeniedException", "AccessDenied"})
 _UNSUPPORTED: Final = frozenset({"UnknownOperationException"})
 _NOT_PROBED: Final = "not probed"
 
-USES: Final = {
+_USES: Final = {
     "dynamodb:GetItem": "@idempotent, show, release",
     "dynamodb:UpdateItem": "@idempotent",
     "dynamodb:DeleteItem": "@idempotent, release, purge",
@@ -243,7 +243,7 @@ def _permissions(store: DynamoDBStore, namespace: str) -> Check:
     if not denied and not unknown and not unsupported:
         return Check(name, OK, f"this caller can {_actions(allowed)}")
     missing = [action for action in probes if action in denied or action in unknown]
-    uses = "; ".join(f"{_actions([action])} by {USES[action]}" for action in missing)
+    uses = "; ".join(f"{_actions([action])} by {_USES[action]}" for action in missing)
     notes = [f"this caller cannot {_actions(denied)} (probed on {key!r})"] if denied else []
     notes += [
         f"{_actions([action])} was not probed (its probe needs {_actions([_PROBED_WITH[action]])})"
