@@ -6,7 +6,10 @@ Each example ships a SAM template (``template.yaml``) and a Serverless Framework
 
 - the lock table has key ``id`` (S, HASH), on-demand billing and TTL on ``expires_at_s``, and the
   function's ``IDEMLOCK_TABLE`` names it;
-- on the lock table the function may do exactly :data:`idemlock.dynamodb.RUNTIME_ACTIONS`;
+- on the lock table the function may do exactly :data:`idemlock.dynamodb.RUNTIME_ACTIONS`, and
+  :data:`idemlock.dynamodb.BATCH_ACTIONS` too when its handler runs batches of records
+  (``@idempotent_records`` or ``StreamDispatcher``: without them it would send one request per
+  record);
 - every permission names resources of the stack (a table, stream, queue, bucket or log group),
   never ``*``, and no action is a wildcard; every app table the environment names gets exactly
   the actions its code declares;
@@ -37,7 +40,7 @@ import yaml
 
 import idemlock
 from idemlock import AttributeNames
-from idemlock.dynamodb import RUNTIME_ACTIONS
+from idemlock.dynamodb import BATCH_ACTIONS, RUNTIME_ACTIONS
 from tests.cloudformation import CloudFormationLoader
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
@@ -58,21 +61,32 @@ class Example:
     """The schedule expression of a scheduled example."""
     stream_view_type: str | None = None
     """What the stream of a stream example must carry."""
+    batches: bool = False
+    """Whether the handler runs batches of records (``@idempotent_records``,
+    ``StreamDispatcher``), whose writes need :data:`BATCH_ACTIONS` besides the runtime ones."""
+
+    @property
+    def lock_table_actions(self) -> set[str]:
+        """What the function may do on the lock table: exactly what its handler sends."""
+        return {*RUNTIME_ACTIONS, *BATCH_ACTIONS} if self.batches else set(RUNTIME_ACTIONS)
 
 
 EXAMPLES: Mapping[str, Example] = {
-    "s3_csv_import": Example("s3", {"USERS_TABLE": "s3_csv_import.dao.IAM_ACTIONS"}),
+    "s3_csv_import": Example("s3", {"USERS_TABLE": "s3_csv_import.dao.IAM_ACTIONS"}, batches=True),
     "stream_audit": Example(
         "dynamodb-stream",
         {"AUDIT_TABLE": "stream_audit.handler.AUDIT_TABLE_ACTIONS"},
         stream_view_type="NEW_AND_OLD_IMAGES",  # the audit's MODIFY entries compare both images
+        batches=True,
     ),
     "scheduled_job": Example(
         "schedule",
         {"REPORTS_TABLE": "scheduled_job.handler.REPORTS_TABLE_ACTIONS"},
         schedule="rate(1 hour)",
     ),
-    "sqs_orders": Example("sqs", {"CHARGES_TABLE": "sqs_orders.handler.CHARGES_TABLE_ACTIONS"}),
+    "sqs_orders": Example(
+        "sqs", {"CHARGES_TABLE": "sqs_orders.handler.CHARGES_TABLE_ACTIONS"}, batches=True
+    ),
     "http_orders": Example(
         "http-api", {"ORDERS_TABLE": "http_orders.handler.ORDERS_TABLE_ACTIONS"}
     ),
@@ -82,7 +96,7 @@ VARIANTS: Mapping[str, tuple[str, Example]] = {
     # S3 -> SQS -> Lambda: the same code as s3_csv_import/template.yaml, behind a queue.
     "s3_csv_import/template-sqs.yaml": (
         "s3_csv_import",
-        Example("sqs", {"USERS_TABLE": "s3_csv_import.dao.IAM_ACTIONS"}),
+        Example("sqs", {"USERS_TABLE": "s3_csv_import.dao.IAM_ACTIONS"}, batches=True),
     ),
 }
 """Further SAM templates of an example (its code, another wiring), checked like the others."""
@@ -490,13 +504,22 @@ def test_lock_table_is_idemlocks_table(stack: tuple[Example, Stack]) -> None:
     }
 
 
-def test_lock_table_permissions_are_exactly_the_runtime_actions(
+BATCH_HANDLERS = re.compile(r"\b(idempotent_records|StreamDispatcher)\b")
+"""What a handler module runs batches of records with."""
+
+
+def test_lock_table_permissions_are_exactly_what_the_handler_sends(
     stack: tuple[Example, Stack],
 ) -> None:
-    """The role allows exactly idemlock.dynamodb.RUNTIME_ACTIONS on the lock table, by its ARN."""
-    _, declared = stack
+    """The role allows exactly idemlock.dynamodb.RUNTIME_ACTIONS on the lock table, by its ARN,
+    and BATCH_ACTIONS too for an example whose handler module runs batches of records: the
+    example is declared a batch exactly when its code is one."""
+    example, declared = stack
+    module = declared.handler.replace("/", ".").rsplit(".", 1)[0]
+    source = (declared.code_dir / Path(*module.split("."))).with_suffix(".py").read_text()
+    assert example.batches == bool(BATCH_HANDLERS.search(source)), declared.handler
     lock_table = table_named_by(LOCK_TABLE_ENV, declared)
-    assert actions_on(lock_table, declared) == set(RUNTIME_ACTIONS)
+    assert actions_on(lock_table, declared) == example.lock_table_actions
 
 
 def test_every_permission_is_scoped_to_resources_of_the_stack(

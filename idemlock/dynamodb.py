@@ -66,7 +66,8 @@ items written before stay readable; a binary one is decompressed on every read (
 CLI's ``show``)."""
 
 RUNTIME_ACTIONS: Final = ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem")
-"""The IAM actions ``@idempotent`` uses on the lock table: a least-privilege policy needs these."""
+"""The IAM actions ``@idempotent`` uses on the lock table: a least-privilege policy needs these
+(a batch too, besides :data:`BATCH_ACTIONS`: for a key found free it claims with UpdateItem)."""
 
 SETUP_ACTIONS: Final = (
     "dynamodb:CreateTable",
@@ -82,8 +83,15 @@ BATCH_ACTIONS: Final = (
     "dynamodb:PartiQLDelete",
     "dynamodb:BatchGetItem",
 )
-"""The IAM actions a batch (``@idempotent_records``) sends its writes in: without them, the
-store logs a warning once and sends one request per record, with :data:`RUNTIME_ACTIONS`."""
+"""The IAM actions a batch (``@idempotent_records``, ``StreamDispatcher``) sends its writes in:
+without them, the store logs a warning once and sends one request per record, with
+:data:`RUNTIME_ACTIONS`. ``BatchExecuteStatement`` is no IAM action of its own: each statement
+is authorised by its PartiQL action.
+
+Each of these, like each of :data:`RUNTIME_ACTIONS`, lists ``dynamodb:LeadingKeys`` among its
+condition keys (Service Authorization Reference, "Actions, resources, and condition keys for
+Amazon DynamoDB", https://docs.aws.amazon.com/service-authorization/latest/reference/
+list_amazondynamodb.html), so a policy held to some namespaces holds batches to them too."""
 
 _DENIED: Final = f"the IAM policy does not allow {', '.join(BATCH_ACTIONS)} (PartiQL)"
 

@@ -5,6 +5,12 @@ DynamoDB's. DynamoDB Local allows every call and shares this machine's clock, so
 this proxy between the command and DynamoDB Local: actions listed in ``deny`` get the
 ``AccessDeniedException`` IAM returns, and every response's ``Date`` header is moved by
 ``clock_offset_s``. Everything else passes through unchanged (the body keeps its CRC32).
+
+PartiQL requests are authorised per statement, by the statement's action (``dynamodb:PartiQLInsert``
+for an ``INSERT``, and so on; ``BatchExecuteStatement`` is no IAM action of its own): a denied
+statement of a ``BatchExecuteStatement`` answers with its own ``AccessDenied`` error while the
+others run (the shape ``BatchStatementError`` documents), and a transaction with a denied
+statement is refused whole.
 """
 
 from __future__ import annotations
@@ -13,15 +19,33 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["DynamoDBProxy"]
 
 _TARGET_PREFIX = "DynamoDB_20120810."
+_JSON = ("Content-Type", "application/x-amz-json-1.0")
+
+_STATEMENTS = {
+    "BatchExecuteStatement": "Statements",
+    "ExecuteTransaction": "TransactStatements",
+    "ExecuteStatement": None,  # the request is the one statement
+}
+"""The PartiQL operations, and where their statements are in the request."""
+
+_PARTIQL_ACTIONS = {
+    "INSERT": "dynamodb:PartiQLInsert",
+    "UPDATE": "dynamodb:PartiQLUpdate",
+    "DELETE": "dynamodb:PartiQLDelete",
+    "SELECT": "dynamodb:PartiQLSelect",
+    "EXISTS": "dynamodb:PartiQLSelect",
+}
+"""The IAM action of a PartiQL statement, by its first word."""
 
 
 class DynamoDBProxy:
@@ -64,13 +88,10 @@ class DynamoDBProxy:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                action = "dynamodb:" + self.headers.get("X-Amz-Target", "").removeprefix(
-                    _TARGET_PREFIX
+                operation = self.headers.get("X-Amz-Target", "").removeprefix(_TARGET_PREFIX)
+                status, headers, answer = proxy._answer(
+                    operation, self.path, dict(self.headers), body
                 )
-                if action in proxy.deny:
-                    status, headers, answer = _denied(action)
-                else:
-                    status, headers, answer = proxy._forward(self.path, dict(self.headers), body)
                 self.send_response_only(status)
                 for name, value in headers:
                     if name.lower() not in ("date", "content-length", "transfer-encoding"):
@@ -87,6 +108,45 @@ class DynamoDBProxy:
 
         return Handler
 
+    def _answer(
+        self, operation: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """What IAM, then DynamoDB, answer ``operation``."""
+        if operation in _STATEMENTS:
+            return self._partiql(operation, path, headers, body)
+        action = f"dynamodb:{operation}"
+        return _denied(action) if action in self.deny else self._forward(path, headers, body)
+
+    def _partiql(
+        self, operation: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """A PartiQL request, each statement authorised by its own action."""
+        request = json.loads(body)
+        field = _STATEMENTS[operation]
+        statements = [request] if field is None else request[field]
+        actions = [_PARTIQL_ACTIONS[s["Statement"].split(None, 1)[0].upper()] for s in statements]
+        denied = [action in self.deny for action in actions]
+        if not any(denied):
+            return self._forward(path, headers, body)
+        if field != "Statements":
+            return _denied(next(a for a, no in zip(actions, denied, strict=True) if no))
+        allowed = [s for s, no in zip(statements, denied, strict=True) if not no]
+        answers: Iterator[dict[str, Any]] = iter(())
+        if allowed:
+            status, answered, answer = self._forward(
+                path, headers, json.dumps({**request, field: allowed}).encode()
+            )
+            if status != 200:
+                return status, answered, answer
+            answers = iter(json.loads(answer)["Responses"])
+        responses = [
+            {"Error": {"Code": "AccessDenied", "Message": f"not authorized to perform: {action}"}}
+            if no
+            else next(answers)
+            for action, no in zip(actions, denied, strict=True)
+        ]
+        return 200, [_JSON], json.dumps({"Responses": responses}).encode()
+
     def _forward(
         self, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -94,6 +154,7 @@ class DynamoDBProxy:
             self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=30
         )
         try:
+            headers = {**headers, "Content-Length": str(len(body))}  # a statement may be cut
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()
             return response.status, response.getheaders(), response.read()
@@ -108,4 +169,4 @@ def _denied(action: str) -> tuple[int, list[tuple[str, str]], bytes]:
         "Message": f"User: arn:aws:iam::123456789012:user/operator is not authorized to perform: "
         f"{action} on resource: arn:aws:dynamodb:us-east-1:123456789012:table/t",
     }
-    return 400, [("Content-Type", "application/x-amz-json-1.0")], json.dumps(body).encode()
+    return 400, [_JSON], json.dumps(body).encode()

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from idemlock import DynamoDBStore
+from idemlock.dynamodb import BATCH_ACTIONS, RUNTIME_ACTIONS
 from tests.aws import make_client
 from tests.cli_helpers import (
     POWERTOOLS_KEY,
@@ -170,6 +171,101 @@ def test_permissions_are_probed_per_action(
     assert report["foreign items"]["result"] == "warn"
     assert "Scan" in report["foreign items"]["detail"]
     assert list(store.scan_items()) == []
+
+
+BATCH_USES = {
+    "dynamodb:PartiQLInsert": "batch claims",
+    "dynamodb:PartiQLUpdate": "batch completes",
+    "dynamodb:PartiQLDelete": "batch releases",
+    "dynamodb:BatchGetItem": "reading the keys a batch claim found held",
+}
+
+
+def test_a_caller_with_every_action_can_write_batches(store: DynamoDBStore, idemlock: Run) -> None:
+    """On DynamoDB Local every action is allowed: the permissions check is ok and names the batch
+    actions among those probed; the probes (a transaction among them) write nothing."""
+    permissions = checks(idemlock("doctor", "--output", "json"))["permissions"]
+
+    assert permissions["result"] == "ok"
+    for action in (*RUNTIME_ACTIONS, *BATCH_ACTIONS):
+        assert action.partition(":")[2] in permissions["detail"]
+    assert list(store.scan_items()) == []
+
+
+def test_a_caller_without_the_batch_actions_is_warned_batches_go_one_by_one(
+    dynamodb_local: str, store: DynamoDBStore, idemlock: Run
+) -> None:
+    """A role with the single-request actions only (the policy idemlock wrote before batches):
+    a warning, not a failure (batches still work, one request per record), naming each batch
+    action and what it is for (the INSERT's probe needs PartiQLUpdate, so it is named as not
+    probed rather than guessed); exit 0; nothing written."""
+    with DynamoDBProxy(dynamodb_local, deny=BATCH_ACTIONS) as proxy:
+        done = idemlock("doctor", "--output", "json", AWS_ENDPOINT_URL_DYNAMODB=proxy.endpoint_url)
+
+    assert done.returncode == 0, done.stderr
+    permissions = checks(done)["permissions"]
+    assert permissions["result"] == "warn"
+    assert "cannot PartiQLUpdate, PartiQLDelete, BatchGetItem (probed" in permissions["detail"]
+    assert "PartiQLInsert was not probed (its probe needs PartiQLUpdate)" in permissions["detail"]
+    for action, use in BATCH_USES.items():
+        assert f"{action.partition(':')[2]} by {use}" in permissions["detail"]
+    assert "one request per record" in permissions["detail"]
+    assert "idemlock template" in permissions["fix"]
+    assert list(store.scan_items()) == []
+
+
+@pytest.mark.parametrize("action", BATCH_ACTIONS)
+def test_each_batch_action_is_probed_on_its_own(
+    dynamodb_local: str, store: DynamoDBStore, idemlock: Run, action: str
+) -> None:
+    """A policy that forgot one batch action: that one, and only that one, is named."""
+    with DynamoDBProxy(dynamodb_local, deny={action}) as proxy:
+        done = idemlock("doctor", "--output", "json", AWS_ENDPOINT_URL_DYNAMODB=proxy.endpoint_url)
+
+    permissions = checks(done)["permissions"]
+    assert permissions["result"] == "warn"
+    assert f"cannot {action.partition(':')[2]} (probed" in permissions["detail"]
+    assert list(store.scan_items()) == []
+
+
+def test_an_insert_is_not_probed_without_partiql_update(
+    dynamodb_local: str, store: DynamoDBStore, idemlock: Run
+) -> None:
+    """The INSERT probe is a transaction whose UPDATE cannot succeed (so nothing is written):
+    a caller refused the UPDATE cannot be probed for the INSERT, and the report says so rather
+    than guess."""
+    deny = {"dynamodb:PartiQLUpdate"}
+    with DynamoDBProxy(dynamodb_local, deny=deny) as proxy:
+        done = idemlock("doctor", "--output", "json", AWS_ENDPOINT_URL_DYNAMODB=proxy.endpoint_url)
+
+    detail = checks(done)["permissions"]["detail"]
+    assert "cannot PartiQLUpdate (probed" in detail
+    assert "PartiQLInsert was not probed" in detail
+    assert "PartiQLInsert by batch claims" in detail
+    assert list(store.scan_items()) == []
+
+
+def test_an_endpoint_without_partiql_is_a_warning_not_a_denial(
+    dynalite: str, idemlock: Run
+) -> None:
+    """dynalite has no BatchExecuteStatement or ExecuteTransaction: the permissions check says
+    the endpoint does not know the PartiQL actions (batches go one request per record there),
+    not that the caller may not, and has no policy to fix."""
+    name = f"nopartiql-{uuid.uuid4().hex[:8]}"
+    DynamoDBStore(name, client=make_client(dynalite)).create_table()
+
+    done = idemlock(
+        "doctor", "--table", name, "--output", "json", AWS_ENDPOINT_URL_DYNAMODB=dynalite
+    )
+
+    permissions = checks(done)["permissions"]
+    assert permissions["result"] == "warn"
+    assert (
+        "this endpoint does not know PartiQLInsert, PartiQLUpdate, PartiQLDelete"
+        in (permissions["detail"])
+    )
+    assert "cannot" not in permissions["detail"]
+    assert permissions["fix"] is None
 
 
 @pytest.mark.parametrize(("offset_s", "result"), [(120, "fail"), (-120, "fail"), (0, "ok")])

@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 import yaml
 
-from idemlock.dynamodb import RUNTIME_ACTIONS
+from idemlock.dynamodb import BATCH_ACTIONS, RUNTIME_ACTIONS
 from tests.cli_helpers import Run
+
+FUNCTION_ACTIONS = [*RUNTIME_ACTIONS, *BATCH_ACTIONS]
+"""What a function's policy grants by default: single requests, and batches of records."""
 
 
 @pytest.mark.parametrize("fmt", ["cloudformation", "sam", "serverless"])
 def test_yaml_templates_declare_the_table_and_least_privilege(fmt: str, idemlock: Run) -> None:
     """Each YAML template has the table (on-demand, key id, TTL on expires_at_s) and a statement
-    with exactly the actions idemlock uses, on that table."""
+    with exactly the actions idemlock uses, on that table: single requests and batches."""
     done = idemlock("template", "--format", fmt, "--table", "orders-locks")
     document = yaml.safe_load(done.stdout)
 
@@ -37,19 +40,20 @@ def test_yaml_templates_declare_the_table_and_least_privilege(fmt: str, idemlock
     assert statements == [
         {
             "Effect": "Allow",
-            "Action": list(RUNTIME_ACTIONS),
+            "Action": FUNCTION_ACTIONS,
             "Resource": {"Fn::GetAtt": ["IdemlockTable", "Arn"]},
         }
     ]
 
 
 def test_terraform_template(idemlock: Run) -> None:
-    """The Terraform template has the table with TTL and the policy with the exact actions."""
+    """The Terraform template has the table with TTL and the policy with the exact actions,
+    the batches' among them."""
     text = idemlock("template", "--format", "terraform").stdout
 
     assert 'resource "aws_dynamodb_table" "idemlock"' in text
     assert 'attribute_name = "expires_at_s"' in text
-    assert f"actions   = [{', '.join(json.dumps(a) for a in RUNTIME_ACTIONS)}]" in text
+    assert f"actions   = [{', '.join(json.dumps(a) for a in FUNCTION_ACTIONS)}]" in text
     assert "resources = [aws_dynamodb_table.idemlock.arn]" in text
 
 
@@ -93,7 +97,9 @@ def _terraform_statement(block: str) -> dict[str, Any]:
 @pytest.mark.parametrize("fmt", ["cloudformation", "sam", "serverless", "terraform"])
 def test_namespaces_restrict_the_policy_to_their_keys(fmt: str, idemlock: Run) -> None:
     """--namespace NS (repeatable) adds IAM's dynamodb:LeadingKeys condition: the functions may
-    touch only items whose key starts with NS#, on the lock table, with the runtime actions."""
+    touch only items whose key starts with NS#, on the lock table, with every action they use:
+    the batch actions name their keys as the item actions do (each lists dynamodb:LeadingKeys in
+    the Service Authorization Reference), so one condition holds them all."""
     done = idemlock(
         "template", "--format", fmt, "--namespace", "orders", "--namespace", "import-users"
     )
@@ -102,7 +108,7 @@ def test_namespaces_restrict_the_policy_to_their_keys(fmt: str, idemlock: Run) -
     [statement] = _statements(fmt, done.stdout)
 
     assert statement["Effect"] == "Allow"
-    assert statement["Action"] == list(RUNTIME_ACTIONS)
+    assert statement["Action"] == FUNCTION_ACTIONS
     assert statement["Condition"] == {
         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["orders#*", "import-users#*"]}
     }
@@ -115,7 +121,36 @@ def test_without_a_namespace_the_policy_has_no_condition(fmt: str, idemlock: Run
     [statement] = _statements(fmt, idemlock("template", "--format", fmt).stdout)
 
     assert "Condition" not in statement
+    assert statement["Action"] == FUNCTION_ACTIONS
+
+
+@pytest.mark.parametrize("fmt", ["cloudformation", "sam", "serverless", "terraform"])
+def test_no_batches_grants_the_single_request_actions_only(fmt: str, idemlock: Run) -> None:
+    """--no-batches, for functions that only use @idempotent: the statement has exactly
+    RUNTIME_ACTIONS (namespaces still apply), and the header says what batches would need."""
+    done = idemlock("template", "--format", fmt, "--no-batches", "--namespace", "orders")
+    assert done.returncode == 0, done.stderr
+
+    [statement] = _statements(fmt, done.stdout)
+
     assert statement["Action"] == list(RUNTIME_ACTIONS)
+    assert statement["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["orders#*"]}
+    }
+    header = "".join(line for line in done.stdout.splitlines(keepends=True) if line[:1] == "#")
+    assert all(action in header for action in BATCH_ACTIONS)
+    assert "one request per record" in header
+
+
+@pytest.mark.parametrize("fmt", ["cloudformation", "sam", "serverless", "terraform"])
+def test_the_header_says_what_the_batch_actions_are_for(fmt: str, idemlock: Run) -> None:
+    """The comment above the template names the single-request and the batch actions, and
+    which decorator uses which, so a reader trimming the policy knows what each line buys."""
+    text = idemlock("template", "--format", fmt).stdout
+    header = "".join(line for line in text.splitlines(keepends=True) if line[:1] == "#")
+
+    assert all(action in header for action in (*RUNTIME_ACTIONS, *BATCH_ACTIONS))
+    assert "@idempotent_records" in header
 
 
 @pytest.mark.parametrize("namespace", ["", "orders*", "a?b", "${aws:username}"])

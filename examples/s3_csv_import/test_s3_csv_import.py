@@ -26,7 +26,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from idemlock import DynamoDBStore, LockItem, LockStatus
 from idemlock.batch import RecordStatus
-from idemlock.dynamodb import RUNTIME_ACTIONS
+from idemlock.dynamodb import BATCH_ACTIONS, RUNTIME_ACTIONS
 from idemlock.errors import BatchFailedError
 from idemlock.keys import storage_key
 from idemlock.testing import LambdaContext
@@ -37,6 +37,8 @@ from tests.aws import REGION, create_app_table, fresh_table, make_client, use_lo
 from tests.delivered_events import S3_TEST_EVENT, sqs_record
 
 HERE = Path(__file__).resolve().parent
+LOCK_TABLE_ACTIONS = [*RUNTIME_ACTIONS, *BATCH_ACTIONS]
+"""The handler is a batch (``@idempotent_records``): its writes go 25 records to a request."""
 
 USERS = "name,country,age\nAlice,JP,30\nBob,FR,41\n"
 CHANGED_USERS = "name,country,age\nAlice,JP,31\nCarol,DE,25\n"
@@ -540,9 +542,9 @@ def _statements(statements: list[dict[str, Any]]) -> dict[str, tuple[list[str], 
 
 def test_the_sam_template_grants_the_function_exactly_what_the_code_calls() -> None:
     """template.yaml: the handler string is this handler; its own role may do the lock actions
-    on the lock table, the dao's actions on the users table, GetObject on the upload bucket's
-    objects, send to the on-failure queue and write its log group, and nothing else; the key
-    choice defaults as the code does."""
+    (a batch's too) on the lock table, the dao's actions on the users table, GetObject on the
+    upload bucket's objects, send to the on-failure queue and write its log group, and nothing
+    else; the key choice defaults as the code does."""
     template = yaml.safe_load((HERE / "template.yaml").read_text())
     resources = template["Resources"]
     function = resources["ImportFunction"]["Properties"]
@@ -555,7 +557,7 @@ def test_the_sam_template_grants_the_function_exactly_what_the_code_calls() -> N
     [policy] = resources["ImportFunctionRole"]["Properties"]["Policies"]
     granted = _statements(policy["PolicyDocument"]["Statement"])
     assert granted == {
-        "IdemlockLockTable": (list(RUNTIME_ACTIONS), {"Fn::GetAtt": ["IdemlockTable", "Arn"]}),
+        "IdemlockLockTable": (LOCK_TABLE_ACTIONS, {"Fn::GetAtt": ["IdemlockTable", "Arn"]}),
         "WriteUsers": (list(dao.IAM_ACTIONS), {"Fn::GetAtt": ["UsersTable", "Arn"]}),
         "ReadUploads": (
             ["s3:GetObject"],
@@ -596,7 +598,7 @@ def test_serverless_yml_grants_the_function_exactly_what_the_code_calls() -> Non
 
     granted = _statements(provider["iam"]["role"]["statements"])
     assert granted == {
-        "IdemlockLockTable": (list(RUNTIME_ACTIONS), {"Fn::GetAtt": ["IdemlockTable", "Arn"]}),
+        "IdemlockLockTable": (LOCK_TABLE_ACTIONS, {"Fn::GetAtt": ["IdemlockTable", "Arn"]}),
         "WriteUsers": (list(dao.IAM_ACTIONS), {"Fn::GetAtt": ["UsersTable", "Arn"]}),
         "ReadUploads": (["s3:GetObject"], "arn:aws:s3:::${param:uploadBucket}/*"),
         "ReportFailedImports": (

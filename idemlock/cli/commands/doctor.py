@@ -5,7 +5,9 @@ check fails (something that breaks idemlock or lets the table grow without bound
 a warning is worth knowing, not worth paging for.
 
 Every probe is harmless: reads, and conditional writes whose condition can never hold, so IAM
-answers (allowed or denied) and DynamoDB writes nothing.
+answers (allowed or denied) and DynamoDB writes nothing. A PartiQL ``INSERT`` has no condition:
+it is probed inside a transaction whose other statement, an ``UPDATE`` of an item that does not
+exist, always fails, so the transaction writes nothing either.
 """
 
 from __future__ import annotations
@@ -16,19 +18,27 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
+from idemlock._partiql import statements
 from idemlock.cli import items
-from idemlock.cli.common import EXIT_FAILED, EXIT_OK, Refused, api_call
+from idemlock.cli.common import EXIT_FAILED, EXIT_OK, Refused, api_call, now_ms
 from idemlock.cli.flags import add_common_flags, store_for
 from idemlock.cli.items import Foreign
 from idemlock.cli.output import human_duration, print_json
-from idemlock.dynamodb import DynamoDBStore
+from idemlock.dynamodb import BATCH_ACTIONS, DynamoDBStore
 from idemlock.errors import AccessDeniedError, TableMismatchError, TableNotFoundError
 from idemlock.keys import SEPARATOR
 
 # The one place doctor reads the lock's grace.
 from idemlock.lock import LAMBDA_LEASE_GRACE_MS
+from idemlock.store import Claim, CompleteRequest, ReleaseRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import (
+        BatchStatementRequestTypeDef,
+        ParameterizedStatementTypeDef,
+    )
 
 OK: Final = "ok"
 WARN: Final = "warn"
@@ -49,6 +59,22 @@ _IMPOSSIBLE: Final = "attribute_exists(#key) AND attribute_not_exists(#key)"
 
 _DENIED: Final = frozenset({"AccessDeniedException", "AccessDenied"})
 _UNSUPPORTED: Final = frozenset({"UnknownOperationException"})
+_NOT_PROBED: Final = "not probed"
+
+_USES: Final = {
+    "dynamodb:GetItem": "@idempotent, show, release",
+    "dynamodb:UpdateItem": "@idempotent",
+    "dynamodb:DeleteItem": "@idempotent, release, purge",
+    "dynamodb:Scan": "ls, stats, purge, doctor",
+    "dynamodb:PartiQLInsert": "batch claims",
+    "dynamodb:PartiQLUpdate": "batch completes",
+    "dynamodb:PartiQLDelete": "batch releases",
+    "dynamodb:BatchGetItem": "reading the keys a batch claim found held",
+}
+"""Who needs each action the permissions check probes."""
+
+_PROBED_WITH: Final = {"dynamodb:PartiQLInsert": "dynamodb:PartiQLUpdate"}
+"""A probe that needs another action too: without it, the first is not probed."""
 
 
 class Check(NamedTuple):
@@ -204,47 +230,108 @@ def _permissions(store: DynamoDBStore, namespace: str) -> Check:
     name = "permissions"
     key = _probe_key(namespace)
     probes = _probes(store, key)
-    denied = [action for action, probe in probes.items() if api_call(probe)[0] in _DENIED]
-    allowed = [action for action in probes if action not in denied]
-    if not denied:
+    codes: dict[str, str | None] = {}
+    for action in sorted(probes, key=lambda action: action in _PROBED_WITH):  # those last
+        needed = _PROBED_WITH.get(action)
+        codes[action] = (
+            _NOT_PROBED if needed is not None and codes[needed] in _DENIED else probes[action]()
+        )
+    denied = [action for action in probes if codes[action] in _DENIED]
+    unknown = [action for action in probes if codes[action] == _NOT_PROBED]
+    unsupported = [action for action in probes if codes[action] in _UNSUPPORTED]
+    allowed = [action for action in probes if codes[action] is None]
+    if not denied and not unknown and not unsupported:
         return Check(name, OK, f"this caller can {_actions(allowed)}")
-    needed_by = {
-        "dynamodb:GetItem": "@idempotent, show, release",
-        "dynamodb:UpdateItem": "@idempotent",
-        "dynamodb:DeleteItem": "@idempotent, release, purge",
-        "dynamodb:Scan": "ls, stats, purge, doctor",
-    }
-    uses = "; ".join(f"{_actions([action])} by {needed_by[action]}" for action in denied)
-    return Check(
-        name,
-        WARN,
-        f"this caller cannot {_actions(denied)} (probed on {key!r}); needed: {uses}",
+    missing = [action for action in probes if action in denied or action in unknown]
+    uses = "; ".join(f"{_actions([action])} by {_USES[action]}" for action in missing)
+    notes = [f"this caller cannot {_actions(denied)} (probed on {key!r})"] if denied else []
+    notes += [
+        f"{_actions([action])} was not probed (its probe needs {_actions([_PROBED_WITH[action]])})"
+        for action in unknown
+    ]
+    notes += [f"needed: {uses}"] if uses else []
+    if unsupported:
+        notes.append(
+            f"this endpoint does not know {_actions(unsupported)}: batches send one request "
+            "per record here"
+        )
+    if set(BATCH_ACTIONS) & {*denied, *unknown}:
+        notes.append(
+            "without the batch actions, @idempotent_records and StreamDispatcher still work, "
+            "one request per record instead of 25 records to a request"
+        )
+    fix = (
         "fine for a role that does not need them; otherwise `idemlock template` prints the "
-        "functions' policy, and docs/operating.md the operators'",
+        "functions' policy (the batch actions included), and docs/operating.md the operators'"
     )
+    return Check(name, WARN, "; ".join(notes), fix if denied or unknown else None)
 
 
-def _probes(store: DynamoDBStore, key: str) -> dict[str, Callable[[], Any]]:
-    """One harmless call per action: reads, and writes whose condition never holds."""
+def _probes(store: DynamoDBStore, key: str) -> dict[str, Callable[[], str | None]]:
+    """One harmless call per action, answering its error code (``None``: IAM allowed it)."""
     client, table, names = store.client, store.table_name, store.attributes
     item_key = store.item_key(key)
     return {
-        "dynamodb:GetItem": lambda: client.get_item(TableName=table, Key=item_key),
-        "dynamodb:UpdateItem": lambda: client.update_item(
-            TableName=table,
-            Key=item_key,
-            UpdateExpression="SET #status = :probe",
-            ConditionExpression=_IMPOSSIBLE,
-            ExpressionAttributeNames={"#key": names.key, "#status": names.status},
-            ExpressionAttributeValues={":probe": {"S": "doctor-probe"}},
+        "dynamodb:GetItem": _code(lambda: client.get_item(TableName=table, Key=item_key)),
+        "dynamodb:UpdateItem": _code(
+            lambda: client.update_item(
+                TableName=table,
+                Key=item_key,
+                UpdateExpression="SET #status = :probe",
+                ConditionExpression=_IMPOSSIBLE,
+                ExpressionAttributeNames={"#key": names.key, "#status": names.status},
+                ExpressionAttributeValues={":probe": {"S": "doctor-probe"}},
+            )
         ),
-        "dynamodb:DeleteItem": lambda: client.delete_item(
-            TableName=table,
-            Key=item_key,
-            ConditionExpression=_IMPOSSIBLE,
-            ExpressionAttributeNames={"#key": names.key},
+        "dynamodb:DeleteItem": _code(
+            lambda: client.delete_item(
+                TableName=table,
+                Key=item_key,
+                ConditionExpression=_IMPOSSIBLE,
+                ExpressionAttributeNames={"#key": names.key},
+            )
         ),
-        "dynamodb:Scan": lambda: client.scan(TableName=table, Limit=1),
+        "dynamodb:Scan": _code(lambda: client.scan(TableName=table, Limit=1)),
+        **_batch_probes(store, key),
+    }
+
+
+def _batch_probes(store: DynamoDBStore, key: str) -> dict[str, Callable[[], str | None]]:
+    """The statements a batch sends, on items that do not exist and for an owner nobody is."""
+    client, table = store.client, store.table_name
+    partiql = statements(table, store.attributes, store.sort_key_value)
+    owner, now = f"doctor-probe-{uuid.uuid4().hex}", now_ms()
+    complete = partiql.complete_statement(CompleteRequest(key, owner, now, None, None), None)
+    release = partiql.release_statement(ReleaseRequest(key, owner))
+    # A transaction names each item once: the INSERT claims another key than the UPDATE's.
+    # Were the transaction ever to commit, the item's TTL would already be over.
+    claim = partiql.claim_statement(
+        Claim(_other_key(key), owner, now, now * 1000, now, now // 1000)
+    )
+    insert = cast("list[ParameterizedStatementTypeDef]", [claim, complete])
+
+    def statement(probe: dict[str, Any]) -> str | None:
+        sent = cast("BatchStatementRequestTypeDef", probe)
+        code, response = api_call(lambda: client.batch_execute_statement(Statements=[sent]))
+        if code is not None:
+            return code
+        [answer] = response["Responses"]
+        refused = answer.get("Error", {}).get("Code")
+        return refused if refused in _DENIED else None
+
+    def transaction() -> str | None:
+        code, _ = api_call(lambda: client.execute_transaction(TransactStatements=insert))
+        return None if code == "TransactionCanceledException" else code
+
+    return {
+        "dynamodb:PartiQLInsert": transaction,
+        "dynamodb:PartiQLUpdate": lambda: statement(complete),
+        "dynamodb:PartiQLDelete": lambda: statement(release),
+        "dynamodb:BatchGetItem": _code(
+            lambda: client.batch_get_item(
+                RequestItems={table: {"Keys": [store.item_key(key)], "ConsistentRead": True}}
+            )
+        ),
     }
 
 
@@ -359,8 +446,18 @@ def _cannot(name: str, action: str) -> Check:
     )
 
 
+def _code(call: Callable[[], Any]) -> Callable[[], str | None]:
+    """A probe answering ``call``'s error code (``None``: it ran, or failed its condition)."""
+    return lambda: api_call(call)[0]
+
+
 def _probe_key(namespace: str) -> str:
     return f"{namespace}{SEPARATOR}doctor-probe-{uuid.uuid4().hex[:12]}"
+
+
+def _other_key(key: str) -> str:
+    """Another probe key in ``key``'s namespace (a policy held to it allows both)."""
+    return f"{key}-2"
 
 
 def _actions(actions: list[str]) -> str:

@@ -31,6 +31,14 @@ def register(commands: Any) -> None:
         help="let the functions touch only keys of this namespace (NAMESPACE#...), with IAM's "
         "dynamodb:LeadingKeys condition (repeatable)",
     )
+    template.add_argument(
+        "--no-batches",
+        dest="batches",
+        action="store_false",
+        help="grant only what @idempotent uses, not the PartiQL and BatchGetItem actions "
+        "@idempotent_records sends a batch's writes in (without them it sends one request "
+        "per record)",
+    )
     # No endpoint, region or profile: a template is made here, without calling AWS.
     add_table_flags(template, default=DEFAULT_TABLE, items=False)
     add_output_flag(template)
@@ -52,11 +60,7 @@ def run(args: argparse.Namespace) -> int:
     table = table_name(args, default=DEFAULT_TABLE)
     if table.startswith("arn:"):
         raise UsageError(f"{table!r} is an ARN: a template makes the table, give its name")
-    spec = Spec(
-        table,
-        attribute_names(args),
-        tuple(args.namespace),
-    )
+    spec = Spec(table, attribute_names(args), tuple(args.namespace), batches=args.batches)
     text = TEMPLATES[args.format](spec)
     if args.output == "json":
         print_json({"format": args.format, "table": spec.table, "template": text})

@@ -16,7 +16,7 @@ def cloudformation(spec: Spec) -> str:
             "IdemlockPolicy": {
                 "Type": "AWS::IAM::ManagedPolicy",
                 "Properties": {
-                    "Description": "What @idempotent does on the idemlock lock table",
+                    "Description": "What idemlock's functions do on the lock table",
                     "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement(spec)]},
                 },
             },

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 from idemlock.cli.templates.spec import LEADING_KEYS_TEST, Spec, header
-from idemlock.dynamodb import RUNTIME_ACTIONS
 
 
 def terraform(spec: Spec) -> str:
     """Terraform: the table, the policy document and a policy to attach to function roles."""
     names = spec.names
-    actions = ", ".join(json.dumps(action) for action in RUNTIME_ACTIONS)
+    actions = ", ".join(json.dumps(action) for action in spec.actions)
     condition = (
         f"\n    condition {{\n"
         f"      test     = {json.dumps(LEADING_KEYS_TEST)}\n"
