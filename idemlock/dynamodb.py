@@ -250,15 +250,17 @@ _MARK_UNKNOWN_CONDITION: Final = (
 )
 _RECORD_STEPS_UPDATE: Final = "SET #steps = :steps"
 _RECORD_STEPS_CONDITION: Final = "#owner = :owner AND #fence = :fence AND #status = :in_progress"
-_FREE_CONDITION: Final = "#owner = :owner AND #status = :in_progress"
+_OWNER_IN_PROGRESS_CONDITION: Final = "#owner = :owner AND #status = :in_progress"
 _FREE_UPDATE: Final = (
     # A marked owner that turns out alive and fails settles the unknown outcome itself.
     "SET #released_at_ms = :now_ms, #lease_expires_at_ms = :zero REMOVE #outcome_unknown_at_ms"
 )
 
 
-def _complete_update(has_result: bool, expires: bool) -> str:
+def _complete_update(has_result: bool, expires: bool, *, new_owner: bool = False) -> str:
     assignments = ["#status = :completed", "#completed_at_ms = :now_ms"]
+    if new_owner:
+        assignments.append("#owner = :operator")
     # A marked owner that turns out alive and completes settles the unknown outcome itself.
     removals = ["#lease_expires_at_ms", "#outcome_unknown_at_ms", "#steps", "#released_at_ms"]
     if has_result:
@@ -279,10 +281,33 @@ _COMPLETE_UPDATES: Final = {
 }
 """The complete's update, by whether it stores a result and whether retention ends."""
 
+_RESOLVE_UPDATES: Final = {
+    (has_result, expires): _complete_update(has_result, expires, new_owner=True)
+    for has_result in (False, True)
+    for expires in (False, True)
+}
+"""An operator's complete: the complete's update that also makes the operator the owner."""
+
 _IN_PROGRESS: Final = {"S": LockStatus.IN_PROGRESS.value}
 _COMPLETED: Final = {"S": LockStatus.COMPLETED.value}
 _ONE: Final = {"N": "1"}
 _STATUSES: Final = {status.value: status for status in LockStatus}
+
+
+def _complete_values(
+    owner: str, now_ms: int, result: str | None, expires_at_s: int | None
+) -> dict[str, Any]:
+    """The ``ExpressionAttributeValues`` of a complete by ``owner``."""
+    values: dict[str, Any] = {
+        ":completed": _COMPLETED,
+        ":owner": {"S": owner},
+        ":now_ms": {"N": str(now_ms)},
+    }
+    if result is not None:
+        values[":result"] = _result_value(result)
+    if expires_at_s is not None:
+        values[":expires"] = {"N": str(expires_at_s)}
+    return values
 
 
 def _claim_values(claim: Claim) -> dict[str, Any]:
@@ -469,22 +494,39 @@ class DynamoDBStore:
         Only the owner condition: a retry of a complete whose response was lost finds the item
         already completed by us and succeeds again.
         """
-        values: dict[str, Any] = {
-            ":completed": _COMPLETED,
-            ":owner": {"S": owner},
-            ":now_ms": {"N": str(now_ms)},
-        }
-        if result is not None:
-            values[":result"] = _result_value(result)
-        if expires_at_s is not None:
-            values[":expires"] = {"N": str(expires_at_s)}
+        try:
+            self._write(
+                "update_item",
+                key,
+                _complete_values(owner, now_ms, result, expires_at_s),
+                _COMPLETE_UPDATES[result is not None, expires_at_s is not None],
+                _OWNER_CONDITION,
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def resolve(
+        self,
+        key: str,
+        owner: str,
+        *,
+        operator: str,
+        now_ms: int,
+        result: str | None,
+        expires_at_s: int | None,
+    ) -> bool:
+        """Complete ``owner``'s claim in progress for ``operator``, who becomes its owner."""
+        values = _complete_values(owner, now_ms, result, expires_at_s)
+        values[":in_progress"] = _IN_PROGRESS
+        values[":operator"] = {"S": operator}
         try:
             self._write(
                 "update_item",
                 key,
                 values,
-                _COMPLETE_UPDATES[result is not None, expires_at_s is not None],
-                _OWNER_CONDITION,
+                _RESOLVE_UPDATES[result is not None, expires_at_s is not None],
+                _OWNER_IN_PROGRESS_CONDITION,
             )
         except _ConditionFailed:
             return False
@@ -549,7 +591,7 @@ class DynamoDBStore:
             ":zero": {"N": "0"},
         }
         try:
-            self._write("update_item", key, values, _FREE_UPDATE, _FREE_CONDITION)
+            self._write("update_item", key, values, _FREE_UPDATE, _OWNER_IN_PROGRESS_CONDITION)
         except _ConditionFailed as failed:
             current = self._record(failed.item) if failed.item else self.get(key)
             return current is None

@@ -145,6 +145,25 @@ class LockStore(Protocol):
         """Read the item for ``key`` with a strongly consistent read."""
         ...
 
+    def resolve(
+        self,
+        key: str,
+        owner: str,
+        *,
+        operator: str,
+        now_ms: int,
+        result: str | None,
+        expires_at_s: int | None,
+    ) -> bool:
+        """Complete ``owner``'s ``IN_PROGRESS`` claim for an operator, who becomes its owner.
+
+        As :meth:`complete` writes it, with ``owner`` replaced by ``operator``: the first owner,
+        if it is alive after all, finds the key is not its own any more, so its late complete
+        cannot overwrite the operator's result nor its late release free the key. ``False`` if
+        the item is not ``owner``'s claim in progress.
+        """
+        ...
+
     def mark_unknown(self, key: str, owner: str, *, now_ms: int) -> bool:
         """Mark ``owner``'s ``IN_PROGRESS`` item, lease over at ``now_ms``, outcome unknown.
 

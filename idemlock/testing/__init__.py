@@ -83,11 +83,32 @@ class MemoryStore:
             self.calls["complete"] += 1
             return self._complete(CompleteRequest(key, owner, now_ms, result, expires_at_s))
 
-    def _complete(self, complete: CompleteRequest) -> bool:
+    def resolve(
+        self,
+        key: str,
+        owner: str,
+        *,
+        operator: str,
+        now_ms: int,
+        result: str | None,
+        expires_at_s: int | None,
+    ) -> bool:
+        """Complete ``owner``'s ``IN_PROGRESS`` claim in ``operator``'s name."""
+        with self._lock:
+            self.calls["resolve"] += 1
+            old = self._items.get(key)
+            if old is None or old.status is not LockStatus.IN_PROGRESS:
+                return False
+            return self._complete(
+                CompleteRequest(key, owner, now_ms, result, expires_at_s), new_owner=operator
+            )
+
+    def _complete(self, complete: CompleteRequest, *, new_owner: str | None = None) -> bool:
         old = self._items.get(complete.key)
         if old is None or old.owner != complete.owner:
             return False
         self._items[complete.key] = old._replace(
+            owner=complete.owner if new_owner is None else new_owner,
             status=LockStatus.COMPLETED,
             lease_expires_at_ms=None,
             completed_at_ms=complete.now_ms,

@@ -712,6 +712,46 @@ class LockStoreContract(BatchWritesContract):
         assert done is not None
         assert (done.status, done.outcome_unknown_at_ms) == (LockStatus.COMPLETED, None)
 
+    def test_resolve_completes_a_claim_for_an_operator_its_owner_cannot_then_touch(
+        self,
+    ) -> None:
+        """resolve() completes the owner's marked claim as complete() does, with the operator
+        as owner; the first owner's late complete, release, free and steps are then refused and
+        change nothing; a completed key or a stranger's is not resolved.
+        """
+        key = stored_key(self.namespace, "k")
+        now = int(self.clock() * 1000)
+        claimed = self.store.claim(claim_with_1s_lease(key, "a", now)).item
+        assert claimed is not None
+        assert self.store.mark_unknown(key, "a", now_ms=now + 5000)
+
+        def resolve(owner: str, operator: str) -> bool:
+            return self.store.resolve(
+                key,
+                owner,
+                operator=operator,
+                now_ms=now + 6000,
+                result='"by hand"',
+                expires_at_s=None,
+            )
+
+        assert not resolve("stranger", "op")
+        assert resolve("a", "op")
+        resolved = self.store.get(key)
+        assert resolved is not None
+        assert (resolved.status, resolved.owner, resolved.result) == (
+            LockStatus.COMPLETED,
+            "op",
+            '"by hand"',
+        )
+        assert (resolved.fence, resolved.outcome_unknown_at_ms) == (claimed.fence, None)
+        assert not self.store.complete(key, "a", now_ms=now + 7000, result="1", expires_at_s=9)
+        assert not self.store.release(key, "a")
+        assert not self.store.free(key, "a", now_ms=now + 7000)
+        assert not self.store.record_steps(key, "a", fence=claimed.fence, steps=(("s", "1"),))
+        assert self.store.get(key) == resolved
+        assert not resolve("op", "op2")  # completed: nothing to resolve
+
     def test_steps_are_kept_by_a_free_and_a_takeover_and_cleared_by_a_complete(self) -> None:
         """record_steps() only on the owner's claim with its fence; free() keeps them and frees
         the key (a fresh claim: replaced None); a takeover keeps them; a complete clears them.
