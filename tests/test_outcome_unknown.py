@@ -3,7 +3,6 @@ DynamoDB Local, settled with ``idemlock release`` or ``idemlock resolve``."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -266,14 +265,13 @@ def late_owner(
 def test_a_resolved_key_keeps_the_operators_result_when_its_owner_completes_late(
     store: DynamoDBStore, idemlock: Run
 ) -> None:
-    """The operator resolved the key with a result; the paused owner then completes: every
-    duplicate still replays the operator's result (found by the simulation, ``recovery``
-    seeds 6, 12, 13 of 14: the owner's complete, conditioned on its owner token only,
-    overwrote the resolution. Fails until the store's complete refuses a key an operator
-    completed: store.py, dynamodb.py and idemlock.testing, outside this change)."""
+    """The operator resolved the key with a result; the paused owner then completes: it hears
+    that the key is not its own any more, and every duplicate replays the operator's result
+    (found by the simulation, ``recovery`` seeds 6, 12, 13 of 14: the owner's complete,
+    conditioned on its owner token only, overwrote the resolution)."""
     runs: list[str] = []
     handler = late_owner(store, idemlock, runs, fails=False)
-    with contextlib.suppress(LockLostError):  # what the late owner hears is the fix's to say
+    with pytest.raises(LockLostError):
         handler("w-1")
 
     assert handler("w-1") == {"paid": "by hand"}
@@ -284,9 +282,7 @@ def test_a_resolved_key_is_not_freed_when_its_owner_fails_late(
     store: DynamoDBStore, idemlock: Run
 ) -> None:
     """The operator resolved the key; the paused owner then fails: its release must not delete
-    the completed key, or the next delivery runs the withdrawal again (fails until the store's
-    release refuses a completed item: store.py, dynamodb.py and idemlock.testing, outside this
-    change)."""
+    the completed key, or the next delivery runs the withdrawal again."""
     runs: list[str] = []
     handler = late_owner(store, idemlock, runs, fails=True)
     with pytest.raises(ConnectionError):

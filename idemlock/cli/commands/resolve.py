@@ -59,7 +59,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Complete one IN_PROGRESS item in its owner's name, with the result given."""
+    """Complete one IN_PROGRESS item in an operator's name, with the result given."""
     result = _result_text(args.result)
     store = store_for(args)
     items.check_table(store)
