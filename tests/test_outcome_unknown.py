@@ -3,6 +3,7 @@ DynamoDB Local, settled with ``idemlock release`` or ``idemlock resolve``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -11,7 +12,12 @@ from typing import Any
 import pytest
 
 from idemlock import DynamoDBStore, idempotent, idempotent_http, idempotent_records
-from idemlock.errors import ConfigurationError, InProgressError, OutcomeUnknownError
+from idemlock.errors import (
+    ConfigurationError,
+    InProgressError,
+    LockLostError,
+    OutcomeUnknownError,
+)
 from idemlock.item import LockStatus
 from idemlock.store import LockStore
 from idemlock.testing import LambdaContext, ManualClock, MemoryStore
@@ -221,6 +227,72 @@ def test_release_of_a_marked_key_runs_it_again(store: DynamoDBStore, idemlock: R
 
     runs: list[str] = []
     assert withdraw(store, ManualClock(), runs, on_lease_expired="refuse")("w-1") == {"paid": "w-1"}
+    assert runs == ["w-1"]
+
+
+def late_owner(
+    store: DynamoDBStore, idemlock: Run, runs: list[str], *, fails: bool
+) -> Callable[[str], object]:
+    """A refuse handler whose first run pauses past its lease; meanwhile a duplicate marks the
+    key and the operator resolves it (``--result '{"paid": "by hand"}'``); then the first run
+    finishes after all: it returns, or (``fails``) raises ``ConnectionError``."""
+    clock = ManualClock()
+
+    def body(withdrawal_id: str) -> dict[str, object]:
+        runs.append(withdrawal_id)
+        if len(runs) == 1:
+            clock.advance(10)  # paused past its lease, alive
+            with pytest.raises(OutcomeUnknownError):
+                handler(withdrawal_id)
+            resolved = idemlock(
+                "resolve", KEY, "--completed", "--result", '{"paid": "by hand"}', "--yes"
+            )
+            assert resolved.returncode == 0, resolved.stderr
+            if fails:
+                raise ConnectionError("the payment provider went away")
+        return {"paid": "late"}
+
+    handler = idempotent(
+        lambda withdrawal_id: withdrawal_id,
+        store=store,
+        namespace="withdrawals",
+        clock=clock,
+        lease=1,
+        on_lease_expired="refuse",
+    )(body)
+    return handler
+
+
+def test_a_resolved_key_keeps_the_operators_result_when_its_owner_completes_late(
+    store: DynamoDBStore, idemlock: Run
+) -> None:
+    """The operator resolved the key with a result; the paused owner then completes: every
+    duplicate still replays the operator's result (found by the simulation, ``recovery``
+    seeds 6, 12, 13 of 14: the owner's complete, conditioned on its owner token only,
+    overwrote the resolution. Fails until the store's complete refuses a key an operator
+    completed: store.py, dynamodb.py and idemlock.testing, outside this change)."""
+    runs: list[str] = []
+    handler = late_owner(store, idemlock, runs, fails=False)
+    with contextlib.suppress(LockLostError):  # what the late owner hears is the fix's to say
+        handler("w-1")
+
+    assert handler("w-1") == {"paid": "by hand"}
+    assert runs == ["w-1"]
+
+
+def test_a_resolved_key_is_not_freed_when_its_owner_fails_late(
+    store: DynamoDBStore, idemlock: Run
+) -> None:
+    """The operator resolved the key; the paused owner then fails: its release must not delete
+    the completed key, or the next delivery runs the withdrawal again (fails until the store's
+    release refuses a completed item: store.py, dynamodb.py and idemlock.testing, outside this
+    change)."""
+    runs: list[str] = []
+    handler = late_owner(store, idemlock, runs, fails=True)
+    with pytest.raises(ConnectionError):
+        handler("w-1")
+
+    assert handler("w-1") == {"paid": "by hand"}
     assert runs == ["w-1"]
 
 
