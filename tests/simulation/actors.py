@@ -20,6 +20,7 @@ from typing import Any
 
 from idemlock import idempotent, idempotent_records
 from idemlock.errors import IdemlockError
+from idemlock.keys import storage_key
 from tests.batch_events import kinesis_event, number, sqs_event, stream_event
 from tests.simulation.bodies import Bodies, Invocation, Job, JobFailed, Spec
 from tests.simulation.history import Report
@@ -74,6 +75,7 @@ class Caller:
         self._spec = spec
         self._rng_seed = namespace
         options = spec.options(world, store, namespace)
+        self.namespace: str = options["namespace"]
 
         def key(job: Job, invocation: Invocation, actor: str) -> str:
             return job.key
@@ -95,12 +97,32 @@ class Caller:
 
             self._call = work
 
+    def key(self, job: Job) -> str:
+        """The stored key of ``job``."""
+        return storage_key(self.namespace, job.key)
+
+    def invoke_beside(self, job: Job, label: str) -> None:
+        """One invocation of ``job`` on a thread of its own (a waiter: see :meth:`World.spawn`).
+
+        Only a sync function's: an ``async`` call's pauses run on its loop's executor, whose
+        threads would be passengers that never say when they are idle; its waiter runs nested,
+        as any invocation does (its pauses pass no virtual time: it gives up, or finds the key
+        settled at once).
+        """
+        if self._spec.is_async:
+            self.invoke(job, label)
+        else:
+            self._world.spawn(label, lambda: self.invoke(job, label))
+
     def invoke(self, job: Job, label: str, attempt: int = 0) -> None:
         """One invocation of ``job``; retried after a failure, at most :data:`RETRIES` times."""
         world = self._world
         invocation = Invocation(f"{label}.{attempt}")
         try:
-            self._call(job, invocation, invocation.label)
+            value = self._call(job, invocation, invocation.label)
+            own = job.number in invocation.ran
+            world.history.ledger.returned(invocation.label, self.key(job), value, own=own)
+            world.history.note(world.now(), f"{invocation.label} returned {value!r}")
         except (JobFailed, IdemlockError) as exc:
             world.history.note(world.now(), f"{invocation.label} failed: {exc!r}")
             if attempt < RETRIES:
@@ -167,6 +189,8 @@ class _Batches:
                 Report(label, record.index, record.key, status, n in invocation.ran)
             )
             world.history.note(world.now(), f"{label} record {n}: {status}")
+            if status == "duplicate" and record.key is not None and record.error is None:
+                world.history.ledger.returned(label, record.key, record.result, own=False)
         failures = outcome.response()["batchItemFailures"]
         return [str(failure["itemIdentifier"]) for failure in failures]
 
