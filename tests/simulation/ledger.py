@@ -3,7 +3,9 @@
 The store wrapper notes every write the store really applied (claims, extensions, completes,
 releases, frees, step records, an operator's deletes), the bodies note each step they ran or
 replayed, and the callers note what each call returned; all in one order (``seq``), as they
-happened, whatever the virtual clock said. :func:`check_ledger` then asserts:
+happened, whatever the virtual clock said. (Behind the fault-injecting proxy, a write whose
+every answer was lost is noted as ``lost <operation>``: it may have landed unseen, and the
+checks give it the benefit of the doubt.) :func:`check_ledger` then asserts:
 
 - **A key is claimed only when free**: never over another owner's claim whose lease is live
   and which its owner has not ended (a waiter reads, it never takes a live key).
@@ -128,6 +130,15 @@ def check_ledger(ledger: Ledger) -> list[str]:
     ]
 
 
+_UNSEEN_ENDS = tuple(
+    f"lost {operation}" for operation in ("claim", "complete", "release", "free", "delete")
+)
+"""Writes whose every answer was lost (behind the proxy): the key's holder is not known then."""
+
+_COMPLETES = ("complete", "resolve", "lost complete")
+"""What may have stored a key's result (a lost complete may have landed)."""
+
+
 def _claims(ledger: Ledger) -> list[str]:
     """A key is claimed only when free; under refuse, never over a lapsed claim."""
     found = []
@@ -146,7 +157,7 @@ def _claims(ledger: Ledger) -> list[str]:
             holder[write.key] = write
         elif write.kind == "extend" and held is not None and held.owner == write.owner:
             holder[write.key] = write
-        elif write.kind in ("complete", "resolve", "delete") or (
+        elif write.kind in ("complete", "resolve", "delete", *_UNSEEN_ENDS) or (
             write.kind in ("release", "free") and held is not None and held.owner == write.owner
         ):
             holder.pop(write.key, None)
@@ -201,7 +212,7 @@ def _replayed_steps(ledger: Ledger) -> list[str]:
     """A replayed step returns what the store recorded for it."""
     recorded: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for write in ledger.writes:
-        if write.kind == "steps" and write.text is not None:
+        if write.kind in ("steps", "lost record_steps") and write.text is not None:
             for name, text in json.loads(write.text).items():
                 recorded[write.key, name].append(plain(json.loads(text)))
     return [
@@ -239,11 +250,7 @@ def _results_stay(ledger: Ledger) -> list[str]:
 
 def _first_complete(ledger: Ledger, key: str, *, before: int) -> Write | None:
     return next(
-        (
-            w
-            for w in ledger.writes
-            if w.key == key and w.kind in ("complete", "resolve") and w.seq < before
-        ),
+        (w for w in ledger.writes if w.key == key and w.kind in _COMPLETES and w.seq < before),
         None,
     )
 

@@ -426,6 +426,7 @@ class SimStore:
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
         self._ledger = world.history.ledger
+        self._claimed: set[str] = set()
         self.operating = threading.local()
         """``operating.on`` while an operator's command runs (its complete is a resolve)."""
         world.quiet = self.quiet
@@ -444,7 +445,10 @@ class SimStore:
 
         def call() -> ClaimResult:
             answer = self.inner.claim(claim)
-            if answer.acquired:
+            # A claim retried after its lost answer finds its own item: it landed before.
+            ours = answer.item is not None and answer.item.owner == claim.owner
+            if answer.acquired or (ours and claim.owner not in self._claimed):
+                self._claimed.add(claim.owner)
                 self._ledger.wrote(
                     "claim",
                     claim.key,
@@ -495,7 +499,7 @@ class SimStore:
                 self._ledger.wrote(kind, key, owner, text=result)
             return done
 
-        return bool(self._call("complete", key, call, owner=owner, at_ms=now_ms))
+        return bool(self._call("complete", key, call, owner=owner, at_ms=now_ms, text=result))
 
     def release(self, key: str, owner: str) -> bool:
         """Release."""
@@ -516,13 +520,15 @@ class SimStore:
     ) -> bool:
         """Record a body's steps on its claim."""
 
+        text = json.dumps(dict(steps))
+
         def call() -> bool:
             done = self.inner.record_steps(key, owner, fence=fence, steps=steps)
             if done:
-                self._ledger.wrote("steps", key, owner, text=json.dumps(dict(steps)))
+                self._ledger.wrote("steps", key, owner, text=text)
             return done
 
-        return bool(self._call("record_steps", key, call, owner=owner))
+        return bool(self._call("record_steps", key, call, owner=owner, text=text))
 
     def _noted(self, kind: str, key: str, owner: str, **details: int) -> Callable[[], bool]:
         """The store call ``kind`` (release, free, mark_unknown), noted when applied."""
@@ -536,8 +542,9 @@ class SimStore:
         return call
 
     def get(self, key: str) -> LockItem | None:
-        """Read (never faulted: idemlock reads only after a refused claim)."""
-        return self.inner.get(key)
+        """Read: a refused claim's fallback, a waiter's poll (faulted as ``get``)."""
+        item: LockItem | None = self._call("get", key, lambda: self.inner.get(key), owner="")
+        return item
 
     def delete(self, key: str, *, expected: LockItem | None = None) -> bool:
         """Delete, for an operator (``idemlock release``)."""
@@ -576,9 +583,14 @@ class SimStore:
         *,
         owner: str,
         at_ms: int | None = None,
+        text: str | None = None,
     ) -> Any:
         """``call`` with its fault. ``at_ms``: the time the call carries, which its fault is
-        drawn from (rather than when it lands: a pool thread's call lands when it lands)."""
+        drawn from (rather than when it lands: a pool thread's call lands when it lands).
+
+        Behind the proxy, a write whose every answer was lost may have landed unseen: the
+        ledger notes it as ``lost <operation>`` (with ``text``, a result or steps it carried).
+        """
         if owner in self._world.dead:
             raise StoreError(f"{operation} never sent: its worker died", operation=operation)
         moment = int(self._world.clock() * 1000) if at_ms is None else at_ms
@@ -588,6 +600,10 @@ class SimStore:
         self._world.in_store.on = True
         try:
             return self._faulty(operation, key, call, fault)
+        except StoreError:
+            if self._proxy is not None and fault == "lost":
+                self._ledger.wrote(f"lost {operation}", key, owner, text=text)
+            raise
         finally:
             self._world.in_store.on = False
             with self._in_flight_lock:
