@@ -1,8 +1,9 @@
 """The bodies the simulation runs, and the ``on_event`` sinks beside them.
 
 A :class:`Job` is the work one call or record stands for; :class:`Bodies` runs it under its lock
-(sleeping in virtual time, calling ``current_lock().extend()``, failing or dying as the job says)
-and writes its run into the history; a :class:`Sink` notes every event and may raise or be slow.
+(sleeping in virtual time, maybe in ``idemlock.step`` recovery points, calling
+``current_lock().extend()``, failing or dying as the job says) and writes its run into the
+history; a :class:`Sink` notes every event and may raise or be slow.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Job:
     fail_runs: int = 1_000
     """How many runs of the job fail (``fails``); the later ones succeed."""
     runs: int = 0
+    """How many times its body started so far."""
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 A profile names the features and faults it combines. ``seams`` combines every feature where the
 library keeps its promise today; each ``item*`` profile leans on one seam that issue 23 found
-broken (the seed still chooses the numbers), and ``everything`` combines them all: it is what
+broken (the seed still chooses the numbers), ``recovery`` leans on issue 28 (waiters, steps,
+refuse and the operator), and ``everything`` combines them all: it is what
 ``IDEMLOCK_SIM_SEEDS`` runs by the thousand once every item is fixed.
 """
 
