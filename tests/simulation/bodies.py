@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,37 +183,37 @@ class Bodies:
 
     def _step(self, lock: Lock, body: Body, phase: Phase) -> Any:
         """``idemlock.step(name, work)``: the work takes the phase's time."""
-        name = phase.step or ""
         ran: list[bool] = []
-
-        def work() -> dict[str, Any]:
-            began = self._world.history.ledger.tick()
-            self._world.sleep(phase.seconds)
-            return self._step_ran(lock, body, name, began, ran)
-
         with self._step_errors(body):
-            value = idemlock.step(name, work)
-        return self._step_value(lock, body, name, value, ran)
+            value = idemlock.step(phase.step or "", self._work(lock, body, phase, ran))
+        return self._step_value(lock, body, phase.step or "", value, ran)
 
     async def _step_async(self, lock: Lock, body: Body, phase: Phase, spec: Spec) -> Any:
         """``await idemlock.step_async(name, work)``, ``work`` an ``async def`` (a plain
         function in a body that blocks its loop)."""
-        name = phase.step or ""
         ran: list[bool] = []
+        work = self._work(lock, body, phase, ran)
 
         async def work_async() -> dict[str, Any]:
-            began = self._world.history.ledger.tick()
-            await asyncio.to_thread(self._world.sleep, phase.seconds)
-            return self._step_ran(lock, body, name, began, ran)
+            return await asyncio.to_thread(work)
+
+        with self._step_errors(body):
+            value = await idemlock.step_async(
+                phase.step or "", work if spec.blocks_loop else work_async
+            )
+        return self._step_value(lock, body, phase.step or "", value, ran)
+
+    def _work(
+        self, lock: Lock, body: Body, phase: Phase, ran: list[bool]
+    ) -> Callable[[], dict[str, Any]]:
+        """A step's function: it takes the phase's time, then notes its run in ``ran``."""
 
         def work() -> dict[str, Any]:
             began = self._world.history.ledger.tick()
             self._world.sleep(phase.seconds)
-            return self._step_ran(lock, body, name, began, ran)
+            return self._step_ran(lock, body, phase.step or "", began, ran)
 
-        with self._step_errors(body):
-            value = await idemlock.step_async(name, work if spec.blocks_loop else work_async)
-        return self._step_value(lock, body, name, value, ran)
+        return work
 
     def _step_ran(
         self, lock: Lock, body: Body, name: str, began: int, ran: list[bool]
