@@ -267,10 +267,11 @@ def test_a_resolved_key_keeps_the_operators_result_when_its_owner_completes_late
     store: DynamoDBStore, idemlock: Run
 ) -> None:
     """The operator resolved the key with a result; the paused owner then completes: every
-    duplicate still replays the operator's result (found by the simulation, ``recovery``
-    seeds 6, 12, 13 of 14: the owner's complete, conditioned on its owner token only,
-    overwrote the resolution. Fails until the store's complete refuses a key an operator
-    completed: store.py, dynamodb.py and idemlock.testing, outside this change)."""
+    duplicate still replays the operator's result (found by the simulation's ``recovery``
+    sweep, about one seed in five, 12 and 13 among the first 20: the owner's complete,
+    conditioned on its owner token only, overwrote the resolution. Fails until the store's
+    complete refuses a key an operator completed: store.py, dynamodb.py and idemlock.testing,
+    outside this change)."""
     runs: list[str] = []
     handler = late_owner(store, idemlock, runs, fails=False)
     with contextlib.suppress(LockLostError):  # what the late owner hears is the fix's to say
