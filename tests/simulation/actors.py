@@ -87,7 +87,7 @@ class Caller:
                 return await bodies.run_async(job, spec, invocation, actor)
 
             self._call: Callable[[Job, Invocation, str], object] = lambda job, invocation, actor: (
-                _run(work_async(job, invocation, actor))
+                _run(world, work_async(job, invocation, actor))
             )
         else:
 
@@ -102,17 +102,8 @@ class Caller:
         return storage_key(self.namespace, job.key)
 
     def invoke_beside(self, job: Job, label: str) -> None:
-        """One invocation of ``job`` on a thread of its own (a waiter: see :meth:`World.spawn`).
-
-        Only a sync function's: an ``async`` call's pauses run on its loop's executor, whose
-        threads would be passengers that never say when they are idle; its waiter runs nested,
-        as any invocation does (its pauses pass no virtual time: it gives up, or finds the key
-        settled at once).
-        """
-        if self._spec.is_async:
-            self.invoke(job, label)
-        else:
-            self._world.spawn(label, lambda: self.invoke(job, label))
+        """One invocation of ``job`` on a thread of its own (a waiter: see :meth:`World.spawn`)."""
+        self._world.spawn(label, lambda: self.invoke(job, label))
 
     def invoke(self, job: Job, label: str, attempt: int = 0) -> None:
         """One invocation of ``job``; retried after a failure, at most :data:`RETRIES` times."""
@@ -137,9 +128,12 @@ class Caller:
                 self._store.call_returned(owner)
 
 
-def _run(call: Coroutine[Any, Any, object]) -> object:
+def _run(world: World, call: Coroutine[Any, Any, object]) -> object:
     """Run an ``async`` call to its end, on a thread of its own when a loop runs on this one
-    (the call is nested in the body of an ``async`` function blocking its loop)."""
+    (the call is nested in the body of an ``async`` function blocking its loop); a passenger's
+    with an executor of passengers (:meth:`World.run_loop`)."""
+    if world.passenger():
+        return world.run_loop(call)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -31,7 +31,7 @@ RECOVERY_FAULTS = {
     "record_steps": {"throttle": 0.05, "lost": 0.03, "retried": 0.05},
     "free": {"throttle": 0.05, "lost": 0.03, "retried": 0.05},
     "mark_unknown": {"throttle": 0.05, "lost": 0.03, "retried": 0.05},
-    "get": {"throttle": 0.03, "lost": 0.02},
+    "get": {"throttle": 0.01, "lost": 0.01},
 }
 """And on the store calls of issue 28: a step's record, a failure's free, an unknown's mark, a
 waiter's read."""

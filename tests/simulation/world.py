@@ -22,12 +22,15 @@ simulation drives only the public API, so it cannot own those threads. Instead:
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import json
+import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -123,8 +126,9 @@ class World:
         self._blocked: set[tuple[str, int]] = set()
         self._state_lock = threading.Lock()
         self._roles = threading.local()
-        self._passengers: dict[threading.Thread, float | None] = {}
-        """Each passenger thread: when it wakes (virtual epoch seconds), ``None`` while awake."""
+        self._passengers: dict[object, float | None] = {}
+        """Each passenger thread (or executor job): when it wakes (virtual epoch seconds),
+        ``None`` while awake, infinity while its loop waits on its executor."""
         self._passenger_threads: list[threading.Thread] = []
         self.dead: set[str] = set()
         """Owner tokens of killed workers: none of their calls reaches the store any more."""
@@ -190,14 +194,52 @@ class World:
 
     def park(self, seconds: float) -> None:
         """A passenger waits ``seconds`` of virtual time, moved on by the driving thread."""
-        me = threading.current_thread()
+        me = getattr(self._roles, "key", None) or threading.current_thread()
         wake = self.clock() + seconds
         self.at(wake - START, TICK, _nothing)  # so that the driving thread moves time to it
         with self._state_lock:
+            before = self._passengers.get(me)
             self._passengers[me] = wake
         self.clock.wait_until(wake, give_up=lambda: False, timeout_s=PARK_TIMEOUT_S)
         with self._state_lock:
-            self._passengers[me] = None
+            self._passengers[me] = before
+
+    def run_loop(self, call: Coroutine[Any, Any, object]) -> object:
+        """Run a passenger's ``async`` call: its loop's executor threads work as passengers.
+
+        While the loop waits on them, this thread counts as parked: each executor job counts
+        as awake from when it is handed over until it ends, or parks.
+        """
+
+        async def main() -> object:
+            asyncio.get_running_loop().set_default_executor(_PassengerPool(self))
+            return await call
+
+        me = threading.current_thread()
+        with self._state_lock:
+            self._passengers[me] = math.inf
+        try:
+            return asyncio.run(main())
+        finally:
+            with self._state_lock:
+                self._passengers[me] = None
+
+    def aboard(self, token: object, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn`` on this executor thread as the passenger job ``token``."""
+        self._roles.passenger, self._roles.key = True, token
+        try:
+            return fn(*args)
+        finally:
+            self._roles.key = None
+            with self._state_lock:
+                self._passengers.pop(token, None)
+
+    def boarding(self) -> object:
+        """A new passenger job, awake from now (it is handed to an executor thread)."""
+        token = object()
+        with self._state_lock:
+            self._passengers[token] = None
+        return token
 
     def sleep(self, seconds: float) -> None:
         """A body's work taking ``seconds`` of virtual time; due invocations run meanwhile.
@@ -336,6 +378,20 @@ class World:
             action()
         except Exception as exc:  # an untyped error out of idemlock, or a broken actor
             self.history.violation(moment - START, f"{label} raised {exc!r}")
+
+
+class _PassengerPool(ThreadPoolExecutor):
+    """The executor of a passenger's event loop: each job runs as a passenger."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(thread_name_prefix="sim-passenger")
+        self._world = world
+
+    def submit(  # type: ignore[override]  # the one signature asyncio calls it with
+        self, fn: Callable[..., Any], /, *args: Any
+    ) -> Future[Any]:
+        world = self._world
+        return super().submit(world.aboard, world.boarding(), fn, *args)
 
 
 class FaultPlan:
