@@ -432,9 +432,18 @@ def _release(
 ) -> Generator[Step, Any, None]:
     """Free the key after ``failure``; never raises, so the body's own error stays on top.
 
-    With steps recorded the item stays, freed, so that the retry replays them.
+    With steps recorded the item stays, freed, so that the retry replays them. A step that ran
+    but could not be recorded keeps the key held instead: it frees itself when its lease ends.
     """
     key = held.key
+    if run.recovery is not None and run.recovery.unrecorded is not None:
+        logger.warning(
+            "step %r of %r ran but could not be recorded: the key stays held until its lease "
+            "ends, so that the step does not run again at once",
+            run.recovery.unrecorded,
+            key,
+        )
+        return
     free = run.recovery is not None and run.recovery.keeps_steps
     try:
         released = yield (

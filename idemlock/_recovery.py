@@ -3,19 +3,22 @@
 A run starts with the steps its claim found on the item (an earlier run's, kept through a
 failure or a takeover); :class:`Recovery` replays those and records new ones, each write
 conditioned on the run's own claim (owner and fence), so a stale owner's record is refused
-(``LockLostError``). The driver makes it :data:`CURRENT_RUN` while the body runs, beside
+(``LockLostError``). A record that fails is sent again (:data:`RECORD_BACKOFF_S`); one that
+fails through every attempt leaves the key held, never freed, so that the step does not run
+again before the lease ends. The driver makes it :data:`CURRENT_RUN` while the body runs, beside
 ``current_lock()``.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from idemlock._leases import lose
 from idemlock._results import encode, replay
-from idemlock.errors import StepError, UnstorableResultError
+from idemlock.errors import StepError, StoreError, UnstorableResultError
 
 if TYPE_CHECKING:
     from idemlock._policy import Policy
@@ -24,11 +27,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("idemlock")
 
+RECORD_BACKOFF_S: Final = (0.1, 0.4)
+"""Pauses between the attempts to record a step whose function ran (as between a complete's);
+botocore's own retries run inside each attempt."""
+
 
 class Recovery:
     """The recovery points of one run of one key's body."""
 
-    __slots__ = ("_lock", "_policy", "_recorded", "_store", "_used")
+    __slots__ = ("_lock", "_policy", "_recorded", "_store", "_unrecorded", "_used")
 
     def __init__(
         self, store: LockStore, policy: Policy, lock: Lock, recorded: tuple[tuple[str, str], ...]
@@ -36,11 +43,21 @@ class Recovery:
         self._store, self._policy, self._lock = store, policy, lock
         self._recorded = dict(recorded)
         self._used: set[str] = set()
+        self._unrecorded: str | None = None
 
     @property
     def keeps_steps(self) -> bool:
         """Whether the item holds steps: a failure then frees the key and keeps them."""
         return bool(self._recorded)
+
+    @property
+    def unrecorded(self) -> str | None:
+        """The step that ran but could not be recorded, if any: the key must stay held.
+
+        Freeing it would let the next run do the step again at once; held, it frees itself
+        when its lease ends, as after a complete that could not be written.
+        """
+        return self._unrecorded
 
     def enter(self, name: str) -> tuple[bool, Any]:
         """Start step ``name``: ``(True, value)`` to replay it, ``(False, None)`` to run it.
@@ -74,11 +91,31 @@ class Recovery:
             logger.warning("%s; step %r recorded without its result", unstorable.reason, name)
             text = "null"
         recorded = {**self._recorded, name: text}
-        steps = tuple(sorted(recorded.items()))
-        if not self._store.record_steps(key, self._lock.owner, fence=self._lock.fence, steps=steps):
+        if not self._sent(name, tuple(sorted(recorded.items()))):
             raise lose(self._policy, self._lock)
         self._recorded = recorded
         self._policy.emit("step_recorded", key, lock=self._lock)
+
+    def _sent(self, name: str, steps: tuple[tuple[str, str], ...]) -> bool:
+        """Send the record, again after a store error (the step ran: it must not run twice).
+
+        A record whose answer was lost lands again on the same claim (same owner and fence).
+        """
+        lock = self._lock
+        for pause_s in RECORD_BACKOFF_S:
+            try:
+                return self._store.record_steps(lock.key, lock.owner, fence=lock.fence, steps=steps)
+            except StoreError:
+                logger.warning(
+                    "recording step %r of %r failed; retrying in %.1f s", name, lock.key, pause_s
+                )
+                time.sleep(pause_s)
+        try:
+            return self._store.record_steps(lock.key, lock.owner, fence=lock.fence, steps=steps)
+        except StoreError as exc:
+            self._unrecorded = name
+            self._policy.emit("store_error", lock.key, lock=lock, error=exc)
+            raise
 
 
 CURRENT_RUN: ContextVar[Recovery | None] = ContextVar("idemlock_current_run", default=None)

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 import idemlock
 from idemlock import DynamoDBStore, idempotent, idempotent_records
-from idemlock.errors import LockLostError, StepError, UnstorableResultError
+from idemlock.errors import (
+    InProgressError,
+    LockLostError,
+    StepError,
+    StoreError,
+    UnstorableResultError,
+)
 from idemlock.events import LockEvent
 from idemlock.item import LockStatus
 from idemlock.store import LockStore
@@ -170,6 +176,61 @@ def test_async_steps_replay_after_a_failure(lock_store: LockStore) -> None:
 
     assert shop.charges == ["o-1"]
     assert shop.receipts == ["ch_o-1_1"]
+
+
+class StepRecordsThrottled:
+    """A store whose first ``failures`` step records fail as a throttled call does after
+    botocore's every retry (the write not applied)."""
+
+    def __init__(self, inner: LockStore, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def record_steps(self, key: str, owner: str, **record: Any) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("throttled through every retry", operation="record_steps", key=key)
+        return bool(self.inner.record_steps(key, owner, **record))
+
+
+def test_a_step_record_that_fails_once_is_sent_again(lock_store: LockStore) -> None:
+    """One throttled record of the charge: sent again, the checkout completes, one charge
+    (before the fix, the step raised StoreError, the key was released and the retry charged
+    the card again: simulation seeds 0, 1, 2 of ``recovery``)."""
+    store = StepRecordsThrottled(lock_store, failures=1)
+    shop, clock = Shop(), ManualClock()
+    checkout = checkout_on(cast(LockStore, store), shop, clock)
+
+    assert checkout({"id": "o-1"}) == "ch_o-1_1"
+    assert checkout({"id": "o-1"}) == "ch_o-1_1"
+    assert shop.charges == ["o-1"]
+
+
+def test_a_step_that_ran_unrecorded_keeps_its_key_until_the_lease_ends(
+    lock_store: LockStore,
+) -> None:
+    """The charge's record fails through every attempt: the call raises StoreError, and the
+    key stays held by its lease (as after a complete that could not be written), so that a
+    retry does not charge again at once; after the lease, a redelivery takes over."""
+    store = StepRecordsThrottled(lock_store, failures=1_000)
+    shop, clock = Shop(), ManualClock()
+    checkout = checkout_on(cast(LockStore, store), shop, clock, lease=30)
+
+    with pytest.raises(StoreError):
+        checkout({"id": "o-1"})
+    held = lock_store.get("shop#o-1")
+    assert held is not None
+    assert (held.status, held.released_at_ms, held.steps) == (LockStatus.IN_PROGRESS, None, ())
+    with pytest.raises(InProgressError):
+        checkout({"id": "o-1"})
+    assert shop.charges == ["o-1"]
+
+    store.failures = 0
+    clock.advance(31)  # the lease is over: what the first run did is not known, run again
+    assert checkout({"id": "o-1"}) == "ch_o-1_2"
 
 
 def test_step_results_replay_as_results_do() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from idemlock import idempotent, idempotent_records
 from idemlock.errors import IdemlockError
+from idemlock.keys import storage_key
 from tests.batch_events import kinesis_event, number, sqs_event, stream_event
 from tests.simulation.bodies import Bodies, Invocation, Job, JobFailed, Spec
 from tests.simulation.history import Report
@@ -74,6 +75,7 @@ class Caller:
         self._spec = spec
         self._rng_seed = namespace
         options = spec.options(world, store, namespace)
+        self.namespace: str = options["namespace"]
 
         def key(job: Job, invocation: Invocation, actor: str) -> str:
             return job.key
@@ -85,7 +87,7 @@ class Caller:
                 return await bodies.run_async(job, spec, invocation, actor)
 
             self._call: Callable[[Job, Invocation, str], object] = lambda job, invocation, actor: (
-                _run(work_async(job, invocation, actor))
+                _run(world, work_async(job, invocation, actor))
             )
         else:
 
@@ -95,12 +97,23 @@ class Caller:
 
             self._call = work
 
+    def key(self, job: Job) -> str:
+        """The stored key of ``job``."""
+        return storage_key(self.namespace, job.key)
+
+    def invoke_beside(self, job: Job, label: str) -> None:
+        """One invocation of ``job`` on a thread of its own (a waiter: see :meth:`World.spawn`)."""
+        self._world.spawn(label, lambda: self.invoke(job, label))
+
     def invoke(self, job: Job, label: str, attempt: int = 0) -> None:
         """One invocation of ``job``; retried after a failure, at most :data:`RETRIES` times."""
         world = self._world
         invocation = Invocation(f"{label}.{attempt}")
         try:
-            self._call(job, invocation, invocation.label)
+            value = self._call(job, invocation, invocation.label)
+            own = job.number in invocation.ran
+            world.history.ledger.returned(invocation.label, self.key(job), value, own=own)
+            world.history.note(world.now(), f"{invocation.label} returned {value!r}")
         except (JobFailed, IdemlockError) as exc:
             world.history.note(world.now(), f"{invocation.label} failed: {exc!r}")
             if attempt < RETRIES:
@@ -115,9 +128,12 @@ class Caller:
                 self._store.call_returned(owner)
 
 
-def _run(call: Coroutine[Any, Any, object]) -> object:
+def _run(world: World, call: Coroutine[Any, Any, object]) -> object:
     """Run an ``async`` call to its end, on a thread of its own when a loop runs on this one
-    (the call is nested in the body of an ``async`` function blocking its loop)."""
+    (the call is nested in the body of an ``async`` function blocking its loop); a passenger's
+    with an executor of passengers (:meth:`World.run_loop`)."""
+    if world.passenger():
+        return world.run_loop(call)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -167,6 +183,8 @@ class _Batches:
                 Report(label, record.index, record.key, status, n in invocation.ran)
             )
             world.history.note(world.now(), f"{label} record {n}: {status}")
+            if status == "duplicate" and record.key is not None and record.error is None:
+                world.history.ledger.returned(label, record.key, record.result, own=False)
         failures = outcome.response()["batchItemFailures"]
         return [str(failure["itemIdentifier"]) for failure in failures]
 

@@ -1,8 +1,9 @@
 """The bodies the simulation runs, and the ``on_event`` sinks beside them.
 
 A :class:`Job` is the work one call or record stands for; :class:`Bodies` runs it under its lock
-(sleeping in virtual time, calling ``current_lock().extend()``, failing or dying as the job says)
-and writes its run into the history; a :class:`Sink` notes every event and may raise or be slow.
+(sleeping in virtual time, maybe in ``idemlock.step`` recovery points, calling
+``current_lock().extend()``, failing or dying as the job says) and writes its run into the
+history; a :class:`Sink` notes every event and may raise or be slow.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import idemlock
 from idemlock import Lock, current_lock
 from idemlock.errors import LockLostError, StoreError
 from idemlock.events import LockEvent
 from tests.simulation.history import INFINITE, Body
+from tests.simulation.ledger import REFUSE_MARK, StepRun
 from tests.simulation.world import BEAT_WAIT_S, HEARTBEAT_S, SimStore, World
 
 BLOCKED_LOOP_PATIENCE_S = 0.05
@@ -47,6 +51,14 @@ class Job:
     extend_s: float = 0.0
     shard: str | None = None
     """The ordered shard whose change the body applies (its sequence number: ``number``)."""
+    steps: int = 0
+    """Recovery points (``idemlock.step``): the body's work in that many steps, then a rest."""
+    fail_after: int | None = None
+    """With steps, a failing body raises after this many of them (else at its end)."""
+    fail_runs: int = 1_000
+    """How many runs of the job fail (``fails``); the later ones succeed."""
+    runs: int = 0
+    """How many times its body started so far."""
 
 
 @dataclass
@@ -62,18 +74,27 @@ class Spec:
     blocks_loop: bool = False
     """An ``async`` body that sleeps on its event loop's thread (``time.sleep``), as some do."""
     local_cache: int = 0
+    wait: float | None = None
+    """``wait=``: a duplicate waits this long for the first call's result."""
+    refuse: bool = False
+    """``on_lease_expired="refuse"`` (its namespace ends in :data:`REFUSE_MARK`)."""
 
     def options(self, world: World, store: SimStore, namespace: str) -> dict[str, Any]:
         """The keyword options of idemlock's decorators for this spec."""
-        return {
+        options: dict[str, Any] = {
             "store": store,
-            "namespace": namespace,
+            "namespace": namespace + (REFUSE_MARK if self.refuse else ""),
             "lease": self.lease,
             "heartbeat": HEARTBEAT_S if self.heartbeat else False,
             "clock": world.clock,
             "on_event": Sink(world, self),
             "local_cache": self.local_cache,
         }
+        if self.wait is not None:
+            options["wait"] = self.wait
+        if self.refuse:
+            options["on_lease_expired"] = "refuse"
+        return options
 
 
 @dataclass
@@ -102,8 +123,8 @@ class Sink:
 
     def _take_time(self, key: str, fence: int, seconds: float) -> None:
         world = self._world
-        if world.driving():
-            world.sleep(seconds)  # the thread that moves the clock: time passes in the sink
+        if world.driving() or world.passenger():
+            world.sleep(seconds)  # time passes in the sink (a passenger waits for it)
             return
         # Another thread: wait for the time. Only if it is the heartbeat's own does the sink hold
         # the beats of this claim (the steps then stop waiting for them to land).
@@ -125,31 +146,103 @@ class Bodies:
     def run(self, job: Job, spec: Spec, invocation: Invocation, actor: str) -> object:
         """The body of a sync function or record handler."""
         lock, body = self._begin(job, spec, invocation, actor)
+        values: list[Any] = []
         try:
-            for seconds, extend in _phases(job):
-                self._world.sleep(seconds)
-                if extend:
+            for phase in _phases(job):
+                if phase.step is None:
+                    self._world.sleep(phase.seconds)
+                else:
+                    values.append(self._step(lock, body, phase))
+                if phase.extend:
                     self.extend(lock, body, job.extend_s)
                 self._maybe_die(job, lock, body)
-            return self._finish(job, body)
+                self._maybe_fail(job, body, len(values))
+            return self._finish(job, body, values)
         finally:
             self._world.body_ended(lock)
 
     async def run_async(self, job: Job, spec: Spec, invocation: Invocation, actor: str) -> object:
         """The body of an ``async`` function or record handler: it sleeps off the loop."""
         lock, body = self._begin(job, spec, invocation, actor)
+        values: list[Any] = []
         try:
-            for seconds, extend in _phases(job):
-                if spec.blocks_loop:
-                    self._world.sleep(seconds)  # the loop stands still meanwhile
+            for phase in _phases(job):
+                if phase.step is not None:
+                    values.append(await self._step_async(lock, body, phase, spec))
+                elif spec.blocks_loop:
+                    self._world.sleep(phase.seconds)  # the loop stands still meanwhile
                 else:
-                    await asyncio.to_thread(self._world.sleep, seconds)
-                if extend:
+                    await asyncio.to_thread(self._world.sleep, phase.seconds)
+                if phase.extend:
                     await asyncio.to_thread(self.extend, lock, body, job.extend_s)
                 self._maybe_die(job, lock, body)
-            return self._finish(job, body)
+                self._maybe_fail(job, body, len(values))
+            return self._finish(job, body, values)
         finally:
             self._world.body_ended(lock)
+
+    def _step(self, lock: Lock, body: Body, phase: Phase) -> Any:
+        """``idemlock.step(name, work)``: the work takes the phase's time."""
+        ran: list[bool] = []
+        with self._step_errors(body):
+            value = idemlock.step(phase.step or "", self._work(lock, body, phase, ran))
+        return self._step_value(lock, body, phase.step or "", value, ran)
+
+    async def _step_async(self, lock: Lock, body: Body, phase: Phase, spec: Spec) -> Any:
+        """``await idemlock.step_async(name, work)``, ``work`` an ``async def`` (a plain
+        function in a body that blocks its loop)."""
+        ran: list[bool] = []
+        work = self._work(lock, body, phase, ran)
+
+        async def work_async() -> dict[str, Any]:
+            return await asyncio.to_thread(work)
+
+        with self._step_errors(body):
+            value = await idemlock.step_async(
+                phase.step or "", work if spec.blocks_loop else work_async
+            )
+        return self._step_value(lock, body, phase.step or "", value, ran)
+
+    def _work(
+        self, lock: Lock, body: Body, phase: Phase, ran: list[bool]
+    ) -> Callable[[], dict[str, Any]]:
+        """A step's function: it takes the phase's time, then notes its run in ``ran``."""
+
+        def work() -> dict[str, Any]:
+            began = self._world.history.ledger.tick()
+            self._world.sleep(phase.seconds)
+            return self._step_ran(lock, body, phase.step or "", began, ran)
+
+        return work
+
+    def _step_ran(
+        self, lock: Lock, body: Body, name: str, began: int, ran: list[bool]
+    ) -> dict[str, Any]:
+        ledger = self._world.history.ledger
+        value = {"step": name, "body": body.number}
+        ended = ledger.tick()
+        ledger.step_ran(StepRun(lock.key, name, body.number, lock.owner, began, ended, value))
+        self._world.history.note(self._world.now(), f"body#{body.number} ran step {name}")
+        ran.append(True)
+        return value
+
+    def _step_value(self, lock: Lock, body: Body, name: str, value: Any, ran: list[bool]) -> Any:
+        if not ran:
+            self._world.history.ledger.step_replayed(lock.key, name, body.number, value)
+            self._world.history.note(self._world.now(), f"body#{body.number} replayed {name}")
+        return value
+
+    @contextlib.contextmanager
+    def _step_errors(self, body: Body) -> Iterator[None]:
+        """A step whose record was refused (taken over) or failed ends the body."""
+        try:
+            yield
+        except LockLostError:
+            self._world.history.end_body(body, self._world.now(), "stopped: lock lost on a step")
+            raise
+        except StoreError:
+            self._world.history.end_body(body, self._world.now(), "raised: a step's record failed")
+            raise
 
     def extend(self, lock: Lock, body: Body, seconds: float) -> None:
         """``current_lock().extend(seconds)``: a lost lock stops the body; a store error not."""
@@ -174,6 +267,7 @@ class Bodies:
         lock = current_lock()
         assert lock is not None, f"{actor}: a protected body without a lock"
         world = self._world
+        job.runs += 1
         owed = INFINITE if spec.heartbeat else spec.lease
         body = world.history.start_body(
             actor, lock.key, owner=lock.owner, fence=lock.fence, moment=world.now(), owed_s=owed
@@ -195,24 +289,47 @@ class Bodies:
             self._world.history.end_body(body, self._world.now(), "killed")
             raise Killed(f"worker of job {job.number} killed")
 
-    def _finish(self, job: Job, body: Body) -> object:
+    def _maybe_fail(self, job: Job, body: Body, steps_done: int) -> None:
+        """A failing job with steps raises after its ``fail_after`` steps."""
+        if job.fail_after == steps_done and job.steps and body.outcome == "running":
+            self._fail(job, body)
+
+    def _fail(self, job: Job, body: Body) -> None:
+        if job.fails and job.runs <= job.fail_runs:
+            self._world.history.end_body(body, self._world.now(), "raised")
+            raise JobFailed(f"job {job.number} failed")
+
+    def _finish(self, job: Job, body: Body, steps: list[Any]) -> object:
         world = self._world
         if body.outcome != "running":
             return None
-        if job.fails:
-            world.history.end_body(body, world.now(), "raised")
-            raise JobFailed(f"job {job.number} failed")
+        self._fail(job, body)
         if job.shard is not None:
             world.history.apply(job.shard, job.number, world.now(), body)
         world.history.end_body(body, world.now(), "returned")
-        return {"n": job.number}
+        return {"n": job.number, "body": body.number, "steps": steps}
 
 
-def _phases(job: Job) -> list[tuple[float, bool]]:
-    """The body's sleeps, each followed by its ``extend()`` call or not (or a kill)."""
+@dataclass(frozen=True)
+class Phase:
+    """A part of a body: a sleep (the work of step ``step``, if any), then maybe ``extend()``."""
+
+    seconds: float
+    extend: bool = False
+    step: str | None = None
+
+
+def _phases(job: Job) -> list[Phase]:
+    """The body's parts, each followed by its ``extend()`` call or not (or a kill)."""
+    if job.steps:
+        part = job.duration / (job.steps + 1)
+        phases = [Phase(part, step=f"s{n}") for n in range(job.steps)] + [Phase(part)]
+        if job.extend_at is not None:
+            phases[0] = Phase(part, extend=True, step="s0")
+        return phases
     if job.extend_at is None:
         if job.killed:
-            return [(job.duration / 2, False), (job.duration / 2, False)]
-        return [(job.duration, False)]
+            return [Phase(job.duration / 2), Phase(job.duration / 2)]
+        return [Phase(job.duration)]
     first = job.duration * job.extend_at
-    return [(first, True), (job.duration - first, False)]
+    return [Phase(first, extend=True), Phase(job.duration - first)]

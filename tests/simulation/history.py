@@ -14,6 +14,8 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from tests.simulation.ledger import Ledger, check_ledger
+
 INFINITE = math.inf
 
 
@@ -72,6 +74,8 @@ class History:
     """Broken invariants seen as they happened (a lease moved backwards in the store)."""
     logged: list[str] = field(default_factory=list)
     """Every WARNING (or worse) of the ``idemlock`` logger, with the key it names if any."""
+    ledger: Ledger = field(default_factory=Ledger)
+    """What the store applied, the steps run and replayed, what calls returned (issue 28)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def note(self, moment: float, text: str) -> None:
@@ -126,6 +130,7 @@ def check(history: History) -> list[str]:
         *_ordered_changes(history),
         *_reports(history),
         *_failures_logged(history),
+        *check_ledger(history.ledger),
     ]
 
 

@@ -6,7 +6,10 @@ simulation would, with exactly one invariant broken (or none).
 
 from __future__ import annotations
 
+import json
+
 from tests.simulation.history import INFINITE, History, Report, check
+from tests.simulation.ledger import REFUSE_MARK, Ledger, StepRun, check_ledger
 
 
 def two_bodies(*, second_start: float, owed_s: float) -> History:
@@ -84,3 +87,138 @@ def test_violations_seen_as_they_happened_are_reported() -> None:
     history = History()
     history.violation(1.0, "the lease of k moved backwards")
     assert check(history) == ["t=1.000 the lease of k moved backwards"]
+
+
+# -- issue 28: waiters, steps, refuse and the operator ------------------------------------------
+
+KEY = "run-call0#k"
+REFUSED = f"run-call0{REFUSE_MARK}#k"
+
+
+def step_run(ledger: Ledger, owner: str, body: int, name: str = "charge") -> StepRun:
+    """``owner``'s body runs step ``name`` now."""
+    began = ledger.tick()
+    run = StepRun(KEY, name, body, owner, began, ledger.tick(), {"step": name, "body": body})
+    ledger.step_ran(run)
+    return run
+
+
+def findings(ledger: Ledger) -> str:
+    return " ".join(check_ledger(ledger))
+
+
+def test_a_step_run_again_after_its_owner_freed_the_key_is_found() -> None:
+    """A's charge ran, its record failed, A released the key: B charges again."""
+    ledger = Ledger()
+    ledger.wrote("claim", KEY, "a", lease_ms=10, at_ms=0)
+    step_run(ledger, "a", 0)
+    ledger.wrote("release", KEY, "a")
+    ledger.wrote("claim", KEY, "b", lease_ms=20, at_ms=5)
+    step_run(ledger, "b", 1)
+    assert "step ran twice" in findings(ledger)
+
+
+def test_a_step_run_again_although_recorded_is_found() -> None:
+    """A recorded the charge and freed the key keeping it; B ran it instead of replaying."""
+    ledger = Ledger()
+    ledger.wrote("claim", KEY, "a", lease_ms=10, at_ms=0)
+    step_run(ledger, "a", 0)
+    ledger.wrote("steps", KEY, "a", text=json.dumps({"charge": '{"body":0}'}))
+    ledger.wrote("free", KEY, "a")
+    ledger.wrote("claim", KEY, "b", lease_ms=20, at_ms=5)
+    step_run(ledger, "b", 1)
+    assert "step ran twice" in findings(ledger)
+
+
+def test_a_step_run_again_when_the_promise_allows_it_passes() -> None:
+    """Not promised: after the operator's release; by a stale owner beside the one that took
+    over; after a crash that left the key to its lease (the record never landed)."""
+    released = Ledger()
+    released.wrote("claim", KEY, "a", lease_ms=10, at_ms=0)
+    step_run(released, "a", 0)
+    released.wrote("steps", KEY, "a", text=json.dumps({"charge": '{"body":0}'}))
+    released.wrote("delete", KEY, "a")
+    released.wrote("claim", KEY, "b", lease_ms=20, at_ms=5)
+    step_run(released, "b", 1)
+    stale = Ledger()
+    stale.wrote("claim", KEY, "a", lease_ms=10, at_ms=0)
+    stale.wrote("claim", KEY, "b", lease_ms=30, at_ms=11)  # a's lease ran out: taken over
+    step_run(stale, "b", 1)
+    stale.wrote("steps", KEY, "b", text=json.dumps({"charge": '{"body":1}'}))
+    step_run(stale, "a", 0)  # a wakes up: its step runs, its record is refused
+    crashed = Ledger()
+    crashed.wrote("claim", KEY, "a", lease_ms=10, at_ms=0)
+    step_run(crashed, "a", 0)
+    crashed.wrote("claim", KEY, "b", lease_ms=30, at_ms=11)
+    step_run(crashed, "b", 1)
+    assert check_ledger(released) == check_ledger(stale) == check_ledger(crashed) == []
+
+
+def test_a_replayed_step_that_was_never_recorded_is_found() -> None:
+    """The body got a value for the charge that no record holds."""
+    ledger = Ledger()
+    ledger.wrote("steps", KEY, "a", text=json.dumps({"charge": '{"body":0}'}))
+    ledger.step_replayed(KEY, "charge", 1, {"body": 0})
+    assert check_ledger(ledger) == []
+    ledger.step_replayed(KEY, "charge", 2, {"body": 7})
+    assert "never recorded" in findings(ledger)
+
+
+def test_a_waiter_returning_anything_but_the_stored_result_is_found() -> None:
+    """A duplicate (a waiter) that did not run returns the first complete's result only, and
+    only once the key completed."""
+    ledger = Ledger()
+    ledger.returned("dup0.0", KEY, {"body": 0}, own=False)
+    assert "before its key completed" in findings(ledger)
+    ledger = Ledger()
+    ledger.wrote("complete", KEY, "a", text='{"body":0}')
+    ledger.returned("dup0.0", KEY, {"body": 0}, own=False)
+    ledger.returned("call0.0", KEY, {"body": 1}, own=True)  # its own body's: not a replay
+    assert check_ledger(ledger) == []
+    ledger.returned("dup1.0", KEY, {"body": 1}, own=False)
+    assert "not the stored one" in findings(ledger)
+
+
+def test_a_resolved_key_replays_the_operators_result() -> None:
+    """Resolved with a result: duplicates get it; a late complete of the lapsed owner that
+    changes it is found, and so is the duplicate that replays the late one."""
+    ledger = Ledger()
+    ledger.wrote("resolve", REFUSED, "a", text='{"resolved":1}')
+    ledger.returned("dup0.0", REFUSED, {"resolved": 1}, own=False)
+    assert check_ledger(ledger) == []
+    ledger.wrote("complete", REFUSED, "a", text='{"body":0}')
+    ledger.returned("dup1.0", REFUSED, {"body": 0}, own=False)
+    found = findings(ledger)
+    assert "stored result of" in found
+    assert "changed" in found
+    assert "not the stored one" in found
+
+
+def test_under_refuse_a_lapsed_claim_taken_over_without_a_decision_is_found() -> None:
+    """A's lease ran out and nobody settled it: B's claim breaks refuse; after the operator's
+    release (or A's own release) it does not."""
+    ledger = Ledger()
+    ledger.wrote("claim", REFUSED, "a", lease_ms=10, at_ms=0)
+    ledger.wrote("claim", REFUSED, "b", lease_ms=30, at_ms=11)
+    assert "under refuse" in findings(ledger)
+    ledger = Ledger()
+    ledger.wrote("claim", REFUSED, "a", lease_ms=10, at_ms=0)
+    ledger.wrote("delete", REFUSED, "a")
+    ledger.wrote("claim", REFUSED, "b", lease_ms=30, at_ms=11)
+    ledger.wrote("release", REFUSED, "b")
+    ledger.wrote("claim", REFUSED, "c", lease_ms=40, at_ms=12)
+    assert check_ledger(ledger) == []
+
+
+def test_a_claim_within_a_live_lease_is_found() -> None:
+    """B claims at 9 while A's lease, extended to 20, is live; at 21 it may take over."""
+    ledger = Ledger()
+    ledger.wrote("claim", KEY, "a", lease_ms=10, at_ms=0)
+    ledger.wrote("extend", KEY, "a", lease_ms=20)
+    ledger.wrote("claim", KEY, "b", lease_ms=30, at_ms=19)
+    assert "lease was live" in findings(ledger)
+    ledger = Ledger()
+    ledger.wrote("claim", KEY, "a", lease_ms=10, at_ms=0)
+    ledger.wrote("extend", KEY, "a", lease_ms=20)
+    ledger.wrote("claim", KEY, "b", lease_ms=30, at_ms=21)
+    assert check_ledger(ledger) == []

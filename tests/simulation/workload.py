@@ -2,18 +2,20 @@
 
 A profile names the features and faults it combines. ``seams`` combines every feature where the
 library keeps its promise today; each ``item*`` profile leans on one seam that issue 23 found
-broken (the seed still chooses the numbers), and ``everything`` combines them all: it is what
+broken (the seed still chooses the numbers), ``recovery`` leans on issue 28 (waiters, steps,
+refuse and the operator), and ``everything`` combines them all: it is what
 ``IDEMLOCK_SIM_SEEDS`` runs by the thousand once every item is fixed.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from tests.simulation.actors import Caller, Queue, Shard, Stage
 from tests.simulation.bodies import Bodies, Job, Spec
+from tests.simulation.operators import Operator
 from tests.simulation.world import SimStore, World
 
 SAFE_FAULTS = {
@@ -23,6 +25,21 @@ SAFE_FAULTS = {
     "release": {"throttle": 0.05, "lost": 0.03, "retried": 0.05},
 }
 """Throttling, lost and retried answers on every store call."""
+
+RECOVERY_FAULTS = {
+    **SAFE_FAULTS,
+    "record_steps": {"throttle": 0.05, "lost": 0.03, "retried": 0.05},
+    "free": {"throttle": 0.05, "lost": 0.03, "retried": 0.05},
+    "mark_unknown": {"throttle": 0.05, "lost": 0.03, "retried": 0.05},
+    "get": {"throttle": 0.01, "lost": 0.01},
+}
+"""And on the store calls of issue 28: a step's record, a failure's free, an unknown's mark, a
+waiter's read."""
+
+OPERATOR_EVERY_S = 3.0
+"""How often the operator looks for unknown outcomes (``idemlock ls --unknown``)."""
+
+OPERATOR_UNTIL_S = 45.0
 
 EXTEND_MAX_S = 60.0
 """The longest ``extend()`` a body asks for."""
@@ -69,6 +86,12 @@ class Profile:
     redelivery_window: tuple[float, float] = (0.5, 1.4)
     """When an SQS batch is delivered again (its visibility timeout ran out), in leases after
     the first delivery."""
+    waits: float = 0.0
+    """The share of functions with ``wait=``: their duplicates wait, on threads of their own."""
+    steps: float = 0.0
+    """The share of bodies (calls and records) made of ``idemlock.step`` recovery points."""
+    refuse: float = 0.0
+    """The share of functions with ``on_lease_expired="refuse"`` (an operator settles them)."""
 
 
 PROFILES = {
@@ -143,13 +166,25 @@ PROFILES = {
             kills=0.0,
         ),
         Profile(
+            "recovery",  # issue 28: waiters, steps and refuse, with batches, async, faults
+            calls=6,
+            waits=0.5,
+            steps=0.5,
+            refuse=0.4,
+            faults=RECOVERY_FAULTS,
+            ordered_faults={**ORDERED_SAFE_FAULTS, **RECOVERY_FAULTS, "complete": {}},
+        ),
+        Profile(
             "everything",
             batch_heartbeat=0.5,
             extend_beside_heartbeat=True,
             blocking_async=0.3,
             sinks=("record", "raising", "slow"),
+            waits=0.3,
+            steps=0.3,
+            refuse=0.3,
             faults={
-                **SAFE_FAULTS,
+                **RECOVERY_FAULTS,
                 "extend": {**SAFE_FAULTS["extend"], "late": 0.2},
             },
             ordered_faults={
@@ -167,8 +202,9 @@ def schedule(seed: int, profile: Profile, world: World, store: SimStore, run: st
     rng = random.Random(f"{seed}/{profile.name}")
     stage = Stage(world, store, Bodies(world))
     keys = [f"k{n}" for n in range(max(1, profile.calls // 2))]  # few keys: they collide
+    operator = Operator(world, store, f"{run}-", seed) if profile.refuse else None
     for n in range(profile.calls):
-        spec = _spec(rng, profile, heartbeat_share=profile.call_heartbeat)
+        spec = _call_spec(rng, profile)
         caller = Caller(stage, spec, f"{run}-call{n}")
         job = Job(n, rng.choice(keys), duration=spec.lease * rng.uniform(0.2, 2.5))
         job.fails = rng.random() < profile.failures
@@ -178,17 +214,44 @@ def schedule(seed: int, profile: Profile, world: World, store: SimStore, run: st
         ):
             job.extend_at = rng.uniform(0.2, 0.6)
             job.extend_s = rng.choice((spec.lease, 2 * spec.lease, EXTEND_MAX_S))
+        _with_steps(rng, profile, job)
         start = rng.uniform(0, 10)
         world.at(start, f"call{n}", partial(caller.invoke, job, f"call{n}"))
         for d in range(rng.randint(0, profile.duplicates)):
             moment = start + rng.uniform(0.1, 1.5) * job.duration
             label = f"call{n}-dup{d}"
-            world.at(moment, label, partial(caller.invoke, job, label))
+            invoke = caller.invoke_beside if spec.wait is not None else caller.invoke
+            world.at(moment, label, partial(invoke, job, label))
+        if operator is not None and spec.refuse:
+            operator.redrive_with(caller.key(job), partial(caller.invoke, job, f"call{n}-redrive"))
+    if operator is not None:
+        for n in range(1, int(OPERATOR_UNTIL_S / OPERATOR_EVERY_S) + 1):
+            label = f"operator{n}"
+            world.at(n * OPERATOR_EVERY_S, label, partial(operator.look, label))
     for n in range(profile.queues):
         _queue(rng, profile, stage, f"{run}-queue{n}", n)
     for n in range(profile.shards):
         source = rng.choice(profile.ordered_sources)
         _shard(rng, profile, stage, f"{run}-{source}{n}-stream", n, seed=seed, source=source)
+
+
+def _call_spec(rng: random.Random, profile: Profile) -> Spec:
+    """A single call's function: maybe with ``wait=`` and ``on_lease_expired="refuse"``."""
+    spec = _spec(rng, profile, heartbeat_share=profile.call_heartbeat)
+    if profile.waits and rng.random() < profile.waits:
+        spec = replace(spec, wait=spec.lease * rng.choice((0.5, 2.0, 4.0)))
+    if profile.refuse and rng.random() < profile.refuse:
+        spec = replace(spec, refuse=True)
+    return spec
+
+
+def _with_steps(rng: random.Random, profile: Profile, job: Job) -> None:
+    """Maybe make ``job``'s body of steps: failing (if it fails) between two of them, and
+    only on its first run or two."""
+    if profile.steps and rng.random() < profile.steps:
+        job.steps = rng.randint(1, 3)
+        job.fail_after = rng.randint(0, job.steps)
+        job.fail_runs = rng.randint(1, 2)
 
 
 def _spec(rng: random.Random, profile: Profile, *, heartbeat_share: float) -> Spec:
@@ -206,7 +269,7 @@ def _batch_jobs(
     rng: random.Random, profile: Profile, spec: Spec, count: int, shard: str | None
 ) -> list[Job]:
     low, high = profile.batch_body_share
-    return [
+    jobs = [
         Job(
             n,
             key="",
@@ -216,6 +279,9 @@ def _batch_jobs(
         )
         for n in range(count)
     ]
+    for job in jobs:
+        _with_steps(rng, profile, job)
+    return jobs
 
 
 def _queue(rng: random.Random, profile: Profile, stage: Stage, namespace: str, n: int) -> None:

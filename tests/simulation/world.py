@@ -22,11 +22,15 @@ simulation drives only the public API, so it cannot own those threads. Instead:
 
 from __future__ import annotations
 
+import asyncio
 import heapq
+import json
+import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -55,6 +59,12 @@ ORDERED_MARK = "-stream#"
 LATE_S = 0.2
 """Virtual seconds a late answer takes to come back."""
 
+PARK_TIMEOUT_S = 10.0
+"""Real seconds a passenger waits for the clock at most (the driving thread moves it sooner)."""
+
+TICK = "tick"
+"""The agenda's label for a passenger's waking time: nothing to do but move the clock there."""
+
 _real_sleep = time.sleep
 
 _Entry = TypeVar("_Entry")
@@ -67,6 +77,10 @@ def _answered(call: Callable[[_Entry], _Answer], entry: _Entry) -> _Answer | Sto
         return call(entry)
     except StoreError as exc:
         return exc
+
+
+def _nothing() -> None:
+    """A tick's action."""
 
 
 class VirtualClock:
@@ -123,6 +137,11 @@ class World:
         self._running: dict[str, Running] = {}
         self._blocked: set[tuple[str, int]] = set()
         self._state_lock = threading.Lock()
+        self._roles = threading.local()
+        self._passengers: dict[object, float | None] = {}
+        """Each passenger thread (or executor job): when it wakes (virtual epoch seconds),
+        ``None`` while awake, infinity while its loop waits on its executor."""
+        self._passenger_threads: list[threading.Thread] = []
         self.dead: set[str] = set()
         """Owner tokens of killed workers: none of their calls reaches the store any more."""
         self.quiet: Callable[[], bool] = lambda: True
@@ -139,17 +158,109 @@ class World:
             heapq.heappush(self._agenda, (START + moment, self._scheduled, label, action))
 
     def run(self) -> None:
-        """Run the whole agenda, in time order, on this thread."""
+        """Run the whole agenda, in time order, on this thread; then wait for the passengers."""
         self._driving.on = True
         while True:
             due = self._pop(None)
             if due is None:
-                return
+                self._settle()  # a passenger still awake may put more on the agenda
+                if self._pop_peek():
+                    continue
+                break
             self.clock.advance_to(due[0])
+            self._settle()
             self._perform(due)
+        for thread in self._passenger_threads:
+            thread.join(PARK_TIMEOUT_S)
+
+    def spawn(self, label: str, action: Callable[[], None]) -> None:
+        """Run ``action`` now on a thread of its own: a **passenger** of virtual time.
+
+        A passenger never moves the clock: its sleeps wait until the driving thread has moved
+        it (:meth:`park`), so it runs beside the bodies of the driving thread, truly at once:
+        how a waiter (``wait=``) can see the call it waits for complete. The driving thread goes
+        on once the passenger is parked (or done).
+        """
+
+        def main() -> None:
+            self._roles.passenger = True
+            try:
+                action()
+            except Exception as exc:  # an untyped error out of idemlock, or a broken actor
+                self.history.violation(self.now(), f"{label} raised {exc!r}")
+            finally:
+                with self._state_lock:
+                    self._passengers.pop(threading.current_thread(), None)
+
+        thread = threading.Thread(target=main, name=f"sim-{label}", daemon=True)
+        with self._state_lock:
+            self._passengers[thread] = None  # awake until it parks
+        self._passenger_threads.append(thread)
+        self.history.note(self.now(), f"invoke {label} (on its own thread)")
+        thread.start()
+        self._settle()
+
+    def passenger(self) -> bool:
+        """Whether this thread is a passenger (:meth:`spawn`)."""
+        return bool(getattr(self._roles, "passenger", False))
+
+    def park(self, seconds: float) -> None:
+        """A passenger waits ``seconds`` of virtual time, moved on by the driving thread."""
+        me = getattr(self._roles, "key", None) or threading.current_thread()
+        wake = self.clock() + seconds
+        self.at(wake - START, TICK, _nothing)  # so that the driving thread moves time to it
+        with self._state_lock:
+            before = self._passengers.get(me)
+            self._passengers[me] = wake
+        self.clock.wait_until(wake, give_up=lambda: False, timeout_s=PARK_TIMEOUT_S)
+        with self._state_lock:
+            self._passengers[me] = before
+
+    def run_loop(self, call: Coroutine[Any, Any, object]) -> object:
+        """Run a passenger's ``async`` call: its loop's executor threads work as passengers.
+
+        While the loop waits on them, this thread counts as parked: each executor job counts
+        as awake from when it is handed over until it ends, or parks.
+        """
+
+        async def main() -> object:
+            asyncio.get_running_loop().set_default_executor(_PassengerPool(self))
+            return await call
+
+        me = threading.current_thread()
+        with self._state_lock:
+            self._passengers[me] = math.inf
+        try:
+            return asyncio.run(main())
+        finally:
+            with self._state_lock:
+                self._passengers[me] = None
+
+    def aboard(self, token: object, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn`` on this executor thread as the passenger job ``token``."""
+        self._roles.passenger, self._roles.key = True, token
+        try:
+            return fn(*args)
+        finally:
+            self._roles.key = None
+            with self._state_lock:
+                self._passengers.pop(token, None)
+
+    def boarding(self) -> object:
+        """A new passenger job, awake from now (it is handed to an executor thread)."""
+        token = object()
+        with self._state_lock:
+            self._passengers[token] = None
+        return token
 
     def sleep(self, seconds: float) -> None:
-        """A body's work taking ``seconds`` of virtual time; due invocations run meanwhile."""
+        """A body's work taking ``seconds`` of virtual time; due invocations run meanwhile.
+
+        On a passenger's thread it waits for the time instead (:meth:`park`).
+        """
+        if self.passenger():
+            self.park(seconds)
+            return
         was_driving = getattr(self._driving, "on", False)
         self._driving.on = True
         try:
@@ -184,7 +295,9 @@ class World:
         """
 
         def sleep(seconds: float) -> None:
-            if self.driving() and not getattr(self.in_store, "on", False):
+            if getattr(self.in_store, "on", False):
+                _real_sleep(min(seconds, 0.001))
+            elif self.driving() or self.passenger():
                 self.sleep(seconds)
             else:
                 _real_sleep(min(seconds, 0.001))
@@ -232,7 +345,11 @@ class World:
         _real_sleep(0.0002)
         began = time.monotonic()
         while time.monotonic() < began + BEAT_WAIT_S:
-            if self.quiet() and not self._beat_due(time.monotonic() - began):
+            if (
+                self.quiet()
+                and not self._beat_due(time.monotonic() - began)
+                and not self._passenger_due()
+            ):
                 return
             _real_sleep(0.0005)
         self.history.note(self.now(), "a heartbeat did not beat within its step")
@@ -249,6 +366,16 @@ class World:
                 for r in self._running.values()
             )
 
+    def _passenger_due(self) -> bool:
+        """Whether a passenger is awake (or its time has come): the step waits for it to park."""
+        now = self.clock()
+        with self._state_lock:
+            return any(wake is None or wake <= now for wake in self._passengers.values())
+
+    def _pop_peek(self) -> bool:
+        with self._agenda_lock:
+            return bool(self._agenda)
+
     def _pop(self, until: float | None) -> tuple[float, int, str, Callable[[], None]] | None:
         with self._agenda_lock:
             if not self._agenda or (until is not None and self._agenda[0][0] > until):
@@ -257,11 +384,26 @@ class World:
 
     def _perform(self, due: tuple[float, int, str, Callable[[], None]]) -> None:
         moment, _, label, action = due
-        self.history.note(moment - START, f"invoke {label}")
+        if label != TICK:
+            self.history.note(moment - START, f"invoke {label}")
         try:
             action()
         except Exception as exc:  # an untyped error out of idemlock, or a broken actor
             self.history.violation(moment - START, f"{label} raised {exc!r}")
+
+
+class _PassengerPool(ThreadPoolExecutor):
+    """The executor of a passenger's event loop: each job runs as a passenger."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(thread_name_prefix="sim-passenger")
+        self._world = world
+
+    def submit(  # type: ignore[override]  # the one signature asyncio calls it with
+        self, fn: Callable[..., Any], /, *args: Any
+    ) -> Future[Any]:
+        world = self._world
+        return super().submit(world.aboard, world.boarding(), fn, *args)
 
 
 class FaultPlan:
@@ -351,6 +493,8 @@ class SimStore:
         self._landings: dict[str, tuple[int, int]] = {}
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
+        self._ledger = world.history.ledger
+        self._claimed: set[str] = set()
         world.quiet = self.quiet
 
     def __getattr__(self, name: str) -> Any:
@@ -364,12 +508,24 @@ class SimStore:
 
     def claim(self, claim: Claim) -> ClaimResult:
         """Claim, and note the claim taken."""
+
+        def call() -> ClaimResult:
+            answer = self.inner.claim(claim)
+            # A claim retried after its lost answer finds its own item: it landed before.
+            ours = answer.item is not None and answer.item.owner == claim.owner
+            if answer.acquired or (ours and claim.owner not in self._claimed):
+                self._claimed.add(claim.owner)
+                self._ledger.wrote(
+                    "claim",
+                    claim.key,
+                    claim.owner,
+                    lease_ms=claim.lease_expires_at_ms,
+                    at_ms=claim.now_ms,
+                )
+            return answer
+
         result: ClaimResult = self._call(
-            "claim",
-            claim.key,
-            lambda: self.inner.claim(claim),
-            owner=claim.owner,
-            at_ms=claim.now_ms,
+            "claim", claim.key, call, owner=claim.owner, at_ms=claim.now_ms
         )
         if result.acquired:
             with self._lock:
@@ -387,6 +543,7 @@ class SimStore:
             )
             if held == lease_expires_at_ms:  # applied; a later lease held already is not
                 self._extended(key, owner, lease_expires_at_ms)
+                self._ledger.wrote("extend", key, owner, lease_ms=lease_expires_at_ms)
             return held
 
         held: int | None = self._call("extend", key, call, owner=owner, at_ms=lease_expires_at_ms)
@@ -402,15 +559,82 @@ class SimStore:
                 key, owner, now_ms=now_ms, result=result, expires_at_s=expires_at_s
             )
             if done:
-                self._world.history.complete(key, self._world.now())
-                self._leases.pop(owner, None)
+                self._completed(key, owner, "complete", result)
             return done
 
-        return bool(self._call("complete", key, call, owner=owner, at_ms=now_ms))
+        return bool(self._call("complete", key, call, owner=owner, at_ms=now_ms, text=result))
+
+    def resolve(
+        self,
+        key: str,
+        owner: str,
+        *,
+        operator: str,
+        now_ms: int,
+        result: str | None,
+        expires_at_s: int | None,
+    ) -> bool:
+        """An operator's complete of ``owner``'s claim, in the operator's name."""
+
+        def call() -> bool:
+            done = self.inner.resolve(
+                key,
+                owner,
+                operator=operator,
+                now_ms=now_ms,
+                result=result,
+                expires_at_s=expires_at_s,
+            )
+            if done:
+                self._completed(key, owner, "resolve", result)
+            return done
+
+        return bool(self._call("resolve", key, call, owner=owner, at_ms=now_ms, text=result))
+
+    def _completed(self, key: str, owner: str, kind: str, result: str | None) -> None:
+        self._world.history.complete(key, self._world.now())
+        self._leases.pop(owner, None)
+        self._ledger.wrote(kind, key, owner, text=result)
 
     def release(self, key: str, owner: str) -> bool:
         """Release."""
-        return bool(self._call("release", key, lambda: self.inner.release(key, owner), owner=owner))
+        return bool(self._call("release", key, self._noted("release", key, owner), owner=owner))
+
+    def free(self, key: str, owner: str, *, now_ms: int) -> bool:
+        """Free after a failure, keeping the steps."""
+        call = self._noted("free", key, owner, now_ms=now_ms)
+        return bool(self._call("free", key, call, owner=owner, at_ms=now_ms))
+
+    def mark_unknown(self, key: str, owner: str, *, now_ms: int) -> bool:
+        """Mark a lapsed claim an unknown outcome (``on_lease_expired="refuse"``)."""
+        call = self._noted("mark_unknown", key, owner, now_ms=now_ms)
+        return bool(self._call("mark_unknown", key, call, owner="", at_ms=now_ms))
+
+    def record_steps(
+        self, key: str, owner: str, *, fence: int, steps: tuple[tuple[str, str], ...]
+    ) -> bool:
+        """Record a body's steps on its claim."""
+
+        text = json.dumps(dict(steps))
+
+        def call() -> bool:
+            done = self.inner.record_steps(key, owner, fence=fence, steps=steps)
+            if done:
+                self._ledger.wrote("steps", key, owner, text=text)
+            return done
+
+        return bool(self._call("record_steps", key, call, owner=owner, text=text))
+
+    def _noted(self, kind: str, key: str, owner: str, **details: int) -> Callable[[], bool]:
+        """The store call ``kind`` (release, free, mark_unknown), noted when applied."""
+
+        def call() -> bool:
+            done: bool = getattr(self.inner, kind)(key, owner, **details)
+            if done:
+                self._ledger.wrote(kind, key, owner)
+            return done
+
+        return call
 
     # Batch writes (idemlock.store.BatchWrites), so that batches take their batched path here
     # too: each statement is the single call above, with its own fault, and one that fails
@@ -436,12 +660,20 @@ class SimStore:
         )
 
     def get(self, key: str) -> LockItem | None:
-        """Read (never faulted: idemlock reads only after a refused claim)."""
-        return self.inner.get(key)
+        """Read: a refused claim's fallback, a waiter's poll (faulted as ``get``)."""
+        item: LockItem | None = self._call("get", key, lambda: self.inner.get(key), owner="")
+        return item
 
     def delete(self, key: str, *, expected: LockItem | None = None) -> bool:
-        """Delete, for an operator."""
-        return self.inner.delete(key, expected=expected)
+        """Delete, for an operator (``idemlock release``)."""
+
+        def call() -> bool:
+            done = self.inner.delete(key, expected=expected)
+            if done:
+                self._ledger.wrote("delete", key, "" if expected is None else expected.owner)
+            return done
+
+        return bool(self._call("delete", key, call, owner=""))
 
     def scan(
         self, *, prefix: str | None = None, page_size: int | None = None
@@ -469,9 +701,14 @@ class SimStore:
         *,
         owner: str,
         at_ms: int | None = None,
+        text: str | None = None,
     ) -> Any:
         """``call`` with its fault. ``at_ms``: the time the call carries, which its fault is
-        drawn from (rather than when it lands: a pool thread's call lands when it lands)."""
+        drawn from (rather than when it lands: a pool thread's call lands when it lands).
+
+        Behind the proxy, a write whose every answer was lost may have landed unseen: the
+        ledger notes it as ``lost <operation>`` (with ``text``, a result or steps it carried).
+        """
         if owner in self._world.dead:
             raise StoreError(f"{operation} never sent: its worker died", operation=operation)
         moment = int(self._world.clock() * 1000) if at_ms is None else at_ms
@@ -481,6 +718,10 @@ class SimStore:
         self._world.in_store.on = True
         try:
             return self._faulty(operation, key, call, fault)
+        except StoreError:
+            if self._proxy is not None and fault == "lost":
+                self._ledger.wrote(f"lost {operation}", key, owner, text=text)
+            raise
         finally:
             self._world.in_store.on = False
             with self._in_flight_lock:
