@@ -589,7 +589,8 @@ class SimStore:
                 self._completed(key, owner, "resolve", result)
             return done
 
-        return bool(self._call("resolve", key, call, owner=owner, at_ms=now_ms, text=result))
+        # Faulted as a complete is: the same write, with the operator's owner.
+        return bool(self._call("complete", key, call, owner=owner, at_ms=now_ms, text=result))
 
     def _completed(self, key: str, owner: str, kind: str, result: str | None) -> None:
         self._world.history.complete(key, self._world.now())
