@@ -40,9 +40,17 @@ class Operator:
 
     def look(self, label: str) -> None:
         """``idemlock ls --unknown``, then a decision on each key it lists."""
-        for item in self._store.scan(prefix=self._prefix):
-            if item.outcome_unknown_at_ms is not None:
-                self._decide(item, label)
+        try:
+            marked = [
+                item
+                for item in self._store.scan(prefix=self._prefix)
+                if item.outcome_unknown_at_ms is not None
+            ]
+        except StoreError as exc:  # the listing failed (a fault behind the proxy): look later
+            self._world.history.note(self._world.now(), f"operator's listing failed: {exc!r}")
+            return
+        for item in marked:
+            self._decide(item, label)
 
     def _decide(self, item: LockItem, label: str) -> None:
         world = self._world

@@ -707,8 +707,9 @@ class SimStore:
         """``call`` with its fault. ``at_ms``: the time the call carries, which its fault is
         drawn from (rather than when it lands: a pool thread's call lands when it lands).
 
-        Behind the proxy, a write whose every answer was lost may have landed unseen: the
-        ledger notes it as ``lost <operation>`` (with ``text``, a result or steps it carried).
+        Behind the proxy, a write whose answer was lost (every attempt's, or the first's and
+        then the retry's failed) may have landed unseen: the ledger notes it as
+        ``lost <operation>`` (with ``text``, a result or steps it carried).
         """
         if owner in self._world.dead:
             raise StoreError(f"{operation} never sent: its worker died", operation=operation)
@@ -720,7 +721,7 @@ class SimStore:
         try:
             return self._faulty(operation, key, call, fault)
         except StoreError:
-            if self._proxy is not None and fault == "lost":
+            if self._proxy is not None and fault in ("lost", "retried"):
                 self._ledger.wrote(f"lost {operation}", key, owner, text=text)
             raise
         finally:
