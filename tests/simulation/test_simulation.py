@@ -89,17 +89,17 @@ def test_recovery_waiters_steps_and_refuse_keep_the_promise() -> None:
     record handlers too) failing, dying or timing out between steps; ``on_lease_expired=
     "refuse"`` with an operator who releases or resolves; faults on every store call, step
     records, frees and marks included (before the fix: 15 of the first 40 seeds, 0, 1, 2, 4,
-    ..., a step whose record failed ran again at once). Fails until the store refuses a late
-    complete or release of a key the operator resolved (about one seed in five, 12 and 13 among
-    the first 20: docs/simulation.md, tests/test_outcome_unknown.py)."""
+    ..., a step whose record failed ran again at once; before resolve completed in an operator's
+    name, about one seed in five, 12 and 13 among the first 20: a late owner overwrote or freed
+    a resolved key; docs/simulation.md, tests/test_outcome_unknown.py)."""
     assert_kept("recovery", 20)
 
 
 def test_everything_at_once() -> None:
     """Every feature and fault of every profile, mixed (before the last fixes: seed 6, a batch
     body started on its lapsed claim after a slow sink on its renewal's event). With issue 28's
-    waiters, steps and refuse, it fails until the store refuses a late complete or release of a
-    key the operator resolved (seeds 8, 17 of the first 40; 13, 38 in another run)."""
+    waiters, steps and refuse, before resolve completed in an operator's name: seeds 8, 17 of
+    the first 40 (13, 38 in another run), a late owner overwrote or freed a resolved key."""
     assert_kept("everything", 20)
 
 
