@@ -17,8 +17,8 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
 
 from idemlock._leases import lose
-from idemlock._results import encode, replay
-from idemlock.errors import StepError, StoreError, UnstorableResultError
+from idemlock._results import encode, replay, unstored, unstored_reason
+from idemlock.errors import ResultNotStoredError, StepError, StoreError, UnstorableResultError
 
 if TYPE_CHECKING:
     from idemlock._policy import Policy
@@ -75,26 +75,31 @@ class Recovery:
         self._used.add(name)
         if name in self._recorded:
             self._policy.emit("step_replayed", self._lock.key, lock=self._lock)
-            omit = self._policy.omit_unstorable
-            key = self._lock.key
-            return True, replay(self._recorded[name], key, result_type=None, omit_unstorable=omit)
+            text, key = self._recorded[name], self._lock.key
+            reason = unstored_reason(text)
+            if reason is not None and not self._policy.omit_unstorable:
+                raise ResultNotStoredError(key, reason, step=name)
+            return True, replay(text, key, result_type=None, omit_unstorable=True)
         return False, None
 
     def record(self, name: str, value: object) -> None:
         """Store step ``name``'s ``value`` on our claim before the body goes on."""
         key = self._lock.key
+        unstorable: UnstorableResultError | None = None
         try:
             text = encode(value, key, self._store)
-        except UnstorableResultError as unstorable:
-            if not self._policy.omit_unstorable:
-                raise
-            logger.warning("%s; step %r recorded without its result", unstorable.reason, name)
-            text = "null"
+        except UnstorableResultError as exc:
+            # The step ran: recorded as ran without its result (the marker), never run again.
+            unstorable = exc
+            text = unstored(exc.reason)
+            logger.warning("%s; step %r recorded without its result", exc.reason, name)
         recorded = {**self._recorded, name: text}
         if not self._sent(name, tuple(sorted(recorded.items()))):
             raise lose(self._policy, self._lock)
         self._recorded = recorded
         self._policy.emit("step_recorded", key, lock=self._lock)
+        if unstorable is not None and not self._policy.omit_unstorable:
+            raise UnstorableResultError(key, unstorable.reason, step=name) from unstorable
 
     def _sent(self, name: str, steps: tuple[tuple[str, str], ...]) -> bool:
         """Send the record, again after a store error (the step ran: it must not run twice).

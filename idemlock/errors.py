@@ -188,18 +188,25 @@ class UnstorableResultError(IdemlockError):
     ``on_unstorable_result="omit"``, which also returns the result to this caller instead).
     """
 
-    def __init__(self, key: str, reason: str) -> None:
+    def __init__(self, key: str, reason: str, *, step: str | None = None) -> None:
         self.key = key
         self.reason = reason
-        super().__init__(self._message(key, reason))
+        self.step = step
+        """The recovery point (``idemlock.step``) whose result it was; ``None``: the body's."""
+        super().__init__(self._message(key, reason, step))
 
     @staticmethod
-    def _message(key: str, reason: str) -> str:
+    def _message(key: str, reason: str, step: str | None) -> str:
+        if step is None:
+            ran = f"the body for key {key!r} ran"
+            kept = "the key is completed without it, so a duplicate does not run the body again"
+        else:
+            ran = f"step {step!r} of key {key!r} ran"
+            kept = "the step is recorded as ran without it, so no later run of the key runs it"
         return (
-            f"the body for key {key!r} ran, but its result cannot be stored: {reason}; the key "
-            "is completed without it, so a duplicate does not run the body again. Return a JSON "
-            'value, or one of the types idemlock stores (docs/concepts.md, "Stored results"), '
-            'of at most 396 KiB as stored, or pass on_unstorable_result="omit"'
+            f"{ran}, but its result cannot be stored: {reason}; {kept}. Return a JSON value, or "
+            'one of the types idemlock stores (docs/concepts.md, "Stored results"), of at most '
+            '396 KiB as stored, or pass on_unstorable_result="omit"'
         )
 
 
@@ -216,14 +223,19 @@ class UnstorableValueError(UnstorableResultError):
 
 
 class ResultNotStoredError(UnstorableResultError):
-    """A duplicate of a key whose body ran but whose result could not be stored.
+    """A duplicate of a key whose body (or step) ran but whose result could not be stored.
 
     The body does not run again; :attr:`reason` is why the result was not stored, as recorded
     in the item. Under ``on_unstorable_result="omit"`` a duplicate gets ``None`` instead.
     """
 
     @staticmethod
-    def _message(key: str, reason: str) -> str:
+    def _message(key: str, reason: str, step: str | None) -> str:
+        if step is not None:
+            return (
+                f"step {step!r} of key {key!r} ran before, but its result could not be stored "
+                f"({reason}): the step is not run again, and there is no result to replay"
+            )
         return (
             f"key {key!r} completed before, but its result could not be stored ({reason}): "
             "the body ran and is not run again, and there is no result to replay"

@@ -14,6 +14,7 @@ from idemlock import DynamoDBStore, idempotent, idempotent_records
 from idemlock.errors import (
     InProgressError,
     LockLostError,
+    ResultNotStoredError,
     StepError,
     StoreError,
     UnstorableResultError,
@@ -262,6 +263,31 @@ def test_step_results_replay_as_results_do() -> None:
 
     with pytest.raises(UnstorableResultError):
         unstorable("k")
+
+
+def test_a_step_whose_result_cannot_be_stored_never_runs_again(lock_store: LockStore) -> None:
+    """The charge ran but returned what cannot be stored: the call fails, and the step is
+    recorded as ran without its result, so a retry raises ResultNotStoredError naming why and
+    does not charge again (before: the key was freed with nothing recorded, and the retry ran
+    the step again: a second charge)."""
+    charges: list[str] = []
+
+    def charge(order_id: str) -> object:
+        charges.append(order_id)
+        return object()  # not JSON: cannot be stored
+
+    @idempotent(lambda order_id: order_id, store=lock_store, namespace="shop", clock=ManualClock())
+    def checkout(order_id: str) -> str:
+        idemlock.step("charge", charge, order_id)
+        return "done"
+
+    with pytest.raises(UnstorableResultError) as first:
+        checkout("o-1")
+    assert not isinstance(first.value, ResultNotStoredError)
+    with pytest.raises(ResultNotStoredError) as retried:
+        checkout("o-1")
+    assert "charge" in str(retried.value)
+    assert charges == ["o-1"]
 
 
 def test_misused_steps_raise_step_error() -> None:
