@@ -17,7 +17,7 @@ from typing import Any
 
 import idemlock
 from idemlock import Lock, current_lock
-from idemlock.errors import LockLostError, StoreError
+from idemlock.errors import LockLostError, StoreError, UnstorableResultError
 from idemlock.events import LockEvent
 from tests.simulation.history import INFINITE, Body
 from tests.simulation.ledger import REFUSE_MARK, StepRun
@@ -57,6 +57,8 @@ class Job:
     """With steps, a failing body raises after this many of them (else at its end)."""
     fail_runs: int = 1_000
     """How many runs of the job fail (``fails``); the later ones succeed."""
+    unstorable_step: int | None = None
+    """The step whose work returns what cannot be stored (it ran: it must never run again)."""
     runs: int = 0
     """How many times its body started so far."""
 
@@ -211,7 +213,8 @@ class Bodies:
         def work() -> dict[str, Any]:
             began = self._world.history.ledger.tick()
             self._world.sleep(phase.seconds)
-            return self._step_ran(lock, body, phase.step or "", began, ran)
+            value = self._step_ran(lock, body, phase.step or "", began, ran)
+            return {**value, "handle": object()} if phase.unstorable else value
 
         return work
 
@@ -242,6 +245,9 @@ class Bodies:
             raise
         except StoreError:
             self._world.history.end_body(body, self._world.now(), "raised: a step's record failed")
+            raise
+        except UnstorableResultError:  # ran now (recorded without it), or replayed so
+            self._world.history.end_body(body, self._world.now(), "raised: a step's result")
             raise
 
     def extend(self, lock: Lock, body: Body, seconds: float) -> None:
@@ -317,15 +323,19 @@ class Phase:
     seconds: float
     extend: bool = False
     step: str | None = None
+    unstorable: bool = False
+    """The step's work returns a value with no stored form."""
 
 
 def _phases(job: Job) -> list[Phase]:
     """The body's parts, each followed by its ``extend()`` call or not (or a kill)."""
     if job.steps:
         part = job.duration / (job.steps + 1)
-        phases = [Phase(part, step=f"s{n}") for n in range(job.steps)] + [Phase(part)]
+        phases = [
+            Phase(part, step=f"s{n}", unstorable=n == job.unstorable_step) for n in range(job.steps)
+        ] + [Phase(part)]
         if job.extend_at is not None:
-            phases[0] = Phase(part, extend=True, step="s0")
+            phases[0] = Phase(part, extend=True, step="s0", unstorable=job.unstorable_step == 0)
         return phases
     if job.extend_at is None:
         if job.killed:

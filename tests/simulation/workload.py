@@ -245,6 +245,10 @@ def _call_spec(rng: random.Random, profile: Profile) -> Spec:
     return spec
 
 
+UNSTORABLE_STEPS = 0.1
+"""The share of step bodies one of whose steps returns a value that cannot be stored."""
+
+
 def _with_steps(rng: random.Random, profile: Profile, job: Job) -> None:
     """Maybe make ``job``'s body of steps: failing (if it fails) between two of them, and
     only on its first run or two."""
@@ -252,6 +256,11 @@ def _with_steps(rng: random.Random, profile: Profile, job: Job) -> None:
         job.steps = rng.randint(1, 3)
         job.fail_after = rng.randint(0, job.steps)
         job.fail_runs = rng.randint(1, 2)
+        # A side draw (the seed's own sequence, and so every seed's story, stays as it was):
+        # one step in ten returns what cannot be stored; it ran, and must never run again.
+        side = random.Random(f"{hash(rng.getstate())}/{job.key}/{job.number}")
+        if side.random() < UNSTORABLE_STEPS:
+            job.unstorable_step = side.randrange(job.steps)
 
 
 def _spec(rng: random.Random, profile: Profile, *, heartbeat_share: float) -> Spec:
