@@ -52,6 +52,12 @@ STATEMENT_CODES: Final = {
 """A statement's error code as the single-item API names the same error."""
 
 
+COMPLETE_CLEARS: Final = ("lease_expires_at_ms", "outcome_unknown_at_ms", "steps", "released_at_ms")
+"""The attributes (``AttributeNames`` fields) a complete removes: the claim's lease, a mark of an
+unknown outcome, the recovery points, a release. One list for the single complete's update
+expression and the batch's ``UPDATE``, so that the two write the same item."""
+
+
 def _name(name: str) -> str:
     """An attribute or table name as a PartiQL quoted identifier."""
     return '"' + name.replace('"', '""') + '"'
@@ -173,12 +179,7 @@ def _complete(table: str, names: Any, where: str, has_result: bool, expires: boo
     Clause by clause: PartiQL takes one ``SET`` or ``REMOVE`` per attribute.
     """
     sets = [names.status, names.completed_at_ms]
-    removals = [
-        names.lease_expires_at_ms,
-        names.outcome_unknown_at_ms,
-        names.steps,
-        names.released_at_ms,
-    ]
+    removals = [getattr(names, field) for field in COMPLETE_CLEARS]
     (sets if has_result else removals).append(names.result)
     (sets if expires else removals).append(names.expires_at_s)
     clauses = [f"SET {_name(name)} = ?" for name in sets]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 from idemlock._partiql import (
     BATCH_LIMIT,
+    COMPLETE_CLEARS,
     READ_LIMIT,
     RETRIED_CODES,
     RETRY_PAUSES_S,
@@ -262,7 +263,7 @@ def _complete_update(has_result: bool, expires: bool, *, new_owner: bool = False
     if new_owner:
         assignments.append("#owner = :operator")
     # A marked owner that turns out alive and completes settles the unknown outcome itself.
-    removals = ["#lease_expires_at_ms", "#outcome_unknown_at_ms", "#steps", "#released_at_ms"]
+    removals = [f"#{field}" for field in COMPLETE_CLEARS]
     if has_result:
         assignments.append("#result = :result")
     else:
@@ -688,7 +689,7 @@ class DynamoDBStore:
         try:
             refusals = self._execute(texts, completes)
         except _NoBatches:
-            return _one_by_one(self._complete_request, completes)
+            return _one_by_one(lambda complete: complete.sent_to(self), completes)
         return [
             True
             if refused is None
@@ -717,15 +718,6 @@ class DynamoDBStore:
             else:  # gone already, or a backend that returns no item: as release() decides
                 answers.append(_answer(self._gone, release.key))
         return answers
-
-    def _complete_request(self, complete: CompleteRequest) -> bool:
-        return self.complete(
-            complete.key,
-            complete.owner,
-            now_ms=complete.now_ms,
-            result=complete.result,
-            expires_at_s=complete.expires_at_s,
-        )
 
     def _gone(self, key: str) -> bool:
         return self.get_item(key) is None

@@ -217,6 +217,16 @@ class CompleteRequest(NamedTuple):
     result: str | None
     expires_at_s: int | None
 
+    def sent_to(self, store: "LockStore") -> bool:
+        """Send it by itself, as :meth:`LockStore.complete` (entry by entry, without batches)."""
+        return store.complete(
+            self.key,
+            self.owner,
+            now_ms=self.now_ms,
+            result=self.result,
+            expires_at_s=self.expires_at_s,
+        )
+
 
 class ReleaseRequest(NamedTuple):
     """One release of a batch: :meth:`LockStore.release`'s arguments."""

@@ -649,16 +649,11 @@ class SimStore:
 
     def complete_many(self, completes: Sequence[CompleteRequest]) -> list[bool | StoreError]:
         """Complete each, a fault per statement."""
-        return [_answered(self._complete, complete) for complete in completes]
+        return [_answered(lambda c: c.sent_to(self), complete) for complete in completes]
 
     def release_many(self, releases: Sequence[ReleaseRequest]) -> list[bool | StoreError]:
         """Release each, a fault per statement."""
         return [_answered(lambda r: self.release(r.key, r.owner), r) for r in releases]
-
-    def _complete(self, c: CompleteRequest) -> bool:
-        return self.complete(
-            c.key, c.owner, now_ms=c.now_ms, result=c.result, expires_at_s=c.expires_at_s
-        )
 
     def get(self, key: str) -> LockItem | None:
         """Read: a refused claim's fallback, a waiter's poll (faulted as ``get``)."""
