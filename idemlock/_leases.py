@@ -1,8 +1,9 @@
 """Moving a held lease forward, and what happens when the key turns out to be lost.
 
-:func:`extend_lease` is the one conditional extension (``Lock.extend``, heartbeats and a batch's
-late bodies all use it); :func:`extender` binds it for one claim, never past the invocation's
-deadline; :func:`heartbeat` runs it periodically beside a body (:mod:`idemlock._heartbeat`);
+:func:`extend_lease` is the one conditional extension (``Lock.extend``, heartbeats and the
+renewal before a body all use it); :func:`extender` binds it for one claim, never past the
+invocation's deadline; :func:`renewal` gives a body whose claim aged its whole lease before it
+starts; :func:`heartbeat` runs it periodically beside a body (:mod:`idemlock._heartbeat`);
 :func:`lose` marks a lock lost and tells everyone once.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from idemlock._policy import Policy, in_progress_ttl_s
 from idemlock.errors import LockLostError, StoreError
@@ -83,6 +84,53 @@ def extender(
         extend_lease(store, policy, lock, target, tell=tell)
 
     return extend
+
+
+RENEWALS: Final = 3
+"""How many times a lease is renewed before its body starts (see :func:`renewal`)."""
+
+
+def renew_after_ms(lease_ms: int) -> int:
+    """How old a claim may be when its body starts before its lease is renewed first.
+
+    A tenth of the lease, at most a second: quick claims and bodies renew nothing.
+    """
+    return min(lease_ms // 10, 1_000)
+
+
+def renewal(
+    store: LockStore, policy: Policy, lock: Lock, lease_ms: int, limit_ms: int | None
+) -> Callable[[], None]:
+    """What a driver calls just before the body: its whole lease ahead of it, as ``lease=`` says.
+
+    A lease is counted from its claim's time, not from its answer's, nor from the body's start:
+    a claim answered late (a slow network, a retried request) or a batch record behind slow
+    ones may have little of its lease left, or none, and another invocation may have taken it
+    over. So a lease shorter than ``lease_ms`` from now (never past ``limit_ms``) by more than
+    :func:`renew_after_ms` is renewed, on condition that we still own the key
+    (:class:`LockLostError` if not: the body does not run).
+
+    The renewal tells its ``extended`` event on this thread, before the body: an ``on_event``
+    sink slower than the lease would start the body on a lapsed lease, taken over meanwhile.
+    So the lease is looked at again after each renewal and renewed again (at most
+    :data:`RENEWALS` times); a lease that still ran out is lost.
+    """
+
+    def target_ms() -> int | None:
+        now_ms = policy.clock_us() // 1000
+        target = now_ms + lease_ms if limit_ms is None else min(now_ms + lease_ms, limit_ms)
+        return None if lock.lease_expires_at_ms >= target - renew_after_ms(lease_ms) else target
+
+    def renew() -> None:
+        for _ in range(RENEWALS):
+            target = target_ms()
+            if target is None:
+                return
+            extend_lease(store, policy, lock, target)
+        if lock.lease_expires_at_ms <= policy.clock_us() // 1000:
+            raise lose(policy, lock)  # every renewal's events outlasted the lease
+
+    return renew
 
 
 def heartbeat(

@@ -11,7 +11,7 @@ in where they perform them.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from idemlock._recovery import CURRENT_RUN, Recovery
@@ -125,21 +125,43 @@ class RunBody:
     One run, one block: the block is not re-entrant.
     """
 
-    __slots__ = ("_beat", "_run_token", "_token", "end", "heartbeat", "lock", "recovery", "start")
+    __slots__ = (
+        "_beat",
+        "_renew",
+        "_run_token",
+        "_token",
+        "end",
+        "heartbeat",
+        "lock",
+        "recovery",
+        "start",
+    )
 
     def __init__(
         self,
         lock: Lock | None,
         heartbeat: Heartbeat | None = None,
         recovery: Recovery | None = None,
+        renew: Callable[[], None] | None = None,
     ) -> None:
         self.lock = lock
+        self._renew = renew
         self.recovery = recovery
         """The run's recovery points (``idemlock.step``), current while the body runs."""
         self.heartbeat = heartbeat
         """Extends the lease while the body runs (``heartbeat=``)."""
         self._beat = heartbeat  # what the block starts; holding() says from where
         self.start = self.end = 0.0
+
+    def renew(self) -> None:
+        """Give the lock its whole lease from now if its claim aged (one store call, or none).
+
+        A driver calls it just before :meth:`holding`, where a store call may block (an
+        ``async`` driver, in a worker thread); what it raises is the body's failure: the body
+        never started, and the protocol releases the key (see :func:`idemlock._leases.renewal`).
+        """
+        if self._renew is not None:
+            self._renew()
 
     def holding(self, *, awaited: bool = False) -> RunBody:
         """The block to run the body in: the lock current, the body timed, the heartbeat on.
