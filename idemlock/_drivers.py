@@ -123,10 +123,11 @@ async def _run_async_body(
     Its heartbeat beats from its own thread; stopping it is awaited, so the loop runs on. A
     lease renewed before the body (a claim answered late) is renewed from a worker thread.
     """
-    try:
-        await asyncio.get_running_loop().run_in_executor(None, step.renew)
-    except BaseException as exc:
-        return None, BodyFailed(exc)
+    if step.renewal is not None and step.renewal.due():
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, step.renew)
+        except BaseException as exc:
+            return None, BodyFailed(exc)
     with step.holding(awaited=True):
         try:
             if step.heartbeat is not None:

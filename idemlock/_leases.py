@@ -2,7 +2,7 @@
 
 :func:`extend_lease` is the one conditional extension (``Lock.extend``, heartbeats and the
 renewal before a body all use it); :func:`extender` binds it for one claim, never past the
-invocation's deadline; :func:`renewal` gives a body whose claim aged its whole lease before it
+invocation's deadline; :class:`Renewal` gives a body whose claim aged its whole lease before it
 starts; :func:`heartbeat` runs it periodically beside a body (:mod:`idemlock._heartbeat`);
 :func:`lose` marks a lock lost and tells everyone once.
 """
@@ -98,9 +98,7 @@ def renew_after_ms(lease_ms: int) -> int:
     return min(lease_ms // 10, 1_000)
 
 
-def renewal(
-    store: LockStore, policy: Policy, lock: Lock, lease_ms: int, limit_ms: int | None
-) -> Callable[[], None]:
+class Renewal:
     """What a driver calls just before the body: its whole lease ahead of it, as ``lease=`` says.
 
     A lease is counted from its claim's time, not from its answer's, nor from the body's start:
@@ -116,21 +114,37 @@ def renewal(
     :data:`RENEWALS` times); a lease that still ran out is lost.
     """
 
-    def target_ms() -> int | None:
-        now_ms = policy.clock_us() // 1000
-        target = now_ms + lease_ms if limit_ms is None else min(now_ms + lease_ms, limit_ms)
-        return None if lock.lease_expires_at_ms >= target - renew_after_ms(lease_ms) else target
+    __slots__ = ("_lease_ms", "_limit_ms", "_lock", "_policy", "_store")
 
-    def renew() -> None:
+    def __init__(
+        self, store: LockStore, policy: Policy, lock: Lock, lease_ms: int, limit_ms: int | None
+    ) -> None:
+        self._store, self._policy, self._lock = store, policy, lock
+        self._lease_ms, self._limit_ms = lease_ms, limit_ms
+
+    def due(self) -> bool:
+        """Whether the lease ran short: an ``async`` driver then renews it in a worker thread."""
+        return self._target_ms() is not None
+
+    def __call__(self) -> None:
+        """Renew the lease if it ran short (one store call, more only after slow events)."""
+        lock = self._lock
         for _ in range(RENEWALS):
-            target = target_ms()
+            target = self._target_ms()
             if target is None:
                 return
-            extend_lease(store, policy, lock, target)
-        if lock.lease_expires_at_ms <= policy.clock_us() // 1000:
-            raise lose(policy, lock)  # every renewal's events outlasted the lease
+            extend_lease(self._store, self._policy, lock, target)
+        if lock.lease_expires_at_ms <= self._policy.clock_us() // 1000:
+            raise lose(self._policy, lock)  # every renewal's events outlasted the lease
 
-    return renew
+    def _target_ms(self) -> int | None:
+        """The lease's end it is owed now, if it falls short of it by more than the threshold."""
+        now_ms = self._policy.clock_us() // 1000
+        target = now_ms + self._lease_ms
+        if self._limit_ms is not None:
+            target = min(target, self._limit_ms)
+        short = self._lock.lease_expires_at_ms < target - renew_after_ms(self._lease_ms)
+        return target if short else None
 
 
 def heartbeat(

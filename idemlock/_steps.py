@@ -11,7 +11,7 @@ in where they perform them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from idemlock._recovery import CURRENT_RUN, Recovery
@@ -19,6 +19,7 @@ from idemlock.lock import CURRENT_LOCK, Lock
 
 if TYPE_CHECKING:
     from idemlock._heartbeat import Heartbeat
+    from idemlock._leases import Renewal
     from idemlock.item import LockItem
     from idemlock.store import Claim as ClaimRequest
     from idemlock.store import ClaimResult, LockStore
@@ -127,13 +128,13 @@ class RunBody:
 
     __slots__ = (
         "_beat",
-        "_renew",
         "_run_token",
         "_token",
         "end",
         "heartbeat",
         "lock",
         "recovery",
+        "renewal",
         "start",
     )
 
@@ -142,10 +143,11 @@ class RunBody:
         lock: Lock | None,
         heartbeat: Heartbeat | None = None,
         recovery: Recovery | None = None,
-        renew: Callable[[], None] | None = None,
+        renewal: Renewal | None = None,
     ) -> None:
         self.lock = lock
-        self._renew = renew
+        self.renewal = renewal
+        """Renews the lease just before the body, if its claim aged (a driver calls it)."""
         self.recovery = recovery
         """The run's recovery points (``idemlock.step``), current while the body runs."""
         self.heartbeat = heartbeat
@@ -156,12 +158,12 @@ class RunBody:
     def renew(self) -> None:
         """Give the lock its whole lease from now if its claim aged (one store call, or none).
 
-        A driver calls it just before :meth:`holding`, where a store call may block (an
-        ``async`` driver, in a worker thread); what it raises is the body's failure: the body
-        never started, and the protocol releases the key (see :func:`idemlock._leases.renewal`).
+        A driver calls it just before :meth:`holding` (an ``async`` one, in a worker thread
+        when :meth:`Renewal.due`); what it raises is the body's failure: the body never started,
+        and the protocol releases the key.
         """
-        if self._renew is not None:
-            self._renew()
+        if self.renewal is not None:
+            self.renewal()
 
     def holding(self, *, awaited: bool = False) -> RunBody:
         """The block to run the body in: the lock current, the body timed, the heartbeat on.
