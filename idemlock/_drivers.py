@@ -54,6 +54,7 @@ def drive_sync(steps: Steps, body: Callable[[], R]) -> R:
         error: BaseException | None = None
         if isinstance(step, RunBody):
             try:
+                step.renew()  # a claim answered late; a failure here is the body's too
                 with step.holding():  # its heartbeat may fail to start: the body's failure
                     sent = body()
             except BaseException as exc:
@@ -119,8 +120,14 @@ async def _run_async_body(
 ) -> tuple[Any, BodyFailed | None]:
     """The body's value, or its exception wrapped.
 
-    Its heartbeat beats from its own thread; stopping it is awaited, so the loop runs on.
+    Its heartbeat beats from its own thread; stopping it is awaited, so the loop runs on. A
+    lease renewed before the body (a claim answered late) is renewed from a worker thread.
     """
+    if step.renewal is not None and step.renewal.due():
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, step.renew)
+        except BaseException as exc:
+            return None, BodyFailed(exc)
     with step.holding(awaited=True):
         try:
             if step.heartbeat is not None:

@@ -1,8 +1,9 @@
 """Moving a held lease forward, and what happens when the key turns out to be lost.
 
-:func:`extend_lease` is the one conditional extension (``Lock.extend``, heartbeats and a batch's
-late bodies all use it); :func:`extender` binds it for one claim, never past the invocation's
-deadline; :func:`heartbeat` runs it periodically beside a body (:mod:`idemlock._heartbeat`);
+:func:`extend_lease` is the one conditional extension (``Lock.extend``, heartbeats and the
+renewal before a body all use it); :func:`extender` binds it for one claim, never past the
+invocation's deadline; :class:`Renewal` gives a body whose claim aged its whole lease before it
+starts; :func:`heartbeat` runs it periodically beside a body (:mod:`idemlock._heartbeat`);
 :func:`lose` marks a lock lost and tells everyone once.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from idemlock._policy import Policy, in_progress_ttl_s
 from idemlock.errors import LockLostError, StoreError
@@ -83,6 +84,67 @@ def extender(
         extend_lease(store, policy, lock, target, tell=tell)
 
     return extend
+
+
+RENEWALS: Final = 3
+"""How many times a lease is renewed before its body starts (see :func:`renewal`)."""
+
+
+def renew_after_ms(lease_ms: int) -> int:
+    """How old a claim may be when its body starts before its lease is renewed first.
+
+    A tenth of the lease, at most a second: quick claims and bodies renew nothing.
+    """
+    return min(lease_ms // 10, 1_000)
+
+
+class Renewal:
+    """What a driver calls just before the body: its whole lease ahead of it, as ``lease=`` says.
+
+    A lease is counted from its claim's time, not from its answer's, nor from the body's start:
+    a claim answered late (a slow network, a retried request) or a batch record behind slow
+    ones may have little of its lease left, or none, and another invocation may have taken it
+    over. So a lease shorter than ``lease_ms`` from now (never past ``limit_ms``) by more than
+    :func:`renew_after_ms` is renewed, on condition that we still own the key
+    (:class:`LockLostError` if not: the body does not run).
+
+    The renewal tells its ``extended`` event on this thread, before the body: an ``on_event``
+    sink slower than the lease would start the body on a lapsed lease, taken over meanwhile.
+    So the lease is looked at again after each renewal and renewed again (at most
+    :data:`RENEWALS` times); a lease that still ran out is lost.
+    """
+
+    __slots__ = ("_lease_ms", "_limit_ms", "_lock", "_policy", "_store")
+
+    def __init__(
+        self, store: LockStore, policy: Policy, lock: Lock, lease_ms: int, limit_ms: int | None
+    ) -> None:
+        self._store, self._policy, self._lock = store, policy, lock
+        self._lease_ms, self._limit_ms = lease_ms, limit_ms
+
+    def due(self) -> bool:
+        """Whether the lease ran short: an ``async`` driver then renews it in a worker thread."""
+        return self._target_ms() is not None
+
+    def __call__(self) -> None:
+        """Renew the lease if it ran short (one store call, more only after slow events)."""
+        lock = self._lock
+        for _ in range(RENEWALS):
+            target = self._target_ms()
+            if target is None:
+                return
+            extend_lease(self._store, self._policy, lock, target)
+        if lock.lease_expires_at_ms <= self._policy.clock_us() // 1000:
+            raise lose(self._policy, lock)  # every renewal's events outlasted the lease
+
+    def _target_ms(self) -> int | None:
+        """The lease's end it is owed now, if it falls short of it by more than the threshold."""
+        now_ms = self._policy.clock_us() // 1000
+        target = now_ms + self._lease_ms
+        if self._limit_ms is not None:
+            target = min(target, self._limit_ms)
+        short = self._lock.lease_expires_at_ms < target - renew_after_ms(self._lease_ms)
+        return target if short else None
 
 
 def heartbeat(

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Generator
 from typing import Any, Final, NamedTuple
 
-from idemlock._leases import extender, heartbeat, lose
+from idemlock._leases import Renewal, extender, heartbeat, lose
 from idemlock._policy import Policy, ceil_s, fence_base, in_progress_ttl_s
 from idemlock._recovery import Recovery
 from idemlock._results import close_unrun, deferred, encode, replay, unstored
@@ -345,7 +345,8 @@ def _run_body(
     held = claimed.lock
     held._held_with(extender(store, policy, held, limit_ms))
     beats = heartbeat(store, policy, held, limit_ms, lease_ms)
-    return RunBody(held, beats, Recovery(store, policy, held, claimed.steps))
+    renewal = Renewal(store, policy, held, lease_ms, limit_ms)
+    return RunBody(held, beats, Recovery(store, policy, held, claimed.steps), renewal)
 
 
 def _storable(

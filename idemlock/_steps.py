@@ -19,6 +19,7 @@ from idemlock.lock import CURRENT_LOCK, Lock
 
 if TYPE_CHECKING:
     from idemlock._heartbeat import Heartbeat
+    from idemlock._leases import Renewal
     from idemlock.item import LockItem
     from idemlock.store import Claim as ClaimRequest
     from idemlock.store import ClaimResult, LockStore
@@ -125,21 +126,44 @@ class RunBody:
     One run, one block: the block is not re-entrant.
     """
 
-    __slots__ = ("_beat", "_run_token", "_token", "end", "heartbeat", "lock", "recovery", "start")
+    __slots__ = (
+        "_beat",
+        "_run_token",
+        "_token",
+        "end",
+        "heartbeat",
+        "lock",
+        "recovery",
+        "renewal",
+        "start",
+    )
 
     def __init__(
         self,
         lock: Lock | None,
         heartbeat: Heartbeat | None = None,
         recovery: Recovery | None = None,
+        renewal: Renewal | None = None,
     ) -> None:
         self.lock = lock
+        self.renewal = renewal
+        """Renews the lease just before the body, if its claim aged (a driver calls it)."""
         self.recovery = recovery
         """The run's recovery points (``idemlock.step``), current while the body runs."""
         self.heartbeat = heartbeat
         """Extends the lease while the body runs (``heartbeat=``)."""
         self._beat = heartbeat  # what the block starts; holding() says from where
         self.start = self.end = 0.0
+
+    def renew(self) -> None:
+        """Give the lock its whole lease from now if its claim aged (one store call, or none).
+
+        A driver calls it just before :meth:`holding` (an ``async`` one, in a worker thread
+        when :meth:`Renewal.due`); what it raises is the body's failure: the body never started,
+        and the protocol releases the key.
+        """
+        if self.renewal is not None:
+            self.renewal()
 
     def holding(self, *, awaited: bool = False) -> RunBody:
         """The block to run the body in: the lock current, the body timed, the heartbeat on.

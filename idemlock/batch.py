@@ -51,7 +51,7 @@ from typing import Any, Final, cast
 
 from idemlock._drivers import Done, advance
 from idemlock._invocation import serving
-from idemlock._leases import extend_lease, lose
+from idemlock._leases import renew_after_ms
 from idemlock._options import default_store, is_disabled
 from idemlock._policy import Policy
 from idemlock._protocol import claim_steps
@@ -357,13 +357,14 @@ class BatchRunner:
         lease_ms, budget_ms = policy.leases_for((context,), {})
         scheduler = _Scheduler(self._pool(), store)
         tasks = [_Task(index, record) for index, record in enumerate(records)]
-        starts = _Starts(source, store, lease_ms, budget_ms)
+        limit_ms = None if budget_ms is None else policy.clock_us() // 1000 + budget_ms
+        starts = _Starts(source, store, lease_ms, limit_ms)
         window = _Window(
             tasks,
             lambda task: self._begin(task, scheduler, starts),
             most=policy.concurrency * _per_request(store),
             least=_per_request(store),
-            renew_after_ms=_renew_after_ms(lease_ms),
+            renew_after_ms=renew_after_ms(lease_ms),
         )
         loop = _BodyLoop()
         try:
@@ -373,9 +374,7 @@ class BatchRunner:
                 window=window,
                 ordered=ordered,
                 loop=loop,
-                run=lambda task, body: self._run_body(
-                    task.record, body, loop, store, context, handle
-                ),
+                run=lambda task, body: self._run_body(task.record, body, loop, handle),
             )
         finally:
             loop.close()
@@ -442,50 +441,16 @@ class BatchRunner:
             scheduler.advance(task, sent=value)  # its complete, gathered; the next body runs
         return aborted
 
-    def _run_body(  # noqa: PLR0917  (one record's run, as _run_bodies has its parts)
-        self,
-        record: Record,
-        body: RunBody,
-        loop: _BodyLoop,
-        store: LockStore | None,
-        context: object,
-        handle: Callable[[Record], Any],
+    def _run_body(
+        self, record: Record, body: RunBody, loop: _BodyLoop, handle: Callable[[Record], Any]
     ) -> Any:
         """Run ``handle`` on ``record`` holding its lock (renewed first if it ran low)."""
-        body = self._renewed(body, store, context)
+        body.renew()  # its claim was taken when the window reached it, maybe long ago
         with body.holding():
             value = handle(record)
             if isinstance(value, Awaitable):
                 value = loop.run(value)
         return value
-
-    def _renewed(self, body: RunBody, store: LockStore | None, context: object) -> RunBody:
-        """``body`` with its whole lease ahead of it, as ``lease=`` means under ``@idempotent``.
-
-        Every claim was taken when the batch started; a record behind slow ones may have little
-        of its lease left, or none, and another invocation may have taken it over. So a body
-        whose claim is older than a tenth of the lease (at most a second: a batch of quick
-        bodies renews nothing) has its lease renewed to a whole lease from now, on condition
-        that we still own the key (:class:`LockLostError` if not: the record fails, not run).
-
-        The renewal tells its ``extended`` event on this thread, before the body: an
-        ``on_event`` sink slower than the lease would start the body on a lapsed lease, taken
-        over meanwhile. So the lease is looked at again after each renewal and renewed again
-        (at most :data:`_RENEWALS` times); a lease that still ran out is lost.
-        """
-        lock = body.lock
-        if lock is None or store is None:
-            return body
-        policy = self._policy
-        lease_ms = policy.lease_ms_for((context,), {})
-        for _ in range(_RENEWALS):
-            now_ms = policy.clock_us() // 1000
-            if lock.lease_expires_at_ms - now_ms >= lease_ms - _renew_after_ms(lease_ms):
-                return body
-            extend_lease(store, policy, lock, now_ms + lease_ms)
-        if lock.lease_expires_at_ms > policy.clock_us() // 1000:
-            return body  # ours until then: no other invocation can have taken it over yet
-        raise lose(policy, lock)  # every renewal's events outlasted the lease
 
     def _record_again(self, tasks: list[_Task]) -> None:
         """Send each complete the store failed once more, now that the batch's others are sent.
@@ -524,7 +489,7 @@ class BatchRunner:
                 starts.source,
                 starts.store,
                 starts.lease_ms,
-                budget_ms=starts.budget_ms,
+                budget_ms=starts.budget_ms(self._policy.clock_us() // 1000),
             )
         except Exception as exc:  # no key: this record fails, the others go on
             task.finish(RecordStatus.FAILED, error=exc)
@@ -617,10 +582,6 @@ def _process(
         return runner.run(event, context, lambda record: handle(record, context))
 
 
-_RENEWALS: Final = 3
-"""How many times a batch record's lease is renewed before its body (see ``_renewed``)."""
-
-
 @dataclass
 class _Starts:
     """What starting a record's protocol needs, the same for every record of a batch."""
@@ -628,9 +589,14 @@ class _Starts:
     source: Source
     store: LockStore | None
     lease_ms: int
-    budget_ms: int | None
+    limit_ms: int | None
+    """Inside Lambda, when any lease of the batch ends at the latest: deadline plus grace."""
     first_with_key: dict[str, _Task] = field(default_factory=dict)
     """The first record of the batch with each key: a later one shares its fate."""
+
+    def budget_ms(self, now_ms: int) -> int | None:
+        """How long from ``now_ms`` a record's lease may last: a record started late has less."""
+        return None if self.limit_ms is None else self.limit_ms - now_ms
 
 
 class _Window:
@@ -683,11 +649,6 @@ def _per_request(store: LockStore | None) -> int:
     if isinstance(store, BatchWrites) and store.writes_in_batches:
         return store.batch_limit
     return 1
-
-
-def _renew_after_ms(lease_ms: int) -> int:
-    """How old a claim may be when its body starts before its lease is renewed first."""
-    return min(lease_ms // 10, 1_000)
 
 
 class _BodyLoop:

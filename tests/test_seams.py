@@ -31,6 +31,7 @@ from idemlock import (
 from idemlock.batch import RecordStatus
 from idemlock.errors import ConfigurationError, IdemlockError, StoreError
 from idemlock.events import LockEvent
+from idemlock.lock import LAMBDA_LEASE_GRACE_MS
 from idemlock.otel import span_events
 from idemlock.store import CompleteRequest
 from idemlock.testing import LambdaContext, ManualClock, MemoryStore
@@ -128,6 +129,92 @@ def test_a_batch_record_whose_renewal_outlasts_its_lease_is_not_run(
     assert redelivered == [{"batchItemFailures": []}]  # it took record 1 over and ran it
     assert runs == [0, 1], "record 1 ran again on its first claim after it completed"
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+
+
+class LateClaimAnswer:
+    """A store whose claim answers ``late_s`` (on ``clock``) after it landed: a slow network."""
+
+    def __init__(self, inner: DynamoDBStore, clock: ManualClock, late_s: float) -> None:
+        self.inner, self.clock, self.late_s = inner, clock, late_s
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def claim(self, request: Any) -> Any:
+        answer = self.inner.claim(request)
+        self.clock.advance(self.late_s)
+        return answer
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_call_whose_claim_answer_came_late_starts_with_its_whole_lease(
+    store: DynamoDBStore, namespace: str, kind: str
+) -> None:
+    """Simulation, everything at once, seed 4: lease=10; the claim's answer comes 6 s after it
+    landed, and the body takes 5 s. A redelivery at 11 s must find the key in progress: the
+    body is owed its whole lease from its start, as a batch record is (item 1)."""
+    clock = ManualClock()
+    runs: list[str] = []
+    late = LateClaimAnswer(store, clock, late_s=6)
+
+    def redeliver(order: str) -> Any:
+        again = idempotent(lambda order: order, store=store, namespace=namespace, clock=clock)
+        try:
+            return again(lambda order: runs.append("again"))(order)
+        except IdemlockError as exc:
+            return exc
+
+    if kind == "sync":
+
+        @idempotent(lambda order: order, store=late, namespace=namespace, lease=10, clock=clock)
+        def body(order: str) -> None:
+            runs.append("first")
+            clock.advance(5)
+            runs.append(type(redeliver(order)).__name__)
+
+        body("a")
+    else:
+
+        @idempotent(lambda order: order, store=late, namespace=namespace, lease=10, clock=clock)
+        async def async_body(order: str) -> None:
+            runs.append("first")
+            clock.advance(5)
+            runs.append(type(await asyncio.to_thread(redeliver, order)).__name__)
+
+        asyncio.run(async_body("a"))
+    assert runs == ["first", "InProgressError"], "the redelivery took over a running body"
+
+
+class ClockedContext(LambdaContext):
+    """A Lambda context whose remaining time runs down with ``clock``."""
+
+    def __init__(self, clock: ManualClock, remaining_ms: int) -> None:
+        super().__init__()
+        self.clock, self.deadline_s = clock, clock() + remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline_s - self.clock()) * 1000)
+
+
+def test_no_batch_record_extends_past_the_invocations_deadline() -> None:
+    """A record whose claim the window sends late (bodies of 1 s, one request in flight) asks
+    extend(600) in its body at 39 s, 60 s into a 60 s invocation: its lease ends at the deadline
+    plus the grace, not 60 s after its own claim was sent."""
+    clock = ManualClock()
+    context = ClockedContext(clock, remaining_ms=60_000)
+    leases: list[int] = []
+
+    def handle(record: dict[str, Any], context: object) -> None:
+        clock.advance(1)
+        lock = current_lock()
+        assert lock is not None
+        lock.extend(600)
+        leases.append(lock.lease_expires_at_ms)
+
+    handler = idempotent_records(store=MemoryStore(), lease=600, clock=clock, concurrency=1)(handle)
+    assert handler(sqs_event(40), context) == {"batchItemFailures": []}
+    deadline_ms = context.deadline_s * 1000
+    assert max(leases) <= deadline_ms + LAMBDA_LEASE_GRACE_MS
 
 
 # -- 4. leases only move forward -----------------------------------------------------------------
