@@ -202,6 +202,25 @@ def item_call(client: Any, parameters: dict[str, Any]) -> Call:
     return send
 
 
+def floor_calls(
+    client: Any, table: str, shape: str, writes: Sequence[tuple[Claim, CompleteRequest]]
+) -> tuple[list[Call], list[Call]]:
+    """The claims' and the completes' requests of ``writes`` in ``shape``, ready to send."""
+    if shape == "batched":
+        claims, completes = batched_requests(table, writes)
+        return (
+            [batch_call(client, texts) for texts in claims],
+            [batch_call(client, texts) for texts in completes],
+        )
+    if shape == "single":
+        single_claims, single_completes = single_requests(table, writes)
+        return (
+            [item_call(client, parameters) for parameters in single_claims],
+            [item_call(client, parameters) for parameters in single_completes],
+        )
+    raise ValueError(f"no request shape {shape!r}: choose from {', '.join(SHAPES)}")
+
+
 class MeasuredFloor:
     """The floor's requests for batches of fresh keys in one table, ``concurrency`` in flight.
 
@@ -220,27 +239,10 @@ class MeasuredFloor:
         writes = lock_writes(
             [f"floor-{namespace}#{n}" for n in range(records)], time.time_ns() // 1_000_000
         )
-        claims, completes = self._calls(shape, writes)
+        claims, completes = floor_calls(self._client, self._table, shape, writes)
         start = time.perf_counter()
         send_in_record_order(claims, completes, self._pool)
         return (time.perf_counter() - start) * 1000
-
-    def _calls(
-        self, shape: str, writes: Sequence[tuple[Claim, CompleteRequest]]
-    ) -> tuple[list[Call], list[Call]]:
-        if shape == "batched":
-            claims, completes = batched_requests(self._table, writes)
-            return (
-                [batch_call(self._client, texts) for texts in claims],
-                [batch_call(self._client, texts) for texts in completes],
-            )
-        if shape == "single":
-            singles = single_requests(self._table, writes)
-            return (
-                [item_call(self._client, parameters) for parameters in singles[0]],
-                [item_call(self._client, parameters) for parameters in singles[1]],
-            )
-        raise ValueError(f"no request shape {shape!r}: choose from {', '.join(SHAPES)}")
 
     def close(self) -> None:
         """Stop the threads."""
