@@ -3,6 +3,7 @@ complete) and its requests measured on a server (benchmarks/measured_floor.py)."
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -115,8 +116,8 @@ def test_completes_follow_their_claim_and_every_earlier_one() -> None:
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         send_in_record_order(
-            [lambda n=n: claim(n) for n in range(3)],
-            [lambda n=n: complete(n) for n in range(3)],
+            [functools.partial(claim, n) for n in range(3)],
+            [functools.partial(complete, n) for n in range(3)],
             pool,
         )
     assert log.index("claim 2") < log.index("claim 0")
