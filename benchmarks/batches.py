@@ -26,6 +26,7 @@ import statistics
 import time
 import uuid
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -300,7 +301,8 @@ def _measure(client: Any, plan: BatchPlan) -> dict[str, Any]:
     for case in cases.values():  # warm-up: connections, thread pools, caches
         for handler in case.handlers.values():
             timed(handler, batch_event(case.source, 10))
-    with MeasuredFloor(client, create_table(client, "batch-floor"), CONCURRENCY) as floor:
+    table = create_table(client, "batch-floor")
+    with closing(MeasuredFloor(client, table, CONCURRENCY)) as floor:
         for shape in SHAPES:  # warm-up: its threads
             floor.wall_ms(10, shape)
         for name, sizes in plan.sizes.items():

@@ -27,7 +27,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from types import TracebackType
 from typing import Any, TypeVar
 
 from benchmarks.floor import STATEMENTS_PER_REQUEST
@@ -245,16 +244,5 @@ class MeasuredFloor:
         return (time.perf_counter() - start) * 1000
 
     def close(self) -> None:
-        """Stop the threads."""
+        """Stop the threads (``contextlib.closing`` calls it)."""
         self._pool.shutdown()
-
-    def __enter__(self) -> MeasuredFloor:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 
 import pytest
 from botocore.exceptions import ClientError
@@ -182,7 +183,7 @@ def test_each_measured_batch_uses_fresh_keys(dynamodb_local: str) -> None:
     """Batch after batch in both shapes on one table: no claim finds a key taken (it would
     raise), and every key the floor claimed is completed."""
     store = fresh_table(dynamodb_local)
-    with MeasuredFloor(store.client, store.table_name, concurrency=4) as floor:
+    with closing(MeasuredFloor(store.client, store.table_name, concurrency=4)) as floor:
         for shape in (*SHAPES, *SHAPES):
             assert floor.wall_ms(30, shape) > 0
         with pytest.raises(ValueError, match="no request shape 'mixed'"):
