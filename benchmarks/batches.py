@@ -12,7 +12,9 @@ libraries take turns, their order reversed every other repeat, so drift hits bot
 The floor (:mod:`benchmarks.floor`) is computed per case from the round trip measured through
 the proxy (one GetItem) and the bodies' time (idemlock's baseline): each run's overhead is
 reported as a ratio to the floor's, with one write per request and with 25 statements per
-request.
+request. The floor is also measured (:mod:`benchmarks.measured_floor`): its requests alone,
+sent in each repeat beside the libraries' batches, on the same client and server, both request
+shapes; idemlock's overhead is reported as a ratio to that too.
 
 Also: a batch whose middle record fails (ordered and unordered), and a redelivered batch whose
 records all completed before (without and with each library's local cache).
@@ -24,12 +26,14 @@ import statistics
 import time
 import uuid
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
 from benchmarks.common import LIBRARIES, create_table, make_client, summary, unique
-from benchmarks.floor import floors
+from benchmarks.floor import floors, measured
+from benchmarks.measured_floor import SHAPES, MeasuredFloor
 from benchmarks.proxy_process import ProxyProcess
 from benchmarks.subjects import (
     BATCH_SOURCES,
@@ -142,8 +146,17 @@ def _case(
     )
 
 
-def _turns(repeat: int) -> tuple[str, ...]:
-    return LIBRARIES if repeat % 2 == 0 else tuple(reversed(LIBRARIES))
+MEASURED_FLOOR = "floor"
+"""The measured floor's name among the turns of a repeat."""
+
+
+def _turns(repeat: int, *, floor: bool = False) -> tuple[str, ...]:
+    """Who takes a turn in ``repeat``: the libraries and maybe the measured floor, in order.
+
+    The order is reversed every other repeat, so that drift hits each alike.
+    """
+    turns = (*LIBRARIES, MEASURED_FLOOR) if floor else LIBRARIES
+    return turns if repeat % 2 == 0 else tuple(reversed(turns))
 
 
 def _measure_case(
@@ -155,19 +168,26 @@ def _measure_case(
     *,
     redeliver: bool = False,
     fail_at: int | None = None,
+    floor: MeasuredFloor | None = None,
 ) -> dict[str, Any]:
     """Both libraries on ``records`` records of the case, ``repeats`` times each, side by side.
 
     ``redeliver``: each timed batch was delivered (and completed) once before, untimed.
     ``fail_at``: the body of the record numbered so raises (not in the baselines).
+    ``floor``: the measured floor takes a turn in each repeat too, in both request shapes.
     """
     baselines = {name: case.baseline_ms(name, records) for name in LIBRARIES}
     case.body.fail_at = fail_at
+    floor_runs: dict[str, list[float]] = {shape: [] for shape in SHAPES} if floor else {}
     try:
         runs = {name: _Runs() for name in LIBRARIES}
         for repeat in range(repeats):
-            for name in _turns(repeat):
-                runs[name].run(case, name, client, records, redeliver=redeliver)
+            for name in _turns(repeat, floor=floor is not None):
+                if name == MEASURED_FLOOR and floor is not None:
+                    for shape, walls in floor_runs.items():
+                        walls.append(floor.wall_ms(records, shape))
+                else:
+                    runs[name].run(case, name, client, records, redeliver=redeliver)
     finally:
         case.body.fail_at = None
     row: dict[str, Any] = {name: runs[name].row(baselines[name], rtt_ms) for name in LIBRARIES}
@@ -175,10 +195,17 @@ def _measure_case(
         row["powertools"]["overhead_ms"]["median"] / row["idemlock"]["overhead_ms"]["median"]
     )
     row["floor"] = floors(records, CONCURRENCY, rtt_ms=rtt_ms, bodies_ms=baselines["idemlock"])
+    overhead = row["idemlock"]["overhead_ms"]["median"]
     row["vs_floor"] = {
-        shape: row["idemlock"]["overhead_ms"]["median"] / row["floor"][shape]["overhead_ms"]
-        for shape in ("single", "batched")
+        shape: overhead / row["floor"][shape]["overhead_ms"] for shape in ("single", "batched")
     }
+    if floor_runs:
+        row["floor_measured"] = {
+            shape: measured(walls, rtt_ms) for shape, walls in floor_runs.items()
+        }
+        row["vs_floor_measured"] = {
+            shape: overhead / row["floor_measured"][shape]["wall_ms"]["median"] for shape in SHAPES
+        }
     return row
 
 
@@ -274,18 +301,22 @@ def _measure(client: Any, plan: BatchPlan) -> dict[str, Any]:
     for case in cases.values():  # warm-up: connections, thread pools, caches
         for handler in case.handlers.values():
             timed(handler, batch_event(case.source, 10))
-    for name, sizes in plan.sizes.items():
-        source = BATCH_SOURCES[name]
-        results["sources"][name] = {
-            "label": source.label,
-            "ordered": source.ordered,
-            "sizes": {
-                str(records): _measure_case(
-                    cases[name], client, records, plan.repeats, rtt["median"]
-                )
-                for records in sizes
-            },
-        }
+    table = create_table(client, "batch-floor")
+    with closing(MeasuredFloor(client, table, CONCURRENCY)) as floor:
+        for shape in SHAPES:  # warm-up: its threads
+            floor.wall_ms(10, shape)
+        for name, sizes in plan.sizes.items():
+            source = BATCH_SOURCES[name]
+            results["sources"][name] = {
+                "label": source.label,
+                "ordered": source.ordered,
+                "sizes": {
+                    str(records): _measure_case(
+                        cases[name], client, records, plan.repeats, rtt["median"], floor=floor
+                    )
+                    for records in sizes
+                },
+            }
     results["failing"] = _failing(cases, client, plan, rtt["median"])
     results["redelivered"] = _redelivered(client, tables, plan, rtt["median"])
     return results

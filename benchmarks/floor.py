@@ -14,12 +14,19 @@ So the floor is ``max(waves * rtt, rtt + bodies) + rtt``: the claims' waves or t
 followed by every body, whichever ends later, then the last complete. Its idempotency overhead
 (what is added to the bodies' own time) is that minus ``bodies``; with bodies that take no time,
 ``(waves + 1) * rtt``.
+
+That prices a wave at one round trip, as a server that runs concurrent requests in parallel
+does; :mod:`benchmarks.measured_floor` sends the same requests to the server at hand, and
+:func:`measured` sums up what they took.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
+
+from benchmarks.common import summary
 
 STATEMENTS_PER_REQUEST = 25
 """DynamoDB's limit on the statements of one ``BatchExecuteStatement`` request."""
@@ -75,3 +82,14 @@ def floors(records: int, concurrency: int, *, rtt_ms: float, bodies_ms: float) -
             ),
         }
     return result
+
+
+def measured(walls_ms: Sequence[float], rtt_ms: float) -> dict[str, Any]:
+    """A measured floor's figures: its batches' wall ms, and their median in round trips.
+
+    The floor's requests carry no bodies, so its wall is its overhead.
+    """
+    if not walls_ms:
+        raise ValueError("a measured floor needs at least one batch's wall time")
+    wall = summary(walls_ms)
+    return {"wall_ms": wall, "round_trips": wall["median"] / rtt_ms}

@@ -39,6 +39,9 @@ def headline(results: dict[str, Any], commit: str | None = None) -> dict[str, An
         "batch_speedups": _per_case(results["batches"], lambda row: row["speedup"]),
         "batch_vs_floor": _per_case(results["batches"], lambda row: row["vs_floor"]),
     }
+    measured = _per_case(results["batches"], lambda row: row.get("vs_floor_measured"))
+    if all(ratios is not None for sizes in measured.values() for ratios in sizes.values()):
+        row["batch_vs_floor_measured"] = measured
     batch_cpu = results.get("batch_cpu")
     if batch_cpu is not None:
         row["batch_cpu_ratio"] = {

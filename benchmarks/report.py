@@ -124,6 +124,19 @@ def _batches_plot(batches: dict[str, Any], path: Path) -> Path:
             color="#333333",
             label=f"floor, {_per_request(shape)} per request",
         )
+    measured = [
+        (i, row["floor_measured"]) for i, (_, _, row) in enumerate(cases) if "floor_measured" in row
+    ]
+    for shape, marker in (("single", "o"), ("batched", "D")) if measured else ():
+        axes.scatter(
+            [i for i, _ in measured],
+            [floor[shape]["wall_ms"]["median"] for _, floor in measured],
+            marker=marker,
+            s=40,
+            facecolors="none",
+            edgecolors="#333333",
+            label=f"floor measured here, {_per_request(shape)} per request",
+        )
     axes.set_xticks(range(len(cases)), [f"{source}\n{size}" for source, size, _ in cases])
     axes.tick_params(axis="x", labelsize=8)
     axes.set_yscale("log")
@@ -199,23 +212,18 @@ def _history_table(runs: Sequence[dict[str, Any]]) -> list[str]:
         "blank for runs before it was recorded): ratios idemlock ÷ Powertools, min–max over "
         "the paths; ordered batches (Kinesis; DynamoDB stream records before 2026-12-07) as "
         "Powertools' overhead ÷ idemlock's; every batch case's overhead ÷ its floor with 25 "
-        "statements per request, and batch client CPU per record idemlock ÷ Powertools, min–max "
-        "(— before they were measured)",
+        "statements per request, computed and measured on this server, and batch client CPU per "
+        "record idemlock ÷ Powertools, min–max (— before they were measured)",
         "",
         "| date | commit | host speed ms | library code | end to end CPU (shared; own) "
         "| end to end wall (shared; own) | batch 100 records | batch 1,000 records "
-        "| batches ÷ floor | batch CPU / record |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| batches ÷ floor | batches ÷ measured floor | batch CPU / record |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         e2e = run.get("endtoend", {})
         shared, own = e2e.get("shared", {}), e2e.get("default", {})
         batches = run["batch_speedup"]
-        floors = [
-            ratios["batched"]
-            for sizes in run.get("batch_vs_floor", {}).values()
-            for ratios in sizes.values()
-        ]
         cpu = list(run.get("batch_cpu_ratio", {}).values())
         lines.append(
             f"| {run['date']} | {run.get('commit') or '?'} | {run.get('host_speed_ms') or ''} "
@@ -223,10 +231,17 @@ def _history_table(runs: Sequence[dict[str, Any]]) -> list[str]:
             f"| {extent(shared.get('cpu'))}; {extent(own.get('cpu'))} "
             f"| {extent(shared.get('wall'))}; {extent(own.get('wall'))} "
             f"| {batches.get('100', 0):.1f}× | {batches.get('1000', 0):.1f}× "
-            f"| {extent([min(floors), max(floors)] if floors else None)} "
+            f"| {extent(_batched_extent(run.get('batch_vs_floor')))} "
+            f"| {extent(_batched_extent(run.get('batch_vs_floor_measured')))} "
             f"| {extent([min(cpu), max(cpu)] if cpu else None)} |"
         )
     return lines
+
+
+def _batched_extent(cases: dict[str, Any] | None) -> list[float] | None:
+    """The least and the most of every case's ratio to its 25-statement floor (``None``: none)."""
+    ratios = [shapes["batched"] for sizes in (cases or {}).values() for shapes in sizes.values()]
+    return [min(ratios), max(ratios)] if ratios else None
 
 
 def _round_trips_table(round_trips: dict[str, Any]) -> list[str]:
@@ -308,17 +323,22 @@ def _batches_table(batches: dict[str, Any]) -> list[str]:
         f"{batches['repeats']} repeats [min–max]; the floor's overhead = (claim waves + the last "
         "complete) × the round trip, at idemlock's default concurrency of "
         f"{batches['concurrency']} requests in flight, with one write per request / 25 "
-        f"statements per request (`benchmarks/floor.py`); SQS FIFO in {batches['fifo_groups']} "
-        "message groups",
+        "statements per request (`benchmarks/floor.py`); the floor measured on this server = "
+        "the wall time of the floor's own requests sent bare in the same repeats, same "
+        "concurrency (`benchmarks/measured_floor.py`; — where not measured); SQS FIFO in "
+        f"{batches['fifo_groups']} message groups",
         "",
         "| source | records | idemlock ms | Powertools ms | Powertools ÷ idemlock "
         "| floor ms (1 / 25 per request) | idemlock ÷ floor (1 / 25) "
-        "| requests (idemlock / Powertools) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| requests (idemlock / Powertools) | floor measured on this server ms (1 / 25) "
+        "| idemlock ÷ measured floor (1 / 25) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in batches["sources"].values():
         for size, row in entry["sizes"].items():
-            lines.append(f"| {entry['label']} | {size} | {_batch_cells(row)} |")
+            lines.append(
+                f"| {entry['label']} | {size} | {_batch_cells(row)} | {_measured_cells(row)} |"
+            )
     return [*lines, "", *_failing_table(batches["failing"]), "", *_redelivered_table(batches)]
 
 
@@ -330,6 +350,19 @@ def _batch_cells(row: dict[str, Any]) -> str:
         f"| {floor['single']['overhead_ms']:.0f} / {floor['batched']['overhead_ms']:.0f} "
         f"| {row['vs_floor']['single']:.1f}× / {row['vs_floor']['batched']:.1f}× "
         f"| {i['round_trips']} / {p['round_trips']}"
+    )
+
+
+def _measured_cells(row: dict[str, Any]) -> str:
+    """The floor measured on this server and idemlock's overhead ÷ it, both request shapes."""
+    floor = row.get("floor_measured")
+    if floor is None:  # results from before it was measured
+        return "— | —"
+    single, batched = floor["single"]["wall_ms"], floor["batched"]["wall_ms"]
+    ratios = row["vs_floor_measured"]
+    return (
+        f"{_spread(single, '{:.0f}')} / {_spread(batched, '{:.0f}')} "
+        f"| {ratios['single']:.1f}× / {ratios['batched']:.1f}×"
     )
 
 

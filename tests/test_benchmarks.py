@@ -115,14 +115,18 @@ def test_quick_mode_writes_every_section(tmp_path: Path) -> None:
 
 
 def _check_batches(results: dict[str, Any]) -> None:
-    """The batch sections' correctness figures: no failures where none were made, the failing
-    record reported, a warm local cache answering a redelivery, no double execution."""
+    """The batch sections' correctness figures: no failures where none were made, the floor
+    measured in every repeat, the failing record reported, a warm local cache answering a
+    redelivery, no double execution."""
     batches = results["batches"]
     for entry in batches["sources"].values():
         for row in entry["sizes"].values():
             for library in ("idemlock", "powertools"):
                 assert row[library]["failed_positions"] == []
             assert row["floor"]["batched"]["overhead_ms"] <= row["floor"]["single"]["overhead_ms"]
+            for shape in ("single", "batched"):  # measured in every repeat, beside the libraries
+                assert row["floor_measured"][shape]["wall_ms"]["n"] == batches["repeats"]
+                assert row["vs_floor_measured"][shape] > 0
     for source, row in batches["failing"]["sources"].items():
         middle = batches["failing"]["records"] // 2
         for library in ("idemlock", "powertools"):
@@ -191,6 +195,36 @@ def test_the_history_keeps_each_full_run_s_headline(tmp_path: Path) -> None:
     assert "| — | — |" in table  # runs before the floor and CPU columns read as not measured
     assert "| Kinesis (ordered) | 100 |" in table
     assert history.recent(tmp_path / "absent.jsonl") == []
+
+
+def test_the_batches_table_sets_idemlock_against_the_floor_measured_here(tmp_path: Path) -> None:
+    """A case whose floor was measured shows that floor's wall and idemlock's overhead ÷ it; a
+    case from before it was measured reads — there; the history keeps the ratios of a run that
+    measured every case."""
+    from benchmarks import history, report  # noqa: PLC0415
+    from benchmarks.floor import measured  # noqa: PLC0415
+
+    latest = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
+    batches = _sample_batches()
+    sizes = batches["sources"]["kinesis"]["sizes"]
+    sizes["1000"] = dict(sizes["100"])  # measured before the floor was: no measured figures
+    sizes["100"]["floor_measured"] = {
+        "single": measured([380.0, 420.0], rtt_ms=20.0),
+        "batched": measured([100.0, 120.0], rtt_ms=20.0),
+    }
+    sizes["100"]["vs_floor_measured"] = {"single": 0.5, "batched": 2.0}
+    latest["batches"] = batches
+    table = report.markdown(latest)
+    to, times = "\N{EN DASH}", "\N{MULTIPLICATION SIGN}"  # as the report prints them
+    assert f"| 400 [380{to}420] / 110 [100{to}120] | 0.5{times} / 2.0{times} |" in table
+    assert "| 200 / 200 | — | — |" in table  # the 1,000-record case: not measured
+
+    del sizes["1000"]
+    path = tmp_path / "history.jsonl"
+    history.append(latest, path)
+    runs = history.recent(path)
+    assert runs[0]["batch_vs_floor_measured"]["kinesis"]["100"] == {"single": 0.5, "batched": 2.0}
+    assert f"| 2.00{to}2.00{times} |" in report.markdown(latest, runs)
 
 
 def _sample_batches() -> dict[str, Any]:
