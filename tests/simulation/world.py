@@ -760,7 +760,7 @@ class SimStore:
             if fault == "throttle" and self._proxy is None:
                 raise StoreError(f"injected throttle on {operation}", operation=operation, key=key)
             if self._proxy is not None and fault is not None:
-                answer = self._proxied(operation, key, call, fault)
+                answer = self._proxied(self._proxy, fault, f"{operation} {key}", call)
             else:
                 answer = call()
             if fault == "retried" and self._proxy is None:
@@ -772,17 +772,17 @@ class SimStore:
             self._answer_late(key, landing)
         return answer
 
-    def _proxied(self, operation: str, key: str, call: Callable[[], Any], fault: str) -> Any:
-        """``call`` with ``fault`` armed in the proxy for its requests alone (under the lock)."""
-        assert self._proxy is not None
-        self._proxy.arm(fault)
+    def _proxied(self, proxy: ProxyFaults, fault: str, what: str, call: Callable[[], Any]) -> Any:
+        """``call`` (``what``: its operation and key) with ``fault`` armed in ``proxy`` for its
+        requests alone (under the lock)."""
+        proxy.arm(fault)
         try:
             return call()
         finally:
-            unmet = self._proxy.disarm()
+            unmet = proxy.disarm()
             if unmet:
                 self._world.history.note(
-                    self._world.now(), f"fault {fault} on {operation} {key}: {unmet} not met"
+                    self._world.now(), f"fault {fault} on {what}: {unmet} not met"
                 )
 
     def settled(self, key: str) -> LockItem | None:
