@@ -85,17 +85,17 @@ def simulate(
     with world.virtual_sleeps(), _logging_into(history):
         world.run()
         longest = max((*profile.leases, *([EXTEND_MAX_S] if profile.extends else [])))
-        _settle_leases(world, store, longest_lease=longest)
+        settle_leases(world, store, longest_lease=longest)
     return Run(seed, profile_name, history, check(history))
 
 
-def _settle_leases(world: World, store: SimStore, *, longest_lease: float) -> None:
+def settle_leases(world: World, store: SimStore, *, longest_lease: float) -> None:
     """Every key ends completed or free within one lease (or extension) of the last call."""
     world.clock.advance_to(world.clock() + longest_lease + 1)
     now_ms = int(world.clock() * 1000)
     keys = {body.key for body in world.history.bodies}
     for key in sorted(keys):
-        item = store.inner.get(key)
+        item = store.settled(key)
         if (
             item is not None
             and item.status is LockStatus.IN_PROGRESS

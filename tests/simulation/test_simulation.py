@@ -141,6 +141,17 @@ def test_seams_keep_the_promise_on_dynamodb_local(
     assert not run.violations, run.explain()
 
 
+@pytest.mark.parametrize("seed", seeds(1))
+def test_everything_at_once_on_dynamodb_local(
+    proxied: tuple[DynamoDBStore, ProxyFaults], seed: int
+) -> None:
+    """The ``everything`` workload (every feature and fault of every profile) on DynamoDB
+    Local, faults made by the TCP proxy."""
+    store, faults = proxied
+    run = simulate(seed, "everything", store, faults)
+    assert not run.violations, run.explain()
+
+
 @pytest.mark.parametrize(
     ("profile", "count"),
     [

@@ -452,20 +452,43 @@ class FaultPlan:
 
 
 class ProxyFaults:
-    """Faults made real by a fault-injecting TCP proxy in front of DynamoDB Local."""
+    """Faults made real by a fault-injecting TCP proxy in front of DynamoDB Local.
+
+    A fault is armed for one call's requests, and what they did not meet is disarmed when the
+    call returns (:meth:`disarm`): botocore makes fewer attempts than armed once its client's
+    retry quota is spent (each retry costs it), and a fault left armed would hit the next call,
+    one the history does not know faulted, or the read that checks how the run ended.
+    """
 
     def __init__(self, proxy: Any, attempts: int) -> None:
         self._proxy = proxy
         self._attempts = attempts
+        self._armed = 0
+        self._met_before = 0
 
     def arm(self, kind: str) -> None:
         """Make the next request fail as ``kind`` says (botocore's retries included)."""
+        self._met_before = self._met()
         if kind == "throttle":
+            self._armed = self._attempts
             self._proxy.fail_next_requests(self._attempts)
         elif kind == "lost":
+            self._armed = self._attempts
             self._proxy.drop_next_responses(self._attempts)
         elif kind == "retried":
+            self._armed = 1
             self._proxy.drop_next_responses(1)
+
+    def disarm(self) -> int:
+        """Disarm what the call's requests did not meet; how many faults that was."""
+        unmet = max(0, self._armed - (self._met() - self._met_before))
+        self._proxy.clear_faults()
+        self._armed = 0
+        return unmet
+
+    def _met(self) -> int:
+        """Requests the proxy failed or answers it dropped, so far."""
+        return int(self._proxy.errors_sent + self._proxy.dropped)
 
 
 class SimStore:
@@ -674,8 +697,9 @@ class SimStore:
     def scan(
         self, *, prefix: str | None = None, page_size: int | None = None
     ) -> Iterator[LockItem]:
-        """Scan."""
-        return self.inner.scan(prefix=prefix, page_size=page_size)
+        """Scan, whole, under the lock: its requests never meet another call's armed fault."""
+        with self._lock:
+            return iter(list(self.inner.scan(prefix=prefix, page_size=page_size)))
 
     def _extended(self, key: str, owner: str, lease_ms: int) -> None:
         """Called under the lock, after the store applied an extension."""
@@ -736,8 +760,9 @@ class SimStore:
             if fault == "throttle" and self._proxy is None:
                 raise StoreError(f"injected throttle on {operation}", operation=operation, key=key)
             if self._proxy is not None and fault is not None:
-                self._proxy.arm(fault)
-            answer = call()
+                answer = self._proxied(self._proxy, fault, f"{operation} {key}", call)
+            else:
+                answer = call()
             if fault == "retried" and self._proxy is None:
                 answer = call()  # botocore's retry of a call whose answer was lost
             landing = self._land(key)
@@ -746,6 +771,27 @@ class SimStore:
         if fault == "late" and getattr(self._world.manual, "on", False):
             self._answer_late(key, landing)
         return answer
+
+    def _proxied(self, proxy: ProxyFaults, fault: str, what: str, call: Callable[[], Any]) -> Any:
+        """``call`` (``what``: its operation and key) with ``fault`` armed in ``proxy`` for its
+        requests alone (under the lock)."""
+        proxy.arm(fault)
+        try:
+            return call()
+        finally:
+            unmet = proxy.disarm()
+            if unmet:
+                self._world.history.note(
+                    self._world.now(), f"fault {fault} on {what}: {unmet} not met"
+                )
+
+    def settled(self, key: str) -> LockItem | None:
+        """``key``'s item, read after the run: not the workload's call, so it meets no fault
+        (under the lock no call has one armed, and none is left armed in the proxy)."""
+        with self._lock:
+            if self._proxy is not None:
+                self._proxy.disarm()
+            return self.inner.get(key)
 
     def _land(self, key: str) -> int:
         """Count a call landing on ``key`` from this thread; the count so far."""
