@@ -17,6 +17,7 @@ from typing import Any
 
 import idemlock
 from idemlock import Lock, current_lock
+from idemlock._leases import renew_after_ms
 from idemlock.errors import LockLostError, StoreError, UnstorableResultError
 from idemlock.events import LockEvent
 from tests.simulation.history import INFINITE, Body
@@ -274,7 +275,9 @@ class Bodies:
         assert lock is not None, f"{actor}: a protected body without a lock"
         world = self._world
         job.runs += 1
-        owed = INFINITE if spec.heartbeat else spec.lease
+        # The lease is counted from the claim's time: a body whose claim answered sooner than
+        # the renewal threshold starts without a renewal, owed its lease less that much.
+        owed = INFINITE if spec.heartbeat else spec.lease - _renew_after_s(spec.lease)
         body = world.history.start_body(
             actor, lock.key, owner=lock.owner, fence=lock.fence, moment=world.now(), owed_s=owed
         )
@@ -343,3 +346,8 @@ def _phases(job: Job) -> list[Phase]:
         return [Phase(job.duration)]
     first = job.duration * job.extend_at
     return [Phase(first, extend=True), Phase(job.duration - first)]
+
+
+def _renew_after_s(lease_s: float) -> float:
+    """How much of its lease a body may start without (idemlock renews a claim older)."""
+    return renew_after_ms(round(lease_s * 1000)) / 1000
