@@ -185,6 +185,37 @@ def test_a_call_whose_claim_answer_came_late_starts_with_its_whole_lease(
     assert runs == ["first", "InProgressError"], "the redelivery took over a running body"
 
 
+class FailingExtend(LateClaimAnswer):
+    """A late claim answer, and a store that fails every extension (its renewal)."""
+
+    def extend(self, key: str, owner: str, **lease: Any) -> Any:
+        raise StoreError("throttled", operation="extend", key=key)
+
+
+def test_a_renewal_that_fails_releases_the_key_and_runs_nothing(
+    store: DynamoDBStore, namespace: str
+) -> None:
+    """The claim answered 6 s late on a 10 s lease; its renewal fails: the call raises the
+    store error before the body starts, and the key is free for the next delivery."""
+    clock = ManualClock()
+    runs: list[str] = []
+
+    @idempotent(
+        lambda order: order,
+        store=FailingExtend(store, clock, late_s=6),
+        namespace=namespace,
+        lease=10,
+        clock=clock,
+    )
+    def body(order: str) -> None:
+        runs.append(order)
+
+    with pytest.raises(StoreError, match="throttled"):
+        body("a")
+    assert runs == []
+    assert store.get(f"{namespace}#a") is None
+
+
 class ClockedContext(LambdaContext):
     """A Lambda context whose remaining time runs down with ``clock``."""
 
