@@ -1412,8 +1412,8 @@ _UNDERSCORED_FUNCTIONS: Final = frozenset(
 """The expression functions such a name could be mistaken for."""
 
 _UNRESERVED_WORDS: Final = frozenset(("id", "fence", "attempts", "fingerprint", "steps"))
-"""Default names without an underscore that DynamoDB does not reserve (``status``, ``owner``,
-``result`` and ``key`` it does): https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ReservedWords.html"""
+"""Default names without an underscore that DynamoDB does not reserve (``status``, ``owner`` and
+``result`` it does): https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ReservedWords.html"""
 
 
 def _needs_no_placeholder(name: str) -> bool:
