@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -1070,18 +1071,25 @@ class DynamoDBStore:
         )
 
     def _request(self, update: str | None, condition: str, returns: str | None) -> dict[str, Any]:
-        """The part of a conditional write that these expressions fix."""
+        """The part of a conditional write that these expressions fix.
+
+        A name that needs no placeholder is written into the expressions as it is: botocore
+        checks and serialises every ``ExpressionAttributeNames`` entry of every request, and with
+        the default names the claim's went from 13 to 3, the complete's from 9 to 3.
+        """
         text = f"{update} {condition}"
+        # Only the placeholders these expressions use: DynamoDB rejects unused ones.
+        names = {p: n for p, n in self.attributes.placeholders().items() if _mentions(text, p)}
+        direct = {p: n for p, n in names.items() if _needs_no_placeholder(n)}
         request: dict[str, Any] = {
-            "ConditionExpression": condition,
-            # Only the placeholders these expressions use: DynamoDB rejects unused ones.
-            "ExpressionAttributeNames": {
-                p: n for p, n in self.attributes.placeholders().items() if _mentions(text, p)
-            },
+            "ConditionExpression": _spelled(condition, direct),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
+        placeholders = {p: n for p, n in names.items() if p not in direct}
+        if placeholders:  # DynamoDB refuses an empty map
+            request["ExpressionAttributeNames"] = placeholders
         if update is not None:
-            request["UpdateExpression"] = update
+            request["UpdateExpression"] = _spelled(update, direct)
         if returns is not None:
             request["ReturnValues"] = returns
         return request
@@ -1384,6 +1392,40 @@ def _setup_error(exc: Exception) -> AWSSetupError | None:
             "DynamoDBStore(profile_name=...)",
         )
     return None
+
+
+_PLACEHOLDER: Final = re.compile(r"#\w+")
+_UNRESERVED_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+")
+"""A name an expression may hold as it is: DynamoDB's reserved words are all letters, so a name
+of letters and digits joined by underscores, starting with a letter, is never one."""
+
+_UNDERSCORED_FUNCTIONS: Final = frozenset(
+    (
+        "attribute_exists",
+        "attribute_not_exists",
+        "attribute_type",
+        "begins_with",
+        "if_not_exists",
+        "list_append",
+    )
+)
+"""The expression functions such a name could be mistaken for."""
+
+_UNRESERVED_WORDS: Final = frozenset(("id", "fence", "attempts", "fingerprint", "steps"))
+"""Default names without an underscore that DynamoDB does not reserve (``status``, ``owner`` and
+``result`` it does): https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ReservedWords.html"""
+
+
+def _needs_no_placeholder(name: str) -> bool:
+    """Whether ``name`` can stand in an expression without an ``ExpressionAttributeNames`` entry."""
+    if name in _UNRESERVED_WORDS:
+        return True
+    return bool(_UNRESERVED_NAME.fullmatch(name)) and name.lower() not in _UNDERSCORED_FUNCTIONS
+
+
+def _spelled(expression: str, direct: Mapping[str, str]) -> str:
+    """``expression`` with each placeholder of ``direct`` replaced by the name it stands for."""
+    return _PLACEHOLDER.sub(lambda match: direct.get(match[0], match[0]), expression)
 
 
 def _mentions(text: str, placeholder: str) -> bool:

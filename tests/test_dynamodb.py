@@ -175,6 +175,78 @@ def test_reserved_word_attribute_names_work_end_to_end(endpoint: str, clock: Man
     assert {"name", "status", "owner", "size", "count", "time", "ttl", "date", "data"} <= set(raw)
 
 
+def test_names_an_expression_cannot_hold_as_they_are_work_end_to_end(
+    endpoint: str, clock: ManualClock
+) -> None:
+    """Names that need a placeholder though they look plain: dashes, dots, spaces, a leading
+    digit, an underscore first, an expression function's name in any case."""
+    awkward = AttributeNames(
+        key="order-id",
+        status="state.now",
+        owner="owned by",
+        fence="1fence",
+        attempts="_attempts",
+        claimed_at_ms="if_not_exists",
+        lease_expires_at_ms="Attribute_Exists",
+        expires_at_s="list_append",
+        completed_at_ms="begins_with",
+        result="attribute_type",
+        fingerprint="attribute_not_exists",
+    )
+    store = fresh_table(endpoint, attributes=awkward)
+    runs: list[str] = []
+
+    @idempotent(
+        key_of,
+        store=store,
+        namespace="ns",
+        clock=clock,
+        fingerprint=lambda event: event.get("amount"),
+    )
+    def handler(event: dict[str, Any]) -> object:
+        runs.append(event["id"])
+        if event.get("fail"):
+            raise ValueError("fail")
+        return {"ok": event["id"]}
+
+    assert handler({"id": "a", "amount": 1}) == {"ok": "a"}
+    assert handler({"id": "a", "amount": 1}) == {"ok": "a"}
+    with pytest.raises(PayloadMismatchError):
+        handler({"id": "a", "amount": 2})
+    with pytest.raises(ValueError, match="fail"):
+        handler({"id": "b", "fail": True})
+    assert store.get("ns#b") is None
+    assert handler({"id": "b"}) == {"ok": "b"}
+    assert runs == ["a", "b", "b"]
+    raw = store.client.get_item(TableName=store.table_name, Key={"order-id": {"S": "ns#a"}})
+    assert {"state.now", "owned by", "1fence", "_attempts", "if_not_exists"} <= set(raw["Item"])
+
+
+def test_the_claim_names_only_the_reserved_words_by_placeholder(dynamodb_local: str) -> None:
+    """The default names DynamoDB does not reserve go into the claim's expressions as they are:
+    each placeholder is an entry botocore checks and serialises on every request."""
+    store = fresh_table(dynamodb_local)
+    sent: list[dict[str, Any]] = []
+    store.client.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem", lambda params, **_: sent.append(params)
+    )
+
+    @idempotent(key_of, store=store, namespace="ns")
+    def handler(event: dict[str, Any]) -> str:
+        return "done"
+
+    assert handler({"id": "a"}) == "done"
+    claim, complete = sent
+    assert claim["ExpressionAttributeNames"] == {
+        "#status": "status",
+        "#owner": "owner",
+        "#result": "result",
+    }
+    assert "attribute_not_exists(id)" in claim["ConditionExpression"]
+    assert "#fence" not in claim["UpdateExpression"]
+    assert set(complete["ExpressionAttributeNames"]) == {"#status", "#owner", "#result"}
+
+
 def test_create_table_is_idempotent_with_ttl_on(dynamodb_local: str) -> None:
     """create_table makes an on-demand table with TTL on expires_at_s; again, it is a no-op."""
     store = DynamoDBStore(f"locks-{uuid.uuid4().hex[:8]}", client=make_client(dynamodb_local))
