@@ -27,7 +27,7 @@ from idemlock._partiql import (
     RETRIED_CODES,
     RETRY_PAUSES_S,
     STATEMENT_CODES,
-    statements,
+    Statements,
 )
 from idemlock.errors import (
     AccessDeniedError,
@@ -407,7 +407,7 @@ class DynamoDBStore:
             else {str(self.attributes.sort_key): {"S": self.sort_key_value}}
         )
         self._requests: dict[tuple[str | None, str, str | None], dict[str, Any]] = {}
-        self._statements = statements(table_name, self.attributes, self.sort_key_value)
+        self._statements = Statements(table_name, self.attributes, self.sort_key_value)
         self.writes_in_batches = True
         """Whether batches are sent as such: ``False`` once the backend refused one."""
 
