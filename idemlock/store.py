@@ -208,14 +208,29 @@ class LockStore(Protocol):
         ...
 
 
-class CompleteRequest(NamedTuple):
-    """One complete of a batch: :meth:`LockStore.complete`'s arguments."""
+class CompleteRequest:
+    """One complete of a batch: :meth:`LockStore.complete`'s arguments.
 
-    key: str
-    owner: str
-    now_ms: int
-    result: str | None
-    expires_at_s: int | None
+    A plain class, as :class:`ReleaseRequest`: every handler loads this module, batch or not,
+    and making a named tuple's class would cost about 0.1 ms of its cold start.
+    """
+
+    __slots__ = ("expires_at_s", "key", "now_ms", "owner", "result")
+
+    def __init__(
+        self, key: str, owner: str, now_ms: int, result: str | None, expires_at_s: int | None
+    ) -> None:
+        self.key = key
+        self.owner = owner
+        self.now_ms = now_ms
+        self.result = result
+        self.expires_at_s = expires_at_s
+
+    def __repr__(self) -> str:
+        return (
+            f"CompleteRequest({self.key!r}, {self.owner!r}, now_ms={self.now_ms}, "
+            f"result={self.result!r}, expires_at_s={self.expires_at_s})"
+        )
 
     def sent_to(self, store: "LockStore") -> bool:
         """Send it by itself, as :meth:`LockStore.complete` (entry by entry, without batches)."""
@@ -228,11 +243,17 @@ class CompleteRequest(NamedTuple):
         )
 
 
-class ReleaseRequest(NamedTuple):
+class ReleaseRequest:
     """One release of a batch: :meth:`LockStore.release`'s arguments."""
 
-    key: str
-    owner: str
+    __slots__ = ("key", "owner")
+
+    def __init__(self, key: str, owner: str) -> None:
+        self.key = key
+        self.owner = owner
+
+    def __repr__(self) -> str:
+        return f"ReleaseRequest({self.key!r}, {self.owner!r})"
 
 
 class BatchWrites(Protocol):

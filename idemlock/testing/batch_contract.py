@@ -144,7 +144,9 @@ class BatchWritesContract:
 
         store = self.store
         singly = [
-            store.complete(*c[:2], now_ms=c.now_ms, result=c.result, expires_at_s=c.expires_at_s)
+            store.complete(
+                c.key, c.owner, now_ms=c.now_ms, result=c.result, expires_at_s=c.expires_at_s
+            )
             for c in completes("one")
         ]
         together = batches.complete_many(completes("many"))
