@@ -5,9 +5,10 @@ batch of records costs one request per 25 claims, completes or releases instead 
 and botocore's per-request work (signing, serialising, parsing) is most of a call's client CPU.
 
 - A claim is an ``INSERT``: it writes the claim's item if the key has none, and fails that
-  statement with ``DuplicateItem`` otherwise (DynamoDB Local without the item, though the
-  statement asks for it: the store reads those items with one consistent BatchGetItem; a key
-  found free takes the single conditional UpdateItem).
+  statement with ``DuplicateItem`` otherwise. The statement asks for the item (``ALL_OLD``):
+  an answer that brings it settles the claim; DynamoDB Local brings none, and the store reads
+  the items not brought with one consistent BatchGetItem. A key found free takes the single
+  conditional UpdateItem.
 - A complete is an ``UPDATE ... WHERE owner = ?``, the single complete's owner condition.
 - A release is a ``DELETE ... WHERE owner = ?``.
 

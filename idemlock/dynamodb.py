@@ -94,7 +94,19 @@ condition keys (Service Authorization Reference, "Actions, resources, and condit
 Amazon DynamoDB", https://docs.aws.amazon.com/service-authorization/latest/reference/
 list_amazondynamodb.html), so a policy held to some namespaces holds batches to them too."""
 
-_DENIED: Final = f"the IAM policy does not allow {', '.join(BATCH_ACTIONS)} (PartiQL)"
+_DENIED: Final = (
+    f"the IAM policy does not allow {', '.join(BATCH_ACTIONS)} (PartiQL) on the lock table: "
+    "batches of records send one request per record from now on. To send 25 records to a "
+    "request, allow them: `idemlock template` writes a policy that does, and `idemlock doctor` "
+    "checks what this role may do"
+)
+"""The warning of a store whose batch writes were denied: what happened, and the fix."""
+
+_NO_PARTIQL: Final = (
+    "the DynamoDB endpoint has no BatchExecuteStatement (PartiQL; dynalite has none): batches "
+    "of records send one request per record from now on (`idemlock doctor` checks an endpoint)"
+)
+"""The warning of a store whose backend has no batch writes."""
 
 OPERATOR_ACTIONS: Final = ("dynamodb:Scan",)
 """The IAM actions that listing the table (``DynamoDBStore.scan``) uses."""
@@ -617,9 +629,11 @@ class DynamoDBStore:
         """:meth:`claim` for each claim: ``INSERT`` statements in one request.
 
         A key that has an item fails its ``INSERT`` (``DuplicateItem``). The statement asks for
-        the item (``ALL_OLD``), but DynamoDB Local answers without it: the items not returned are
-        read with one consistent BatchGetItem. A held one is the answer; a free one (lease over,
-        retention over, released) or one gone meanwhile is claimed by :meth:`claim`.
+        the item (``ALL_OLD``): a refusal that brings it needs no read, so a redelivered batch
+        of duplicates is one request per 25 records. DynamoDB Local answers without it: the
+        items not returned are read with one consistent BatchGetItem. A held one is the answer;
+        a free one (lease over, retention over, released) or one gone meanwhile is claimed by
+        :meth:`claim`.
         """
         try:
             refusals = self._execute([self._statements.claim_statement(c) for c in claims], claims)
@@ -774,17 +788,15 @@ class DynamoDBStore:
         except StoreError as exc:
             if "UnknownOperation" not in str(exc):
                 raise
-            raise self._no_batches(
-                "the DynamoDB endpoint has no BatchExecuteStatement (PartiQL)"
-            ) from None
+            raise self._no_batches(_NO_PARTIQL) from None
         responses: list[dict[str, Any]] = response["Responses"]
         return responses
 
-    def _no_batches(self, why: str) -> _NoBatches:
-        """Send no batches from now on (told once); the signal to raise."""
+    def _no_batches(self, warning: str) -> _NoBatches:
+        """Send no batches from now on (``warning`` logged once); the signal to raise."""
         if self.writes_in_batches:
             self.writes_in_batches = False
-            logger.warning("%s: batches of records send one request per record from now on", why)
+            logger.warning("%s", warning)
         return _NoBatches()
 
     def _read_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
