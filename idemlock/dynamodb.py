@@ -348,14 +348,6 @@ def _held_lease(item: LockItem | None, owner: str) -> int | None:
     return item.lease_expires_at_ms
 
 
-class _Refused(NamedTuple):
-    """A statement of a batch that failed: its error code and, if returned, the item."""
-
-    code: str
-    message: str
-    item: dict[str, Any] | None
-
-
 class _NoBatches(Exception):
     """Private signal: the backend (or the caller's IAM policy) has no BatchExecuteStatement."""
 
@@ -646,12 +638,12 @@ class DynamoDBStore:
             if refused is None:
                 answers.append(ClaimResult(True, claim.written()))
                 continue
-            if refused.code not in ("DuplicateItem", "ConditionalCheckFailed"):
+            if refused.get("Code") not in ("DuplicateItem", "ConditionalCheckFailed"):
                 answers.append(self._refusal("batch_execute_statement", claim.key, refused))
                 continue
             held[claim.key] = claim
-            if refused.item:
-                returned[claim.key] = refused.item
+            if refused.get("Item"):
+                returned[claim.key] = refused["Item"]
             answers.append(ClaimResult(False, None))  # answered below
         if held:
             self._answer_held(claims, held, returned, answers)
@@ -708,7 +700,7 @@ class DynamoDBStore:
             True
             if refused is None
             else False
-            if refused.code == "ConditionalCheckFailed"
+            if refused.get("Code") == "ConditionalCheckFailed"
             else self._refusal("batch_execute_statement", complete.key, refused)
             for complete, refused in zip(completes, refusals, strict=True)
         ]
@@ -725,9 +717,9 @@ class DynamoDBStore:
         for release, refused in zip(releases, refusals, strict=True):
             if refused is None:
                 answers.append(True)
-            elif refused.code != "ConditionalCheckFailed":
+            elif refused.get("Code") != "ConditionalCheckFailed":
                 answers.append(self._refusal("batch_execute_statement", release.key, refused))
-            elif refused.item:
+            elif refused.get("Item"):
                 answers.append(False)  # another owner's
             else:  # gone already, or a backend that returns no item: as release() decides
                 answers.append(_answer(self._gone, release.key))
@@ -740,8 +732,11 @@ class DynamoDBStore:
         self,
         texts: list[dict[str, Any]],
         entries: Sequence[Claim | CompleteRequest | ReleaseRequest],
-    ) -> list[_Refused | None]:
+    ) -> list[Mapping[str, Any] | None]:
         """Send ``texts`` in one BatchExecuteStatement: each one's refusal, or ``None``.
+
+        A refusal is the statement's ``Error`` as DynamoDB answers it: its ``Code``, ``Message``
+        and, where DynamoDB brings it back, the ``Item`` that stopped it.
 
         A statement refused for throttling or an internal error is sent again (with the others
         so refused) after a pause; its refusal is the answer after the last pause.
@@ -750,7 +745,7 @@ class DynamoDBStore:
             return []
         if not self.writes_in_batches:
             raise _NoBatches
-        refusals: list[_Refused | None] = [None] * len(texts)
+        refusals: list[Mapping[str, Any] | None] = [None] * len(texts)
         pending = list(range(len(texts)))
         for pause_s in (*RETRY_PAUSES_S, None):
             responses = self._batch_request([texts[i] for i in pending], entries[pending[0]].key)
@@ -761,13 +756,7 @@ class DynamoDBStore:
             retried = []
             for index, response in zip(pending, responses, strict=True):
                 error = response.get("Error")
-                refusals[index] = (
-                    None
-                    if error is None
-                    else _Refused(
-                        error.get("Code", ""), error.get("Message", ""), error.get("Item")
-                    )
-                )
+                refusals[index] = error
                 if error is not None and error.get("Code") in RETRIED_CODES:
                     retried.append(index)
             if not retried or pause_s is None:
@@ -821,10 +810,11 @@ class DynamoDBStore:
                 found[key] = item
         return found
 
-    def _refusal(self, operation: str, key: str, refused: _Refused) -> StoreError:
+    def _refusal(self, operation: str, key: str, refused: Mapping[str, Any]) -> StoreError:
         """A refused statement's error, as the single-item request's would be."""
-        code = STATEMENT_CODES.get(refused.code, refused.code)
-        return self._translate(operation, key, code, refused.message)
+        code = refused.get("Code", "")
+        message = refused.get("Message", "")
+        return self._translate(operation, key, STATEMENT_CODES.get(code, code), message)
 
     def delete(self, key: str, *, expected: LockItem | None = None) -> bool:
         """Delete the key for an operator; ``False`` if it changed or is gone.
