@@ -70,7 +70,7 @@ from idemlock.keys import call_key_fn, storage_key
 from idemlock.lock import Lock, new_owner_token
 from idemlock.sources.batches import Batch, Source, parse_batch
 from idemlock.sources.s3_batch import TaskResult
-from idemlock.store import BatchWrites, CompleteRequest, LockStore, ReleaseRequest
+from idemlock.store import CompleteRequest, LockStore, ReleaseRequest, batch_writes
 
 logger = logging.getLogger("idemlock")
 
@@ -209,7 +209,7 @@ class _Scheduler:
 
     def __init__(self, executor: Executor, store: LockStore | None) -> None:
         self._executor = executor
-        self._batches = store if isinstance(store, BatchWrites) else None
+        self._batches = batch_writes(store)
         self._in_flight = 0
         self._done: queue.SimpleQueue[tuple[Future[Any], list[_Task] | _Task]] = queue.SimpleQueue()
         self._gathered: dict[type, dict[str, tuple[_Task, Any]]] = {kind: {} for kind in _BATCHED}
@@ -646,8 +646,9 @@ class _Window:
 
 def _per_request(store: LockStore | None) -> int:
     """How many records' claims one request takes: a batch store's limit, else one."""
-    if isinstance(store, BatchWrites) and store.writes_in_batches:
-        return store.batch_limit
+    batches = batch_writes(store)
+    if batches is not None and batches.writes_in_batches:
+        return batches.batch_limit
     return 1
 
 

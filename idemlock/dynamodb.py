@@ -28,7 +28,7 @@ from idemlock._partiql import (
     RETRIED_CODES,
     RETRY_PAUSES_S,
     STATEMENT_CODES,
-    statements,
+    Statements,
 )
 from idemlock.errors import (
     AccessDeniedError,
@@ -95,7 +95,19 @@ condition keys (Service Authorization Reference, "Actions, resources, and condit
 Amazon DynamoDB", https://docs.aws.amazon.com/service-authorization/latest/reference/
 list_amazondynamodb.html), so a policy held to some namespaces holds batches to them too."""
 
-_DENIED: Final = f"the IAM policy does not allow {', '.join(BATCH_ACTIONS)} (PartiQL)"
+_DENIED: Final = (
+    f"the IAM policy does not allow {', '.join(BATCH_ACTIONS)} (PartiQL) on the lock table: "
+    "batches of records send one request per record from now on. To send 25 records to a "
+    "request, allow them: `idemlock template` writes a policy that does, and `idemlock doctor` "
+    "checks what this role may do"
+)
+"""The warning of a store whose batch writes were denied: what happened, and the fix."""
+
+_NO_PARTIQL: Final = (
+    "the DynamoDB endpoint has no BatchExecuteStatement (PartiQL; dynalite has none): batches "
+    "of records send one request per record from now on (`idemlock doctor` checks an endpoint)"
+)
+"""The warning of a store whose backend has no batch writes."""
 
 OPERATOR_ACTIONS: Final = ("dynamodb:Scan",)
 """The IAM actions that listing the table (``DynamoDBStore.scan``) uses."""
@@ -337,14 +349,6 @@ def _held_lease(item: LockItem | None, owner: str) -> int | None:
     return item.lease_expires_at_ms
 
 
-class _Refused(NamedTuple):
-    """A statement of a batch that failed: its error code and, if returned, the item."""
-
-    code: str
-    message: str
-    item: dict[str, Any] | None
-
-
 class _NoBatches(Exception):
     """Private signal: the backend (or the caller's IAM policy) has no BatchExecuteStatement."""
 
@@ -408,7 +412,7 @@ class DynamoDBStore:
             else {str(self.attributes.sort_key): {"S": self.sort_key_value}}
         )
         self._requests: dict[tuple[str | None, str, str | None], dict[str, Any]] = {}
-        self._statements = statements(table_name, self.attributes, self.sort_key_value)
+        self._statements = Statements(table_name, self.attributes, self.sort_key_value)
         self.writes_in_batches = True
         """Whether batches are sent as such: ``False`` once the backend refused one."""
 
@@ -618,9 +622,11 @@ class DynamoDBStore:
         """:meth:`claim` for each claim: ``INSERT`` statements in one request.
 
         A key that has an item fails its ``INSERT`` (``DuplicateItem``). The statement asks for
-        the item (``ALL_OLD``), but DynamoDB Local answers without it: the items not returned are
-        read with one consistent BatchGetItem. A held one is the answer; a free one (lease over,
-        retention over, released) or one gone meanwhile is claimed by :meth:`claim`.
+        the item (``ALL_OLD``): a refusal that brings it needs no read, so a redelivered batch
+        of duplicates is one request per 25 records. DynamoDB Local answers without it: the
+        items not returned are read with one consistent BatchGetItem. A held one is the answer;
+        a free one (lease over, retention over, released) or one gone meanwhile is claimed by
+        :meth:`claim`.
         """
         try:
             refusals = self._execute([self._statements.claim_statement(c) for c in claims], claims)
@@ -633,12 +639,12 @@ class DynamoDBStore:
             if refused is None:
                 answers.append(ClaimResult(True, claim.written()))
                 continue
-            if refused.code not in ("DuplicateItem", "ConditionalCheckFailed"):
+            if refused.get("Code") not in ("DuplicateItem", "ConditionalCheckFailed"):
                 answers.append(self._refusal("batch_execute_statement", claim.key, refused))
                 continue
             held[claim.key] = claim
-            if refused.item:
-                returned[claim.key] = refused.item
+            if refused.get("Item"):
+                returned[claim.key] = refused["Item"]
             answers.append(ClaimResult(False, None))  # answered below
         if held:
             self._answer_held(claims, held, returned, answers)
@@ -695,7 +701,7 @@ class DynamoDBStore:
             True
             if refused is None
             else False
-            if refused.code == "ConditionalCheckFailed"
+            if refused.get("Code") == "ConditionalCheckFailed"
             else self._refusal("batch_execute_statement", complete.key, refused)
             for complete, refused in zip(completes, refusals, strict=True)
         ]
@@ -712,9 +718,9 @@ class DynamoDBStore:
         for release, refused in zip(releases, refusals, strict=True):
             if refused is None:
                 answers.append(True)
-            elif refused.code != "ConditionalCheckFailed":
+            elif refused.get("Code") != "ConditionalCheckFailed":
                 answers.append(self._refusal("batch_execute_statement", release.key, refused))
-            elif refused.item:
+            elif refused.get("Item"):
                 answers.append(False)  # another owner's
             else:  # gone already, or a backend that returns no item: as release() decides
                 answers.append(_answer(self._gone, release.key))
@@ -727,8 +733,11 @@ class DynamoDBStore:
         self,
         texts: list[dict[str, Any]],
         entries: Sequence[Claim | CompleteRequest | ReleaseRequest],
-    ) -> list[_Refused | None]:
+    ) -> list[Mapping[str, Any] | None]:
         """Send ``texts`` in one BatchExecuteStatement: each one's refusal, or ``None``.
+
+        A refusal is the statement's ``Error`` as DynamoDB answers it: its ``Code``, ``Message``
+        and, where DynamoDB brings it back, the ``Item`` that stopped it.
 
         A statement refused for throttling or an internal error is sent again (with the others
         so refused) after a pause; its refusal is the answer after the last pause.
@@ -737,7 +746,7 @@ class DynamoDBStore:
             return []
         if not self.writes_in_batches:
             raise _NoBatches
-        refusals: list[_Refused | None] = [None] * len(texts)
+        refusals: list[Mapping[str, Any] | None] = [None] * len(texts)
         pending = list(range(len(texts)))
         for pause_s in (*RETRY_PAUSES_S, None):
             responses = self._batch_request([texts[i] for i in pending], entries[pending[0]].key)
@@ -748,13 +757,7 @@ class DynamoDBStore:
             retried = []
             for index, response in zip(pending, responses, strict=True):
                 error = response.get("Error")
-                refusals[index] = (
-                    None
-                    if error is None
-                    else _Refused(
-                        error.get("Code", ""), error.get("Message", ""), error.get("Item")
-                    )
-                )
+                refusals[index] = error
                 if error is not None and error.get("Code") in RETRIED_CODES:
                     retried.append(index)
             if not retried or pause_s is None:
@@ -775,17 +778,15 @@ class DynamoDBStore:
         except StoreError as exc:
             if "UnknownOperation" not in str(exc):
                 raise
-            raise self._no_batches(
-                "the DynamoDB endpoint has no BatchExecuteStatement (PartiQL)"
-            ) from None
+            raise self._no_batches(_NO_PARTIQL) from None
         responses: list[dict[str, Any]] = response["Responses"]
         return responses
 
-    def _no_batches(self, why: str) -> _NoBatches:
-        """Send no batches from now on (told once); the signal to raise."""
+    def _no_batches(self, warning: str) -> _NoBatches:
+        """Send no batches from now on (``warning`` logged once); the signal to raise."""
         if self.writes_in_batches:
             self.writes_in_batches = False
-            logger.warning("%s: batches of records send one request per record from now on", why)
+            logger.warning("%s", warning)
         return _NoBatches()
 
     def _read_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -810,10 +811,11 @@ class DynamoDBStore:
                 found[key] = item
         return found
 
-    def _refusal(self, operation: str, key: str, refused: _Refused) -> StoreError:
+    def _refusal(self, operation: str, key: str, refused: Mapping[str, Any]) -> StoreError:
         """A refused statement's error, as the single-item request's would be."""
-        code = STATEMENT_CODES.get(refused.code, refused.code)
-        return self._translate(operation, key, code, refused.message)
+        code = refused.get("Code", "")
+        message = refused.get("Message", "")
+        return self._translate(operation, key, STATEMENT_CODES.get(code, code), message)
 
     def delete(self, key: str, *, expected: LockItem | None = None) -> bool:
         """Delete the key for an operator; ``False`` if it changed or is gone.

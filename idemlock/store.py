@@ -11,9 +11,9 @@ contract suite in ``tests/test_contract.py``.
 # about half as costly to a cold start.
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, cast, runtime_checkable
 
-from idemlock.errors import StoreError
+from idemlock.errors import ConfigurationError, StoreError
 from idemlock.item import LockItem, LockStatus
 
 
@@ -208,14 +208,29 @@ class LockStore(Protocol):
         ...
 
 
-class CompleteRequest(NamedTuple):
-    """One complete of a batch: :meth:`LockStore.complete`'s arguments."""
+class CompleteRequest:
+    """One complete of a batch: :meth:`LockStore.complete`'s arguments.
 
-    key: str
-    owner: str
-    now_ms: int
-    result: str | None
-    expires_at_s: int | None
+    A plain class, as :class:`ReleaseRequest`: every handler loads this module, batch or not,
+    and making a named tuple's class would cost about 0.1 ms of its cold start.
+    """
+
+    __slots__ = ("expires_at_s", "key", "now_ms", "owner", "result")
+
+    def __init__(
+        self, key: str, owner: str, now_ms: int, result: str | None, expires_at_s: int | None
+    ) -> None:
+        self.key = key
+        self.owner = owner
+        self.now_ms = now_ms
+        self.result = result
+        self.expires_at_s = expires_at_s
+
+    def __repr__(self) -> str:
+        return (
+            f"CompleteRequest({self.key!r}, {self.owner!r}, now_ms={self.now_ms}, "
+            f"result={self.result!r}, expires_at_s={self.expires_at_s})"
+        )
 
     def sent_to(self, store: "LockStore") -> bool:
         """Send it by itself, as :meth:`LockStore.complete` (entry by entry, without batches)."""
@@ -228,23 +243,29 @@ class CompleteRequest(NamedTuple):
         )
 
 
-class ReleaseRequest(NamedTuple):
+class ReleaseRequest:
     """One release of a batch: :meth:`LockStore.release`'s arguments."""
 
-    key: str
-    owner: str
+    __slots__ = ("key", "owner")
+
+    def __init__(self, key: str, owner: str) -> None:
+        self.key = key
+        self.owner = owner
+
+    def __repr__(self) -> str:
+        return f"ReleaseRequest({self.key!r}, {self.owner!r})"
 
 
-@runtime_checkable
 class BatchWrites(Protocol):
     """What a store that writes many items per request offers besides :class:`LockStore`.
 
     Optional: a batch of records (``@idempotent_records``) sends its claims, completes and
-    releases through these when the store has them, a chunk of at most ``batch_limit`` per
-    call, and one call per record otherwise. Each answer is the one the single-item method
-    would give for that entry, in the entries' order; an entry the store could not write (its
-    retries spent) answers with the :class:`StoreError` it failed with, while the others stand.
-    A failure of the whole request raises. The entries of one call name distinct keys.
+    releases through these when the store has them (:func:`batch_writes`), a chunk of at most
+    ``batch_limit`` per call, and one call per record otherwise. Each answer is the one the
+    single-item method would give for that entry, in the entries' order; an entry the store
+    could not write (its retries spent) answers with the :class:`StoreError` it failed with,
+    while the others stand. A failure of the whole request raises. The entries of one call name
+    distinct keys.
 
     ``writes_in_batches`` says whether batches are worth sending now: ``False`` once the store
     found its backend without them (it then still answers every call, one item at a time).
@@ -264,3 +285,31 @@ class BatchWrites(Protocol):
     def release_many(self, releases: Sequence[ReleaseRequest]) -> list[bool | StoreError]:
         """:meth:`LockStore.release` for each release."""
         ...
+
+
+_BATCH_METHODS = ("claim_many", "complete_many", "release_many")
+"""The methods of :class:`BatchWrites`, which a store's class defines to write in batches."""
+
+
+def batch_writes(store: object) -> BatchWrites | None:
+    """``store`` as :class:`BatchWrites` if its class defines the batch methods, else ``None``.
+
+    The methods are looked up on the class, never through an instance's ``__getattr__``, on
+    every Python (Python 3.12's ``isinstance`` of a runtime-checkable protocol does so, 3.10's
+    and 3.11's did not): a store that wraps another through ``__getattr__`` writes in batches
+    only by defining the methods itself, so that no batch goes around its own ``claim``. A
+    method set to ``None`` in a subclass opts it out. A class with some of the methods only, or
+    without the attributes, is a :class:`ConfigurationError` naming what it lacks.
+    """
+    kind = type(store)
+    methods = [name for name in _BATCH_METHODS if callable(getattr(kind, name, None))]
+    if not methods:
+        return None
+    missing = [name for name in _BATCH_METHODS if name not in methods]
+    missing += [name for name in ("batch_limit", "writes_in_batches") if not hasattr(store, name)]
+    if missing:
+        raise ConfigurationError(
+            f"{kind.__name__} has {', '.join(methods)} but not {', '.join(missing)}: a store "
+            "that writes in batches has every member of idemlock.store.BatchWrites"
+        )
+    return cast("BatchWrites", store)

@@ -10,14 +10,21 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from idemlock import idempotent_records
 from idemlock.batch import RecordStatus
-from idemlock.errors import StoreError
-from idemlock.store import BatchWrites, Claim, ClaimResult, CompleteRequest, LockStore
+from idemlock.errors import ConfigurationError, StoreError
+from idemlock.store import (
+    Claim,
+    ClaimResult,
+    CompleteRequest,
+    LockStore,
+    ReleaseRequest,
+    batch_writes,
+)
 from idemlock.testing import LambdaContext, MemoryStore
 from tests.batch_events import kinesis_event, number, sqs_event, stream_event
 
@@ -204,12 +211,8 @@ def test_a_claim_the_store_could_not_write_fails_its_record_only() -> None:
 
 
 class SingleItemStore(MemoryStore):
-    """A user's store with the LockStore methods only: no batch writes.
-
-    A class member set to ``None`` is how a class opts out of a runtime-checkable protocol's
-    member (``__getattr__`` would not do: from Python 3.12 ``isinstance`` looks members up
-    statically, on the class).
-    """
+    """A user's store with the LockStore methods only: no batch writes (a method set to
+    ``None`` opts a class out of one it inherits)."""
 
     claim_many = complete_many = release_many = None  # type: ignore[assignment]
 
@@ -218,10 +221,82 @@ def test_a_store_without_batch_writes_gets_one_request_per_record() -> None:
     """A LockStore without batch writes still works: one claim and one complete per record."""
     store = SingleItemStore()
     assert isinstance(store, LockStore)
-    assert not isinstance(store, BatchWrites)
+    assert batch_writes(store) is None
     handler = idempotent_records(store=store, namespace="b")(ok)
     assert handler(kinesis_event(30), LambdaContext()) == {"batchItemFailures": []}
     assert store.calls == {"claim": 30, "complete": 30}
+
+
+class Wrapping:
+    """A user's store that wraps another and hands it every call through ``__getattr__``."""
+
+    def __init__(self, inner: MemoryStore) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class WrappingWithBatches(Wrapping):
+    """The same, defining the batch methods itself."""
+
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | StoreError]:
+        return self.inner.claim_many(claims)
+
+    def complete_many(self, completes: Sequence[CompleteRequest]) -> list[bool | StoreError]:
+        return self.inner.complete_many(completes)
+
+    def release_many(self, releases: Sequence[ReleaseRequest]) -> list[bool | StoreError]:
+        return self.inner.release_many(releases)
+
+
+def test_a_wrapping_store_writes_in_batches_only_by_defining_the_methods() -> None:
+    """Batch writes are found on the store's class, on every Python (3.12's ``isinstance`` of a
+    protocol ignores ``__getattr__``, 3.11's did not): a store that delegates through
+    ``__getattr__`` sends one request per record, unless it defines the batch methods, whose
+    attributes it may still delegate."""
+    plain = Wrapping(MemoryStore())
+    assert batch_writes(plain) is None
+    handler = idempotent_records(store=cast(LockStore, plain), namespace="b")(ok)
+    assert handler(kinesis_event(30), LambdaContext()) == {"batchItemFailures": []}
+    assert plain.inner.calls == {"claim": 30, "complete": 30}
+
+    batched = WrappingWithBatches(MemoryStore())
+    assert batch_writes(batched) is batched
+    handler = idempotent_records(store=cast(LockStore, batched), namespace="b")(ok)
+    assert handler(kinesis_event(30), LambdaContext()) == {"batchItemFailures": []}
+    assert batched.inner.calls == {"claim_many": 2, "complete_many": 2}
+
+
+class HalfBatches(MemoryStore):
+    """A store whose batch writes were left half done: no release_many."""
+
+    release_many = None  # type: ignore[assignment]
+
+
+class NoBatchLimit:
+    """The batch methods without the attributes that say how to use them."""
+
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | StoreError]:
+        return []
+
+    def complete_many(self, completes: Sequence[CompleteRequest]) -> list[bool | StoreError]:
+        return []
+
+    def release_many(self, releases: Sequence[ReleaseRequest]) -> list[bool | StoreError]:
+        return []
+
+
+def test_a_store_with_part_of_the_batch_writes_is_a_configuration_error() -> None:
+    """Some batch methods but not all, or not the attributes: the batch fails before any call
+    with a ConfigurationError naming what the store lacks."""
+    store = HalfBatches()
+    handler = idempotent_records(store=store, namespace="b")(ok)
+    with pytest.raises(ConfigurationError, match=r"HalfBatches has .* but not release_many:"):
+        handler(kinesis_event(3), LambdaContext())
+    assert store.calls == {}
+    with pytest.raises(ConfigurationError, match="not batch_limit, writes_in_batches:"):
+        batch_writes(NoBatchLimit())
 
 
 def test_a_key_twice_in_a_batch_is_claimed_once() -> None:

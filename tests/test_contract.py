@@ -156,7 +156,17 @@ class CompleteManyIgnoresOwner(MemoryStore):
         owned = []
         for complete in completes:
             item = self.get(complete.key)
-            owned.append(complete if item is None else complete._replace(owner=item.owner))
+            owned.append(
+                complete
+                if item is None
+                else CompleteRequest(
+                    complete.key,
+                    item.owner,
+                    complete.now_ms,
+                    complete.result,
+                    complete.expires_at_s,
+                )
+            )
         return super().complete_many(owned)
 
 

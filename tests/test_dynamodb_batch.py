@@ -1,11 +1,13 @@
 """DynamoDBStore's batch writes on real servers: races, retries, fallbacks, requests per batch.
 
 Each batch call answering as the single calls do is the contract's (tests/test_contract.py, on
-DynamoDB Local and dynalite, with and without a sort key); here what only a real server shows.
+DynamoDB Local and dynalite, with and without a sort key); here what only a real server shows,
+and (botocore's Stubber) what a DynamoDB answer no local server gives leads to.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from idemlock import AttributeNames, DynamoDBStore, idempotent_records
 from idemlock.batch import RecordStatus
@@ -22,10 +25,8 @@ from idemlock.errors import TableMismatchError
 from idemlock.store import Claim, ClaimResult
 from idemlock.testing import LambdaContext, ManualClock
 from tests.aws import fresh_table, make_client
-from tests.batch_events import kinesis_event
+from tests.batch_events import kinesis_event, number, sqs_event
 from tests.round_trips import RoundTrips
-
-pytestmark = pytest.mark.servers
 
 
 def claims_of(keys: list[str], owner: str) -> list[Claim]:
@@ -105,7 +106,8 @@ def test_on_a_backend_without_partiql_batches_fall_back_to_one_request_per_recor
     with caplog.at_level(logging.WARNING, logger="idemlock"):
         handler(kinesis_event(3), LambdaContext())
     assert not store.writes_in_batches
-    assert [r.message for r in caplog.records if "BatchExecuteStatement" in r.message] != []
+    [warning] = [r.message for r in caplog.records if "BatchExecuteStatement" in r.message]
+    assert "idemlock doctor" in warning  # which checks an endpoint for PartiQL
     with RoundTrips().counting(store.client) as trips:
         outcome = handler.process(kinesis_event(5), LambdaContext())
     assert [o.status for o in outcome.records] == [RecordStatus.DUPLICATE] * 3 + [
@@ -176,6 +178,50 @@ def test_a_refusal_that_brings_the_item_back_needs_no_read(dynamodb_local: str) 
     assert trips.operations == ["BatchExecuteStatement"]
 
 
+def completed_item(key: str, result: str) -> dict[str, Any]:
+    """A key's item as DynamoDB holds it once another invocation completed it with ``result``."""
+    now = int(time.time() * 1000)
+    return {
+        "id": {"S": key},
+        "status": {"S": "COMPLETED"},
+        "owner": {"S": "first-delivery"},
+        "fence": {"N": str(now * 1000)},
+        "claimed_at_ms": {"N": str(now - 1_000)},
+        "completed_at_ms": {"N": str(now - 500)},
+        "expires_at_s": {"N": str(now // 1000 + 3_600)},
+        "attempts": {"N": "1"},
+        "result": {"S": result},
+    }
+
+
+def test_a_redelivered_batch_is_one_wave_when_dynamodb_returns_the_items() -> None:
+    """Each INSERT of a redelivered batch refused with the item (ALL_OLD, as the API reference
+    says of BatchStatementError.Item): every record is a duplicate with its stored result, from
+    the one BatchExecuteStatement; no BatchGetItem follows (the Stubber has none to answer)."""
+    client = make_client("http://127.0.0.1:9")
+    store = DynamoDBStore("locks", client=client)
+    event = sqs_event(25)
+    handler = idempotent_records(lambda record: str(number(record)), store=store, namespace="k")(
+        lambda record, context: {"n": number(record)}
+    )
+    refusals = [
+        {
+            "Error": {
+                "Code": "DuplicateItem",
+                "Message": "Duplicate primary key exists in table",
+                "Item": completed_item(f"k#{n}", json.dumps({"n": n})),
+            }
+        }
+        for n in range(25)
+    ]
+    with Stubber(client) as stub:
+        stub.add_response("batch_execute_statement", {"Responses": refusals})
+        outcome = handler.process(event, LambdaContext())
+        stub.assert_no_pending_responses()
+    assert [o.status for o in outcome.records] == [RecordStatus.DUPLICATE] * 25
+    assert [o.result for o in outcome.records] == [{"n": n} for n in range(25)]
+
+
 DENIED: Any = {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}
 
 
@@ -221,6 +267,8 @@ def test_without_the_iam_actions_batches_fall_back_with_a_warning_naming_them(
     warnings = [r.message for r in caplog.records if "PartiQL" in r.message]
     assert len(warnings) == 1
     assert all(action in warnings[0] for action in BATCH_ACTIONS)
+    assert "idemlock template" in warnings[0]  # the fix: the policy that grants them
+    assert "idemlock doctor" in warnings[0]  # and the check that the role has them
 
 
 def test_a_batch_on_a_table_keyed_otherwise_is_a_table_mismatch(dynamodb_local: str) -> None:

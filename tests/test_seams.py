@@ -33,7 +33,7 @@ from idemlock.errors import ConfigurationError, IdemlockError, StoreError
 from idemlock.events import LockEvent
 from idemlock.lock import LAMBDA_LEASE_GRACE_MS
 from idemlock.otel import span_events
-from idemlock.store import CompleteRequest
+from idemlock.store import Claim, ClaimResult, CompleteRequest, ReleaseRequest
 from idemlock.testing import LambdaContext, ManualClock, MemoryStore
 from tests.aws import fresh_table
 from tests.batch_events import sqs_event, stream_event
@@ -607,6 +607,14 @@ class CompletesThrottled:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+    # Batch writes are found on the class (idemlock.store.batch_writes): a wrapper that
+    # delegates through __getattr__ defines the ones it does not change too.
+    def claim_many(self, claims: list[Claim]) -> list[ClaimResult | StoreError]:
+        return self.inner.claim_many(claims)
+
+    def release_many(self, releases: list[ReleaseRequest]) -> list[bool | StoreError]:
+        return self.inner.release_many(releases)
 
     def complete(self, key: str, owner: str, **completion: Any) -> Any:
         error = self._throttled(key)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
-from idemlock._partiql import statements
+from idemlock._partiql import Statements
 from idemlock.cli import items
 from idemlock.cli.common import EXIT_FAILED, EXIT_OK, Refused, api_call, now_ms
 from idemlock.cli.flags import add_common_flags, store_for
@@ -299,7 +299,7 @@ def _probes(store: DynamoDBStore, key: str) -> dict[str, Callable[[], str | None
 def _batch_probes(store: DynamoDBStore, key: str) -> dict[str, Callable[[], str | None]]:
     """The statements a batch sends, on items that do not exist and for an owner nobody is."""
     client, table = store.client, store.table_name
-    partiql = statements(table, store.attributes, store.sort_key_value)
+    partiql = Statements(table, store.attributes, store.sort_key_value)
     owner, now = f"doctor-probe-{uuid.uuid4().hex}", now_ms()
     complete = partiql.complete_statement(CompleteRequest(key, owner, now, None, None), None)
     release = partiql.release_statement(ReleaseRequest(key, owner))
