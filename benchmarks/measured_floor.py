@@ -30,7 +30,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from benchmarks.floor import STATEMENTS_PER_REQUEST
-from idemlock._partiql import statements
+from idemlock._partiql import Statements
 from idemlock._policy import in_progress_ttl_s
 from idemlock.dynamodb import AttributeNames
 from idemlock.store import Claim, CompleteRequest
@@ -85,7 +85,7 @@ def batched_requests(
 
     The n-th complete request carries the completes of the n-th claim request's records.
     """
-    texts = statements(table, AttributeNames(), None)
+    texts = Statements(table, AttributeNames(), None)
     chunks = chunked(writes, STATEMENTS_PER_REQUEST)
     claims = [[texts.claim_statement(claim) for claim, _ in chunk] for chunk in chunks]
     completes = [
