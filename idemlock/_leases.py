@@ -61,6 +61,12 @@ def extend_lease(
     return lock
 
 
+def lease_end_ms(policy: Policy, lease_ms: int, limit_ms: int | None) -> int:
+    """When a lease of ``lease_ms`` from now ends, never past ``limit_ms`` (the deadline)."""
+    end_ms = policy.clock_us() // 1000 + lease_ms
+    return end_ms if limit_ms is None else min(end_ms, limit_ms)
+
+
 def extender(
     store: LockStore,
     policy: Policy,
@@ -76,9 +82,7 @@ def extender(
     """
 
     def extend(lease_ms: int) -> None:
-        target = policy.clock_us() // 1000 + lease_ms
-        if limit_ms is not None:
-            target = min(target, limit_ms)
+        target = lease_end_ms(policy, lease_ms, limit_ms)
         if target <= lock.lease_expires_at_ms:
             return  # at the deadline already: nothing to gain, no call
         extend_lease(store, policy, lock, target, tell=tell)
@@ -139,10 +143,7 @@ class Renewal:
 
     def _target_ms(self) -> int | None:
         """The lease's end it is owed now, if it falls short of it by more than the threshold."""
-        now_ms = self._policy.clock_us() // 1000
-        target = now_ms + self._lease_ms
-        if self._limit_ms is not None:
-            target = min(target, self._limit_ms)
+        target = lease_end_ms(self._policy, self._lease_ms, self._limit_ms)
         short = self._lock.lease_expires_at_ms < target - renew_after_ms(self._lease_ms)
         return target if short else None
 
